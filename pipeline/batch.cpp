@@ -1,0 +1,110 @@
+// Batch housekeeping: reset for reuse, compaction after skipped samples, descriptions for errors.
+#include "pipeline/batch.hpp"
+
+#include <algorithm>
+
+#include "pipeline/error.hpp"
+
+namespace ft {
+
+const char* split_name(Split s) {
+  switch (s) {
+    case Split::train:
+      return "train";
+    case Split::val:
+      return "val";
+    case Split::test:
+      return "test";
+  }
+  return "?";
+}
+
+void ImageList::layout(DType t, const std::vector<ImageDims>& d) {
+  dtype = t;
+  dims = d;
+  offsets.resize(d.size());
+  std::size_t off = 0;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    offsets[i] = off;
+    off += d[i].numel();
+  }
+  if (t == DType::u8) {
+    u8.resize(off);
+    f32.clear();
+  } else {
+    f32.resize(off);
+    u8.clear();
+  }
+}
+
+void Batch::reset() {
+  id.clear();
+  index.clear();
+  label.clear();
+  path.clear();
+  jpeg.clear();
+  image.clear();
+  input.clear();
+  logits.clear();
+  loss.clear();
+}
+
+namespace {
+
+template <class T>
+void retain_vec(std::vector<T>& v, const std::vector<bool>& keep) {
+  if (v.empty()) return;
+  FT_ASSERT(v.size() == keep.size());
+  std::size_t j = 0;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (keep[i]) v[j++] = std::move(v[i]);
+  v.resize(j);
+}
+
+}  // namespace
+
+void Batch::retain(const std::vector<bool>& keep) {
+  FT_ASSERT(keep.size() == size());
+  retain_vec(id, keep);
+  retain_vec(index, keep);
+  retain_vec(label, keep);
+  retain_vec(path, keep);
+  if (jpeg.size() == keep.size()) {
+    ByteArena out;
+    out.bytes.reserve(jpeg.bytes.size());
+    for (std::size_t i = 0; i < keep.size(); ++i) {
+      if (!keep[i]) continue;
+      out.bytes.insert(out.bytes.end(), jpeg.data(i), jpeg.data(i) + jpeg.length(i));
+      out.offsets.push_back(out.bytes.size());
+    }
+    jpeg = std::move(out);
+  }
+  if (image.size() == keep.size()) {
+    ImageList out;
+    std::vector<ImageDims> d;
+    for (std::size_t i = 0; i < keep.size(); ++i)
+      if (keep[i]) d.push_back(image.dims[i]);
+    out.layout(image.dtype, d);
+    std::size_t j = 0;
+    for (std::size_t i = 0; i < keep.size(); ++i) {
+      if (!keep[i]) continue;
+      const std::size_t n = image.dims[i].numel();
+      if (image.dtype == DType::u8)
+        std::copy_n(image.u8_at(i), n, out.u8_at(j));
+      else
+        std::copy_n(image.f32_at(i), n, out.f32_at(j));
+      ++j;
+    }
+    image = std::move(out);
+  }
+  FT_ASSERT(input.data.empty() && logits.data.empty());
+}
+
+std::string Batch::describe(std::size_t i) const {
+  std::string s = "sample ";
+  s += i < id.size() ? "'" + id[i] + "'" : "#" + std::to_string(i);
+  if (i < path.size()) s += " (" + path[i] + ")";
+  return s;
+}
+
+}  // namespace ft

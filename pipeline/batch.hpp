@@ -1,0 +1,122 @@
+// A Batch is a table of entities (samples); its components are columns, structure of arrays.
+// Batches are pooled and reused across steps: a stage resizes the columns it writes (capacity is
+// kept), so steady-state steps allocate nothing. Column names are what stages declare they read
+// and write; validation checks them before anything runs (see docs/DESIGN.md).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ft {
+
+enum class Split { train, val, test };
+const char* split_name(Split s);
+
+// Byte arena with offsets: entity i owns bytes [offsets[i], offsets[i+1]).
+struct ByteArena {
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::size_t> offsets{0};
+
+  void clear() {
+    bytes.clear();
+    offsets.assign(1, 0);
+  }
+  std::size_t size() const { return offsets.size() - 1; }
+  const std::uint8_t* data(std::size_t i) const { return bytes.data() + offsets[i]; }
+  std::size_t length(std::size_t i) const { return offsets[i + 1] - offsets[i]; }
+};
+
+enum class DType : std::uint8_t { u8, f32 };
+
+// Shape of one image. u8 images are HWC; f32 images are CHW (after normalize).
+struct ImageDims {
+  int h = 0, w = 0, c = 0;
+  std::size_t numel() const { return static_cast<std::size_t>(h) * w * c; }
+  bool operator==(const ImageDims&) const = default;
+};
+
+// Ragged per-sample images of one dtype. Sample i's data starts at offsets[i] elements.
+struct ImageList {
+  DType dtype = DType::u8;
+  std::vector<ImageDims> dims;
+  std::vector<std::size_t> offsets;  // element offsets, size() == dims.size()
+  std::vector<std::uint8_t> u8;
+  std::vector<float> f32;
+
+  std::size_t size() const { return dims.size(); }
+  void clear() {
+    dims.clear();
+    offsets.clear();
+    u8.clear();
+    f32.clear();
+  }
+  // Lays out n samples with the given dims (offsets computed, storage resized, contents unset).
+  void layout(DType t, const std::vector<ImageDims>& d);
+  std::uint8_t* u8_at(std::size_t i) { return u8.data() + offsets[i]; }
+  const std::uint8_t* u8_at(std::size_t i) const { return u8.data() + offsets[i]; }
+  float* f32_at(std::size_t i) { return f32.data() + offsets[i]; }
+  const float* f32_at(std::size_t i) const { return f32.data() + offsets[i]; }
+};
+
+// Dense float tensor, row-major, used for model inputs and outputs (N, C, H, W) or (N, K).
+struct Tensor {
+  std::vector<std::int64_t> shape;
+  std::vector<float> data;
+
+  std::size_t numel() const {
+    std::size_t n = 1;
+    for (auto s : shape) n *= static_cast<std::size_t>(s);
+    return n;
+  }
+  void resize(std::vector<std::int64_t> s) {
+    shape = std::move(s);
+    data.resize(numel());
+  }
+  void clear() {
+    shape.clear();
+    data.clear();
+  }
+};
+
+// Column names, as stages declare them in their schema.
+namespace col {
+inline constexpr const char* kId = "id";        // std::string per entity: the sample's Id
+inline constexpr const char* kIndex = "index";  // int64: index of the sample in its split
+inline constexpr const char* kLabel = "label";  // int32 class, -1 when unlabeled
+inline constexpr const char* kPath = "path";    // file path
+inline constexpr const char* kJpeg = "jpeg";    // encoded bytes
+inline constexpr const char* kImage = "image";  // ragged decoded / augmented images
+inline constexpr const char* kInput = "input";  // dense (N, C, H, W) f32 model input
+inline constexpr const char* kLogits = "logits";  // (N, classes) f32
+inline constexpr const char* kLoss = "loss";      // per-sample loss (N) f32
+}  // namespace col
+
+struct Batch {
+  // Identity of the batch within its pass.
+  std::uint64_t seq = 0;  // 0-based batch index within the pass
+  int epoch = 0;          // 1-based epoch for train passes; the epoch just trained for val
+  Split split = Split::train;
+  std::uint64_t seed = 0;  // run seed
+
+  std::vector<std::string> id;
+  std::vector<std::int64_t> index;
+  std::vector<std::int32_t> label;
+  std::vector<std::string> path;
+  ByteArena jpeg;
+  ImageList image;
+  Tensor input;
+  Tensor logits;
+  std::vector<float> loss;
+
+  std::size_t size() const { return id.size(); }
+  // Forgets every column's contents but keeps capacity.
+  void reset();
+  // Keeps only the entities whose keep[i] is true, in every non-empty per-entity column.
+  void retain(const std::vector<bool>& keep);
+  // A short description of entity i for error messages: "sample <id> (<path>)".
+  std::string describe(std::size_t i) const;
+};
+
+}  // namespace ft

@@ -1,0 +1,28 @@
+// String -> stage kind registry (Caffe's layer factory). An unknown kind's error lists the known
+// ones. Stage families register themselves from stages/register_all.cpp.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pipeline/stage.hpp"
+
+namespace ft {
+
+class Registry {
+ public:
+  void add(StageKind kind);
+  // nullptr when unknown.
+  const StageKind* find(const std::string& name) const;
+  std::vector<std::string> names() const;
+  const std::map<std::string, StageKind>& kinds() const { return kinds_; }
+
+ private:
+  std::map<std::string, StageKind> kinds_;
+};
+
+// Every stage kind flowtrain ships (defined in stages/register_all.cpp).
+const Registry& builtin_registry();
+
+}  // namespace ft

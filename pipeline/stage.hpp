@@ -1,0 +1,142 @@
+// The stage API. A stage kind is a schema (parameters with types, defaults, ranges and docs; the
+// columns it reads and writes; its concurrency) plus a factory. The same schema drives
+// validation, `flowtrain stages` and the config reference, so they cannot drift.
+// Two phases, as DALI does: setup() once per run (shapes, buffers, shared state), run() per batch
+// (only computes). Stages never call each other; shared state (the model) lives in RunContext.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "pipeline/batch.hpp"
+
+namespace ft {
+
+enum class ParamType { boolean, integer, number, string, integer_list, number_list, string_list, table, table_list };
+const char* param_type_name(ParamType t);
+
+struct ParamSpec {
+  std::string name;
+  ParamType type;
+  std::string doc;
+  std::string default_value;           // TOML text of the default ("" = required when !optional)
+  bool optional = false;               // no default and may be absent
+  std::optional<double> min, max;      // inclusive range for numbers and integers
+  std::vector<std::string> choices;    // allowed values for strings
+};
+
+// Where a config value came from, for error messages: "configs/x.toml:12:3".
+struct SourcePos {
+  std::string file;
+  int line = 0, column = 0;
+  std::string str() const;
+};
+
+// A stage's validated parameters: typed getters that fall back to the schema's defaults.
+class Params {
+ public:
+  Params() = default;
+  Params(toml::table values, std::string stage_id, std::string file, const std::vector<ParamSpec>* specs);
+
+  bool has(const std::string& key) const;
+  bool get_bool(const std::string& key) const;
+  std::int64_t get_int(const std::string& key) const;
+  double get_number(const std::string& key) const;
+  std::string get_string(const std::string& key) const;
+  std::vector<std::int64_t> get_int_list(const std::string& key) const;
+  std::vector<double> get_number_list(const std::string& key) const;
+  std::vector<std::string> get_string_list(const std::string& key) const;
+  const toml::table* get_table(const std::string& key) const;
+  const toml::array* get_array(const std::string& key) const;
+  const toml::table& values() const { return values_; }
+  const std::string& stage_id() const { return stage_id_; }
+  // "file:line:col: stage 'id' key 'k'" for an error about a value of this stage.
+  std::string where(const std::string& key) const;
+  std::string where(const toml::node& node, const std::string& key) const;
+
+ private:
+  const toml::node* value_or_default(const std::string& key) const;
+  toml::table values_;
+  toml::table defaults_;
+  std::string stage_id_, file_;
+};
+
+struct PassInfo {
+  Split split = Split::train;
+  int epoch = 0;
+  std::uint64_t seed = 0;
+  std::size_t num_batches = 0;
+  std::size_t num_samples = 0;
+};
+
+class RunContext;
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual void setup(RunContext& /*ctx*/) {}
+  // Sources only: how many batches this pass has (0 = the source has nothing for this split).
+  virtual std::size_t begin_source_pass(const PassInfo& /*pass*/) { return 0; }
+  virtual void begin_pass(const PassInfo& /*pass*/) {}
+  virtual void run(Batch& batch) = 0;
+  // Pass-level work after the last batch (metrics lines, schedule step, checkpoints).
+  virtual void end_pass(const PassInfo& /*pass*/) {}
+  // After all passes of the run.
+  virtual void finish(RunContext& /*ctx*/) {}
+};
+
+struct Access {
+  std::vector<std::string> reads, writes;
+};
+
+struct StageKind {
+  std::string name;
+  std::string doc;
+  std::vector<ParamSpec> params;
+  // Columns read and written; may depend on the parameters (e.g. which ops augment runs).
+  std::function<Access(const Params&)> access;
+  bool source = false;      // produces batches (first stage of the chain)
+  bool serial = false;      // stateful: one batch at a time, in sequence order
+  int default_concurrency = 0;  // pure stages: 0 = unlimited (bounded by the in-flight tokens)
+  std::vector<Split> default_splits{Split::train, Split::val, Split::test};
+  std::function<std::unique_ptr<Stage>(const Params&)> make;
+};
+
+// What a run shares with its stages: resolved config, run folder, seed, device, and named
+// shared objects (the model, shared by train_step, eval_step, predict and checkpoint).
+class RunContext {
+ public:
+  const toml::table* config = nullptr;  // the resolved config
+  std::string config_file;              // for error messages
+  std::filesystem::path run_dir;
+  std::uint64_t seed = 0;
+  std::string device = "cpu";
+  int threads = 1;
+  int epochs = 1;
+  int start_epoch = 1;       // > 1 when resuming
+  std::string resume_path;   // --resume checkpoint
+  bool quiet = false;
+
+  template <class T>
+  std::shared_ptr<T> shared(const std::string& name) const {
+    auto it = shared_.find(name);
+    return it == shared_.end() ? nullptr : std::static_pointer_cast<T>(it->second);
+  }
+  template <class T>
+  void set_shared(const std::string& name, std::shared_ptr<T> v) {
+    shared_[name] = std::move(v);
+  }
+
+ private:
+  std::map<std::string, std::shared_ptr<void>> shared_;
+};
+
+}  // namespace ft

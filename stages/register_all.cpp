@@ -1,0 +1,20 @@
+// The built-in registry: every stage family flowtrain ships.
+#include "stages/register_all.hpp"
+
+namespace ft {
+
+const Registry& builtin_registry() {
+  static const Registry registry = [] {
+    Registry r;
+    register_source_stages(r);
+    register_decode_stages(r);
+    register_augment_stages(r);
+    register_batch_stages(r);
+    register_train_stages(r);
+    register_metrics_stages(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace ft
