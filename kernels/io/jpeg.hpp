@@ -1,0 +1,57 @@
+// JPEG decode and encode through the TurboJPEG 2.x API (libjpeg-turbo). Pixels are u8 HWC with
+// 1 (grayscale) or 3 (RGB) channels. Every failure throws std::runtime_error naming the input
+// ("<name>: <what is wrong>"); a truncated or corrupt stream is an error even where libjpeg only
+// warns, so a damaged file never decodes into a silently grey image.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ft::io {
+
+struct JpegInfo {
+  int height = 0, width = 0;
+  int channels = 0;  // 1 for a grayscale JPEG, 3 for any colour one (decoded as RGB)
+};
+
+// A TurboJPEG decompressor. Not thread-safe: use one per thread (see thread_jpeg_decoder()).
+class JpegDecoder {
+ public:
+  JpegDecoder();
+  ~JpegDecoder();
+  JpegDecoder(const JpegDecoder&) = delete;
+  JpegDecoder& operator=(const JpegDecoder&) = delete;
+
+  // Reads the header. `name` (a path or sample description) prefixes every error message.
+  JpegInfo header(const std::uint8_t* data, std::size_t size, const std::string& name);
+  // Decodes into out, which holds height * width * channels bytes. channels: 1 or 3 (a colour
+  // JPEG decoded with 1 keeps the luma; a grayscale one decoded with 3 is replicated).
+  void decode(const std::uint8_t* data, std::size_t size, std::uint8_t* out, const JpegInfo& info,
+              int channels, const std::string& name);
+
+ private:
+  void* handle_;
+};
+
+// This thread's decoder, created on first use and kept for the thread's lifetime.
+JpegDecoder& thread_jpeg_decoder();
+
+// Header then decode in one call; forced_channels 0 keeps the file's channel count.
+std::vector<std::uint8_t> decode_jpeg(const std::uint8_t* data, std::size_t size, JpegInfo& info,
+                                      const std::string& name, int forced_channels = 0);
+
+// Encodes u8 HWC pixels (channels 1 or 3) as a baseline JPEG; grayscale stays one component,
+// colour uses 4:2:0 chroma subsampling below quality 90 and 4:4:4 from 90 up.
+std::vector<std::uint8_t> encode_jpeg(const std::uint8_t* pixels, int height, int width, int channels,
+                                      int quality = 95);
+
+// Whole file into memory; empty files are returned empty (the decoder names them).
+std::vector<std::uint8_t> read_file_bytes(const std::string& path);
+// Appends the file's bytes to out (keeps out's capacity: no allocation once it is large enough);
+// returns the number of bytes appended.
+std::size_t append_file_bytes(const std::string& path, std::vector<std::uint8_t>& out);
+void write_file_bytes(const std::string& path, const std::uint8_t* data, std::size_t size);
+
+}  // namespace ft::io
