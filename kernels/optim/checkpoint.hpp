@@ -1,0 +1,61 @@
+// Checkpoint container and file format: named float tensors (with shapes), named int64 scalars
+// and named strings, behind a 32-byte header (magic, version, payload size, zlib CRC32 of the
+// payload). Writes are atomic (temp file in the same directory, fsync, rename, fsync the
+// directory); every read failure throws std::runtime_error naming the path and the problem.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kernels/nn/parameter.hpp"
+
+namespace ft::optim {
+
+struct TensorRecord {
+  std::vector<std::int64_t> shape;
+  std::vector<float> data;  // row-major, size == product(shape)
+};
+
+struct Checkpoint {
+  std::map<std::string, TensorRecord> tensors;
+  std::map<std::string, std::int64_t> ints;
+  std::map<std::string, std::string> strings;
+  std::string source;  // the path it was loaded from ("" when built in memory); used in errors
+
+  // Lookups that throw std::runtime_error naming `source` and the missing key.
+  const TensorRecord& tensor(const std::string& name) const;
+  std::int64_t int_value(const std::string& name) const;
+  const std::string& string_value(const std::string& name) const;
+};
+
+// File layout, little-endian:
+//   header  : magic "FTCKPT\r\n" (8) | version u32 | reserved u32 | payload_size u64 |
+//             payload_crc32 u32 | header_crc32 u32 (over the preceding 28 bytes)
+//   payload : u64 n_tensors, then per tensor: u32 name_len, name, u32 ndim, i64 dims[ndim], f32 data
+//             u64 n_ints,    then per int:    u32 name_len, name, i64 value
+//             u64 n_strings, then per string: u32 name_len, name, u64 len, bytes
+constexpr std::uint32_t kCheckpointVersion = 1;
+constexpr std::size_t kCheckpointHeaderSize = 32;
+
+// Throws std::runtime_error naming the path on any failure; the target is then untouched and the
+// temp file removed.
+void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path);
+Checkpoint load_checkpoint(const std::filesystem::path& path);
+
+// The model part: tensors "model.<name>" for every parameter value and buffer.
+void pack_model(Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
+                const std::vector<nn::Buffer*>& buffers);
+// Copies the checkpoint's model tensors into the model. Strict, like load_state_dict: a name the
+// model has and the checkpoint lacks, a shape that differs (both shapes named) or a model tensor
+// in the checkpoint the model does not have throws std::runtime_error listing the problems;
+// nothing is modified then.
+void unpack_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
+                  const std::vector<nn::Buffer*>& buffers);
+
+// "[64, 3, 7, 7]"
+std::string shape_string(const std::vector<std::int64_t>& shape);
+
+}  // namespace ft::optim

@@ -1,0 +1,190 @@
+// SGD update and gradient clipping; see sgd.hpp. The update loops are written so the compiler
+// vectorises them (restrict pointers, no branches inside the loop).
+#include "kernels/optim/sgd.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <utility>
+
+#include "kernels/optim/checkpoint.hpp"
+
+namespace ft::optim {
+
+namespace {
+
+const std::string kStepKey = "optim.step";
+const std::string kBufferPrefix = "optim.momentum_buffer.";
+
+void check_options(const SgdOptions& o) {
+  if (!(o.lr >= 0.0)) throw std::invalid_argument("sgd: lr must be >= 0, got " + std::to_string(o.lr));
+  if (!(o.momentum >= 0.0))
+    throw std::invalid_argument("sgd: momentum must be >= 0, got " + std::to_string(o.momentum));
+  if (!(o.weight_decay >= 0.0))
+    throw std::invalid_argument("sgd: weight_decay must be >= 0, got " +
+                                std::to_string(o.weight_decay));
+  if (!(o.max_grad_norm >= 0.0))
+    throw std::invalid_argument("sgd: max_grad_norm must be >= 0 (0 = no clipping), got " +
+                                std::to_string(o.max_grad_norm));
+  // torch.optim.SGD raises the same error at construction.
+  if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))
+    throw std::invalid_argument("sgd: nesterov requires momentum > 0 and dampening = 0");
+}
+
+}  // namespace
+
+float clip_grad_norm(const std::vector<nn::Parameter*>& params, double max_norm) {
+  // torch takes the 2-norm per tensor, then the 2-norm of those; accumulating squares in double
+  // is within float rounding of that.
+  double sum_sq = 0.0;
+  for (const nn::Parameter* p : params) {
+    const float* g = p->grad.data();
+    const std::size_t n = p->grad.size();
+    double s = 0.0;
+    for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(g[i]) * g[i];
+    sum_sq += s;
+  }
+  const float total = static_cast<float>(std::sqrt(sum_sq));
+  // torch computes the coefficient as a float32 tensor: max_norm / (total_norm + 1e-6).
+  const float coef = static_cast<float>(max_norm) / (total + 1e-6f);
+  if (coef < 1.0f) {
+    for (nn::Parameter* p : params) {
+      float* g = p->grad.data();
+      const std::size_t n = p->grad.size();
+      for (std::size_t i = 0; i < n; ++i) g[i] *= coef;
+    }
+  }
+  return total;
+}
+
+void sgd_update(float* __restrict value, const float* __restrict grad,
+                float* __restrict momentum_buffer, std::int64_t n, float lr, float momentum,
+                float dampening, float weight_decay, bool nesterov, bool first) {
+  // Each line mirrors one torch op: d_p = grad.add(param, alpha=wd);
+  // buf = clone(d_p) | buf.mul_(momentum).add_(d_p, alpha=1-dampening);
+  // d_p = d_p.add(buf, alpha=momentum) (nesterov) | buf; param.add_(d_p, alpha=-lr).
+  const float neg_lr = -lr;
+  if (momentum == 0.0f) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float d = grad[i] + weight_decay * value[i];
+      value[i] = value[i] + neg_lr * d;
+    }
+    return;
+  }
+  const float keep = 1.0f - dampening;
+  if (first) {
+    if (nesterov) {
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float d = grad[i] + weight_decay * value[i];
+        momentum_buffer[i] = d;
+        value[i] = value[i] + neg_lr * (d + momentum * d);
+      }
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float d = grad[i] + weight_decay * value[i];
+        momentum_buffer[i] = d;
+        value[i] = value[i] + neg_lr * d;
+      }
+    }
+    return;
+  }
+  if (nesterov) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float d = grad[i] + weight_decay * value[i];
+      const float b = momentum_buffer[i] * momentum + keep * d;
+      momentum_buffer[i] = b;
+      value[i] = value[i] + neg_lr * (d + momentum * b);
+    }
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float d = grad[i] + weight_decay * value[i];
+      const float b = momentum_buffer[i] * momentum + keep * d;
+      momentum_buffer[i] = b;
+      value[i] = value[i] + neg_lr * b;
+    }
+  }
+}
+
+Sgd::Sgd(std::vector<nn::Parameter*> params, const SgdOptions& options)
+    : params_(std::move(params)), options_(options), buffers_(params_.size()) {
+  check_options(options_);
+  for (const nn::Parameter* p : params_) {
+    if (p == nullptr) throw std::invalid_argument("sgd: null parameter pointer");
+    if (p->grad.size() != p->value.size())
+      throw std::invalid_argument("sgd: parameter '" + p->name + "' has " +
+                                  std::to_string(p->value.size()) + " values but " +
+                                  std::to_string(p->grad.size()) + " gradients");
+  }
+}
+
+void Sgd::set_momentum(double momentum) {
+  if (!(momentum >= 0.0))
+    throw std::invalid_argument("sgd: momentum must be >= 0, got " + std::to_string(momentum));
+  options_.momentum = momentum;
+}
+
+double Sgd::weight_decay_for(const nn::Parameter& p) const {
+  if (p.role == nn::ParamRole::bias && options_.no_decay_bias) return 0.0;
+  if (p.role == nn::ParamRole::norm && options_.no_decay_norm) return 0.0;
+  return options_.weight_decay;
+}
+
+void Sgd::step() {
+  last_grad_norm_ = options_.max_grad_norm > 0.0 ? clip_grad_norm(params_, options_.max_grad_norm)
+                                                 : 0.0f;
+  const float lr = static_cast<float>(options_.lr);
+  const float momentum = static_cast<float>(options_.momentum);
+  const float dampening = static_cast<float>(options_.dampening);
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    nn::Parameter& p = *params_[k];
+    const auto n = static_cast<std::int64_t>(p.value.size());
+    std::vector<float>& buf = buffers_[k];
+    const bool first = momentum != 0.0f && buf.empty();
+    if (first) buf.resize(p.value.size());
+    sgd_update(p.value.data(), p.grad.data(), buf.data(), n, lr, momentum, dampening,
+               static_cast<float>(weight_decay_for(p)), options_.nesterov, first);
+  }
+  ++step_count_;
+}
+
+void Sgd::zero_grad() {
+  for (nn::Parameter* p : params_) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+}
+
+void Sgd::save_state(Checkpoint& ckpt) const {
+  ckpt.ints[kStepKey] = step_count_;
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    if (buffers_[k].empty()) continue;
+    ckpt.tensors[kBufferPrefix + params_[k]->name] = TensorRecord{params_[k]->shape, buffers_[k]};
+  }
+}
+
+void Sgd::load_state(const Checkpoint& ckpt) {
+  const std::string where = ckpt.source.empty() ? "checkpoint" : "checkpoint " + ckpt.source;
+  std::vector<std::vector<float>> loaded(params_.size());
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    const nn::Parameter& p = *params_[k];
+    auto it = ckpt.tensors.find(kBufferPrefix + p.name);
+    if (it == ckpt.tensors.end()) continue;  // no buffer yet, as torch before the first step
+    if (it->second.shape != p.shape || it->second.data.size() != p.value.size())
+      throw std::runtime_error(where + ": momentum buffer of '" + p.name + "' has shape " +
+                               shape_string(it->second.shape) + " but the parameter has shape " +
+                               shape_string(p.shape));
+    loaded[k] = it->second.data;
+  }
+  // A buffer for a parameter the optimizer does not hold means the model differs.
+  for (const auto& [name, rec] : ckpt.tensors) {
+    if (name.rfind(kBufferPrefix, 0) != 0) continue;
+    const std::string pname = name.substr(kBufferPrefix.size());
+    bool known = false;
+    for (const nn::Parameter* p : params_) known = known || p->name == pname;
+    if (!known)
+      throw std::runtime_error(where + ": momentum buffer for '" + pname +
+                               "', which the model does not have");
+  }
+  const std::int64_t steps = ckpt.int_value(kStepKey);
+  buffers_ = std::move(loaded);
+  step_count_ = steps;
+}
+
+}  // namespace ft::optim
