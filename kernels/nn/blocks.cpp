@@ -1,0 +1,75 @@
+// Sequential and Residual: shape propagation at setup, chaining at forward, reverse at backward.
+#include "kernels/nn/blocks.hpp"
+
+#include <stdexcept>
+
+namespace ft::nn {
+
+Sequential& Sequential::add(std::string name, ModulePtr child) {
+  children_.emplace_back(std::move(name), std::move(child));
+  return *this;
+}
+
+Shape Sequential::setup(const Shape& in) {
+  Shape s = in;
+  for (auto& [name, child] : children_) s = child->setup(s);
+  return s;
+}
+
+const float* Sequential::forward(const float* x, bool training) {
+  for (auto& [name, child] : children_) x = child->forward(x, training);
+  return x;
+}
+
+const float* Sequential::backward(const float* dy) {
+  for (auto it = children_.rbegin(); it != children_.rend(); ++it) dy = it->second->backward(dy);
+  return dy;
+}
+
+void Sequential::collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) {
+  for (auto& [name, child] : children_) child->collect(name.empty() ? prefix : prefix + name + ".", params, buffers);
+}
+
+void Sequential::set_dropout_key(std::uint64_t seed, std::uint64_t step) {
+  for (auto& [name, child] : children_) child->set_dropout_key(seed, step);
+}
+
+Residual::Residual(const LayerFactory& layers, Sequential main, Sequential skip, bool relu, std::string main_prefix,
+                   std::string skip_prefix)
+    : main_(std::move(main)), skip_(std::move(skip)), add_(layers.residual_add(relu)),
+      main_prefix_(std::move(main_prefix)), skip_prefix_(std::move(skip_prefix)) {}
+
+Shape Residual::setup(const Shape& in) {
+  const Shape a = main_.setup(in);
+  const Shape b = skip_.empty() ? in : skip_.setup(in);
+  if (!(a == b))
+    throw std::invalid_argument("residual block: main branch gives " + to_string(a) + " but skip gives " +
+                                to_string(b) + " for input " + to_string(in));
+  add_->setup(a, in);
+  return a;
+}
+
+const float* Residual::forward(const float* x, bool training) {
+  const float* a = main_.forward(x, training);
+  const float* b = skip_.empty() ? x : skip_.forward(x, training);
+  return add_->forward(a, b);
+}
+
+const float* Residual::backward(const float* dy) {
+  const float* g = add_->backward(dy);
+  const float* d_main = main_.backward(g);
+  const float* d_skip = skip_.empty() ? g : skip_.backward(g);
+  return add_->sum_input_grads(d_main, d_skip);
+}
+
+void Residual::collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) {
+  main_.collect(prefix + main_prefix_, params, buffers);
+  skip_.collect(prefix + skip_prefix_, params, buffers);
+}
+
+void Residual::set_dropout_key(std::uint64_t seed, std::uint64_t step) {
+  main_.set_dropout_key(seed, step);
+  skip_.set_dropout_key(seed, step);
+}
+
+}  // namespace ft::nn

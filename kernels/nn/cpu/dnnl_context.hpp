@@ -1,0 +1,17 @@
+// The one oneDNN CPU engine and stream the CPU layers share, and small helpers around them.
+// oneDNN (Debian's build) runs its threads on OpenMP: omp_set_num_threads decides how many.
+#pragma once
+
+#include <dnnl.hpp>
+
+#include "kernels/nn/module.hpp"
+
+namespace ft::nn::cpu {
+
+dnnl::engine& engine();
+dnnl::stream& stream();
+
+// A plain (dense, row-major) f32 memory descriptor.
+dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag);
+
+}  // namespace ft::nn::cpu

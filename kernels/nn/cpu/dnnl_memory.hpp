@@ -1,0 +1,46 @@
+// A user buffer in a plain layout paired with the layout a oneDNN primitive chose for it: when
+// they differ, the reorder between them is built once (setup) and run on every call.
+#pragma once
+
+#include <dnnl.hpp>
+
+#include "kernels/nn/cpu/dnnl_context.hpp"
+
+namespace ft::nn::cpu {
+
+class MemoryPair {
+ public:
+  MemoryPair() = default;
+  MemoryPair(const dnnl::memory::desc& user_md, const dnnl::memory::desc& prim_md)
+      : user_(user_md, engine(), DNNL_MEMORY_NONE), reordered_(user_md != prim_md) {
+    if (reordered_) {
+      prim_ = dnnl::memory(prim_md, engine());
+      to_prim_ = dnnl::reorder(user_, prim_);
+      to_user_ = dnnl::reorder(prim_, user_);
+    } else {
+      prim_ = user_;
+    }
+  }
+  // An input: the primitive's memory, filled from `p`.
+  dnnl::memory& in(const float* p) {
+    user_.set_data_handle(const_cast<float*>(p));
+    if (reordered_) to_prim_.execute(stream(), user_, prim_);
+    return prim_;
+  }
+  // An output: the primitive writes here; call store() after executing it.
+  dnnl::memory& out(float* p) {
+    user_.set_data_handle(p);
+    return prim_;
+  }
+  void store() {
+    if (reordered_) to_user_.execute(stream(), prim_, user_);
+  }
+  bool reordered() const { return reordered_; }
+
+ private:
+  dnnl::memory user_, prim_;
+  bool reordered_ = false;
+  dnnl::reorder to_prim_, to_user_;
+};
+
+}  // namespace ft::nn::cpu

@@ -1,0 +1,78 @@
+// Model: the shape-keyed setup, forward/backward through the network, and parameter init.
+#include "kernels/nn/model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "kernels/random/philox.hpp"
+
+namespace ft::nn {
+
+Model::Model(ModelSpec spec, Sequential net) : spec_(std::move(spec)), net_(std::move(net)) {
+  net_.collect("", params_, buffers_);
+}
+
+void Model::forward(const float* x, int n, bool training, float* logits) {
+  const Shape in{n, spec_.in_channels, spec_.height, spec_.width};
+  if (!(in == in_)) {
+    const Shape out = net_.setup(in);
+    if (out.per_sample() != spec_.num_classes)
+      throw std::logic_error("model " + spec_.kind + ": output " + to_string(out) + " is not (N, num_classes)");
+    in_ = in;
+  }
+  const float* y = net_.forward(x, training);
+  std::copy(y, y + std::int64_t{n} * spec_.num_classes, logits);
+}
+
+void Model::backward(const float* dlogits) { net_.backward(dlogits); }
+
+void Model::zero_grad() {
+  for (Parameter* p : params_) std::fill(p->grad.begin(), p->grad.end(), 0.f);
+}
+
+Parameter* Model::find_parameter(const std::string& name) {
+  for (Parameter* p : params_)
+    if (p->name == name) return p;
+  return nullptr;
+}
+
+std::int64_t Model::num_parameters() const {
+  std::int64_t total = 0;
+  for (const Parameter* p : params_) total += static_cast<std::int64_t>(p->value.size());
+  return total;
+}
+
+void init_parameters(const std::vector<Parameter*>& params, std::uint64_t seed, bool torchvision_convs) {
+  constexpr std::uint32_t kInitOp = 0x1417;  // keeps init draws apart from other Philox users
+  double last_fan_in = 1;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    Parameter& p = *params[i];
+    rng::Philox gen(seed, 0, i, kInitOp);
+    if (p.role == ParamRole::norm) {
+      const bool is_weight = p.name.size() >= 6 && p.name.compare(p.name.size() - 6, 6, "weight") == 0;
+      std::fill(p.value.begin(), p.value.end(), is_weight ? 1.f : 0.f);
+      continue;
+    }
+    if (p.role == ParamRole::weight) {
+      double receptive = 1;
+      for (std::size_t d = 2; d < p.shape.size(); ++d) receptive *= double(p.shape[d]);
+      last_fan_in = double(p.shape.size() > 1 ? p.shape[1] : 1) * receptive;
+      const double fan_out = double(p.shape[0]) * receptive;
+      if (torchvision_convs && p.shape.size() == 4) {
+        // kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / fan_out); Box-Muller.
+        const double std_dev = std::sqrt(2.0 / fan_out);
+        for (float& v : p.value) {
+          const double u1 = (gen.next_u32() + 1.0) / 4294967296.0, u2 = gen.next_u32() / 4294967296.0;
+          v = float(std_dev * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+        }
+        continue;
+      }
+    }
+    // kaiming_uniform_(a = sqrt(5)) for weights and the bias rule both give bound 1/sqrt(fan_in).
+    const float bound = float(1.0 / std::sqrt(last_fan_in));
+    for (float& v : p.value) v = gen.uniform(-bound, bound);
+  }
+}
+
+}  // namespace ft::nn

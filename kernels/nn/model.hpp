@@ -1,0 +1,70 @@
+// A whole network behind one interface: make_model(spec) builds mini_resnet, resnet18/34/50,
+// resnext50_32x4d or resnet_small from a LayerFactory (the CPU one by default), initialised as
+// PyTorch/torchvision do but from a Philox stream keyed by spec.init_seed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/nn/blocks.hpp"
+#include "kernels/nn/module.hpp"
+#include "kernels/nn/parameter.hpp"
+
+namespace ft::nn {
+
+struct ModelSpec {
+  std::string kind = "resnet_small";  // mini_resnet | resnet18 | resnet34 | resnet50 | resnext50_32x4d | resnet_small
+  int num_classes = 10;
+  int in_channels = 3;
+  int height = 32, width = 32;  // input size (mini_resnet's flatten size follows it)
+  std::uint64_t init_seed = 0;
+  // mini_resnet: `blocks` blocks of width base_width * 2^i; dropout before each head Linear.
+  int blocks = 6;
+  int base_width = 32;
+  float dropout = 0.f;
+  // resnet18/34/50, resnext50_32x4d, resnet_small: zero the last BN weight of every residual branch.
+  bool zero_init_residual = false;
+  // resnet_small: stem conv3x3 -> widths[0], then stage i of stage_blocks[i] BasicBlocks of widths[i].
+  std::vector<int> widths{16, 32, 64};
+  std::vector<int> stage_blocks{1, 1, 1};
+};
+
+class Model {
+ public:
+  Model(ModelSpec spec, Sequential net);
+
+  // x: (n, C, H, W) f32, C/H/W as in the spec (resnets accept other H, W). logits: (n, classes).
+  // The first call for a batch shape runs the setup phase (buffers, primitives); later calls with
+  // that shape only compute. x must stay valid until backward() returns.
+  void forward(const float* x, int n, bool training, float* logits);
+  // dlogits: (n, classes) of the last forward (training). ACCUMULATES into Parameter::grad, as
+  // PyTorch's backward does: call zero_grad() first to get this step's gradients alone.
+  void backward(const float* dlogits);
+  void zero_grad();
+
+  std::vector<Parameter*> parameters() { return params_; }  // torchvision's state_dict order
+  std::vector<Buffer*> buffers() { return buffers_; }      // running_mean, running_var, num_batches_tracked
+  Parameter* find_parameter(const std::string& name);
+  std::int64_t num_parameters() const;
+  // Keys the next forward's dropout masks (philox(seed, step, sample, dropout index)).
+  void set_dropout_seed(std::uint64_t seed, std::uint64_t step) { net_.set_dropout_key(seed, step); }
+  const ModelSpec& spec() const { return spec_; }
+
+ private:
+  ModelSpec spec_;
+  Sequential net_;
+  Shape in_;
+  std::vector<Parameter*> params_;
+  std::vector<Buffer*> buffers_;
+};
+
+std::unique_ptr<Model> make_model(const ModelSpec& spec, const LayerFactory& layers = cpu_layers());
+
+// PyTorch's default init for every Conv2d/Linear (weights and biases U(-1/sqrt(fan_in), +)),
+// or torchvision ResNet's (conv weights N(0, 2/fan_out), Linear as the default) when
+// torchvision_convs; batch-norm weight 1, bias 0. Draws come from philox(seed, 0, param index).
+void init_parameters(const std::vector<Parameter*>& params, std::uint64_t seed, bool torchvision_convs);
+
+}  // namespace ft::nn

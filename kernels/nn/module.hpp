@@ -1,0 +1,102 @@
+// The layer interface every network piece sits behind (CPU now, CUDA later): a two-phase module.
+// setup(shape) sizes the output and gradient buffers and builds primitives for one input shape;
+// forward/backward then only compute. Tensors are dense NCHW f32; 2-D tensors use h = w = 1.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/nn/parameter.hpp"
+
+namespace ft::nn {
+
+struct Shape {
+  int n = 0, c = 0, h = 1, w = 1;
+  std::int64_t numel() const { return std::int64_t{n} * c * h * w; }
+  std::int64_t per_sample() const { return std::int64_t{c} * h * w; }
+  bool operator==(const Shape&) const = default;
+};
+
+std::string to_string(const Shape& s);
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  // Derives the output shape for input shape `in`, (re)sizes buffers and primitives. Called once
+  // per distinct input shape; calling it again with the same shape is cheap and allowed.
+  virtual Shape setup(const Shape& in) = 0;
+  // Computes y = f(x) into a module-owned buffer and returns it. `x` must stay valid and unchanged
+  // until backward() returns (the module keeps the pointer, as autograd keeps saved tensors).
+  virtual const float* forward(const float* x, bool training) = 0;
+  // Given dL/dy for the last forward (training mode), ACCUMULATES dL/dparam into each
+  // Parameter::grad and returns dL/dx in a module-owned buffer.
+  virtual const float* backward(const float* dy) = 0;
+  // Appends parameters and buffers in torchvision's state_dict order, names prefixed.
+  virtual void collect(const std::string& prefix, std::vector<Parameter*>& params,
+                       std::vector<Buffer*>& buffers) {}
+  // Keys every dropout draw of the next forward: philox(seed, step, sample, dropout index).
+  virtual void set_dropout_key(std::uint64_t seed, std::uint64_t step) {}
+};
+
+using ModulePtr = std::unique_ptr<Module>;
+
+// Hyper-parameters of each layer kind, independent of the implementation.
+struct Conv2dSpec {
+  int in_channels = 0, out_channels = 0;
+  int kernel = 3, stride = 1;
+  int padding = 0;     // symmetric padding, ignored when same_padding
+  bool same_padding = false;  // PyTorch padding="same" (stride 1): extra pad goes right/bottom
+  int dilation = 1, groups = 1;
+  bool bias = true;
+};
+
+struct BatchNormSpec {
+  int channels = 0;
+  float eps = 1e-5f;
+  float momentum = 0.1f;
+};
+
+struct LinearSpec {
+  int in_features = 0, out_features = 0;
+  bool bias = true;
+};
+
+struct MaxPoolSpec {
+  int kernel = 2, stride = 2, padding = 0;
+};
+
+// y = a + b (optionally followed by ReLU): the join of a residual block. Not a Module since it
+// has two inputs; its backward gives dL/d(a+b), the same for both branches.
+class ResidualAdd {
+ public:
+  virtual ~ResidualAdd() = default;
+  // out: the shape of a, b and y; in: the shape of the block's input (for sum_input_grads).
+  virtual void setup(const Shape& out, const Shape& in) = 0;
+  virtual const float* forward(const float* a, const float* b) = 0;
+  virtual const float* backward(const float* dy) = 0;
+  // d1 + d2 (both of shape `in`): the block input's gradient from its two branches.
+  virtual const float* sum_input_grads(const float* d1, const float* d2) = 0;
+};
+
+// Builds the primitive layers for one device. Composite blocks (residual blocks, sequences) are
+// device-independent and built from these.
+class LayerFactory {
+ public:
+  virtual ~LayerFactory() = default;
+  virtual ModulePtr conv2d(const Conv2dSpec& spec) const = 0;
+  virtual ModulePtr batch_norm(const BatchNormSpec& spec) const = 0;  // 2d on (N,C,H,W), 1d on (N,C)
+  virtual ModulePtr linear(const LinearSpec& spec) const = 0;
+  virtual ModulePtr relu() const = 0;
+  virtual ModulePtr max_pool(const MaxPoolSpec& spec) const = 0;
+  virtual ModulePtr global_avg_pool() const = 0;  // (N,C,H,W) -> (N,C,1,1)
+  virtual ModulePtr flatten() const = 0;          // (N,C,H,W) -> (N,C*H*W,1,1)
+  virtual ModulePtr dropout(float p, int index) const = 0;  // index: which dropout in the model
+  virtual std::unique_ptr<ResidualAdd> residual_add(bool relu) const = 0;
+};
+
+// The oneDNN / OpenMP implementation.
+const LayerFactory& cpu_layers();
+
+}  // namespace ft::nn

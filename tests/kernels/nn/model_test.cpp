@@ -1,0 +1,113 @@
+// Model builder: parameter names/counts equal torchvision's, mini_resnet's flatten size follows
+// the input, a training step runs and re-setup on a smaller last batch works.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/nn/loss.hpp"
+#include "kernels/nn/model.hpp"
+#include "kernels/random/philox.hpp"
+
+using namespace ft::nn;
+
+namespace {
+
+ModelSpec spec_of(const char* kind, int classes, int c, int hw) {
+  ModelSpec s;
+  s.kind = kind;
+  s.num_classes = classes;
+  s.in_channels = c;
+  s.height = s.width = hw;
+  return s;
+}
+
+std::vector<float> random_input(std::int64_t n) {
+  ft::rng::Philox g(3, 0, 0, 1);
+  std::vector<float> v(n);
+  for (float& x : v) x = g.uniform(-1.f, 1.f);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("torchvision parameter counts at 1000 classes") {
+  // Values from torchvision 0.14: sum(p.numel() for p in model.parameters()).
+  CHECK(make_model(spec_of("resnet18", 1000, 3, 224))->num_parameters() == 11689512);
+  CHECK(make_model(spec_of("resnet34", 1000, 3, 224))->num_parameters() == 21797672);
+  CHECK(make_model(spec_of("resnet50", 1000, 3, 224))->num_parameters() == 25557032);
+  CHECK(make_model(spec_of("resnext50_32x4d", 1000, 3, 224))->num_parameters() == 25028904);
+}
+
+TEST_CASE("parameter names follow torchvision's state_dict order") {
+  auto m = make_model(spec_of("resnet18", 10, 3, 32));
+  const auto params = m->parameters();
+  REQUIRE(params.size() == 62);
+  CHECK(params[0]->name == "conv1.weight");
+  CHECK(params[1]->name == "bn1.weight");
+  CHECK(params[3]->name == "layer1.0.conv1.weight");
+  CHECK(m->find_parameter("layer2.0.downsample.0.weight") != nullptr);
+  CHECK(m->find_parameter("layer2.0.downsample.1.bias") != nullptr);
+  CHECK(params.back()->name == "fc.bias");
+  const auto buffers = m->buffers();
+  CHECK(buffers[0]->name == "bn1.running_mean");
+  CHECK(buffers[2]->name == "bn1.num_batches_tracked");
+}
+
+TEST_CASE("mini_resnet: the seed's layout; flatten size follows the input") {
+  ModelSpec s = spec_of("mini_resnet", 50, 3, 64);
+  s.base_width = 4;  // small widths keep the test light; the structure is width-independent
+  auto m = make_model(s);
+  CHECK(m->find_parameter("conv1.0.weight")->shape == std::vector<std::int64_t>{4, 3, 3, 3});
+  CHECK(m->find_parameter("conv6.4.running_mean") == nullptr);
+  CHECK(m->find_parameter("skip6.weight")->shape == std::vector<std::int64_t>{128, 64, 1, 1});
+  CHECK(m->find_parameter("head.0.weight")->shape == std::vector<std::int64_t>{4096, 128});
+  CHECK(m->find_parameter("head.1.weight")->shape == std::vector<std::int64_t>{4096});
+  CHECK(m->find_parameter("head.3.weight")->shape == std::vector<std::int64_t>{50, 4096});
+  s.height = s.width = 224;
+  CHECK(make_model(s)->find_parameter("head.0.weight")->shape == std::vector<std::int64_t>{4096, 128 * 9});
+  s.dropout = 0.2f;
+  s.blocks = 7;
+  s.height = s.width = 128;
+  auto d = make_model(s);
+  CHECK(d->find_parameter("head.1.weight")->shape == std::vector<std::int64_t>{4096, 256});
+  CHECK(d->find_parameter("head.5.weight")->shape == std::vector<std::int64_t>{50, 4096});
+  s.blocks = 9;  // 9 blocks need at least 512x512 inputs
+  CHECK_THROWS_AS(make_model(s), std::invalid_argument);
+}
+
+TEST_CASE("zero_init_residual zeroes the last BN weight of each block") {
+  ModelSpec s = spec_of("resnet18", 10, 3, 32);
+  s.zero_init_residual = true;
+  auto m = make_model(s);
+  for (float v : m->find_parameter("layer3.1.bn2.weight")->value) CHECK(v == 0.f);
+  for (float v : m->find_parameter("layer3.1.bn1.weight")->value) CHECK(v == 1.f);
+}
+
+TEST_CASE("resnet_small trains: loss falls on a fixed batch; a smaller batch re-sets up") {
+  ModelSpec s = spec_of("resnet_small", 10, 1, 28);
+  auto m = make_model(s);
+  CHECK(m->find_parameter("layer2.0.downsample.0.weight")->shape == std::vector<std::int64_t>{32, 16, 1, 1});
+  CHECK(m->find_parameter("layer1.0.downsample.0.weight") == nullptr);
+  const int n = 16;
+  const std::vector<float> x = random_input(std::int64_t{n} * 28 * 28);
+  std::vector<std::int32_t> y(n);
+  for (int i = 0; i < n; ++i) y[i] = i % 10;
+  std::vector<float> logits(n * 10), dlogits(n * 10);
+  double first = 0, last = 0;
+  for (int step = 0; step < 30; ++step) {
+    m->forward(x.data(), n, true, logits.data());
+    last = cross_entropy_forward(logits.data(), y.data(), n, 10, 0.f);
+    if (step == 0) first = last;
+    cross_entropy_backward(dlogits.data(), logits.data(), y.data(), n, 10, 0.f);
+    m->zero_grad();
+    m->backward(dlogits.data());
+    for (Parameter* p : m->parameters())
+      for (std::size_t i = 0; i < p->value.size(); ++i) p->value[i] -= 0.05f * p->grad[i];
+  }
+  CHECK(std::isfinite(last));
+  CHECK(last < 0.75 * first);  // fitting 16 noise samples: a wrong gradient would not descend
+  m->forward(x.data(), 5, false, logits.data());  // last smaller batch, eval mode
+  for (int i = 0; i < 50; ++i) CHECK(std::isfinite(logits[i]));
+}
