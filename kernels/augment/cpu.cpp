@@ -1,0 +1,202 @@
+// CPU loops over one sample: geometric ops (crop/pad/flip, resize, affine), normalize, erasing,
+// and the chain driver apply_ops_cpu. Per-pixel math comes from pixel.hpp, shared with CUDA.
+// Intermediate images ping-pong between the two scratch buffers; nothing is allocated once the
+// scratch has grown to the largest image seen.
+#include <cstring>
+#include <stdexcept>
+
+#include "kernels/augment/ops.hpp"
+#include "kernels/augment/pixel.hpp"
+
+namespace ft::aug {
+
+namespace {
+
+template <class T>
+T* grow(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+}  // namespace
+
+void crop_pad_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int top, int left,
+                  PadMode mode, const float* fill, int n_fill, bool flip) {
+  const int c = id.c;
+  std::uint8_t fill_u8[kMaxChannels];
+  for (int ch = 0; ch < c; ++ch) fill_u8[ch] = fill ? round_to_u8(fill[n_fill == 1 ? 0 : ch]) : 0;
+  for (int y = 0; y < od.h; ++y) {
+    const int sy = pad_index(top + y, id.h, mode);
+    std::uint8_t* row = out + static_cast<std::size_t>(y) * od.w * c;
+    for (int x = 0; x < od.w; ++x) {
+      const int sx = pad_index(left + (flip ? od.w - 1 - x : x), id.w, mode);
+      std::uint8_t* px = row + static_cast<std::size_t>(x) * c;
+      if (sy < 0 || sx < 0) {
+        for (int ch = 0; ch < c; ++ch) px[ch] = fill_u8[ch];
+      } else {
+        const std::uint8_t* s = in + (static_cast<std::size_t>(sy) * id.w + sx) * c;
+        for (int ch = 0; ch < c; ++ch) px[ch] = s[ch];
+      }
+    }
+  }
+}
+
+void resize_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int top, int left,
+                int win_h, int win_w, bool antialias, Scratch& s) {
+  const int c = id.c;
+  if (top < 0 || left < 0 || top + win_h > id.h || left + win_w > id.w || win_h <= 0 || win_w <= 0)
+    throw std::invalid_argument("resize: window outside the image");
+  // Same size: torchvision returns the image unchanged.
+  if (win_h == od.h && win_w == od.w) {
+    crop_pad_cpu(out, od, in, id, top, left, PadMode::constant, nullptr, 0, false);
+    return;
+  }
+  const int tx = resize_taps(win_w, od.w, antialias), ty = resize_taps(win_h, od.h, antialias);
+  float* wx = grow(s.wx, static_cast<std::size_t>(tx) * od.w);
+  float* wy = grow(s.wy, static_cast<std::size_t>(ty) * od.h);
+  int* ix = grow(s.ix, static_cast<std::size_t>(tx) * od.w);
+  int* iy = grow(s.iy, static_cast<std::size_t>(ty) * od.h);
+  for (int x = 0; x < od.w; ++x) resize_weights(x, win_w, od.w, antialias, ix + x * tx, wx + x * tx);
+  for (int y = 0; y < od.h; ++y) resize_weights(y, win_h, od.h, antialias, iy + y * ty, wy + y * ty);
+  // Horizontal pass first (as PyTorch's separable kernel), kept in float: (win_h, out_w, c).
+  float* tmp = grow(s.tmp, static_cast<std::size_t>(win_h) * od.w * c);
+  for (int y = 0; y < win_h; ++y) {
+    const std::uint8_t* row = in + (static_cast<std::size_t>(top + y) * id.w + left) * c;
+    float* trow = tmp + static_cast<std::size_t>(y) * od.w * c;
+    for (int x = 0; x < od.w; ++x) {
+      for (int ch = 0; ch < c; ++ch) {
+        float acc = 0.0f;
+        for (int k = 0; k < tx; ++k) acc += wx[x * tx + k] * static_cast<float>(row[ix[x * tx + k] * c + ch]);
+        trow[x * c + ch] = acc;
+      }
+    }
+  }
+  const std::size_t stride = static_cast<std::size_t>(od.w) * c;
+  for (int y = 0; y < od.h; ++y) {
+    std::uint8_t* orow = out + y * stride;
+    for (std::size_t e = 0; e < stride; ++e) {
+      float acc = 0.0f;
+      for (int k = 0; k < ty; ++k) acc += wy[y * ty + k] * tmp[iy[y * ty + k] * stride + e];
+      orow[e] = round_to_u8(acc);
+    }
+  }
+}
+
+void affine_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, const float* m, Interp interp,
+                bool has_fill, const float* fill, int n_fill) {
+  float rt[6];
+  affine_rescale(m, d.w, d.h, rt);
+  for (int y = 0; y < d.h; ++y)
+    for (int x = 0; x < d.w; ++x)
+      affine_pixel(out + (static_cast<std::size_t>(y) * d.w + x) * d.c, in, d.h, d.w, d.c, rt, x, y,
+                   interp, has_fill, fill, n_fill);
+}
+
+void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
+                   int n_stats) {
+  const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
+  for (int ch = 0; ch < d.c; ++ch) {
+    const float m = mean[n_stats == 1 ? 0 : ch], s = stdev[n_stats == 1 ? 0 : ch];
+    float* o = out + ch * plane;
+    for (std::size_t i = 0; i < plane; ++i) o[i] = normalize_value(in[i * d.c + ch], m, s);
+  }
+}
+
+void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
+               std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
+  if (!box.apply) return;
+  const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
+  for (int ch = 0; ch < d.c; ++ch)
+    for (int y = 0; y < box.h; ++y)
+      for (int x = 0; x < box.w; ++x) {
+        // Noise element index within the (c, h, w) box, as torch fills its value tensor.
+        const auto e = static_cast<std::uint32_t>((ch * box.h + y) * box.w + x);
+        img[ch * plane + static_cast<std::size_t>(box.top + y) * d.w + box.left + x] =
+            op.random_value ? erase_noise(seed, epoch, sample, op_index, e) : op.fill_for(ch);
+      }
+}
+
+void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d) {
+  const std::size_t n = static_cast<std::size_t>(d.h) * d.w;
+  if (d.c == 3) {
+    std::memcpy(out, in, n * 3);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = in[i];
+}
+
+void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
+                     const std::uint8_t* in, Dims id, Scratch& s) {
+  switch (op.kind) {
+    case OpKind::resize:
+    case OpKind::random_resized_crop:
+      resize_cpu(out, od, in, id, d.top, d.left, d.h, d.w, op.antialias, s);
+      return;
+    case OpKind::center_crop:
+    case OpKind::random_crop:
+      crop_pad_cpu(out, od, in, id, d.top, d.left,
+                   op.kind == OpKind::center_crop ? PadMode::constant : op.pad_mode,
+                   op.kind == OpKind::center_crop ? nullptr : op.fill, op.n_fill, false);
+      return;
+    case OpKind::hflip:
+      crop_pad_cpu(out, od, in, id, 0, 0, PadMode::constant, op.fill, op.n_fill, d.flip);
+      return;
+    case OpKind::rotate:
+      affine_cpu(out, in, id, d.matrix, op.interp, true, op.fill, op.n_fill);
+      return;
+    case OpKind::trivial_augment_wide:
+      switch (d.ta) {
+        case TaOp::identity:
+          std::memcpy(out, in, id.numel());
+          return;
+        case TaOp::shear_x: case TaOp::shear_y: case TaOp::translate_x: case TaOp::translate_y:
+        case TaOp::rotate:
+          affine_cpu(out, in, id, d.matrix, op.interp, op.has_fill, op.fill, op.n_fill);
+          return;
+        default:
+          ta_color_cpu(out, in, id, d.ta, d.magnitude);
+          return;
+      }
+    case OpKind::to_rgb:
+      to_rgb_cpu(out, in, id);
+      return;
+    case OpKind::normalize:
+    case OpKind::random_erasing:
+      break;
+  }
+  throw std::invalid_argument(std::string("apply_u8_op_cpu: ") + op_name(op.kind) + " is not a u8 op");
+}
+
+Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d,
+                   std::uint8_t* out_u8, float* out_f32, std::uint64_t seed, std::uint32_t epoch,
+                   std::uint64_t sample, Scratch& s) {
+  const Plan plan = plan_output(ops, in_d);
+  std::uint8_t* bufs[2] = {grow(s.a, plan.max_u8), grow(s.b, plan.max_u8)};
+  const std::uint8_t* cur = in;
+  Dims cd = in_d;
+  int next = 0;
+  std::size_t k = 0;
+  for (; k < ops.size() && ops[k].kind != OpKind::normalize; ++k) {
+    const OpDraw d = draw_op(ops[k], cd, seed, epoch, sample, static_cast<std::uint32_t>(k));
+    const Dims od = op_output_dims(ops[k], cd);
+    // Ops that leave the image unchanged this time (p draw failed, Identity) cost nothing.
+    if (!d.apply && od == cd) continue;
+    apply_u8_op_cpu(ops[k], d, bufs[next], od, cur, cd, s);
+    cur = bufs[next];
+    cd = od;
+    next ^= 1;
+  }
+  if (!plan.f32) {
+    if (cur != out_u8) std::memcpy(out_u8, cur, cd.numel());
+    return plan;
+  }
+  const AugmentOp& norm = ops[k];
+  normalize_cpu(out_f32, cur, cd, norm.mean, norm.std, norm.n_stats);
+  for (++k; k < ops.size(); ++k) {
+    const OpDraw d = draw_op(ops[k], cd, seed, epoch, sample, static_cast<std::uint32_t>(k));
+    erase_cpu(out_f32, cd, d, ops[k], seed, epoch, sample, static_cast<std::uint32_t>(k));
+  }
+  return plan;
+}
+
+}  // namespace ft::aug

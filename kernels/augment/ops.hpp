@@ -1,0 +1,91 @@
+// The augmentation chain on the host: planning output shapes, drawing one sample's parameters,
+// and the CPU loops (one op at a time over one sample; the caller parallelises across samples).
+// Kernels throw std::invalid_argument for a bad op list or image; stages translate to ft::Error.
+//
+// Randomness: op k of sample s in (seed, epoch) draws from Philox(seed, epoch, s, k), in this order:
+//   hflip: u(p). rotate: u(angle). random_crop: below(top range), below(left range).
+//   random_resized_crop: up to 10 x [u(area), u(log ratio)], then below(top), below(left).
+//   trivial_augment_wide: below(14) op, below(num_bins) bin, below(2) sign (signed ops only).
+//   random_erasing: u(p), up to 10 x [u(area), u(log ratio)], below(top), below(left); noise uses
+//   its own counter blocks (pixel.hpp erase_noise). resize, center_crop, normalize draw nothing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/augment/types.hpp"
+
+namespace ft::aug {
+
+const char* op_name(OpKind k);
+const char* ta_op_name(TaOp t);
+
+// Output of a chain: its dims and whether it is f32 CHW (normalize ran) or u8 HWC.
+struct Plan {
+  Dims dims;
+  bool f32 = false;
+  std::size_t max_u8 = 0;  // largest intermediate u8 image (elements), for scratch sizing
+};
+// Output shape of `ops` over an input of dims `in`; throws std::invalid_argument when the chain
+// cannot run on it (e.g. normalize with 3 means on a 1-channel image, an op after normalize other
+// than random_erasing). Output dims never depend on random draws.
+Plan plan_output(const std::vector<AugmentOp>& ops, Dims in);
+// Dims after one op (u8 ops only).
+Dims op_output_dims(const AugmentOp& op, Dims in);
+// The chain's static checks (ops after normalize, ranges); throws std::invalid_argument.
+void validate_ops(const std::vector<AugmentOp>& ops);
+
+// One sample's parameters for op `op_index` on an input of dims `in`.
+OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t epoch,
+               std::uint64_t sample, std::uint32_t op_index);
+
+// torchvision's _get_inverse_affine_matrix (angle and shear in degrees, centered coordinates).
+void inverse_affine_matrix(float* m, double center_x, double center_y, double angle, double tx,
+                           double ty, double scale, double shear_x, double shear_y);
+// torchvision 0.14's TrivialAugmentWide magnitude of bin `bin` for op `t` (unsigned).
+float ta_magnitude(TaOp t, int bin, int num_bins);
+bool ta_signed(TaOp t);
+// Fills d.matrix / d.interp for a geometric TrivialAugmentWide op at magnitude d.magnitude.
+void ta_geometry(OpDraw& d, Dims in);
+
+// Reusable buffers for one worker: grown on first use, never shrunk (no steady-state allocation).
+struct Scratch {
+  std::vector<std::uint8_t> a, b;
+  std::vector<float> tmp, wx, wy;
+  std::vector<int> ix, iy;
+};
+
+// ---- single ops with explicit parameters (used by the chain and by the fixture tests) ---------
+// Crop window (top, left, out.h, out.w) of `in`, reading padding per `mode` / `fill`, optionally
+// mirrored left-right. Covers center_crop, random_crop (with padding) and hflip.
+void crop_pad_cpu(std::uint8_t* out, Dims out_d, const std::uint8_t* in, Dims in_d, int top, int left,
+                  PadMode mode, const float* fill, int n_fill, bool flip);
+// Bilinear resize of the window (top, left, win_h, win_w) of `in` to out_d (window inside `in`).
+void resize_cpu(std::uint8_t* out, Dims out_d, const std::uint8_t* in, Dims in_d, int top, int left,
+                int win_h, int win_w, bool antialias, Scratch& s);
+// Affine warp with torchvision's inverse matrix m (same size out as in).
+void affine_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, const float* m, Interp interp,
+                bool has_fill, const float* fill, int n_fill);
+// A colour op of trivial_augment_wide at signed magnitude (identity and geometric ops excluded).
+void ta_color_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, TaOp t, float magnitude);
+// u8 HWC -> f32 CHW.
+void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
+                   int n_stats);
+// Erase box (top, left, h, w) of an f32 CHW image with op.fill values or noise.
+void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
+               std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index);
+// 1 -> 3 channels by repetition (c == 3 copies).
+void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d);
+
+// Runs one drawn op on u8 HWC input (not normalize / random_erasing).
+void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims out_d,
+                     const std::uint8_t* in, Dims in_d, Scratch& s);
+
+// Runs the whole chain for one sample. Writes plan_output(ops, in_d) dims to out_u8 (u8 HWC) or
+// out_f32 (f32 CHW) as the plan says; the other pointer may be null.
+Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d,
+                   std::uint8_t* out_u8, float* out_f32, std::uint64_t seed, std::uint32_t epoch,
+                   std::uint64_t sample, Scratch& s);
+
+}  // namespace ft::aug
