@@ -44,7 +44,9 @@ class PayloadWriter {
     size_ += n;
   }
   template <class T>
-  void pod(T v) { bytes(&v, sizeof v); }
+  void pod(T v) {
+    bytes(&v, sizeof v);
+  }
   void name(const std::string& s) {
     pod(static_cast<std::uint32_t>(s.size()));
     bytes(s.data(), s.size());
@@ -126,10 +128,14 @@ void write_payload(PayloadWriter& w, const Checkpoint& c) {
 
 void fsync_directory(const std::filesystem::path& dir, const std::string& path_text) {
   const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) throw std::runtime_error("checkpoint " + path_text + ": cannot open its directory to fsync: " + errno_text());
+  if (fd < 0)
+    throw std::runtime_error("checkpoint " + path_text +
+                             ": cannot open its directory to fsync: " + errno_text());
   const int rc = ::fsync(fd);
   ::close(fd);
-  if (rc != 0) throw std::runtime_error("checkpoint " + path_text + ": fsync of its directory failed: " + errno_text());
+  if (rc != 0)
+    throw std::runtime_error("checkpoint " + path_text +
+                             ": fsync of its directory failed: " + errno_text());
 }
 
 }  // namespace
@@ -176,7 +182,8 @@ void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path) 
     throw std::runtime_error("checkpoint " + path_text + ": " + what);
   };
   char header[kCheckpointHeaderSize] = {};
-  if (std::fwrite(header, 1, sizeof header, f) != sizeof header) fail("write failed: " + errno_text());
+  if (std::fwrite(header, 1, sizeof header, f) != sizeof header)
+    fail("write failed: " + errno_text());
   PayloadWriter w(f);
   try {
     write_payload(w, ckpt);
@@ -215,7 +222,8 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   std::vector<char> bytes;
   char chunk[1 << 16];
   std::size_t got;
-  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
+  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0)
+    bytes.insert(bytes.end(), chunk, chunk + got);
   const bool read_error = std::ferror(f) != 0;
   std::fclose(f);
   if (read_error) throw std::runtime_error("checkpoint " + p + ": read error: " + errno_text());
@@ -238,12 +246,14 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   if (crc_of(crc_of(0, nullptr, 0), bytes.data(), 28) != header_crc)
     throw std::runtime_error("checkpoint " + p + ": header checksum mismatch (corrupt header)");
   if (version != kCheckpointVersion)
-    throw std::runtime_error("checkpoint " + p + ": unsupported version " + std::to_string(version) +
-                             " (this build reads version " + std::to_string(kCheckpointVersion) + ")");
+    throw std::runtime_error("checkpoint " + p + ": unsupported version " +
+                             std::to_string(version) + " (this build reads version " +
+                             std::to_string(kCheckpointVersion) + ")");
   const std::uint64_t expected = kCheckpointHeaderSize + payload_size;
   if (bytes.size() < expected)
-    throw std::runtime_error("checkpoint " + p + ": truncated at byte " + std::to_string(bytes.size()) +
-                             ": the header promises " + std::to_string(expected) + " bytes");
+    throw std::runtime_error("checkpoint " + p + ": truncated at byte " +
+                             std::to_string(bytes.size()) + ": the header promises " +
+                             std::to_string(expected) + " bytes");
   if (bytes.size() > expected)
     throw std::runtime_error("checkpoint " + p + ": " + std::to_string(bytes.size() - expected) +
                              " unexpected bytes after the payload (file is " +
@@ -267,8 +277,8 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
     std::uint64_t n = 1;
     for (std::int64_t d : t.shape) {
       if (d < 0 || (d > 0 && n > (std::uint64_t{1} << 60) / static_cast<std::uint64_t>(d)))
-        throw std::runtime_error("checkpoint " + p + ": tensor '" + name + "' has an invalid shape " +
-                                 shape_string(t.shape));
+        throw std::runtime_error("checkpoint " + p + ": tensor '" + name +
+                                 "' has an invalid shape " + shape_string(t.shape));
       n *= static_cast<std::uint64_t>(d);
     }
     r.need(n * sizeof(float));

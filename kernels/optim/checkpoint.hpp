@@ -34,7 +34,8 @@ struct Checkpoint {
 // File layout, little-endian:
 //   header  : magic "FTCKPT\r\n" (8) | version u32 | reserved u32 | payload_size u64 |
 //             payload_crc32 u32 | header_crc32 u32 (over the preceding 28 bytes)
-//   payload : u64 n_tensors, then per tensor: u32 name_len, name, u32 ndim, i64 dims[ndim], f32 data
+//   payload : u64 n_tensors, then per tensor: u32 name_len, name, u32 ndim, i64 dims[ndim], f32
+//   data
 //             u64 n_ints,    then per int:    u32 name_len, name, i64 value
 //             u64 n_strings, then per string: u32 name_len, name, u64 len, bytes
 constexpr std::uint32_t kCheckpointVersion = 1;

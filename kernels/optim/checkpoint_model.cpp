@@ -45,7 +45,8 @@ void unpack_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& par
     model_names.insert(*s.name);
     auto it = ckpt.tensors.find(kModelPrefix + *s.name);
     if (it == ckpt.tensors.end()) {
-      problems.push_back("missing '" + *s.name + "' (shape " + shape_string(*s.shape) + " in the model)");
+      problems.push_back("missing '" + *s.name + "' (shape " + shape_string(*s.shape) +
+                         " in the model)");
     } else if (it->second.shape != *s.shape || it->second.data.size() != s.value->size()) {
       problems.push_back("'" + *s.name + "' has shape " + shape_string(it->second.shape) +
                          " in the checkpoint but " + shape_string(*s.shape) + " in the model");
@@ -59,12 +60,14 @@ void unpack_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& par
                          "), which the model does not have");
   }
   if (!problems.empty()) {
-    std::string msg = "checkpoint " + (ckpt.source.empty() ? std::string("(in memory)") : ckpt.source) +
-                      " does not match the model (" + std::to_string(problems.size()) +
-                      " problem" + (problems.size() > 1 ? "s" : "") + "; was it written for another model?):";
+    std::string msg = "checkpoint " +
+                      (ckpt.source.empty() ? std::string("(in memory)") : ckpt.source) +
+                      " does not match the model (" + std::to_string(problems.size()) + " problem" +
+                      (problems.size() > 1 ? "s" : "") + "; was it written for another model?):";
     const std::size_t shown = std::min<std::size_t>(problems.size(), 8);
     for (std::size_t i = 0; i < shown; ++i) msg += "\n  " + problems[i];
-    if (shown < problems.size()) msg += "\n  ... and " + std::to_string(problems.size() - shown) + " more";
+    if (shown < problems.size())
+      msg += "\n  ... and " + std::to_string(problems.size() - shown) + " more";
     throw std::runtime_error(msg);
   }
   for (const Slot& s : slots) *s.value = ckpt.tensors.at(kModelPrefix + *s.name).data;

@@ -53,7 +53,8 @@ double anneal(Anneal a, double start, double end, double pct) {
 // torch.optim.lr_scheduler.OneCycleLR.get_lr at last_epoch = t (t clamped to total_steps).
 LrMomentum onecycle_at(const ScheduleSpec& p, std::int64_t t) {
   const double n = static_cast<double>(p.onecycle_total_steps);
-  const double max_lr = *p.max_lr, initial = max_lr / p.div_factor, min_lr = initial / p.final_div_factor;
+  const double max_lr = *p.max_lr, initial = max_lr / p.div_factor,
+               min_lr = initial / p.final_div_factor;
   const double bm = *p.base_momentum, mm = *p.max_momentum;
   struct Phase {
     double end_step, start_lr, end_lr, start_m, end_m;
@@ -76,7 +77,8 @@ LrMomentum onecycle_at(const ScheduleSpec& p, std::int64_t t) {
     const Phase& ph = phases[i];
     if (step <= ph.end_step || i == count - 1) {
       const double pct = (step - start_step) / (ph.end_step - start_step);
-      return {anneal(p.anneal, ph.start_lr, ph.end_lr, pct), anneal(p.anneal, ph.start_m, ph.end_m, pct)};
+      return {anneal(p.anneal, ph.start_lr, ph.end_lr, pct),
+              anneal(p.anneal, ph.start_m, ph.end_m, pct)};
     }
     start_step = ph.end_step;
   }
@@ -87,10 +89,10 @@ LrMomentum onecycle_at(const ScheduleSpec& p, std::int64_t t) {
 
 ScheduleKind parse_schedule_kind(const std::string& name) {
   static const std::pair<const char*, ScheduleKind> kinds[] = {
-      {"constant", ScheduleKind::constant},       {"step", ScheduleKind::step},
-      {"multistep", ScheduleKind::multistep},     {"exponential", ScheduleKind::exponential},
-      {"cyclic", ScheduleKind::cyclic},           {"onecycle", ScheduleKind::onecycle},
-      {"cosine", ScheduleKind::cosine},           {"cosine_restarts", ScheduleKind::cosine_restarts}};
+      {"constant", ScheduleKind::constant},   {"step", ScheduleKind::step},
+      {"multistep", ScheduleKind::multistep}, {"exponential", ScheduleKind::exponential},
+      {"cyclic", ScheduleKind::cyclic},       {"onecycle", ScheduleKind::onecycle},
+      {"cosine", ScheduleKind::cosine},       {"cosine_restarts", ScheduleKind::cosine_restarts}};
   for (const auto& [n, k] : kinds)
     if (name == n) return k;
   throw std::invalid_argument("unknown schedule kind '" + name +
@@ -100,14 +102,22 @@ ScheduleKind parse_schedule_kind(const std::string& name) {
 
 std::string to_string(ScheduleKind kind) {
   switch (kind) {
-    case ScheduleKind::constant: return "constant";
-    case ScheduleKind::step: return "step";
-    case ScheduleKind::multistep: return "multistep";
-    case ScheduleKind::exponential: return "exponential";
-    case ScheduleKind::cyclic: return "cyclic";
-    case ScheduleKind::onecycle: return "onecycle";
-    case ScheduleKind::cosine: return "cosine";
-    case ScheduleKind::cosine_restarts: return "cosine_restarts";
+    case ScheduleKind::constant:
+      return "constant";
+    case ScheduleKind::step:
+      return "step";
+    case ScheduleKind::multistep:
+      return "multistep";
+    case ScheduleKind::exponential:
+      return "exponential";
+    case ScheduleKind::cyclic:
+      return "cyclic";
+    case ScheduleKind::onecycle:
+      return "onecycle";
+    case ScheduleKind::cosine:
+      return "cosine";
+    case ScheduleKind::cosine_restarts:
+      return "cosine_restarts";
   }
   return "?";
 }
@@ -136,12 +146,14 @@ Schedule make_schedule(const ScheduleSpec& spec_in, double base_lr, double base_
   ScheduleSpec& p = s.spec_;
   const std::string k = to_string(p.kind);
   if (!(base_lr >= 0.0)) bad(k, "lr must be >= 0, got " + num(base_lr));
-  if (p.warmup_steps < 0) bad(k, "warmup steps must be >= 0, got " + std::to_string(p.warmup_steps));
+  if (p.warmup_steps < 0)
+    bad(k, "warmup steps must be >= 0, got " + std::to_string(p.warmup_steps));
   if (p.warmup_steps > 0 && !(p.warmup_start_factor > 0.0 && p.warmup_start_factor <= 1.0))
     bad(k, "warmup start_factor must be in (0, 1], got " + num(p.warmup_start_factor));
   const std::int64_t main_steps = total_steps - p.warmup_steps;
   switch (p.kind) {
-    case ScheduleKind::constant: break;
+    case ScheduleKind::constant:
+      break;
     case ScheduleKind::step:
       if (p.step_size <= 0) bad(k, "step_size must be > 0, got " + std::to_string(p.step_size));
       if (!p.gamma) p.gamma = 0.1;
@@ -169,7 +181,8 @@ Schedule make_schedule(const ScheduleSpec& spec_in, double base_lr, double base_
       if (!p.max_lr) bad(k, "max_lr is required");
       if (!(p.step_size_up > 0.0)) bad(k, "step_size_up must be > 0, got " + num(p.step_size_up));
       if (!p.step_size_down) p.step_size_down = p.step_size_up;
-      if (!(*p.step_size_down > 0.0)) bad(k, "step_size_down must be > 0, got " + num(*p.step_size_down));
+      if (!(*p.step_size_down > 0.0))
+        bad(k, "step_size_down must be > 0, got " + num(*p.step_size_down));
       if (!p.gamma) p.gamma = 1.0;
       if (!p.base_momentum) p.base_momentum = 0.8;
       if (!p.max_momentum) p.max_momentum = 0.9;
@@ -180,7 +193,8 @@ Schedule make_schedule(const ScheduleSpec& spec_in, double base_lr, double base_
       if (p.onecycle_total_steps <= 0)
         bad(k, "total_steps must be > 0 (it defaults to total steps - warmup steps = " +
                    std::to_string(main_steps) + ")");
-      if (!(p.pct_start >= 0.0 && p.pct_start <= 1.0)) bad(k, "pct_start must be in [0, 1], got " + num(p.pct_start));
+      if (!(p.pct_start >= 0.0 && p.pct_start <= 1.0))
+        bad(k, "pct_start must be in [0, 1], got " + num(p.pct_start));
       if (!p.base_momentum) p.base_momentum = 0.85;
       if (!p.max_momentum) p.max_momentum = 0.95;
       // Each phase divides by its length; torch fails with ZeroDivisionError there.
@@ -201,15 +215,20 @@ double Schedule::main_lr(std::int64_t t) const {
   const double b = base_lr_;
   const double td = static_cast<double>(t);
   switch (p.kind) {
-    case ScheduleKind::constant: return b;
-    case ScheduleKind::step: return b * std::pow(*p.gamma, static_cast<double>(t / p.step_size));
+    case ScheduleKind::constant:
+      return b;
+    case ScheduleKind::step:
+      return b * std::pow(*p.gamma, static_cast<double>(t / p.step_size));
     case ScheduleKind::multistep: {
-      const auto passed = std::upper_bound(p.milestones.begin(), p.milestones.end(), t) - p.milestones.begin();
+      const auto passed =
+          std::upper_bound(p.milestones.begin(), p.milestones.end(), t) - p.milestones.begin();
       return b * std::pow(*p.gamma, static_cast<double>(passed));
     }
-    case ScheduleKind::exponential: return b * std::pow(*p.gamma, td);
+    case ScheduleKind::exponential:
+      return b * std::pow(*p.gamma, td);
     case ScheduleKind::cosine:
-      return p.eta_min + (b - p.eta_min) * (1.0 + std::cos(kPi * td / static_cast<double>(p.t_max))) / 2.0;
+      return p.eta_min +
+             (b - p.eta_min) * (1.0 + std::cos(kPi * td / static_cast<double>(p.t_max))) / 2.0;
     case ScheduleKind::cosine_restarts: {
       // torch's step(): T_cur += 1; if T_cur >= T_i: T_cur -= T_i, T_i *= T_mult.
       std::int64_t t_cur = t, t_i = p.t_0;
@@ -221,11 +240,15 @@ double Schedule::main_lr(std::int64_t t) const {
           t_i *= p.t_mult;
         }
       }
-      return p.eta_min + (b - p.eta_min) *
-                             (1.0 + std::cos(kPi * static_cast<double>(t_cur) / static_cast<double>(t_i))) / 2.0;
+      return p.eta_min +
+             (b - p.eta_min) *
+                 (1.0 + std::cos(kPi * static_cast<double>(t_cur) / static_cast<double>(t_i))) /
+                 2.0;
     }
-    case ScheduleKind::cyclic: return cyclic_at(p, t).lr;
-    case ScheduleKind::onecycle: return onecycle_at(p, t).lr;
+    case ScheduleKind::cyclic:
+      return cyclic_at(p, t).lr;
+    case ScheduleKind::onecycle:
+      return onecycle_at(p, t).lr;
   }
   return b;
 }
@@ -242,8 +265,9 @@ double Schedule::lr(std::int64_t step) const {
   const std::int64_t w = spec_.warmup_steps;
   if (step >= w) return main_lr(step - w);
   // LinearLR(start_factor, end_factor=1, total_iters=w) over the main schedule's first value.
-  const double f = spec_.warmup_start_factor +
-                   (1.0 - spec_.warmup_start_factor) * static_cast<double>(step) / static_cast<double>(w);
+  const double f = spec_.warmup_start_factor + (1.0 - spec_.warmup_start_factor) *
+                                                   static_cast<double>(step) /
+                                                   static_cast<double>(w);
   return main_lr(0) * f;
 }
 
@@ -258,29 +282,37 @@ std::string Schedule::describe() const {
     s << "warmup(steps=" << p.warmup_steps << ", start_factor=" << p.warmup_start_factor << ") -> ";
   s << to_string(p.kind) << "(lr=" << base_lr_;
   switch (p.kind) {
-    case ScheduleKind::constant: break;
-    case ScheduleKind::step: s << ", step_size=" << p.step_size << ", gamma=" << *p.gamma; break;
+    case ScheduleKind::constant:
+      break;
+    case ScheduleKind::step:
+      s << ", step_size=" << p.step_size << ", gamma=" << *p.gamma;
+      break;
     case ScheduleKind::multistep: {
       s << ", milestones=[";
       for (std::size_t i = 0; i < p.milestones.size(); ++i) s << (i ? ", " : "") << p.milestones[i];
       s << "], gamma=" << *p.gamma;
       break;
     }
-    case ScheduleKind::exponential: s << ", gamma=" << *p.gamma; break;
-    case ScheduleKind::cosine: s << ", T_max=" << p.t_max << ", eta_min=" << p.eta_min; break;
+    case ScheduleKind::exponential:
+      s << ", gamma=" << *p.gamma;
+      break;
+    case ScheduleKind::cosine:
+      s << ", T_max=" << p.t_max << ", eta_min=" << p.eta_min;
+      break;
     case ScheduleKind::cosine_restarts:
       s << ", T_0=" << p.t_0 << ", T_mult=" << p.t_mult << ", eta_min=" << p.eta_min;
       break;
     case ScheduleKind::cyclic: {
       static const char* modes[] = {"triangular", "triangular2", "exp_range"};
-      s << ", base_lr=" << *p.base_lr << ", max_lr=" << *p.max_lr << ", step_size_up=" << p.step_size_up
-        << ", step_size_down=" << *p.step_size_down << ", mode=" << modes[static_cast<int>(p.mode)]
-        << ", gamma=" << *p.gamma;
+      s << ", base_lr=" << *p.base_lr << ", max_lr=" << *p.max_lr
+        << ", step_size_up=" << p.step_size_up << ", step_size_down=" << *p.step_size_down
+        << ", mode=" << modes[static_cast<int>(p.mode)] << ", gamma=" << *p.gamma;
       break;
     }
     case ScheduleKind::onecycle:
       s << ", max_lr=" << *p.max_lr << ", total_steps=" << p.onecycle_total_steps
-        << ", pct_start=" << p.pct_start << ", anneal=" << (p.anneal == Anneal::cos ? "cos" : "linear")
+        << ", pct_start=" << p.pct_start
+        << ", anneal=" << (p.anneal == Anneal::cos ? "cos" : "linear")
         << ", div_factor=" << p.div_factor << ", final_div_factor=" << p.final_div_factor
         << ", three_phase=" << (p.three_phase ? "true" : "false");
       break;
@@ -299,8 +331,8 @@ std::int64_t schedule_steps(std::int64_t epochs, std::int64_t steps_per_epoch, b
   return per_iteration ? epochs * steps_per_epoch : epochs;
 }
 
-std::int64_t schedule_index(std::int64_t epoch, std::int64_t iteration, std::int64_t steps_per_epoch,
-                            bool per_iteration) {
+std::int64_t schedule_index(std::int64_t epoch, std::int64_t iteration,
+                            std::int64_t steps_per_epoch, bool per_iteration) {
   return per_iteration ? epoch * steps_per_epoch + iteration : epoch;
 }
 
@@ -309,7 +341,8 @@ std::vector<ScheduleRow> schedule_table(const Schedule& schedule, std::int64_t e
                                         bool every_step) {
   std::vector<ScheduleRow> rows;
   for (std::int64_t e = 0; e < epochs; ++e) {
-    const std::int64_t n = every_step ? steps_per_epoch : std::min<std::int64_t>(steps_per_epoch, 1);
+    const std::int64_t n =
+        every_step ? steps_per_epoch : std::min<std::int64_t>(steps_per_epoch, 1);
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t k = schedule_index(e, i, steps_per_epoch, per_iteration);
       rows.push_back({e, e * steps_per_epoch + i, schedule.lr(k), schedule.momentum(k)});

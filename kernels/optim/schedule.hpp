@@ -12,7 +12,16 @@
 
 namespace ft::optim {
 
-enum class ScheduleKind { constant, step, multistep, exponential, cyclic, onecycle, cosine, cosine_restarts };
+enum class ScheduleKind {
+  constant,
+  step,
+  multistep,
+  exponential,
+  cyclic,
+  onecycle,
+  cosine,
+  cosine_restarts
+};
 enum class CyclicMode { triangular, triangular2, exp_range };
 enum class Anneal { cos, linear };
 
@@ -109,8 +118,8 @@ Schedule make_schedule(const ScheduleSpec& spec, double base_lr, double base_mom
 // Scheduler steps in a run, and the scheduler step index for (epoch, iteration in the epoch),
 // both 0-based.
 std::int64_t schedule_steps(std::int64_t epochs, std::int64_t steps_per_epoch, bool per_iteration);
-std::int64_t schedule_index(std::int64_t epoch, std::int64_t iteration, std::int64_t steps_per_epoch,
-                            bool per_iteration);
+std::int64_t schedule_index(std::int64_t epoch, std::int64_t iteration,
+                            std::int64_t steps_per_epoch, bool per_iteration);
 
 // Rows for `flowtrain schedule`: one per epoch (its first iteration), or one per iteration with
 // every_step. epoch and step (global iteration) are 0-based.

@@ -17,7 +17,8 @@ const std::string kStepKey = "optim.step";
 const std::string kBufferPrefix = "optim.momentum_buffer.";
 
 void check_options(const SgdOptions& o) {
-  if (!(o.lr >= 0.0)) throw std::invalid_argument("sgd: lr must be >= 0, got " + std::to_string(o.lr));
+  if (!(o.lr >= 0.0))
+    throw std::invalid_argument("sgd: lr must be >= 0, got " + std::to_string(o.lr));
   if (!(o.momentum >= 0.0))
     throw std::invalid_argument("sgd: momentum must be >= 0, got " + std::to_string(o.momentum));
   if (!(o.weight_decay >= 0.0))
@@ -130,8 +131,8 @@ double Sgd::weight_decay_for(const nn::Parameter& p) const {
 }
 
 void Sgd::step() {
-  last_grad_norm_ = options_.max_grad_norm > 0.0 ? clip_grad_norm(params_, options_.max_grad_norm)
-                                                 : 0.0f;
+  last_grad_norm_ =
+      options_.max_grad_norm > 0.0 ? clip_grad_norm(params_, options_.max_grad_norm) : 0.0f;
   const float lr = static_cast<float>(options_.lr);
   const float momentum = static_cast<float>(options_.momentum);
   const float dampening = static_cast<float>(options_.dampening);

@@ -32,9 +32,8 @@ float clip_grad_norm(const std::vector<nn::Parameter*>& params, double max_norm)
 // The per-element update torch performs, on one contiguous tensor. `first` is true when the
 // momentum buffer does not exist yet (torch: buf = clone(d_p)). Scalars are passed as float
 // because torch applies them as float alphas to float tensors.
-void sgd_update(float* value, const float* grad, float* momentum_buffer, std::int64_t n,
-                float lr, float momentum, float dampening, float weight_decay, bool nesterov,
-                bool first);
+void sgd_update(float* value, const float* grad, float* momentum_buffer, std::int64_t n, float lr,
+                float momentum, float dampening, float weight_decay, bool nesterov, bool first);
 
 class Sgd {
  public:

@@ -46,7 +46,8 @@ std::string bytes_of(const fs::path& p) {
 }
 
 void write_bytes(const fs::path& p, const std::string& b) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc).write(b.data(), static_cast<std::streamsize>(b.size()));
+  std::ofstream(p, std::ios::binary | std::ios::trunc)
+      .write(b.data(), static_cast<std::streamsize>(b.size()));
 }
 
 std::string load_error(const fs::path& p) {
@@ -76,7 +77,8 @@ TEST_CASE("checkpoint round trip keeps every tensor, shape, int and string") {
   CHECK(c.strings == want.strings);
   // No temp file is left behind.
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
-  CHECK_THROWS_WITH_AS(c.int_value("nope"), doctest::Contains("a.ckpt: no integer 'nope'"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(c.int_value("nope"), doctest::Contains("a.ckpt: no integer 'nope'"),
+                       std::runtime_error);
 }
 
 TEST_CASE("every truncation is rejected, naming the byte") {
@@ -124,10 +126,12 @@ TEST_CASE("an unsupported version is named") {
   save_checkpoint(sample(), p);
   std::string b = bytes_of(p);
   b[8] = 9;  // the version field; re-seal the header CRC so the version check is what fires
-  const auto crc = static_cast<std::uint32_t>(crc32(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(b.data()), 28));
+  const auto crc = static_cast<std::uint32_t>(
+      crc32(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(b.data()), 28));
   std::memcpy(b.data() + 28, &crc, 4);
   write_bytes(p, b);
-  CHECK(load_error(p).find("unsupported version 9 (this build reads version 1)") != std::string::npos);
+  CHECK(load_error(p).find("unsupported version 9 (this build reads version 1)") !=
+        std::string::npos);
   write_bytes(p, "not a checkpoint at all, just some text that is long enough");
   CHECK(load_error(p).find("wrong magic") != std::string::npos);
   CHECK(load_error(dir.path / "missing.ckpt").find("cannot open") != std::string::npos);
@@ -153,13 +157,15 @@ TEST_CASE("a failed write leaves the target untouched and no temp file") {
   // An inconsistent tensor fails mid-write: the temp file is removed, the target kept.
   Checkpoint broken = sample();
   broken.tensors["zz.bad"] = {{2, 2}, {1, 2, 3}};
-  CHECK_THROWS_WITH_AS(save_checkpoint(broken, p), doctest::Contains("'zz.bad' has shape [2, 2] but 3 values"),
+  CHECK_THROWS_WITH_AS(save_checkpoint(broken, p),
+                       doctest::Contains("'zz.bad' has shape [2, 2] but 3 values"),
                        std::runtime_error);
   CHECK(bytes_of(p) == before);
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
 
   // A directory that does not exist.
-  CHECK_THROWS_AS(save_checkpoint(sample(), dir.path / "no" / "such" / "a.ckpt"), std::runtime_error);
+  CHECK_THROWS_AS(save_checkpoint(sample(), dir.path / "no" / "such" / "a.ckpt"),
+                  std::runtime_error);
   CHECK(load_checkpoint(p).ints.at("epoch") == 1);
 }
 
@@ -183,14 +189,17 @@ TEST_CASE("a checkpoint for another model is rejected with a clear message") {
 
   Parameter wide{"conv.weight", {3, 3}, ParamRole::weight, std::vector<float>(9, -1.0f), {}};
   Parameter extra{"fc.weight", {4}, ParamRole::weight, std::vector<float>(4), {}};
-  CHECK_THROWS_WITH_AS(unpack_model(ck, {&wide, &b2, &extra}, {&rm2}),
-                       doctest::Contains("'conv.weight' has shape [2, 3] in the checkpoint but [3, 3] in the model"),
-                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(
+      unpack_model(ck, {&wide, &b2, &extra}, {&rm2}),
+      doctest::Contains("'conv.weight' has shape [2, 3] in the checkpoint but [3, 3] in the model"),
+      std::runtime_error);
   CHECK(wide.value[0] == -1.0f);  // nothing copied on a mismatch
   CHECK_THROWS_WITH_AS(unpack_model(ck, {&w2, &b2, &extra}, {&rm2}),
-                       doctest::Contains("missing 'fc.weight' (shape [4] in the model)"), std::runtime_error);
+                       doctest::Contains("missing 'fc.weight' (shape [4] in the model)"),
+                       std::runtime_error);
   CHECK_THROWS_WITH_AS(unpack_model(ck, {&w2}, {&rm2}),
-                       doctest::Contains("run/ckpt.bin does not match the model (1 problem"), std::runtime_error);
-  CHECK_THROWS_WITH_AS(unpack_model(ck, {&w2}, {&rm2}),
-                       doctest::Contains("unexpected 'conv.bias'"), std::runtime_error);
+                       doctest::Contains("run/ckpt.bin does not match the model (1 problem"),
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(unpack_model(ck, {&w2}, {&rm2}), doctest::Contains("unexpected 'conv.bias'"),
+                       std::runtime_error);
 }

@@ -46,7 +46,8 @@ inline std::vector<FixtureCase> read_fixture(const std::string& file) {
     std::vector<std::string> tok;
     for (std::string t; s >> t;) tok.push_back(t);
     if (tok[0] == "version") {
-      if (tok.at(1) != "1") throw std::runtime_error(path + ": fixture version " + tok[1] + ", expected 1");
+      if (tok.at(1) != "1")
+        throw std::runtime_error(path + ": fixture version " + tok[1] + ", expected 1");
     } else if (tok[0] == "case") {
       FixtureCase c;
       c.name = tok.at(1);

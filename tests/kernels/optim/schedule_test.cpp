@@ -52,7 +52,9 @@ ScheduleSpec spec_from(const FixtureCase& c) {
 
 // torch's chainable forms (StepLR, LinearLR, CosineAnnealingLR, ...) update the lr recursively in
 // double; they drift from the closed form by a few ulps per step, far below 1e-12 relative here.
-bool close(double got, double want) { return std::fabs(got - want) <= 1e-12 + 1e-10 * std::fabs(want); }
+bool close(double got, double want) {
+  return std::fabs(got - want) <= 1e-12 + 1e-10 * std::fabs(want);
+}
 
 }  // namespace
 
@@ -70,11 +72,14 @@ TEST_CASE("every schedule equals torch.optim.lr_scheduler's values") {
     for (std::size_t t = 0; t < lr.size(); ++t) {
       const double got = s.lr(static_cast<std::int64_t>(t));
       if (!close(got, lr[t]) && bad++ < 5)
-        std::printf("%s step %zu: lr %.17g, torch %.17g (regenerate: /usr/bin/python3 "
-                    "tools/make_optim_fixtures.py)\n", c.name.c_str(), t, got, lr[t]);
+        std::printf(
+            "%s step %zu: lr %.17g, torch %.17g (regenerate: /usr/bin/python3 "
+            "tools/make_optim_fixtures.py)\n",
+            c.name.c_str(), t, got, lr[t]);
       const auto m = s.momentum(static_cast<std::int64_t>(t));
       if (mom.empty()) {
-        if (m.has_value() && bad++ < 5) std::printf("%s: momentum cycled, torch does not\n", c.name.c_str());
+        if (m.has_value() && bad++ < 5)
+          std::printf("%s: momentum cycled, torch does not\n", c.name.c_str());
       } else if (!m.has_value() || !close(*m, mom[t])) {
         if (bad++ < 5)
           std::printf("%s step %zu: momentum %.17g, torch %.17g\n", c.name.c_str(), t,
@@ -94,7 +99,8 @@ TEST_CASE("defaults resolve from total steps and warmup") {
   CHECK(s.lr(10) == doctest::Approx(0.5));
   CHECK(s.lr(110) == doctest::Approx(0.0).epsilon(1e-12));
   CHECK_FALSE(s.momentum(5).has_value());
-  CHECK(s.describe() == "warmup(steps=10, start_factor=0.333333) -> cosine(lr=0.5, T_max=100, eta_min=0)");
+  CHECK(s.describe() ==
+        "warmup(steps=10, start_factor=0.333333) -> cosine(lr=0.5, T_max=100, eta_min=0)");
 
   ScheduleSpec one;
   one.kind = ScheduleKind::onecycle;
@@ -131,7 +137,8 @@ TEST_CASE("invalid specs name the field") {
   s.pct_start = 0.5;  // phase 1 ends at 0.5 * 2 - 1 = 0: torch divides by zero there
   CHECK(message(s, 2).find("zero length") != std::string::npos);
   CHECK_THROWS_WITH_AS(parse_schedule_kind("cosin"),
-                       doctest::Contains("known: constant, step, multistep"), std::invalid_argument);
+                       doctest::Contains("known: constant, step, multistep"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("schedule table rows: per epoch and per iteration") {

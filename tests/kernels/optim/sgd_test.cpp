@@ -74,12 +74,14 @@ SgdOptions options_from(const FixtureCase& c) {
 // does not, so each op may differ by an ulp; over 5 steps on O(1) values that stays below 2e-6.
 constexpr double kAbs = 2e-6, kRel = 2e-6;
 
-int compare(const std::string& what, const std::vector<float>& got, const std::vector<double>& want) {
+int compare(const std::string& what, const std::vector<float>& got,
+            const std::vector<double>& want) {
   int bad = 0;
   for (std::size_t i = 0; i < want.size(); ++i) {
     if (std::fabs(got[i] - want[i]) > kAbs + kRel * std::fabs(want[i]) && bad++ < 3)
-      std::printf("%s[%zu]: %.9g, torch %.9g (regenerate: /usr/bin/python3 tools/make_optim_fixtures.py)\n",
-                  what.c_str(), i, got[i], want[i]);
+      std::printf(
+          "%s[%zu]: %.9g, torch %.9g (regenerate: /usr/bin/python3 tools/make_optim_fixtures.py)\n",
+          what.c_str(), i, got[i], want[i]);
   }
   return bad;
 }
@@ -152,7 +154,8 @@ TEST_CASE("SGD options are validated as torch does") {
   o.lr = -1;
   CHECK_THROWS_AS(Sgd({&a}, o), std::invalid_argument);
   Parameter bad{"bad", {2}, ParamRole::weight, {0, 0}, {0}};
-  CHECK_THROWS_WITH_AS(Sgd({&bad}, SgdOptions{}), doctest::Contains("'bad' has 2 values but 1 gradients"),
+  CHECK_THROWS_WITH_AS(Sgd({&bad}, SgdOptions{}),
+                       doctest::Contains("'bad' has 2 values but 1 gradients"),
                        std::invalid_argument);
 }
 
@@ -210,9 +213,11 @@ TEST_CASE("SGD state with the wrong shape is rejected naming both shapes") {
   ck.source = "x.ckpt";
   ck.ints["optim.step"] = 1;
   ck.tensors["optim.momentum_buffer.w"] = {{4}, {0, 0, 0, 0}};
-  CHECK_THROWS_WITH_AS(sgd.load_state(ck),
-                       doctest::Contains("x.ckpt: momentum buffer of 'w' has shape [4] but the parameter has shape [3]"),
-                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(
+      sgd.load_state(ck),
+      doctest::Contains(
+          "x.ckpt: momentum buffer of 'w' has shape [4] but the parameter has shape [3]"),
+      std::runtime_error);
   ck.tensors.clear();
   ck.tensors["optim.momentum_buffer.v"] = {{3}, {0, 0, 0}};
   CHECK_THROWS_WITH_AS(sgd.load_state(ck), doctest::Contains("'v', which the model does not have"),
