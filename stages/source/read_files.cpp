@@ -1,0 +1,109 @@
+// read_files: dataset loading at setup, per-epoch order at begin_source_pass, file reads per batch.
+// run() may execute for several batches at once (the stage's concurrency): it only reads the pass
+// state that begin_source_pass wrote.
+#include "stages/source/read_files.hpp"
+
+#include <stdexcept>
+
+#include "kernels/io/jpeg.hpp"
+#include "kernels/random/philox.hpp"
+#include "pipeline/error.hpp"
+
+namespace ft {
+
+std::vector<std::uint32_t> epoch_order(std::size_t n, bool shuffle, std::uint64_t seed, int epoch) {
+  std::vector<std::uint32_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
+  if (!shuffle || n < 2) return order;
+  rng::Philox g(seed, static_cast<std::uint32_t>(epoch), 0, kShuffleOp);
+  for (std::size_t i = n - 1; i > 0; --i) std::swap(order[i], order[g.below(static_cast<std::uint32_t>(i + 1))]);
+  return order;
+}
+
+std::size_t batch_count(std::size_t n, std::size_t batch_size, bool drop_last) {
+  return drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
+}
+
+ReadFiles::ReadFiles(const Params& p)
+    : batch_size_(static_cast<std::size_t>(p.get_int("batch_size"))),
+      shuffle_(p.get_bool("shuffle")),
+      drop_last_(p.get_bool("drop_last")) {}
+
+void ReadFiles::setup(RunContext& ctx) {
+  if (data_) return;
+  if (!ctx.config) throw Error("read_files: no config given to the run");
+  const toml::table* data = (*ctx.config)["data"].as_table();
+  if (!data) throw ConfigError(ctx.config_file + ": read_files needs a [data] table (train/val/test splits)");
+  int num_classes = 0;
+  if (const toml::node* nc = (*ctx.config)["model"]["num_classes"].node()) {
+    if (!nc->is_integer() || nc->value<std::int64_t>().value_or(0) < 1)
+      throw ConfigError(ctx.config_file + ":" + std::to_string(nc->source().begin.line) + ":" +
+                        std::to_string(nc->source().begin.column) + ": [model] num_classes must be an integer >= 1");
+    num_classes = static_cast<int>(nc->value<std::int64_t>().value_or(0));
+  }
+  data_ = std::make_shared<DataSplits>(load_data_splits(*data, ctx.config_file, num_classes, ctx.seed));
+  ctx.set_shared<DataSplits>("datasets", data_);
+}
+
+const Dataset* ReadFiles::dataset_for(Split s) const {
+  if (!data_) return nullptr;
+  const std::optional<Dataset>& d = s == Split::train ? data_->train : s == Split::val ? data_->val : data_->test;
+  return d ? &*d : nullptr;
+}
+
+std::size_t ReadFiles::begin_source_pass(const PassInfo& pass) {
+  pass_split_ = pass.split;
+  pass_data_ = dataset_for(pass.split);
+  if (!pass_data_) {
+    pass_batches_ = 0;
+    order_.clear();
+    return 0;
+  }
+  const bool train = pass.split == Split::train;
+  order_ = epoch_order(pass_data_->size(), train && shuffle_, pass.seed, pass.epoch);
+  pass_batches_ = batch_count(pass_data_->size(), batch_size_, train && drop_last_);
+  return pass_batches_;
+}
+
+void ReadFiles::run(Batch& batch) {
+  FT_ASSERT(pass_data_ && batch.split == pass_split_ && batch.seq < pass_batches_);
+  const std::size_t begin = batch.seq * batch_size_;
+  const std::size_t end = std::min(order_.size(), begin + batch_size_);
+  batch.jpeg.clear();
+  for (std::size_t k = begin; k < end; ++k) {
+    const std::uint32_t i = order_[k];
+    const Sample& s = pass_data_->samples[i];
+    batch.id.push_back(s.id);
+    batch.index.push_back(i);
+    batch.label.push_back(s.label);
+    batch.path.push_back(s.path.string());
+    try {
+      io::append_file_bytes(batch.path.back(), batch.jpeg.bytes);
+    } catch (const std::runtime_error& e) {
+      throw Error("cannot read sample '" + s.id + "': " + e.what(), 2);
+    }
+    batch.jpeg.offsets.push_back(batch.jpeg.bytes.size());
+  }
+}
+
+StageKind read_files_kind() {
+  StageKind k;
+  k.name = "read_files";
+  k.doc = "Source: reads the split's files ([data] table) into the jpeg column, in batches; "
+          "train order reshuffled each epoch from (seed, epoch)";
+  k.params = {
+      {"batch_size", ParamType::integer, "samples per batch", "128", false, 1, std::nullopt, {}},
+      {"shuffle", ParamType::boolean, "shuffle the train split each epoch (val/test keep file order)", "true",
+       false, std::nullopt, std::nullopt, {}},
+      {"drop_last", ParamType::boolean, "drop the last partial train batch", "false", false, std::nullopt,
+       std::nullopt, {}},
+  };
+  k.access = [](const Params&) {
+    return Access{{}, {col::kId, col::kIndex, col::kLabel, col::kPath, col::kJpeg}};
+  };
+  k.source = true;
+  k.make = [](const Params& p) { return std::make_unique<ReadFiles>(p); };
+  return k;
+}
+
+}  // namespace ft

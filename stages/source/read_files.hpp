@@ -1,0 +1,52 @@
+// Stage `read_files` (source): emits the batches of one pass over a split's Dataset, reading each
+// sample's file into the batch's jpeg arena. The train order is a fresh permutation per epoch, a
+// pure function of (run seed, epoch); val and test keep the dataset order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "pipeline/stage.hpp"
+#include "stages/source/dataset.hpp"
+
+namespace ft {
+
+// Philox op index of the per-epoch shuffle.
+inline constexpr std::uint32_t kShuffleOp = 0xA0;
+
+// The order in which a pass visits the n samples: identity, or Fisher-Yates driven by
+// Philox(seed, epoch, 0, kShuffleOp).
+std::vector<std::uint32_t> epoch_order(std::size_t n, bool shuffle, std::uint64_t seed, int epoch);
+// Batches in a pass of n samples (drop_last drops a final partial batch).
+std::size_t batch_count(std::size_t n, std::size_t batch_size, bool drop_last);
+
+class ReadFiles : public Stage {
+ public:
+  explicit ReadFiles(const Params& p);
+  // Reads `[data]` and `[model] num_classes` from ctx.config and loads the splits; publishes them
+  // as ctx.shared<DataSplits>("datasets") for stages that need ids or class names (predict).
+  void setup(RunContext& ctx) override;
+  std::size_t begin_source_pass(const PassInfo& pass) override;
+  void run(Batch& batch) override;
+
+  // For tests and tools: use these datasets instead of reading the config.
+  void set_datasets(std::shared_ptr<DataSplits> d) { data_ = std::move(d); }
+  const DataSplits* datasets() const { return data_.get(); }
+
+ private:
+  const Dataset* dataset_for(Split s) const;
+
+  std::size_t batch_size_;
+  bool shuffle_, drop_last_;
+  std::shared_ptr<DataSplits> data_;
+  // The current pass; written by begin_source_pass before any run(), read-only during the pass.
+  const Dataset* pass_data_ = nullptr;
+  Split pass_split_ = Split::train;
+  std::size_t pass_batches_ = 0;
+  std::vector<std::uint32_t> order_;
+};
+
+StageKind read_files_kind();
+
+}  // namespace ft
