@@ -1,1 +1,269 @@
-// placeholder
+// Validation and resolution of the stage graph (see graph.hpp).
+#include "pipeline/graph.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "pipeline/error.hpp"
+
+namespace ft {
+
+namespace {
+
+std::string pos_str(const toml::node& n, const std::string& file, const SourcePos& fallback) {
+  const auto& s = n.source();
+  if (s.begin.line == 0) return (file.empty() ? std::string("<config>") : file) + " (--set)";
+  return SourcePos{file, static_cast<int>(s.begin.line), static_cast<int>(s.begin.column)}.str();
+  (void)fallback;
+}
+
+bool type_matches(const toml::node& v, ParamType t) {
+  const auto all = [&](auto pred) {
+    auto* a = v.as_array();
+    return a && std::all_of(a->begin(), a->end(), pred);
+  };
+  switch (t) {
+    case ParamType::boolean:
+      return v.is_boolean();
+    case ParamType::integer:
+      return v.is_integer();
+    case ParamType::number:
+      return v.is_number();
+    case ParamType::string:
+      return v.is_string();
+    case ParamType::integer_list:
+      return all([](const toml::node& e) { return e.is_integer(); });
+    case ParamType::number_list:
+      return all([](const toml::node& e) { return e.is_number(); });
+    case ParamType::string_list:
+      return all([](const toml::node& e) { return e.is_string(); });
+    case ParamType::table:
+      return v.is_table();
+    case ParamType::table_list:
+      return all([](const toml::node& e) { return e.is_table(); });
+  }
+  return false;
+}
+
+std::string range_text(const ParamSpec& s) {
+  if (s.min && s.max) return fmt::format("in [{}, {}]", *s.min, *s.max);
+  if (s.min) return fmt::format(">= {}", *s.min);
+  if (s.max) return fmt::format("<= {}", *s.max);
+  return "";
+}
+
+void check_range(const toml::node& v, const ParamSpec& s, const std::string& where) {
+  const auto check_one = [&](const toml::node& e) {
+    if (!e.is_number()) return;
+    const double x = *e.value<double>();
+    if ((s.min && x < *s.min) || (s.max && x > *s.max))
+      throw ConfigError(fmt::format("{}: {} is out of range: expected {}", where, x, range_text(s)));
+  };
+  if (auto* a = v.as_array())
+    for (auto& e : *a) check_one(e);
+  else
+    check_one(v);
+  if (!s.choices.empty() && v.is_string()) {
+    const std::string x = *v.value<std::string>();
+    if (std::find(s.choices.begin(), s.choices.end(), x) == s.choices.end())
+      throw ConfigError(fmt::format("{}: '{}' is not one of: {}", where, x, fmt::join(s.choices, ", ")));
+  }
+}
+
+}  // namespace
+
+bool ResolvedStage::active(Split s) const {
+  return std::find(splits.begin(), splits.end(), s) != splits.end();
+}
+
+void validate_params(const toml::table& values, const std::vector<ParamSpec>& specs,
+                     const std::string& what, const std::string& file, const SourcePos& owner_pos) {
+  std::vector<std::string> names;
+  for (const auto& s : specs) names.push_back(s.name);
+  for (auto&& [k, v] : values) {
+    const std::string key(k.str());
+    const std::string where = fmt::format("{}: {} key '{}'", pos_str(v, file, owner_pos), what, key);
+    auto it = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == key; });
+    if (it == specs.end()) {
+      const std::string hint = closest(key, names);
+      throw ConfigError(fmt::format("{}: unknown key{}; known keys: {}", where,
+                                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                    names.empty() ? "(none)" : fmt::format("{}", fmt::join(names, ", "))));
+    }
+    if (!type_matches(v, it->type))
+      throw ConfigError(fmt::format("{}: expected a {}", where, param_type_name(it->type)));
+    check_range(v, *it, where);
+  }
+  for (const auto& s : specs)
+    if (s.default_value.empty() && !s.optional && !values.contains(s.name))
+      throw ConfigError(fmt::format("{}: {} is missing required key '{}' ({}: {})", owner_pos.str(), what,
+                                    s.name, param_type_name(s.type), s.doc));
+}
+
+void validate_sections(const Config& cfg, const Registry& registry) {
+  std::vector<std::string> known{"stage"};
+  for (const auto& [name, sec] : registry.sections()) known.push_back(name);
+  for (auto&& [k, v] : cfg.root) {
+    const std::string key(k.str());
+    if (key == "stage") continue;
+    const SourcePos pos{cfg.file, static_cast<int>(v.source().begin.line),
+                        static_cast<int>(v.source().begin.column)};
+    const auto* sec = registry.find_section(key);
+    if (!sec) {
+      const std::string hint = closest(key, known);
+      throw ConfigError(fmt::format("{}: unknown table '{}'{}; known tables: {}", pos.str(), key,
+                                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                    fmt::join(known, ", ")));
+    }
+    auto* t = v.as_table();
+    if (!t) throw ConfigError(fmt::format("{}: '{}' must be a table ([{}])", pos.str(), key, key));
+    validate_params(*t, sec->params, "[" + key + "]", cfg.file, pos);
+  }
+  // Sections with required keys must be present when they have any.
+}
+
+ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
+  validate_sections(cfg, registry);
+  const auto& decls = cfg.stages;
+  std::map<std::string, std::size_t> by_id;
+  for (std::size_t i = 0; i < decls.size(); ++i) {
+    const auto& d = decls[i];
+    if (!by_id.emplace(d.id, i).second)
+      throw ConfigError(fmt::format("{}: duplicate stage id '{}' (first declared at {})", d.pos.str(),
+                                    d.id, decls[by_id[d.id]].pos.str()));
+  }
+
+  // Kinds and parameters.
+  ResolvedGraph g;
+  std::vector<ResolvedStage> stages(decls.size());
+  for (std::size_t i = 0; i < decls.size(); ++i) {
+    const auto& d = decls[i];
+    const StageKind* kind = registry.find(d.kind);
+    if (!kind) {
+      const std::string hint = closest(d.kind, registry.names());
+      throw ConfigError(fmt::format("{}: stage '{}' has unknown kind '{}'{}; known kinds: {}", d.pos.str(),
+                                    d.id, d.kind, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                    fmt::join(registry.names(), ", ")));
+    }
+    const std::string what = fmt::format("stage '{}' ({})", d.id, d.kind);
+    validate_params(d.params, kind->params, what, cfg.file, d.pos);
+    auto& r = stages[i];
+    r.id = d.id;
+    r.kind = kind;
+    r.pos = d.pos;
+    r.params = Params(d.params, d.id, cfg.file, &kind->params);
+    r.access = kind->access ? kind->access(r.params) : Access{};
+    r.splits = d.splits.empty() ? kind->default_splits : d.splits;
+    r.concurrency = kind->serial ? 1 : (d.concurrency >= 0 ? d.concurrency : kind->default_concurrency);
+    if (kind->serial && d.concurrency > 1)
+      throw ConfigError(fmt::format("{}: stage '{}' ({}) is stateful and runs serially; concurrency {} "
+                                    "is not allowed", d.pos.str(), d.id, d.kind, d.concurrency));
+  }
+
+  // Wiring: exactly one source with no upstream; every other stage names an existing upstream;
+  // no stage has two followers; no cycles.
+  std::vector<std::size_t> roots;
+  std::map<std::string, std::size_t> follower;
+  for (std::size_t i = 0; i < decls.size(); ++i) {
+    const auto& d = decls[i];
+    if (d.after.empty()) {
+      roots.push_back(i);
+      continue;
+    }
+    if (!by_id.contains(d.after)) {
+      const std::vector<std::string> ids = [&] {
+        std::vector<std::string> v;
+        for (auto& [id, _] : by_id) v.push_back(id);
+        return v;
+      }();
+      const std::string hint = closest(d.after, ids);
+      throw ConfigError(fmt::format("{}: stage '{}' key 'after': no stage with id '{}'{}", d.pos.str(), d.id,
+                                    d.after, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+    }
+    if (d.after == d.id) throw ConfigError(fmt::format("{}: stage '{}' comes after itself (a cycle)", d.pos.str(), d.id));
+    if (auto [it, fresh] = follower.emplace(d.after, i); !fresh)
+      throw ConfigError(fmt::format("{}: stages '{}' and '{}' both come after '{}'; flowtrain runs a chain of "
+                                    "stages, so give each stage a distinct upstream", d.pos.str(),
+                                    decls[it->second].id, d.id, d.after));
+  }
+  if (roots.empty()) {
+    // Every stage has an upstream: there must be a cycle. Walk from the first to name it.
+    std::vector<std::string> cycle;
+    std::set<std::string> seen;
+    std::string cur = decls.front().id;
+    while (seen.insert(cur).second) {
+      cycle.push_back(cur);
+      cur = decls[by_id[cur]].after;
+    }
+    cycle.push_back(cur);
+    throw ConfigError(fmt::format("{}: the stage graph has a cycle ({}) and no source stage", cfg.file,
+                                  fmt::join(cycle, " -> ")));
+  }
+  if (roots.size() > 1)
+    throw ConfigError(fmt::format("{}: stages '{}' and '{}' both have no 'after'; only the source stage may "
+                                  "start the chain", decls[roots[1]].pos.str(), decls[roots[0]].id,
+                                  decls[roots[1]].id));
+  for (std::size_t cur = roots[0];;) {
+    g.chain.push_back(std::move(stages[cur]));
+    auto it = follower.find(decls[cur].id);
+    if (it == follower.end()) break;
+    cur = it->second;
+  }
+  if (g.chain.size() != decls.size()) {
+    for (std::size_t i = 0; i < decls.size(); ++i) {
+      if (std::none_of(g.chain.begin(), g.chain.end(), [&](auto& s) { return s.id == decls[i].id; }))
+        throw ConfigError(fmt::format("{}: stage '{}' is not reachable from the source '{}' (a cycle through "
+                                      "'after')", decls[i].pos.str(), decls[i].id, decls[roots[0]].id));
+    }
+  }
+  if (!g.chain.front().kind->source)
+    throw ConfigError(fmt::format("{}: the first stage '{}' ({}) is not a source; sources: read_files",
+                                  g.chain.front().pos.str(), g.chain.front().id, g.chain.front().kind->name));
+  for (std::size_t i = 1; i < g.chain.size(); ++i)
+    if (g.chain[i].kind->source)
+      throw ConfigError(fmt::format("{}: source stage '{}' must come first", g.chain[i].pos.str(), g.chain[i].id));
+
+  // Columns: per split, every column a stage reads is written by an active upstream stage.
+  for (Split split : {Split::train, Split::val, Split::test}) {
+    std::set<std::string> written;
+    for (const auto& s : g.chain) {
+      if (!s.active(split)) continue;
+      for (const auto& c : s.access.reads)
+        if (!written.contains(c))
+          throw ConfigError(fmt::format("{}: stage '{}' ({}) reads column '{}', which no upstream stage "
+                                        "active in the {} split writes", s.pos.str(), s.id, s.kind->name, c,
+                                        split_name(split)));
+      written.insert(s.access.writes.begin(), s.access.writes.end());
+    }
+  }
+  return g;
+}
+
+std::string describe_graph(const ResolvedGraph& g) {
+  std::string out;
+  for (std::size_t i = 0; i < g.chain.size(); ++i) {
+    const auto& s = g.chain[i];
+    std::vector<std::string> splits;
+    for (auto sp : s.splits) splits.push_back(split_name(sp));
+    out += fmt::format("{:>2}. {:<12} kind={:<12} concurrency={:<9} splits=[{}]\n", i + 1, s.id, s.kind->name,
+                       s.kind->serial ? "serial" : (s.concurrency == 0 ? "unlimited" : std::to_string(s.concurrency)),
+                       fmt::join(splits, ","));
+    out += fmt::format("    reads [{}]  writes [{}]\n", fmt::join(s.access.reads, ", "),
+                       fmt::join(s.access.writes, ", "));
+    if (!s.params.values().empty()) {
+      std::ostringstream p;
+      p << toml::toml_formatter(s.params.values(), toml::format_flags::none);
+      std::string text = p.str();
+      for (char& ch : text)
+        if (ch == '\n') ch = ';';
+      out += "    params: " + text + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace ft

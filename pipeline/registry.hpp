@@ -10,9 +10,19 @@
 
 namespace ft {
 
+// A run-level config table ([run], [model], [optimizer], ...) and its schema.
+struct SectionSchema {
+  std::string name;
+  std::string doc;
+  std::vector<ParamSpec> params;
+};
+
 class Registry {
  public:
   void add(StageKind kind);
+  void add_section(SectionSchema section);
+  const SectionSchema* find_section(const std::string& name) const;
+  const std::map<std::string, SectionSchema>& sections() const { return sections_; }
   // nullptr when unknown.
   const StageKind* find(const std::string& name) const;
   std::vector<std::string> names() const;
@@ -20,6 +30,7 @@ class Registry {
 
  private:
   std::map<std::string, StageKind> kinds_;
+  std::map<std::string, SectionSchema> sections_;
 };
 
 // Every stage kind flowtrain ships (defined in stages/register_all.cpp).

@@ -1,1 +1,215 @@
-// placeholder
+// Flow-graph construction and the pass loop (see runtime.hpp).
+#include "pipeline/runtime.hpp"
+
+#include <tbb/concurrent_queue.h>
+#include <tbb/flow_graph.h>
+#include <tbb/task_arena.h>
+
+#include <fmt/format.h>
+
+#include "pipeline/error.hpp"
+
+namespace ft {
+
+struct Pipeline::Slot {
+  Batch batch;
+  std::int64_t arrive_ns = 0;  // when the batch was handed to the stage that is next to run it
+};
+
+Pipeline::Pipeline(const ResolvedGraph& graph, RunContext& ctx, int max_in_flight)
+    : graph_(graph), ctx_(ctx), max_in_flight_(max_in_flight > 0 ? max_in_flight : 2 * ctx.threads + 2) {
+  std::vector<std::string> ids, kinds;
+  std::vector<int> slots;
+  for (const auto& s : graph_.chain) {
+    ids.push_back(s.id);
+    kinds.push_back(s.kind->name);
+    slots.push_back(s.concurrency == 0 ? std::max(1, ctx.threads) : std::min(s.concurrency, std::max(1, ctx.threads)));
+  }
+  profiler_ = std::make_unique<Profiler>(ids, kinds, slots, max_in_flight_);
+  for (int i = 0; i < max_in_flight_; ++i) slots_.push_back(std::make_unique<Slot>());
+}
+
+Pipeline::~Pipeline() = default;
+
+void Pipeline::setup() {
+  for (const auto& s : graph_.chain) {
+    try {
+      stages_.push_back(s.kind->make(s.params));
+      stages_.back()->setup(ctx_);
+    } catch (const Error& e) {
+      throw Error(fmt::format("stage '{}' ({}) setup: {}", s.id, s.kind->name, e.what()), e.exit_code());
+    } catch (const std::exception& e) {
+      throw Error(fmt::format("stage '{}' ({}) setup: {}", s.id, s.kind->name, e.what()));
+    }
+  }
+}
+
+namespace {
+
+// Re-throws what a stage threw, prefixed with the stage and the batch at fault.
+[[noreturn]] void rethrow_in_stage(const ResolvedStage& s, const Batch& b) {
+  const std::string where = fmt::format("stage '{}' ({}), {} epoch {} batch {}", s.id, s.kind->name,
+                                        split_name(b.split), b.epoch, b.seq);
+  try {
+    throw;
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what(), e.exit_code());
+  } catch (const std::exception& e) {
+    throw Error(where + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
+  using namespace tbb::flow;
+  FT_ASSERT(stages_.size() == graph_.chain.size());
+  PassInfo pass{split, epoch, ctx_.seed, 0, 0};
+  std::size_t n = stages_[0]->begin_source_pass(pass);
+  if (limit > 0) n = std::min(n, limit);
+  if (n == 0) return 0;
+  pass.num_batches = n;
+
+  std::vector<std::size_t> active;  // chain indices of the stages this split runs
+  for (std::size_t i = 0; i < stages_.size(); ++i)
+    if (i == 0 || graph_.chain[i].active(split)) active.push_back(i);
+  for (std::size_t k = 1; k < active.size(); ++k) stages_[active[k]]->begin_pass(pass);
+
+  tbb::concurrent_queue<Slot*> pool;
+  for (auto& s : slots_) pool.push(s.get());
+  const int pass_index = profiler_->begin_pass(fmt::format("{} {}", split_name(split), epoch));
+
+  auto timed_run = [this, pass_index](std::size_t chain_index, Slot* slot) {
+    const std::int64_t start = profiler_->now_ns();
+    try {
+      stages_[chain_index]->run(slot->batch);
+    } catch (...) {
+      rethrow_in_stage(graph_.chain[chain_index], slot->batch);
+    }
+    const std::int64_t end = profiler_->now_ns();
+    profiler_->record(StageEvent{static_cast<std::uint32_t>(chain_index), slot->batch.seq, pass_index,
+                                 slot->arrive_ns, start, end, tbb::this_task_arena::current_thread_index()});
+    slot->arrive_ns = end;
+  };
+  auto concurrency_of = [this](std::size_t i) -> std::size_t {
+    const int c = graph_.chain[i].concurrency;
+    return c == 0 ? static_cast<std::size_t>(unlimited) : static_cast<std::size_t>(c);
+  };
+
+  // Nodes.
+  tbb::flow::graph g;
+  std::uint64_t next_seq = 0;
+  input_node<std::uint64_t> input(g, [&](tbb::flow_control& fc) -> std::uint64_t {
+    if (next_seq >= n) {
+      fc.stop();
+      return 0;
+    }
+    return next_seq++;
+  });
+  limiter_node<std::uint64_t> limiter(g, static_cast<std::size_t>(max_in_flight_));
+  function_node<std::uint64_t, Slot*> source(g, concurrency_of(0), [&](std::uint64_t seq) {
+    Slot* slot = nullptr;
+    FT_ASSERT(pool.try_pop(slot));  // the limiter guarantees a free slot
+    const int now = ++in_flight_;
+    for (int peak = peak_in_flight_.load(); now > peak && !peak_in_flight_.compare_exchange_weak(peak, now);) {
+    }
+    slot->batch.reset();
+    slot->batch.seq = seq;
+    slot->batch.epoch = epoch;
+    slot->batch.split = split;
+    slot->batch.seed = ctx_.seed;
+    slot->arrive_ns = profiler_->now_ns();
+    timed_run(0, slot);
+    return slot;
+  });
+  std::vector<std::unique_ptr<sequencer_node<Slot*>>> sequencers;
+  std::vector<std::unique_ptr<function_node<Slot*, Slot*>>> stage_nodes;
+  for (std::size_t k = 1; k < active.size(); ++k) {
+    const std::size_t i = active[k];
+    if (graph_.chain[i].kind->serial)
+      sequencers.push_back(std::make_unique<sequencer_node<Slot*>>(g, [](Slot* s) { return s->batch.seq; }));
+    else
+      sequencers.push_back(nullptr);
+    stage_nodes.push_back(std::make_unique<function_node<Slot*, Slot*>>(g, concurrency_of(i), [&, i](Slot* slot) {
+      timed_run(i, slot);
+      return slot;
+    }));
+  }
+  function_node<Slot*, continue_msg> release(g, unlimited, [&](Slot* slot) {
+    profiler_->add_samples(slot->batch.size());
+    --in_flight_;
+    pool.push(slot);
+    return continue_msg();
+  });
+
+  // Edges.
+  make_edge(input, limiter);
+  make_edge(limiter, source);
+  sender<Slot*>* prev = &source;
+  for (std::size_t k = 0; k < stage_nodes.size(); ++k) {
+    if (sequencers[k]) {
+      make_edge(*prev, *sequencers[k]);
+      make_edge(*sequencers[k], *stage_nodes[k]);
+    } else {
+      make_edge(*prev, *stage_nodes[k]);
+    }
+    prev = stage_nodes[k].get();
+  }
+  make_edge(*prev, release);
+  make_edge(release, limiter.decrementer());
+
+  input.activate();
+  try {
+    g.wait_for_all();
+  } catch (...) {
+    profiler_->end_pass();
+    in_flight_ = 0;
+    throw;
+  }
+  profiler_->end_pass();
+  for (std::size_t k = 1; k < active.size(); ++k) {
+    try {
+      stages_[active[k]]->end_pass(pass);
+    } catch (const Error& e) {
+      throw Error(fmt::format("stage '{}' end of {} pass: {}", graph_.chain[active[k]].id, split_name(split), e.what()),
+                  e.exit_code());
+    }
+  }
+  return n;
+}
+
+void Pipeline::end_epoch(int epoch) {
+  for (auto& s : stages_) s->end_epoch(epoch);
+}
+
+void Pipeline::finish() {
+  for (auto& s : stages_) s->finish(ctx_);
+}
+
+SectionSchema run_section_schema() {
+  SectionSchema s{"run", "How the run is executed: name, seed, device, epochs, threads.", {}};
+  s.params = {
+      {"name", ParamType::string, "run folder name: <runs_dir>/<name>/", "\"run\""},
+      {"runs_dir", ParamType::string, "folder that holds run folders", "\"runs\""},
+      {"seed", ParamType::integer, "seed of every random draw (shuffle, init, augmentation)", "0", false, 0.0},
+      {"device", ParamType::string, "auto picks cuda when a GPU is present, else cpu", "\"auto\"", false, {}, {},
+       {"auto", "cpu", "cuda"}},
+      {"epochs", ParamType::integer, "number of training epochs", "1", false, 1.0},
+      {"threads", ParamType::integer, "worker threads for the pipeline (0 = all cores)", "0", false, 0.0},
+      {"omp_threads", ParamType::integer, "OpenMP threads for oneDNN layers (0 = same as threads)", "0", false, 0.0},
+      {"in_flight", ParamType::integer, "batches in flight at once (0 = 2 x threads + 2)", "0", false, 0.0},
+  };
+  return s;
+}
+
+void run_all_passes(Pipeline& pipeline, const RunContext& ctx) {
+  for (int epoch = ctx.start_epoch; epoch <= ctx.epochs; ++epoch) {
+    pipeline.run_pass(Split::train, epoch);
+    pipeline.run_pass(Split::val, epoch);
+    pipeline.end_epoch(epoch);
+  }
+  pipeline.run_pass(Split::test, ctx.epochs);
+  pipeline.finish();
+}
+
+}  // namespace ft

@@ -89,6 +89,8 @@ class Stage {
   virtual void run(Batch& batch) = 0;
   // Pass-level work after the last batch (metrics lines, schedule step, checkpoints).
   virtual void end_pass(const PassInfo& /*pass*/) {}
+  // After the train and val passes of an epoch (checkpoints, per-epoch schedule steps).
+  virtual void end_epoch(int /*epoch*/) {}
   // After all passes of the run.
   virtual void finish(RunContext& /*ctx*/) {}
 };

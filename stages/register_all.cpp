@@ -1,11 +1,14 @@
 // The built-in registry: every stage family flowtrain ships.
 #include "stages/register_all.hpp"
 
+#include "pipeline/runtime.hpp"
+
 namespace ft {
 
 const Registry& builtin_registry() {
   static const Registry registry = [] {
     Registry r;
+    r.add_section(run_section_schema());
     register_source_stages(r);
     register_decode_stages(r);
     register_augment_stages(r);

@@ -1,0 +1,81 @@
+// Subcommands run, profile, stages, import (others live in their own files).
+#include "cli/commands.hpp"
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/run.hpp"
+#include "cli/stage_docs.hpp"
+#include "pipeline/error.hpp"
+#include "stages/source/import_fashion_mnist.hpp"
+
+namespace ft {
+
+namespace {
+
+void add_run(CLI::App& app) {
+  auto opt = std::make_shared<RunOptions>();
+  auto* cmd = app.add_subcommand("run", "train / evaluate / predict as the config says");
+  cmd->add_option("config", opt->config_path, "TOML config")->required();
+  cmd->add_option("--set", opt->overrides, "override a key: KEY=VALUE (repeatable)");
+  cmd->add_flag("--dry-run", opt->dry_run, "validate and print the resolved graph, run nothing");
+  cmd->add_option("--resume", opt->resume, "continue the run from this checkpoint");
+  cmd->add_flag("--quiet", opt->quiet, "no progress output");
+  cmd->callback([opt] {
+    RunSummary s = execute_run(*opt);
+    if (!opt->dry_run)
+      std::cout << fmt::format("run finished in {:.1f} s ({:.0f} samples/s); run folder: {}\n", s.wall_s,
+                               s.wall_s > 0 ? s.samples / s.wall_s : 0.0, s.run_dir);
+  });
+}
+
+void add_profile(CLI::App& app) {
+  auto opt = std::make_shared<RunOptions>();
+  auto batches = std::make_shared<std::size_t>(50);
+  auto trace = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("profile", "run N training batches and report per-stage throughput");
+  cmd->add_option("config", opt->config_path, "TOML config")->required();
+  cmd->add_option("--set", opt->overrides, "override a key: KEY=VALUE (repeatable)");
+  cmd->add_option("--batches", *batches, "batches to run (default 50)")->check(CLI::PositiveNumber);
+  cmd->add_option("--trace", *trace, "Chrome/Perfetto trace path (default <run folder>/profile.json)");
+  cmd->add_option("--threads", opt->threads, "override [run] threads");
+  cmd->callback([opt, batches, trace] {
+    opt->quiet = true;
+    std::cout << profile_run(*opt, *batches, *trace);
+  });
+}
+
+void add_stages(CLI::App& app) {
+  auto markdown = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand("stages", "list every stage kind and config table with its parameters");
+  cmd->add_flag("--markdown", *markdown, "print the config reference as Markdown");
+  cmd->callback([markdown] { std::cout << (*markdown ? stage_docs_markdown() : stage_docs_text()); });
+}
+
+void add_import(CLI::App& app) {
+  auto out = std::make_shared<std::string>();
+  auto src = std::make_shared<std::string>("/usr/share/datasets/fashion-mnist");
+  auto limit = std::make_shared<std::size_t>(0);
+  auto* cmd = app.add_subcommand("import", "turn a packaged dataset into the JPEG folder + CSV layout");
+  cmd->add_option("dataset", "dataset name (fashion-mnist)")->required()->check(CLI::IsMember({"fashion-mnist"}));
+  cmd->add_option("--out", *out, "output folder")->required();
+  cmd->add_option("--from", *src, "folder with the gzipped IDX files");
+  cmd->add_option("--limit", *limit, "import at most N images per split (0 = all)");
+  cmd->callback([out, src, limit] {
+    const ImportSummary s = import_fashion_mnist(*src, *out, *limit);
+    std::cout << fmt::format("fashion-mnist in {}: {} train + {} test images{}\n", *out, s.train,
+                             s.test, s.skipped ? " (already imported)" : fmt::format(" ({:.1f} s)", s.seconds));
+  });
+}
+
+}  // namespace
+
+void add_commands(CLI::App& app) {
+  add_run(app);
+  add_profile(app);
+  add_stages(app);
+  add_import(app);
+}
+
+}  // namespace ft

@@ -1,0 +1,10 @@
+// The subcommands: each add_* registers its options and a callback on the CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ft {
+
+void add_commands(CLI::App& app);
+
+}  // namespace ft

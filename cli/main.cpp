@@ -1,0 +1,28 @@
+// flowtrain's command line. Only main() catches: ft::Error exits with its code (2 for config
+// and usage errors), anything else with 1, always with one clear line on stderr.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "pipeline/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"flowtrain: train image classifiers with a stage graph you can see into"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "flowtrain 0.1.0");
+  ft::add_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const ft::Error& e) {
+    std::cerr << "flowtrain: error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "flowtrain: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,58 @@
+// The runtime: a validated stage chain becomes a tbb::flow::graph, built once per pass (one
+// activation per pass: the source emits that pass's batches, then wait_for_all; epoch-level work
+// runs between passes). Batches live in a pool of `max_in_flight` slots; a limiter_node fed back
+// from the last node bounds how many are in flight, so memory is bounded whatever the stages'
+// relative speed. Serial (stateful) stages get a sequencer_node in front: they see batches in
+// sequence order, which keeps training deterministic for any thread count.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/graph.hpp"
+#include "pipeline/profile.hpp"
+#include "pipeline/registry.hpp"
+
+namespace ft {
+
+class Pipeline {
+ public:
+  // max_in_flight: 0 = 2 x ctx.threads + 2.
+  Pipeline(const ResolvedGraph& graph, RunContext& ctx, int max_in_flight = 0);
+  ~Pipeline();
+
+  // Creates every stage and calls its setup(ctx).
+  void setup();
+  // Runs one pass over `split`; at most `limit` batches when limit > 0. Returns the batch count
+  // (0 when the source has nothing for that split).
+  std::size_t run_pass(Split split, int epoch, std::size_t limit = 0);
+  void end_epoch(int epoch);
+  void finish();
+
+  // Records stage timing for `flowtrain profile` and the run's profile summary.
+  Profiler& profiler() { return *profiler_; }
+  Stage& stage(std::size_t i) { return *stages_.at(i); }
+  const ResolvedGraph& graph() const { return graph_; }
+  int max_in_flight() const { return max_in_flight_; }
+  int peak_in_flight() const { return peak_in_flight_.load(); }
+
+ private:
+  struct Slot;
+  const ResolvedGraph& graph_;
+  RunContext& ctx_;
+  int max_in_flight_;
+  std::vector<std::unique_ptr<Stage>> stages_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::unique_ptr<Profiler> profiler_;
+  std::atomic<int> in_flight_{0}, peak_in_flight_{0};
+};
+
+// The [run] table's schema: name, seed, device, epochs, threads, in_flight, ...
+SectionSchema run_section_schema();
+
+// The whole run: for each epoch a train pass, a val pass and end_epoch; then a test pass.
+void run_all_passes(Pipeline& pipeline, const RunContext& ctx);
+
+}  // namespace ft
