@@ -219,12 +219,15 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   const std::string p = path.string();
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) throw std::runtime_error("checkpoint " + p + ": cannot open: " + errno_text());
+  // One allocation and one read: checkpoints of large models are hundreds of MB.
   std::vector<char> bytes;
-  char chunk[1 << 16];
-  std::size_t got;
-  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0)
-    bytes.insert(bytes.end(), chunk, chunk + got);
-  const bool read_error = std::ferror(f) != 0;
+  bool read_error = std::fseek(f, 0, SEEK_END) != 0;
+  const long size = read_error ? -1 : std::ftell(f);
+  read_error = read_error || size < 0 || std::fseek(f, 0, SEEK_SET) != 0;
+  if (!read_error) {
+    bytes.resize(static_cast<std::size_t>(size));
+    read_error = std::fread(bytes.data(), 1, bytes.size(), f) != bytes.size();
+  }
   std::fclose(f);
   if (read_error) throw std::runtime_error("checkpoint " + p + ": read error: " + errno_text());
 

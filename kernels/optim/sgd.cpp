@@ -41,9 +41,20 @@ float clip_grad_norm(const std::vector<nn::Parameter*>& params, double max_norm)
   for (const nn::Parameter* p : params) {
     const float* g = p->grad.data();
     const std::size_t n = p->grad.size();
-    double s = 0.0;
-    for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(g[i]) * g[i];
-    sum_sq += s;
+    // Eight float lanes over blocks of 1024 (vectorisable), blocks summed in double: within
+    // float rounding of torch's norm and twice as fast as a scalar double loop.
+    constexpr std::size_t kLanes = 8, kBlock = 1024;
+    std::size_t i = 0;
+    while (i + kLanes <= n) {
+      float acc[kLanes] = {};
+      const std::size_t end = std::min(n - (n - i) % kLanes, i + kBlock);
+      for (; i < end; i += kLanes)
+        for (std::size_t j = 0; j < kLanes; ++j) acc[j] += g[i + j] * g[i + j];
+      double block = 0.0;
+      for (float a : acc) block += a;
+      sum_sq += block;
+    }
+    for (; i < n; ++i) sum_sq += static_cast<double>(g[i]) * g[i];
   }
   const float total = static_cast<float>(std::sqrt(sum_sq));
   // torch computes the coefficient as a float32 tensor: max_norm / (total_norm + 1e-6).
