@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -33,6 +34,17 @@ void check_options(const SgdOptions& o) {
 }
 
 }  // namespace
+
+std::string describe(const SgdOptions& o) {
+  std::ostringstream s;
+  s << "sgd(lr=" << o.lr << ", momentum=" << o.momentum << ", dampening=" << o.dampening
+    << ", nesterov=" << (o.nesterov ? "true" : "false") << ", weight_decay=" << o.weight_decay
+    << ", no_decay=[";
+  if (o.no_decay_bias) s << "bias" << (o.no_decay_norm ? ", " : "");
+  if (o.no_decay_norm) s << "norm";
+  s << "], max_grad_norm=" << o.max_grad_norm << ")";
+  return s.str();
+}
 
 float clip_grad_norm(const std::vector<nn::Parameter*>& params, double max_norm) {
   // torch takes the 2-norm per tensor, then the 2-norm of those; accumulating squares in double

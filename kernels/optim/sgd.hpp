@@ -25,6 +25,10 @@ struct SgdOptions {
   double max_grad_norm = 0.0;  // > 0: clip_grad_norm(params, max_grad_norm) before each step
 };
 
+// One line for checkpoint metadata and logs, e.g. "sgd(lr=0.1, momentum=0.9, dampening=0,
+// nesterov=true, weight_decay=0.0005, no_decay=[bias, norm], max_grad_norm=0)".
+std::string describe(const SgdOptions& options);
+
 // torch.nn.utils.clip_grad_norm_(params, max_norm) with norm_type 2: scales every gradient by
 // min(1, max_norm / (total_norm + 1e-6)). Returns the total norm before clipping.
 float clip_grad_norm(const std::vector<nn::Parameter*>& params, double max_norm);

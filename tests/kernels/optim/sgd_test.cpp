@@ -144,6 +144,18 @@ TEST_CASE("clip_grad_norm scales only above the threshold") {
   CHECK(b.grad[0] == doctest::Approx(1.2).epsilon(1e-6));
 }
 
+TEST_CASE("SGD options describe themselves for checkpoint metadata") {
+  SgdOptions o;
+  o.lr = 0.1;
+  o.momentum = 0.9;
+  o.nesterov = true;
+  o.weight_decay = 5e-4;
+  o.no_decay_bias = o.no_decay_norm = true;
+  CHECK(describe(o) ==
+        "sgd(lr=0.1, momentum=0.9, dampening=0, nesterov=true, weight_decay=0.0005, "
+        "no_decay=[bias, norm], max_grad_norm=0)");
+}
+
 TEST_CASE("SGD options are validated as torch does") {
   Parameter a{"a", {1}, ParamRole::weight, {0}, {0}};
   SgdOptions o;
