@@ -55,6 +55,9 @@ void pack_model(Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
 // nothing is modified then.
 void unpack_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
                   const std::vector<nn::Buffer*>& buffers);
+// The checks of unpack_model alone (throws the same message; modifies nothing).
+void check_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
+                 const std::vector<nn::Buffer*>& buffers);
 
 // "[64, 3, 7, 7]"
 std::string shape_string(const std::vector<std::int64_t>& shape);

@@ -36,8 +36,8 @@ void pack_model(Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
   }
 }
 
-void unpack_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
-                  const std::vector<nn::Buffer*>& buffers) {
+void check_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
+                 const std::vector<nn::Buffer*>& buffers) {
   const std::vector<Slot> slots = model_slots(params, buffers);
   std::vector<std::string> problems;
   std::set<std::string> model_names;
@@ -70,7 +70,13 @@ void unpack_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& par
       msg += "\n  ... and " + std::to_string(problems.size() - shown) + " more";
     throw std::runtime_error(msg);
   }
-  for (const Slot& s : slots) *s.value = ckpt.tensors.at(kModelPrefix + *s.name).data;
+}
+
+void unpack_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
+                  const std::vector<nn::Buffer*>& buffers) {
+  check_model(ckpt, params, buffers);
+  for (const Slot& s : model_slots(params, buffers))
+    *s.value = ckpt.tensors.at(kModelPrefix + *s.name).data;
 }
 
 }  // namespace ft::optim
