@@ -1,0 +1,58 @@
+// Host-callable CUDA path of the augmentation chain. This header compiles without CUDA: when
+// FT_HAVE_CUDA is not defined, cuda_augment_available() is false and CudaAugment's constructor
+// throws std::runtime_error saying why. Parameters are drawn on the host with draw_op (the CPU
+// path's function), so both paths take identical random decisions; kernels reuse pixel.hpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/augment/types.hpp"
+
+namespace ft::aug {
+
+// True when CUDA was compiled in and a device can be used; otherwise false, *why says why.
+bool cuda_augment_available(std::string* why = nullptr);
+
+// A batch of ragged u8 HWC host images in; the chain's outputs (u8 HWC or f32 CHW) out, on the host.
+struct CudaBatch {
+  const std::uint8_t* in = nullptr;        // all inputs, back to back
+  const std::size_t* in_offsets = nullptr; // element offset of sample i in `in`
+  const Dims* in_dims = nullptr;
+  std::size_t n = 0;
+  const std::uint64_t* sample_ids = nullptr;  // Philox sample coordinate per sample
+  std::uint64_t seed = 0;
+  std::uint32_t epoch = 0;
+  void* out = nullptr;                      // u8 or f32 (out_f32), back to back
+  const std::size_t* out_offsets = nullptr; // element offsets
+  const Dims* out_dims = nullptr;           // plan_output(ops, in_dims[i]).dims
+  bool out_f32 = false;
+};
+
+// Device buffers, pinned staging and a stream, reused across batches (grown, never shrunk).
+// Not thread-safe: one batch at a time per object.
+class CudaAugment {
+ public:
+  explicit CudaAugment(int device = 0);
+  ~CudaAugment();
+  CudaAugment(const CudaAugment&) = delete;
+  CudaAugment& operator=(const CudaAugment&) = delete;
+  // Uploads the batch (pinned staging, async copies on the stream), runs one kernel per op (crop
+  // and flip fuse into the following resize or normalize where exact), downloads the outputs and
+  // synchronises. Throws std::runtime_error with the CUDA error string on failure.
+  void run(const std::vector<AugmentOp>& ops, const CudaBatch& batch);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+inline void apply_ops_cuda(CudaAugment& ctx, const std::vector<AugmentOp>& ops, const CudaBatch& batch) {
+  ctx.run(ops, batch);
+}
+
+}  // namespace ft::aug

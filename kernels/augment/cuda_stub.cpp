@@ -1,0 +1,25 @@
+// The CUDA entry points when flowtrain is built without CUDA: nothing is available, and trying
+// to construct a CudaAugment says so.
+#include <stdexcept>
+
+#include "kernels/augment/cuda.hpp"
+
+namespace ft::aug {
+
+struct CudaAugment::Impl {};
+
+bool cuda_augment_available(std::string* why) {
+  if (why) *why = "flowtrain was built without CUDA (nvcc was not found at configure time)";
+  return false;
+}
+
+CudaAugment::CudaAugment(int /*device*/) {
+  throw std::runtime_error("flowtrain was built without CUDA (nvcc was not found at configure time)");
+}
+CudaAugment::~CudaAugment() = default;
+
+void CudaAugment::run(const std::vector<AugmentOp>& /*ops*/, const CudaBatch& /*batch*/) {
+  throw std::runtime_error("flowtrain was built without CUDA");
+}
+
+}  // namespace ft::aug

@@ -1,0 +1,152 @@
+// The augment stage: plans output shapes serially (cheap, and errors name the sample), then runs
+// the chain per sample under tbb::parallel_for on the CPU, or as one batch through CudaAugment.
+// Output lists are pooled (a concurrent queue of spare ImageLists swapped with the batch's
+// column) and scratch is thread-local, so run() may serve several batches at once.
+#include "stages/augment/augment_stage.hpp"
+
+#include <mutex>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <tbb/blocked_range.h>
+#include <tbb/concurrent_queue.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+
+#include "kernels/augment/cuda.hpp"
+#include "kernels/augment/ops.hpp"
+#include "pipeline/error.hpp"
+
+namespace ft {
+
+struct AugmentStage::State {
+  tbb::enumerable_thread_specific<aug::Scratch> scratch;
+  tbb::concurrent_queue<ImageList> spare;
+  std::mutex cuda_mutex;  // CudaAugment serves one batch at a time
+  std::unique_ptr<aug::CudaAugment> cuda;
+  std::vector<aug::Dims> in_dims, out_dims;  // CUDA path only (under cuda_mutex)
+  std::vector<std::uint64_t> ids;
+};
+
+AugmentStage::AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id)
+    : ops_(std::move(ops)), device_(std::move(device)), id_(std::move(stage_id)), state_(std::make_unique<State>()) {}
+
+AugmentStage::~AugmentStage() = default;
+
+void AugmentStage::setup(RunContext& /*ctx*/) {
+  std::string why;
+  if (device_ == "auto") device_ = aug::cuda_augment_available(&why) ? "cuda" : "cpu";
+  if (device_ != "cuda" || state_->cuda) return;
+  if (!aug::cuda_augment_available(&why))
+    throw Error(fmt::format("stage '{}' (augment): device = \"cuda\" but {}; use device = \"cpu\" (or \"auto\")", id_, why));
+  try {
+    state_->cuda = std::make_unique<aug::CudaAugment>(0);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("stage '{}' (augment): cannot start CUDA augmentation: {}", id_, e.what()));
+  }
+}
+
+void AugmentStage::run(Batch& batch) {
+  ImageList& in = batch.image;
+  const std::size_t n = in.size();
+  if (n == 0) return;
+  if (in.dtype != DType::u8)
+    throw Error(fmt::format("stage '{}' (augment): column 'image' is f32 already (normalized upstream?); augment "
+                            "reads u8 HWC images", id_));
+  if (batch.index.size() != n)
+    throw Error(fmt::format("stage '{}' (augment): column 'index' has {} entries for {} images", id_,
+                            batch.index.size(), n));
+  std::vector<ImageDims> out_dims(n);
+  bool f32 = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const ImageDims& d = in.dims[i];
+    try {
+      const aug::Plan plan = aug::plan_output(ops_, aug::Dims{d.h, d.w, d.c});
+      out_dims[i] = ImageDims{plan.dims.h, plan.dims.w, plan.dims.c};
+      f32 = plan.f32;
+    } catch (const std::invalid_argument& e) {
+      throw Error(fmt::format("stage '{}' (augment): {}: {}", id_, batch.describe(i), e.what()));
+    }
+  }
+  ImageList out;
+  state_->spare.try_pop(out);
+  out.layout(f32 ? DType::f32 : DType::u8, out_dims);
+  if (device_ == "cuda") run_cuda(batch, out_dims, f32, out);
+  else run_cpu(batch, out_dims, f32, out);
+  std::swap(batch.image, out);
+  state_->spare.push(std::move(out));
+}
+
+void AugmentStage::run_cpu(Batch& batch, const std::vector<ImageDims>& /*out_dims*/, bool f32, ImageList& out) {
+  const ImageList& in = batch.image;
+  const auto epoch = static_cast<std::uint32_t>(batch.epoch);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, in.size()), [&](const tbb::blocked_range<std::size_t>& r) {
+    aug::Scratch& s = state_->scratch.local();
+    for (std::size_t i = r.begin(); i != r.end(); ++i) {
+      const ImageDims& d = in.dims[i];
+      try {
+        aug::apply_ops_cpu(ops_, in.u8_at(i), aug::Dims{d.h, d.w, d.c}, f32 ? nullptr : out.u8_at(i),
+                           f32 ? out.f32_at(i) : nullptr, batch.seed, epoch,
+                           static_cast<std::uint64_t>(batch.index[i]), s);
+      } catch (const std::exception& e) {
+        throw Error(fmt::format("stage '{}' (augment): {}: {}", id_, batch.describe(i), e.what()));
+      }
+    }
+  });
+}
+
+void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, bool f32, ImageList& out) {
+  std::lock_guard<std::mutex> lock(state_->cuda_mutex);
+  if (!state_->cuda) {
+    RunContext none;
+    setup(none);
+  }
+  const ImageList& in = batch.image;
+  const std::size_t n = in.size();
+  State& st = *state_;
+  st.in_dims.resize(n);
+  st.out_dims.resize(n);
+  st.ids.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    st.in_dims[i] = aug::Dims{in.dims[i].h, in.dims[i].w, in.dims[i].c};
+    st.out_dims[i] = aug::Dims{out_dims[i].h, out_dims[i].w, out_dims[i].c};
+    st.ids[i] = static_cast<std::uint64_t>(batch.index[i]);
+  }
+  aug::CudaBatch b;
+  b.in = in.u8.data();
+  b.in_offsets = in.offsets.data();
+  b.in_dims = st.in_dims.data();
+  b.n = n;
+  b.sample_ids = st.ids.data();
+  b.seed = batch.seed;
+  b.epoch = static_cast<std::uint32_t>(batch.epoch);
+  b.out = f32 ? static_cast<void*>(out.f32.data()) : static_cast<void*>(out.u8.data());
+  b.out_offsets = out.offsets.data();
+  b.out_dims = st.out_dims.data();
+  b.out_f32 = f32;
+  try {
+    aug::apply_ops_cuda(*st.cuda, ops_, b);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("stage '{}' (augment, cuda): batch {}: {}", id_, batch.seq, e.what()));
+  }
+}
+
+StageKind augment_kind() {
+  StageKind k;
+  k.name = "augment";
+  k.doc = "Augments column 'image' per sample with a chain of torchvision-compatible ops (u8 HWC in; u8 HWC "
+          "out, or f32 CHW once normalize ran). Random draws: Philox(run seed, epoch, sample index, op index).";
+  k.params = {
+      {"ops", ParamType::table_list, "the ops in order, each { op = \"name\", ... }: " + augment_ops_doc(), "", false},
+      {"device", ParamType::string, "where the ops run: cpu, cuda (error without a GPU) or auto", "\"cpu\"", false,
+       std::nullopt, std::nullopt, {"cpu", "cuda", "auto"}},
+  };
+  k.access = [](const Params&) { return Access{{col::kImage, col::kIndex}, {col::kImage}}; };
+  k.default_concurrency = 0;
+  k.make = [](const Params& p) -> std::unique_ptr<Stage> {
+    return std::make_unique<AugmentStage>(parse_augment_ops(p), p.get_string("device"), p.stage_id());
+  };
+  return k;
+}
+
+}  // namespace ft

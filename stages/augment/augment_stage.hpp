@@ -1,0 +1,44 @@
+// Stage `augment`: runs a chain of augmentation ops (kernels/augment) over column `image`,
+// per sample, in parallel over the batch with TBB. Output is u8 HWC, or f32 CHW once normalize ran.
+// Every random draw is Philox(batch.seed, batch.epoch, batch.index[i], op index), so output is
+// byte-identical for any thread count. Scratch is per worker thread and output buffers are pooled,
+// so steady-state batches allocate nothing per sample.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/augment/types.hpp"
+#include "pipeline/stage.hpp"
+
+namespace ft {
+
+// Parses and validates the `ops` list ([{ op = "name", ... }, ...]). Errors are ConfigErrors naming
+// file:line:col, the stage, the op index and name, and the key; an unknown op lists the known ones.
+std::vector<aug::AugmentOp> parse_augment_ops(const Params& p);
+// Names of the known ops and, for `flowtrain stages`, their keys.
+const std::vector<std::string>& augment_op_names();
+std::string augment_ops_doc();
+
+class AugmentStage : public Stage {
+ public:
+  AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id);
+  ~AugmentStage() override;
+  void setup(RunContext& ctx) override;
+  void run(Batch& batch) override;
+  const std::vector<aug::AugmentOp>& ops() const { return ops_; }
+
+ private:
+  void run_cpu(Batch& batch, const std::vector<ImageDims>& out_dims, bool f32, ImageList& out);
+  void run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, bool f32, ImageList& out);
+
+  std::vector<aug::AugmentOp> ops_;
+  std::string device_, id_;
+  struct State;  // thread-local scratch, pooled output lists, the CUDA context
+  std::unique_ptr<State> state_;
+};
+
+StageKind augment_kind();
+
+}  // namespace ft
