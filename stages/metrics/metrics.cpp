@@ -1,0 +1,178 @@
+// The `metrics` stage (serial, every split): per pass loss, top-1, top-5 and images/s; a live
+// progress line on a terminal (plain periodic lines otherwise); metrics.csv rows per train step
+// and per pass; summary.json at the end of the run (read by `flowtrain ablate`).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "kernels/nn/loss.hpp"
+#include "pipeline/error.hpp"
+#include "stages/register_all.hpp"
+#include "stages/train/train_state.hpp"
+
+namespace ft {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct PassTotals {
+  std::size_t samples = 0, labelled = 0, batches = 0;
+  double loss_sum = 0;
+  std::int64_t top1 = 0, top5 = 0;
+  double loss() const { return labelled ? loss_sum / labelled : 0.0; }
+  double acc1() const { return labelled ? static_cast<double>(top1) / labelled : 0.0; }
+  double acc5() const { return labelled ? static_cast<double>(top5) / labelled : 0.0; }
+};
+
+class Metrics final : public Stage {
+ public:
+  explicit Metrics(const Params& p)
+      : every_steps_(static_cast<int>(p.get_int("log_every"))), interval_s_(p.get_number("print_every_s")) {}
+
+  void setup(RunContext& ctx) override {
+    ctx_ = &ctx;
+    quiet_ = ctx.quiet;
+    tty_ = isatty(STDERR_FILENO) == 1;
+    const auto path = ctx.run_dir / "metrics.csv";
+    const bool append = !ctx.resume_path.empty() && std::filesystem::exists(path);
+    csv_.open(path, append ? std::ios::app : std::ios::trunc);
+    if (!csv_) throw Error(fmt::format("{}: cannot write metrics", path.string()));
+    if (!append) csv_ << "scope,split,epoch,step,lr,loss,top1,top5,images_per_s\n";
+    run_start_ = Clock::now();
+  }
+
+  void begin_pass(const PassInfo& pass) override {
+    pass_ = pass;
+    totals_ = {};
+    window_ = {};
+    pass_start_ = last_print_ = Clock::now();
+  }
+
+  void run(Batch& b) override {
+    const std::size_t n = b.size();
+    totals_.samples += n;
+    ++totals_.batches;
+    PassTotals now;
+    now.samples = n;
+    if (!b.loss.empty() && !b.label.empty() && b.label[0] >= 0) {
+      now.labelled = n;
+      for (float l : b.loss) now.loss_sum += l;
+      if (!b.logits.data.empty()) {
+        const auto t = nn::topk_correct(b.logits.data.data(), b.label.data(), static_cast<int>(n),
+                                        static_cast<int>(b.logits.shape[1]));
+        now.top1 = t.top1;
+        now.top5 = t.top5;
+      }
+    }
+    totals_.labelled += now.labelled;
+    totals_.loss_sum += now.loss_sum;
+    totals_.top1 += now.top1;
+    totals_.top5 += now.top5;
+    window_.samples += n;
+    window_.labelled += now.labelled;
+    window_.loss_sum += now.loss_sum;
+    window_.top1 += now.top1;
+    window_.top5 += now.top5;
+    ++window_.batches;
+
+    const double elapsed = seconds_since(pass_start_);
+    auto state = ctx_->shared<TrainState>("train_state");
+    if (pass_.split == Split::train && state && window_.batches >= static_cast<std::size_t>(every_steps_)) {
+      csv_ << fmt::format("step,train,{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f}\n", pass_.epoch, state->step,
+                          state->lr(), window_.loss(), window_.acc1(), window_.acc5(), totals_.samples / elapsed);
+      window_ = {};
+    }
+    if (!quiet_) progress(false);
+  }
+
+  void end_pass(const PassInfo& pass) override {
+    const double elapsed = seconds_since(pass_start_);
+    auto state = ctx_->shared<TrainState>("train_state");
+    const double ips = elapsed > 0 ? totals_.samples / elapsed : 0.0;
+    csv_ << fmt::format("epoch,{},{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f}\n", split_name(pass.split), pass.epoch,
+                        state ? state->step : 0, state ? state->lr() : 0.0, totals_.loss(), totals_.acc1(),
+                        totals_.acc5(), ips);
+    csv_.flush();
+    if (!quiet_) progress(true);
+    auto& last = last_[static_cast<int>(pass.split)];
+    last = totals_;
+    last_ips_[static_cast<int>(pass.split)] = ips;
+    last_epoch_ = pass.epoch;
+  }
+
+  void finish(RunContext& ctx) override {
+    const double wall = seconds_since(run_start_);
+    const auto& tr = last_[0];
+    const auto& va = last_[1];
+    const auto& te = last_[2];
+    const std::string tmp = (ctx.run_dir / "summary.json.tmp").string();
+    {
+      std::ofstream out(tmp);
+      out << fmt::format(
+          "{{\"epochs\": {}, \"wall_s\": {:.3f}, \"train_images_per_s\": {:.1f}, \"train_loss\": {:.6f}, "
+          "\"train_top1\": {:.6f}, \"val_loss\": {:.6f}, \"val_top1\": {:.6f}, \"val_top5\": {:.6f}, "
+          "\"val_samples\": {}, \"test_samples\": {}, \"test_top1\": {:.6f}}}\n",
+          last_epoch_, wall, last_ips_[0], tr.loss(), tr.acc1(), va.loss(), va.acc1(), va.acc5(), va.samples,
+          te.samples, te.acc1());
+    }
+    std::rename(tmp.c_str(), (ctx.run_dir / "summary.json").c_str());
+  }
+
+ private:
+  static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+  void progress(bool done) {
+    const double elapsed = seconds_since(pass_start_);
+    const double since = seconds_since(last_print_);
+    if (!done && since < (tty_ ? 0.2 : interval_s_)) return;
+    last_print_ = Clock::now();
+    const double ips = elapsed > 0 ? totals_.samples / elapsed : 0.0;
+    const std::size_t total = pass_.num_batches;
+    const double eta = totals_.batches ? elapsed * (static_cast<double>(total) / totals_.batches - 1.0) : 0.0;
+    std::string line = fmt::format("{} epoch {} [{}/{}] {:.0f} img/s", split_name(pass_.split), pass_.epoch,
+                                   totals_.batches, total, ips);
+    if (totals_.labelled)
+      line += fmt::format(" loss {:.4f} top1 {:.2f}% top5 {:.2f}%", totals_.loss(), 100 * totals_.acc1(),
+                          100 * totals_.acc5());
+    line += done ? fmt::format(" in {:.1f} s", elapsed) : fmt::format(" ETA {:.0f} s", eta);
+    if (tty_)
+      fmt::print(stderr, "\r\033[K{}{}", line, done ? "\n" : "");
+    else
+      fmt::print(stderr, "{}\n", line);
+    std::fflush(stderr);
+  }
+
+  int every_steps_;
+  double interval_s_;
+  RunContext* ctx_ = nullptr;
+  bool quiet_ = false, tty_ = false;
+  std::ofstream csv_;
+  PassInfo pass_;
+  PassTotals totals_, window_;
+  PassTotals last_[3];
+  double last_ips_[3] = {0, 0, 0};
+  int last_epoch_ = 0;
+  Clock::time_point run_start_, pass_start_, last_print_;
+};
+
+}  // namespace
+
+void register_metrics_stages(Registry& r) {
+  StageKind k;
+  k.name = "metrics";
+  k.doc = "Loss, top-1, top-5 and images/s per pass; progress output; metrics.csv and summary.json";
+  k.params = {{"log_every", ParamType::integer, "write a metrics.csv step row every N train batches", "10", false, 1.0},
+              {"print_every_s", ParamType::number, "seconds between progress lines when not on a terminal", "10.0",
+               false, 0.0}};
+  k.access = [](const Params&) { return Access{}; };
+  k.serial = true;
+  k.make = [](const Params& p) { return std::make_unique<Metrics>(p); };
+  r.add(std::move(k));
+}
+
+}  // namespace ft

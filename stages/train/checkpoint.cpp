@@ -1,0 +1,51 @@
+// The `checkpoint` stage: between epochs, every `every` epochs and after the last one, saves the
+// training state to <run>/checkpoints/epoch_NNN.ckpt and last.ckpt (atomic writes with checksum).
+// It does nothing per batch; it is a stage so the graph declares when checkpoints happen.
+#include <fmt/format.h>
+
+#include "stages/train/train_stages.hpp"
+#include "stages/train/train_state.hpp"
+
+namespace ft {
+
+namespace {
+
+class CheckpointStage final : public Stage {
+ public:
+  explicit CheckpointStage(const Params& p) : every_(static_cast<int>(p.get_int("every"))), keep_(p.get_bool("keep_all")) {}
+
+  void setup(RunContext& ctx) override {
+    state_ = TrainState::get(ctx);
+    epochs_ = ctx.epochs;
+  }
+  void run(Batch&) override {}
+  void end_epoch(int epoch) override {
+    if (!state_->has_model() || (epoch % every_ != 0 && epoch != epochs_)) return;
+    const std::string dir = state_->checkpoint_dir();
+    if (keep_) state_->save(fmt::format("{}/epoch_{:03d}.ckpt", dir, epoch));
+    state_->save(dir + "/last.ckpt");
+  }
+
+ private:
+  int every_;
+  bool keep_;
+  int epochs_ = 0;
+  std::shared_ptr<TrainState> state_;
+};
+
+}  // namespace
+
+StageKind checkpoint_kind() {
+  StageKind k;
+  k.name = "checkpoint";
+  k.doc = "Saves weights, optimizer, schedule position and config between epochs (atomic, checksummed)";
+  k.params = {{"every", ParamType::integer, "save every N epochs (and after the last)", "1", false, 1.0},
+              {"keep_all", ParamType::boolean, "keep epoch_NNN.ckpt files besides last.ckpt", "true"}};
+  k.access = [](const Params&) { return Access{}; };
+  k.serial = true;
+  k.default_splits = {Split::train};
+  k.make = [](const Params& p) { return std::make_unique<CheckpointStage>(p); };
+  return k;
+}
+
+}  // namespace ft

@@ -1,0 +1,63 @@
+// The training state shared by train_step, eval_step, predict and checkpoint through the
+// RunContext: the model (built lazily from [model] once the first batch's shape is known), the
+// SGD optimizer and the schedule, the global step, and checkpoint save/load (resume, init_from).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "kernels/nn/model.hpp"
+#include "kernels/optim/schedule.hpp"
+#include "kernels/optim/sgd.hpp"
+#include "pipeline/registry.hpp"
+#include "pipeline/stage.hpp"
+
+namespace ft {
+
+class TrainState {
+ public:
+  // The run's shared state, created on first use from the resolved config.
+  static std::shared_ptr<TrainState> get(RunContext& ctx);
+
+  // Builds the model for inputs of (c, h, w) on first call; later calls check the shape.
+  nn::Model& model(int c, int h, int w);
+  bool has_model() const { return model_ != nullptr; }
+  nn::Model& model() { return *model_; }
+  // Optimizer and schedule; the schedule needs the train pass length (batches per epoch).
+  optim::Sgd& optimizer();
+  void prepare_schedule(std::int64_t steps_per_epoch);
+  // Sets lr (and momentum) for the step about to run (epoch 1-based, iteration 0-based).
+  void apply_schedule(int epoch, std::int64_t iteration);
+  double lr() const;
+
+  std::int64_t step = 0;        // optimizer steps taken in this run (resume continues it)
+  int completed_epochs = 0;     // epochs whose train pass finished
+  float label_smoothing = 0.f;
+  bool trained = false;         // a train_step stage exists in the graph
+
+  // Checkpoints: weights, batch-norm stats, optimizer state, step/epoch, seed, config.
+  void save(const std::string& path) const;
+  void load_resume(const std::string& path);  // everything; the run continues after its epoch
+  std::string checkpoint_dir() const;
+
+ private:
+  explicit TrainState(RunContext& ctx);
+  void load_weights(const std::string& path, const char* what);
+  RunContext& ctx_;
+  nn::ModelSpec spec_;
+  std::string init_from_;
+  std::unique_ptr<nn::Model> model_;
+  optim::SgdOptions sgd_options_;
+  std::unique_ptr<optim::Sgd> sgd_;
+  optim::ScheduleSpec schedule_spec_;
+  bool schedule_per_step_ = true;
+  std::optional<optim::Schedule> schedule_;
+  std::int64_t steps_per_epoch_ = 0;
+};
+
+// [model], [optimizer] and [schedule] schemas.
+void register_train_sections(Registry& r);
+
+}  // namespace ft
