@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/random/philox.hpp"  // FT_HD
+
 namespace ft::aug {
 
 inline constexpr int kMaxChannels = 4;
@@ -61,7 +63,7 @@ struct AugmentOp {
   int num_bins = 31;           // trivial_augment_wide
   bool random_value = false;   // random_erasing: value = "random" (N(0,1) noise per element)
 
-  float fill_for(int channel) const { return fill[n_fill == 1 ? 0 : channel]; }
+  FT_HD float fill_for(int channel) const { return fill[n_fill == 1 ? 0 : channel]; }
 };
 
 // One sample's parameters for one op, drawn on the host (draw_op) and used by both CPU and CUDA
