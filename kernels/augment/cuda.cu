@@ -111,6 +111,10 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   validate_ops(ops);
   const std::size_t in_total = b.in_offsets[n - 1] + b.in_dims[n - 1].numel();
   const std::size_t out_total = b.out_offsets[n - 1] + b.out_dims[n - 1].numel();
+  if (ops.empty()) {  // nothing to run: the output is the input
+    std::memcpy(b.out, b.in, in_total);
+    return;
+  }
 
   // ---- plan: per-step tasks and buffer sizes ----
   m.tasks.clear();
@@ -232,10 +236,6 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
 
   // ---- download ----
   const std::size_t out_bytes = out_total * (b.out_f32 ? sizeof(float) : 1);
-  if (src == 0) {  // no step ran: the output is the input
-    std::memcpy(b.out, b.in, out_bytes);
-    return;
-  }
   m.h_out.reserve(out_bytes);
   const void* dev_out = src == 3 ? m.d_f32.p : static_cast<const void*>(u8_buf(src));
   check(cudaMemcpyAsync(m.h_out.p, dev_out, out_bytes, cudaMemcpyDeviceToHost, m.stream), "download");

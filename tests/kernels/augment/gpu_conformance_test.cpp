@@ -1,0 +1,188 @@
+// GPU conformance: the CUDA chain (CudaAugment) against the CPU chain (apply_ops_cpu), image by
+// image, for every op, the fused combinations and the seed's whole training chain, on a ragged
+// batch of gray and RGB images of many sizes (1x1 included). Built only with CUDA, into
+// test_augment_gpu, which is not registered with meson test (CI has no GPU): run it by hand or
+// from the GPU check script. Tolerances (issue 5): u8 within 1 level, f32 within 1e-5.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "kernels/augment/cuda.hpp"
+#include "kernels/augment/ops.hpp"
+
+using namespace ft::aug;
+
+namespace {
+
+struct HostBatch {
+  std::vector<std::uint8_t> pixels;
+  std::vector<std::size_t> offsets;
+  std::vector<Dims> dims;
+  std::vector<std::uint64_t> ids;
+};
+
+HostBatch make_batch(std::size_t n, bool rgb_only, int base = 0) {
+  HostBatch b;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int h = i % 17 == 5 ? 1 : base + 8 + static_cast<int>((i * 7) % 41);
+    const int w = i % 17 == 5 ? 1 : base + 9 + static_cast<int>((i * 13) % 37);
+    const int c = (rgb_only || i % 3) ? 3 : 1;
+    b.offsets.push_back(b.pixels.size());
+    b.dims.push_back({h, w, c});
+    b.ids.push_back(1000 + 3 * i);
+    for (int k = 0; k < h * w * c; ++k) b.pixels.push_back(static_cast<std::uint8_t>((k * 37 + i * 11 + (k / 5) * 3) % 256));
+  }
+  return b;
+}
+
+AugmentOp normalize_op(int n) {
+  AugmentOp op{.kind = OpKind::normalize};
+  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
+  for (int k = 0; k < 3; ++k) {
+    op.mean[k] = mean[k];
+    op.std[k] = stdev[k];
+  }
+  op.n_stats = n;
+  return op;
+}
+
+// Runs ops on both paths and compares; returns the worst difference.
+double compare(CudaAugment& gpu, const std::string& name, const std::vector<AugmentOp>& ops, const HostBatch& b,
+               std::uint64_t seed = 7, std::uint32_t epoch = 1) {
+  const std::size_t n = b.dims.size();
+  std::vector<Dims> out_dims(n);
+  std::vector<std::size_t> out_off(n);
+  std::size_t total = 0;
+  bool f32 = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Plan p = plan_output(ops, b.dims[i]);
+    out_dims[i] = p.dims;
+    out_off[i] = total;
+    total += p.dims.numel();
+    f32 = p.f32;
+  }
+  std::vector<std::uint8_t> cpu_u8(f32 ? 0 : total), gpu_u8(f32 ? 0 : total);
+  std::vector<float> cpu_f(f32 ? total : 0), gpu_f(f32 ? total : 0);
+  Scratch s;
+  for (std::size_t i = 0; i < n; ++i)
+    apply_ops_cpu(ops, b.pixels.data() + b.offsets[i], b.dims[i], f32 ? nullptr : cpu_u8.data() + out_off[i],
+                  f32 ? cpu_f.data() + out_off[i] : nullptr, seed, epoch, b.ids[i], s);
+  CudaBatch cb;
+  cb.in = b.pixels.data();
+  cb.in_offsets = b.offsets.data();
+  cb.in_dims = b.dims.data();
+  cb.n = n;
+  cb.sample_ids = b.ids.data();
+  cb.seed = seed;
+  cb.epoch = epoch;
+  cb.out = f32 ? static_cast<void*>(gpu_f.data()) : static_cast<void*>(gpu_u8.data());
+  cb.out_offsets = out_off.data();
+  cb.out_dims = out_dims.data();
+  cb.out_f32 = f32;
+  apply_ops_cuda(gpu, ops, cb);
+  double worst = 0;
+  std::size_t differing = 0;
+  int shown = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t e = 0; e < out_dims[i].numel(); ++e) {
+      const std::size_t k = out_off[i] + e;
+      const double d = f32 ? std::fabs(double(cpu_f[k]) - gpu_f[k]) : std::abs(int(cpu_u8[k]) - int(gpu_u8[k]));
+      if (d == 0) continue;
+      ++differing;
+      worst = std::max(worst, d);
+      if (shown++ < 3)
+        std::printf("  %s: sample %zu (%dx%dx%d) element %zu: cpu %g gpu %g\n", name.c_str(), i, b.dims[i].h, b.dims[i].w,
+                    b.dims[i].c, e, f32 ? cpu_f[k] : cpu_u8[k], f32 ? gpu_f[k] : gpu_u8[k]);
+    }
+  std::printf("%-40s %zu images, %zu elements, %zu differ, max |diff| %g\n", name.c_str(), n, total, differing, worst);
+  CHECK_MESSAGE(worst <= (f32 ? 1e-5 : 1.0), name);
+  return worst;
+}
+
+bool have_gpu() {
+  std::string why;
+  if (cuda_augment_available(&why)) return true;
+  MESSAGE("skipped: " << why);
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("every op on the GPU matches the CPU image by image") {
+  if (!have_gpu()) return;
+  CudaAugment gpu;
+  const HostBatch mixed = make_batch(96, false), rgb = make_batch(96, true);
+  AugmentOp pad{.kind = OpKind::random_crop, .size_h = 20, .size_w = 24, .pad_l = 3, .pad_t = 2, .pad_r = 1, .pad_b = 4,
+                .pad_if_needed = true};
+  pad.fill[0] = 17;
+  compare(gpu, "resize 24x20 aa", {AugmentOp{.kind = OpKind::resize, .size_h = 24, .size_w = 20}}, mixed);
+  compare(gpu, "resize 7x5 aa (shrink)", {AugmentOp{.kind = OpKind::resize, .size_h = 7, .size_w = 5}}, mixed);
+  compare(gpu, "resize 7x5 plain", {AugmentOp{.kind = OpKind::resize, .size_h = 7, .size_w = 5, .antialias = false}}, mixed);
+  compare(gpu, "resize short edge 32", {AugmentOp{.kind = OpKind::resize, .size_h = 32}}, mixed);
+  compare(gpu, "center_crop 16 (pads small images)", {AugmentOp{.kind = OpKind::center_crop, .size_h = 16, .size_w = 16}}, mixed);
+  compare(gpu, "random_crop constant pad", {pad}, mixed);
+  pad.pad_mode = PadMode::edge;
+  compare(gpu, "random_crop edge pad", {pad}, mixed);
+  compare(gpu, "hflip p=0.5", {AugmentOp{.kind = OpKind::hflip, .p = 0.5f}}, mixed);
+  AugmentOp rot{.kind = OpKind::rotate, .degrees = 40.0f};
+  rot.fill[0] = 90;
+  compare(gpu, "rotate 40 bilinear fill 90", {rot}, mixed);
+  rot.interp = Interp::nearest;
+  compare(gpu, "rotate 40 nearest", {rot}, mixed);
+  compare(gpu, "to_rgb", {AugmentOp{.kind = OpKind::to_rgb}}, mixed);
+  compare(gpu, "normalize (1 mean/std)", {normalize_op(1)}, mixed);
+  compare(gpu, "normalize (3 means/stds)", {normalize_op(3)}, rgb);
+  compare(gpu, "random_resized_crop 24", {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 24, .size_w = 24}}, mixed);
+  const AugmentOp ta{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
+  for (std::uint32_t epoch = 1; epoch <= 4; ++epoch)  // 4 x 96 draws cover all 14 ops
+    compare(gpu, "trivial_augment_wide epoch " + std::to_string(epoch), {ta}, mixed, 7, epoch);
+  AugmentOp ta_bilinear = ta;
+  ta_bilinear.interp = Interp::bilinear;
+  ta_bilinear.has_fill = true;
+  ta_bilinear.fill[0] = 128;
+  compare(gpu, "trivial_augment_wide bilinear fill", {ta_bilinear}, mixed);
+  AugmentOp erase{.kind = OpKind::random_erasing, .p = 1.0f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
+                  .ratio_hi = 3.3f};
+  erase.fill[0] = 0.5f;
+  compare(gpu, "random_erasing value", {normalize_op(3), erase}, rgb);
+  erase.random_value = true;
+  compare(gpu, "random_erasing random", {normalize_op(3), erase}, rgb);
+}
+
+TEST_CASE("fused steps and the seed's whole chain match the CPU") {
+  if (!have_gpu()) return;
+  CudaAugment gpu;
+  const HostBatch rgb = make_batch(64, true), seed_imgs = make_batch(64, true, 56);
+  const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
+  compare(gpu, "rrc + hflip + normalize (fused)",
+          {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 32, .size_w = 32}, flip, normalize_op(3)}, rgb);
+  compare(gpu, "center_crop + hflip (fused)", {AugmentOp{.kind = OpKind::center_crop, .size_h = 20, .size_w = 12}, flip}, rgb);
+  compare(gpu, "resize + normalize (fused)", {AugmentOp{.kind = OpKind::resize, .size_h = 30, .size_w = 30}, normalize_op(3)}, rgb);
+  const std::vector<AugmentOp> chain = {
+      AugmentOp{.kind = OpKind::resize, .size_h = 224, .size_w = 224},
+      AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224},
+      flip,
+      AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
+      normalize_op(3),
+      AugmentOp{.kind = OpKind::random_erasing, .p = 0.5f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
+                .ratio_hi = 3.3f, .random_value = true}};
+  for (std::uint32_t epoch = 1; epoch <= 3; ++epoch) compare(gpu, "seed chain epoch " + std::to_string(epoch), chain, seed_imgs, 3, epoch);
+
+  // Throughput of the seed chain (host to host, 256 images of ~64x64), for the benchmark notes.
+  const HostBatch big = make_batch(256, true, 56);
+  std::vector<std::size_t> off(256);
+  std::vector<Dims> od(256, Dims{224, 224, 3});
+  for (std::size_t i = 0; i < 256; ++i) off[i] = i * 224 * 224 * 3;
+  std::vector<float> out(256 * 224 * 224 * 3);
+  CudaBatch cb{big.pixels.data(), big.offsets.data(), big.dims.data(), 256, big.ids.data(), 1, 1, out.data(), off.data(),
+               od.data(), true};
+  apply_ops_cuda(gpu, chain, cb);  // warm-up (allocations)
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < 10; ++r) apply_ops_cuda(gpu, chain, cb);
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("seed chain on the GPU (host to host, incl. parameter draws): %.0f images/s\n", 2560 / sec);
+}
