@@ -19,7 +19,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Decodes the whole set repeatedly until `seconds` have passed; returns images/s.
-double run(const std::vector<std::vector<std::uint8_t>>& files, int threads, double seconds, std::size_t& checksum) {
+double run(const std::vector<std::vector<std::uint8_t>>& files, int threads, double seconds,
+           std::size_t& checksum) {
   std::atomic<std::size_t> decoded{0}, sum{0};
   const auto t0 = Clock::now();
   const auto deadline = t0 + std::chrono::duration<double>(seconds);
@@ -29,7 +30,8 @@ double run(const std::vector<std::vector<std::uint8_t>>& files, int threads, dou
       ft::io::JpegDecoder& dec = ft::io::thread_jpeg_decoder();
       std::vector<std::uint8_t> out;
       std::size_t n = 0, s = 0;
-      for (std::size_t i = static_cast<std::size_t>(t); Clock::now() < deadline; i += static_cast<std::size_t>(threads)) {
+      for (std::size_t i = static_cast<std::size_t>(t); Clock::now() < deadline;
+           i += static_cast<std::size_t>(threads)) {
         const auto& f = files[i % files.size()];
         const ft::io::JpegInfo info = dec.header(f.data(), f.size(), "bench");
         out.resize(static_cast<std::size_t>(info.height) * info.width * info.channels);
@@ -71,7 +73,8 @@ int main(int argc, char** argv) {
   for (int t : {1, threads}) {
     std::size_t checksum = 0;
     const double ips = run(files, t, seconds, checksum);
-    std::printf("raw_decode threads=%d files=%zu images_per_s=%.0f (checksum %zu)\n", t, files.size(), ips, checksum);
+    std::printf("raw_decode threads=%d files=%zu images_per_s=%.0f (checksum %zu)\n", t,
+                files.size(), ips, checksum);
     if (threads == 1) break;
   }
   return 0;

@@ -1,9 +1,9 @@
 // gzip IDX reader over zlib's gzopen/gzread.
 #include "kernels/io/idx.hpp"
 
-#include <stdexcept>
-
 #include <zlib.h>
+
+#include <stdexcept>
 
 namespace ft::io {
 
@@ -38,7 +38,8 @@ void read_exact(gzFile f, void* out, std::size_t n, const std::string& path, con
 }
 
 std::uint32_t be32(const std::uint8_t* b) {
-  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
+  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
+         b[3];
 }
 
 }  // namespace
@@ -50,7 +51,8 @@ IdxArray read_idx(const std::string& path) {
   read_exact(g.f, magic, 4, path, "the magic number");
   if (magic[0] != 0 || magic[1] != 0)
     fail(path, "not an IDX file (bad magic number; expected 0x0000TTNN)");
-  if (magic[2] != 0x08) fail(path, "unsupported IDX element type " + std::to_string(magic[2]) + " (only u8 = 8)");
+  if (magic[2] != 0x08)
+    fail(path, "unsupported IDX element type " + std::to_string(magic[2]) + " (only u8 = 8)");
   const int ndim = magic[3];
   if (ndim < 1 || ndim > 4) fail(path, "unsupported IDX dimension count " + std::to_string(ndim));
   IdxArray a;
@@ -67,14 +69,16 @@ IdxArray read_idx(const std::string& path) {
   a.data.resize(total);
   read_exact(g.f, a.data.data(), total, path, "the data");
   std::uint8_t extra;
-  if (gzread(g.f, &extra, 1) != 0) fail(path, "trailing bytes after the IDX data (sizes do not match)");
+  if (gzread(g.f, &extra, 1) != 0)
+    fail(path, "trailing bytes after the IDX data (sizes do not match)");
   return a;
 }
 
 IdxArray read_idx_images(const std::string& path) {
   IdxArray a = read_idx(path);
   if (a.dims.size() != 3)
-    fail(path, "expected an IDX images file (3 dimensions), found " + std::to_string(a.dims.size()));
+    fail(path,
+         "expected an IDX images file (3 dimensions), found " + std::to_string(a.dims.size()));
   return a;
 }
 

@@ -2,16 +2,15 @@
 // thread-safe, and creating one per image costs more than decoding a 28x28 image).
 #include "kernels/io/jpeg.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <turbojpeg.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <turbojpeg.h>
 
 namespace ft::io {
 
@@ -34,7 +33,8 @@ void check_stream(const std::uint8_t* data, std::size_t size, const std::string&
 }  // namespace
 
 JpegDecoder::JpegDecoder() : handle_(tjInitDecompress()) {
-  if (!handle_) throw std::runtime_error(std::string("tjInitDecompress failed: ") + tjGetErrorStr2(nullptr));
+  if (!handle_)
+    throw std::runtime_error(std::string("tjInitDecompress failed: ") + tjGetErrorStr2(nullptr));
 }
 
 JpegDecoder::~JpegDecoder() { tjDestroy(static_cast<tjhandle>(handle_)); }
@@ -43,7 +43,8 @@ JpegInfo JpegDecoder::header(const std::uint8_t* data, std::size_t size, const s
   check_stream(data, size, name);
   auto h = static_cast<tjhandle>(handle_);
   int w = 0, ht = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(h, data, static_cast<unsigned long>(size), &w, &ht, &subsamp, &colorspace) != 0)
+  if (tjDecompressHeader3(h, data, static_cast<unsigned long>(size), &w, &ht, &subsamp,
+                          &colorspace) != 0)
     fail(name, std::string("corrupt JPEG header: ") + tjGetErrorStr2(h));
   if (w <= 0 || ht <= 0) fail(name, "corrupt JPEG header: zero image size");
   JpegInfo info;
@@ -53,19 +54,21 @@ JpegInfo JpegDecoder::header(const std::uint8_t* data, std::size_t size, const s
   return info;
 }
 
-void JpegDecoder::decode(const std::uint8_t* data, std::size_t size, std::uint8_t* out, const JpegInfo& info,
-                         int channels, const std::string& name) {
-  if (channels != 1 && channels != 3) throw std::invalid_argument(name + ": channels must be 1 or 3");
+void JpegDecoder::decode(const std::uint8_t* data, std::size_t size, std::uint8_t* out,
+                         const JpegInfo& info, int channels, const std::string& name) {
+  if (channels != 1 && channels != 3)
+    throw std::invalid_argument(name + ": channels must be 1 or 3");
   check_stream(data, size, name);
   auto h = static_cast<tjhandle>(handle_);
   const int pf = channels == 1 ? TJPF_GRAY : TJPF_RGB;
-  const int rc = tjDecompress2(h, data, static_cast<unsigned long>(size), out, info.width, info.width * channels,
-                               info.height, pf, TJFLAG_ACCURATEDCT);
+  const int rc = tjDecompress2(h, data, static_cast<unsigned long>(size), out, info.width,
+                               info.width * channels, info.height, pf, TJFLAG_ACCURATEDCT);
   if (rc == 0) return;
   const char* msg = tjGetErrorStr2(h);
   if (tjGetErrorCode(h) == TJERR_WARNING) {
     if (harmless_warning(msg)) return;
-    if (std::strstr(msg, "Premature end of JPEG file")) fail(name, std::string("truncated JPEG (") + msg + ")");
+    if (std::strstr(msg, "Premature end of JPEG file"))
+      fail(name, std::string("truncated JPEG (") + msg + ")");
     fail(name, std::string("corrupt JPEG data (") + msg + ")");
   }
   fail(name, std::string("corrupt JPEG: ") + msg);
@@ -95,11 +98,14 @@ struct Compressor {
 
 }  // namespace
 
-std::vector<std::uint8_t> encode_jpeg(const std::uint8_t* pixels, int height, int width, int channels, int quality) {
-  if (channels != 1 && channels != 3) throw std::invalid_argument("encode_jpeg: channels must be 1 or 3");
+std::vector<std::uint8_t> encode_jpeg(const std::uint8_t* pixels, int height, int width,
+                                      int channels, int quality) {
+  if (channels != 1 && channels != 3)
+    throw std::invalid_argument("encode_jpeg: channels must be 1 or 3");
   if (height <= 0 || width <= 0) throw std::invalid_argument("encode_jpeg: empty image");
   thread_local Compressor c;
-  if (!c.h) throw std::runtime_error(std::string("tjInitCompress failed: ") + tjGetErrorStr2(nullptr));
+  if (!c.h)
+    throw std::runtime_error(std::string("tjInitCompress failed: ") + tjGetErrorStr2(nullptr));
   const int pf = channels == 1 ? TJPF_GRAY : TJPF_RGB;
   const int subsamp = channels == 1 ? TJSAMP_GRAY : (quality >= 90 ? TJSAMP_444 : TJSAMP_420);
   unsigned char* buf = nullptr;
@@ -122,7 +128,8 @@ std::size_t append_file_bytes(const std::string& path, std::vector<std::uint8_t>
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     const int e = errno;
     ::close(fd);
-    fail(path, S_ISREG(st.st_mode) ? std::string("cannot stat: ") + std::strerror(e) : "not a regular file");
+    fail(path, S_ISREG(st.st_mode) ? std::string("cannot stat: ") + std::strerror(e)
+                                   : "not a regular file");
   }
   const std::size_t start = out.size(), n = static_cast<std::size_t>(st.st_size);
   out.resize(start + n);
@@ -133,7 +140,8 @@ std::size_t append_file_bytes(const std::string& path, std::vector<std::uint8_t>
       const int e = errno;
       ::close(fd);
       out.resize(start);
-      fail(path, r == 0 ? "file shrank while reading" : std::string("read error: ") + std::strerror(e));
+      fail(path,
+           r == 0 ? "file shrank while reading" : std::string("read error: ") + std::strerror(e));
     }
     got += static_cast<std::size_t>(r);
   }

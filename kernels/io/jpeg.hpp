@@ -44,8 +44,8 @@ std::vector<std::uint8_t> decode_jpeg(const std::uint8_t* data, std::size_t size
 
 // Encodes u8 HWC pixels (channels 1 or 3) as a baseline JPEG; grayscale stays one component,
 // colour uses 4:2:0 chroma subsampling below quality 90 and 4:4:4 from 90 up.
-std::vector<std::uint8_t> encode_jpeg(const std::uint8_t* pixels, int height, int width, int channels,
-                                      int quality = 95);
+std::vector<std::uint8_t> encode_jpeg(const std::uint8_t* pixels, int height, int width,
+                                      int channels, int quality = 95);
 
 // Whole file into memory; empty files are returned empty (the decoder names them).
 std::vector<std::uint8_t> read_file_bytes(const std::string& path);

@@ -2,17 +2,19 @@
 // lives outside the setjmp frame.
 #include "kernels/io/png.hpp"
 
+#include <png.h>
+
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
-#include <png.h>
-
 namespace ft::io {
 
-void write_png(const std::string& path, const std::uint8_t* pixels, int height, int width, int channels) {
-  if (channels != 1 && channels != 3) throw std::invalid_argument(path + ": PNG channels must be 1 or 3");
+void write_png(const std::string& path, const std::uint8_t* pixels, int height, int width,
+               int channels) {
+  if (channels != 1 && channels != 3)
+    throw std::invalid_argument(path + ": PNG channels must be 1 or 3");
   if (height <= 0 || width <= 0) throw std::invalid_argument(path + ": empty image");
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) throw std::runtime_error(path + ": cannot create: " + std::strerror(errno));

@@ -3,10 +3,10 @@
 // per sample; error strings are only built for broken files.
 #include "stages/decode/decode_jpeg.hpp"
 
+#include <tbb/parallel_for.h>
+
 #include <cstdio>
 #include <stdexcept>
-
-#include <tbb/parallel_for.h>
 
 #include "kernels/io/jpeg.hpp"
 #include "pipeline/error.hpp"
@@ -20,9 +20,11 @@ constexpr std::size_t kMaxExamples = 10;
 }  // namespace
 
 DecodeJpeg::DecodeJpeg(const Params& p)
-    : skip_(p.get_string("on_error") == "skip"), channels_(static_cast<int>(p.get_int("channels"))) {
+    : skip_(p.get_string("on_error") == "skip"),
+      channels_(static_cast<int>(p.get_int("channels"))) {
   if (channels_ != 0 && channels_ != 1 && channels_ != 3)
-    throw ConfigError(p.where("channels") + ": must be 0 (keep the file's), 1 or 3, got " + std::to_string(channels_));
+    throw ConfigError(p.where("channels") + ": must be 0 (keep the file's), 1 or 3, got " +
+                      std::to_string(channels_));
 }
 
 void DecodeJpeg::run(Batch& batch) {
@@ -34,7 +36,8 @@ void DecodeJpeg::run(Batch& batch) {
   std::vector<std::string> errors(n);
 
   const auto name_of = [&](std::size_t i) { return batch.describe(i); };
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 16), [&](const tbb::blocked_range<std::size_t>& r) {
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 16), [&](const tbb::blocked_range<
+                                                                   std::size_t>& r) {
     io::JpegDecoder& dec = io::thread_jpeg_decoder();
     for (std::size_t i = r.begin(); i != r.end(); ++i) {
       try {
@@ -47,25 +50,29 @@ void DecodeJpeg::run(Batch& batch) {
   });
   // A broken file keeps a 0x0 slot so that indices stay aligned until retain() drops it.
   batch.image.layout(DType::u8, dims);
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 8), [&](const tbb::blocked_range<std::size_t>& r) {
-    io::JpegDecoder& dec = io::thread_jpeg_decoder();
-    for (std::size_t i = r.begin(); i != r.end(); ++i) {
-      if (!errors[i].empty()) continue;
-      try {
-        const io::JpegInfo info{dims[i].h, dims[i].w, dims[i].c};
-        dec.decode(batch.jpeg.data(i), batch.jpeg.length(i), batch.image.u8_at(i), info, dims[i].c, "");
-      } catch (const std::runtime_error& e) {
-        errors[i] = e.what();
-      }
-    }
-  });
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 8),
+                    [&](const tbb::blocked_range<std::size_t>& r) {
+                      io::JpegDecoder& dec = io::thread_jpeg_decoder();
+                      for (std::size_t i = r.begin(); i != r.end(); ++i) {
+                        if (!errors[i].empty()) continue;
+                        try {
+                          const io::JpegInfo info{dims[i].h, dims[i].w, dims[i].c};
+                          dec.decode(batch.jpeg.data(i), batch.jpeg.length(i), batch.image.u8_at(i),
+                                     info, dims[i].c, "");
+                        } catch (const std::runtime_error& e) {
+                          errors[i] = e.what();
+                        }
+                      }
+                    });
 
   std::vector<bool> keep;
   for (std::size_t i = 0; i < n; ++i) {
     if (errors[i].empty()) continue;
     // The kernel prefixes messages with the (empty) name: ": what".
     std::string reason = errors[i].rfind(": ", 0) == 0 ? errors[i].substr(2) : errors[i];
-    if (!skip_) throw Error(name_of(i) + ": " + reason + " (set on_error = \"skip\" to drop broken files)", 2);
+    if (!skip_)
+      throw Error(name_of(i) + ": " + reason + " (set on_error = \"skip\" to drop broken files)",
+                  2);
     if (keep.empty()) keep.assign(n, true);
     keep[i] = false;
     ++skipped_pass_;
@@ -91,7 +98,8 @@ void DecodeJpeg::end_pass(const PassInfo& pass) {
 void DecodeJpeg::finish(RunContext& ctx) {
   const std::size_t n = skipped_total_.load();
   if (n == 0) return;
-  std::fprintf(stderr, "decode_jpeg: skipped %zu unreadable file%s in total; first ones:\n", n, n == 1 ? "" : "s");
+  std::fprintf(stderr, "decode_jpeg: skipped %zu unreadable file%s in total; first ones:\n", n,
+               n == 1 ? "" : "s");
   for (const auto& e : skipped_examples()) std::fprintf(stderr, "  %s\n", e.c_str());
 }
 
@@ -100,11 +108,23 @@ StageKind decode_jpeg_kind() {
   k.name = "decode_jpeg";
   k.doc = "Decodes the jpeg column into u8 HWC images (grayscale stays 1 channel, colour is RGB)";
   k.params = {
-      {"on_error", ParamType::string,
-       "a corrupt, truncated, empty or non-JPEG file: \"fail\" stops the run naming it, \"skip\" drops and counts it",
-       "\"fail\"", false, std::nullopt, std::nullopt, {"fail", "skip"}},
-      {"channels", ParamType::integer, "output channels: 0 keeps the file's (1 gray, 3 RGB), 1 or 3 converts",
-       "0", false, 0, 3, {}},
+      {"on_error",
+       ParamType::string,
+       "a corrupt, truncated, empty or non-JPEG file: \"fail\" stops the run naming it, \"skip\" "
+       "drops and counts it",
+       "\"fail\"",
+       false,
+       std::nullopt,
+       std::nullopt,
+       {"fail", "skip"}},
+      {"channels",
+       ParamType::integer,
+       "output channels: 0 keeps the file's (1 gray, 3 RGB), 1 or 3 converts",
+       "0",
+       false,
+       0,
+       3,
+       {}},
   };
   k.access = [](const Params&) { return Access{{col::kJpeg}, {col::kImage}}; };
   k.make = [](const Params& p) { return std::make_unique<DecodeJpeg>(p); };

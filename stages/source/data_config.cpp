@@ -1,7 +1,7 @@
 // The `[data]` config table: which splits exist and where their files are.
 //   train = { format = "csv", images = "DIR", labels = "FILE.csv" }
-//   val   = { format = "imagefolder", images = "DIR" }   or   val = { from = "train", fraction = 0.1 }
-//   test  = { format = "folder", images = "DIR" }        (unlabeled: prediction)
+//   val   = { format = "imagefolder", images = "DIR" }   or   val = { from = "train", fraction =
+//   0.1 } test  = { format = "folder", images = "DIR" }        (unlabeled: prediction)
 // Errors are ft::ConfigError naming config_file:line:col and the key.
 #include <set>
 
@@ -19,62 +19,72 @@ std::string pos(const std::string& file, const toml::source_region& src) {
 std::string pos(const std::string& file, const toml::node& n) { return pos(file, n.source()); }
 std::string pos(const std::string& file, const toml::key& k) { return pos(file, k.source()); }
 
-std::string get_string(const toml::table& t, const std::string& key, const std::string& path, const std::string& file) {
+std::string get_string(const toml::table& t, const std::string& key, const std::string& path,
+                       const std::string& file) {
   const toml::node* n = t.get(key);
   if (!n) return {};
-  if (!n->is_string()) throw ConfigError(pos(file, *n) + ": [data] key '" + path + "." + key + "' must be a string");
+  if (!n->is_string())
+    throw ConfigError(pos(file, *n) + ": [data] key '" + path + "." + key + "' must be a string");
   return n->value<std::string>().value_or("");
 }
 
 SplitSpec parse_split(const toml::node& node, const std::string& name, const std::string& file) {
   const toml::table* t = node.as_table();
   if (!t)
-    throw ConfigError(pos(file, node) + ": [data] key '" + name +
-                      "' must be a table like { format = \"csv\", images = \"DIR\", labels = \"FILE\" }");
+    throw ConfigError(
+        pos(file, node) + ": [data] key '" + name +
+        "' must be a table like { format = \"csv\", images = \"DIR\", labels = \"FILE\" }");
   static const std::set<std::string> known = {"format", "images", "labels", "from", "fraction"};
   for (const auto& [k, v] : *t)
     if (!known.count(std::string(k.str())))
-      throw ConfigError(pos(file, k) + ": [data] unknown key '" + name + "." + std::string(k.str()) +
-                        "' (known: format, images, labels, from, fraction)");
+      throw ConfigError(pos(file, k) + ": [data] unknown key '" + name + "." +
+                        std::string(k.str()) + "' (known: format, images, labels, from, fraction)");
   SplitSpec s;
   s.from = get_string(*t, "from", name, file);
   if (!s.from.empty()) {
     if (name != "val" || s.from != "train")
-      throw ConfigError(pos(file, *t->get("from")) + ": [data] key '" + name +
-                        ".from': only val can be a holdout, and only from train (from = \"train\")");
+      throw ConfigError(
+          pos(file, *t->get("from")) + ": [data] key '" + name +
+          ".from': only val can be a holdout, and only from train (from = \"train\")");
     const toml::node* f = t->get("fraction");
     if (!f || !(f->is_floating_point() || f->is_integer()))
-      throw ConfigError(pos(file, f ? *f : node) + ": [data] key '" + name + ".fraction' must be a number in (0, 1)");
+      throw ConfigError(pos(file, f ? *f : node) + ": [data] key '" + name +
+                        ".fraction' must be a number in (0, 1)");
     s.fraction = f->value<double>().value_or(0.0);
     if (!(s.fraction > 0.0 && s.fraction < 1.0))
-      throw ConfigError(pos(file, *f) + ": [data] key '" + name + ".fraction' must be in (0, 1), got " +
-                        std::to_string(s.fraction));
+      throw ConfigError(pos(file, *f) + ": [data] key '" + name +
+                        ".fraction' must be in (0, 1), got " + std::to_string(s.fraction));
     for (const char* k : {"format", "images", "labels"})
       if (t->get(k))
-        throw ConfigError(pos(file, *t->get(k)) + ": [data] key '" + name + "." + k + "' conflicts with 'from'");
+        throw ConfigError(pos(file, *t->get(k)) + ": [data] key '" + name + "." + k +
+                          "' conflicts with 'from'");
     return s;
   }
   if (t->get("fraction"))
-    throw ConfigError(pos(file, *t->get("fraction")) + ": [data] key '" + name + ".fraction' needs from = \"train\"");
+    throw ConfigError(pos(file, *t->get("fraction")) + ": [data] key '" + name +
+                      ".fraction' needs from = \"train\"");
   s.format = get_string(*t, "format", name, file);
   if (s.format.empty()) s.format = t->get("labels") ? "csv" : "folder";
   if (s.format != "csv" && s.format != "imagefolder" && s.format != "folder")
-    throw ConfigError(pos(file, *t->get("format")) + ": [data] key '" + name + ".format' is '" + s.format +
-                      "'; expected one of: csv, imagefolder, folder");
+    throw ConfigError(pos(file, *t->get("format")) + ": [data] key '" + name + ".format' is '" +
+                      s.format + "'; expected one of: csv, imagefolder, folder");
   s.images = get_string(*t, "images", name, file);
   s.labels = get_string(*t, "labels", name, file);
-  if (s.images.empty()) throw ConfigError(pos(file, node) + ": [data] key '" + name + ".images' is required");
+  if (s.images.empty())
+    throw ConfigError(pos(file, node) + ": [data] key '" + name + ".images' is required");
   if (s.format == "csv" && s.labels.empty())
-    throw ConfigError(pos(file, node) + ": [data] key '" + name + ".labels' is required with format = \"csv\"");
+    throw ConfigError(pos(file, node) + ": [data] key '" + name +
+                      ".labels' is required with format = \"csv\"");
   if (s.format != "csv" && !s.labels.empty())
-    throw ConfigError(pos(file, *t->get("labels")) + ": [data] key '" + name + ".labels' is only used with format = \"csv\"");
+    throw ConfigError(pos(file, *t->get("labels")) + ": [data] key '" + name +
+                      ".labels' is only used with format = \"csv\"");
   return s;
 }
 
 }  // namespace
 
-DataSplits load_data_splits(const toml::table& data, const std::string& config_file, int num_classes,
-                            std::uint64_t seed) {
+DataSplits load_data_splits(const toml::table& data, const std::string& config_file,
+                            int num_classes, std::uint64_t seed) {
   for (const auto& [k, v] : data)
     if (k.str() != "train" && k.str() != "val" && k.str() != "test")
       throw ConfigError(pos(config_file, k) + ": [data] unknown key '" + std::string(k.str()) +
@@ -82,19 +92,22 @@ DataSplits load_data_splits(const toml::table& data, const std::string& config_f
   DataSplits out;
   std::optional<SplitSpec> val_spec;
   if (const toml::node* n = data.get("val")) val_spec = parse_split(*n, "val", config_file);
-  if (const toml::node* n = data.get("train")) out.train = load_split(parse_split(*n, "train", config_file), num_classes);
+  if (const toml::node* n = data.get("train"))
+    out.train = load_split(parse_split(*n, "train", config_file), num_classes);
   // Without [model] num_classes, train's class count checks the other splits' labels.
   if (num_classes <= 0 && out.train) num_classes = out.train->num_classes;
   if (val_spec && !val_spec->from.empty()) {
     if (!out.train)
-      throw ConfigError(pos(config_file, *data.get("val")) + ": [data] key 'val.from' names train, but [data] has no train");
+      throw ConfigError(pos(config_file, *data.get("val")) +
+                        ": [data] key 'val.from' names train, but [data] has no train");
     HoldoutSplit h = holdout_split(*out.train, val_spec->fraction, seed);
     out.train = std::move(h.train);
     out.val = std::move(h.val);
   } else if (val_spec) {
     out.val = load_split(*val_spec, num_classes);
   }
-  if (const toml::node* n = data.get("test")) out.test = load_split(parse_split(*n, "test", config_file), num_classes);
+  if (const toml::node* n = data.get("test"))
+    out.test = load_split(parse_split(*n, "test", config_file), num_classes);
   return out;
 }
 

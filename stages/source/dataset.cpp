@@ -29,19 +29,22 @@ std::string trim(std::string_view s) {
   if (b == std::string_view::npos) return {};
   const auto e = s.find_last_not_of(" \t\r");
   std::string out(s.substr(b, e - b + 1));
-  if (out.size() >= 2 && out.front() == '"' && out.back() == '"') out = out.substr(1, out.size() - 2);
+  if (out.size() >= 2 && out.front() == '"' && out.back() == '"')
+    out = out.substr(1, out.size() - 2);
   return out;
 }
 
 bool is_jpeg_name(const fs::path& p) {
   std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return ext == ".jpg" || ext == ".jpeg";
 }
 
 void require_dir(const fs::path& dir, const std::string& what) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) data_error(what + " '" + dir.string() + "' is not a folder (or does not exist)");
+  if (!fs::is_directory(dir, ec))
+    data_error(what + " '" + dir.string() + "' is not a folder (or does not exist)");
 }
 
 std::vector<std::string> class_index_names(int k) {
@@ -77,8 +80,10 @@ Dataset read_csv_dataset(const fs::path& images, const fs::path& labels, int num
     const auto comma = line.find(',');
     if (!header) {
       std::string h = line;
-      std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
-      if (comma == std::string::npos || trim(h.substr(0, comma)) != "id" || trim(h.substr(comma + 1)) != "label")
+      std::transform(h.begin(), h.end(), h.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
+      if (comma == std::string::npos || trim(h.substr(0, comma)) != "id" ||
+          trim(h.substr(comma + 1)) != "label")
         data_error(at + "expected the header 'Id,Label', found '" + trim(line) + "'");
       header = true;
       continue;
@@ -93,14 +98,18 @@ Dataset read_csv_dataset(const fs::path& images, const fs::path& labels, int num
     if (lab.empty() || ec != std::errc() || ptr != lab.data() + lab.size())
       data_error(at + "label '" + lab + "' of Id '" + id + "' is not an integer");
     if (label < 0 || (num_classes > 0 && label >= num_classes))
-      data_error(at + "label " + std::to_string(label) + " of Id '" + id + "' is out of range [0, " +
-                 (num_classes > 0 ? std::to_string(num_classes) + ") (num_classes = " + std::to_string(num_classes) + ")"
+      data_error(at + "label " + std::to_string(label) + " of Id '" + id +
+                 "' is out of range [0, " +
+                 (num_classes > 0 ? std::to_string(num_classes) +
+                                        ") (num_classes = " + std::to_string(num_classes) + ")"
                                   : "inf)"));
     const auto [it, inserted] = first_line.emplace(id, line_no);
     if (!inserted)
-      data_error(at + "duplicate Id '" + id + "' (first on line " + std::to_string(it->second) + ")");
+      data_error(at + "duplicate Id '" + id + "' (first on line " + std::to_string(it->second) +
+                 ")");
     std::string file = id;
-    if (!on_disk.count(file) && fs::path(id).extension().empty() && on_disk.count(id + ".jpg")) file = id + ".jpg";
+    if (!on_disk.count(file) && fs::path(id).extension().empty() && on_disk.count(id + ".jpg"))
+      file = id + ".jpg";
     if (!on_disk.count(file) && missing++ == 0) {
       first_missing = id;
       first_missing_line = line_no;
@@ -110,8 +119,9 @@ Dataset read_csv_dataset(const fs::path& images, const fs::path& labels, int num
   }
   if (!header) data_error(where + ":1: expected the header 'Id,Label', found an empty file");
   if (missing > 0)
-    data_error(where + ":" + std::to_string(first_missing_line) + ": file '" + first_missing + "' not found in '" +
-               images.string() + "'" + (missing > 1 ? " (and " + std::to_string(missing - 1) + " more missing)" : ""));
+    data_error(where + ":" + std::to_string(first_missing_line) + ": file '" + first_missing +
+               "' not found in '" + images.string() + "'" +
+               (missing > 1 ? " (and " + std::to_string(missing - 1) + " more missing)" : ""));
   if (ds.samples.empty()) data_error(where + ": no samples (only a header)");
   ds.num_classes = num_classes > 0 ? num_classes : max_label + 1;
   ds.class_names = class_index_names(ds.num_classes);
@@ -126,7 +136,8 @@ Dataset read_image_folder(const fs::path& root, int num_classes) {
     if (e.is_directory()) ds.class_names.push_back(e.path().filename().string());
   // std::string's < compares bytes, which for UTF-8 is Python's code-point order.
   std::sort(ds.class_names.begin(), ds.class_names.end());
-  if (ds.class_names.empty()) data_error("ImageFolder '" + root.string() + "' has no class subfolders");
+  if (ds.class_names.empty())
+    data_error("ImageFolder '" + root.string() + "' has no class subfolders");
   if (num_classes > 0 && num_classes != static_cast<int>(ds.class_names.size()))
     data_error("ImageFolder '" + root.string() + "' has " + std::to_string(ds.class_names.size()) +
                " class folders but num_classes = " + std::to_string(num_classes));
@@ -134,11 +145,13 @@ Dataset read_image_folder(const fs::path& root, int num_classes) {
     const fs::path dir = root / ds.class_names[c];
     // torchvision: sorted(os.walk(dir)) then sorted(fnames): order by (folder path, file name).
     std::vector<std::pair<std::string, std::string>> files;
-    for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink))
+    for (const auto& e :
+         fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink))
       if (e.is_regular_file() && is_jpeg_name(e.path()))
         files.emplace_back(e.path().parent_path().string(), e.path().filename().string());
     std::sort(files.begin(), files.end());
-    if (files.empty()) data_error("ImageFolder class folder '" + dir.string() + "' holds no .jpg/.jpeg file");
+    if (files.empty())
+      data_error("ImageFolder class folder '" + dir.string() + "' holds no .jpg/.jpeg file");
     for (const auto& [folder, name] : files) {
       const fs::path p = fs::path(folder) / name;
       ds.samples.push_back(Sample{fs::relative(p, root).generic_string(), p, static_cast<int>(c)});
@@ -154,7 +167,8 @@ Dataset read_unlabeled_folder(const fs::path& dir) {
   ds.origin = dir.string();
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_regular_file() && is_jpeg_name(e.path())) names.push_back(e.path().filename().string());
+    if (e.is_regular_file() && is_jpeg_name(e.path()))
+      names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   if (names.empty()) data_error("image folder '" + dir.string() + "' holds no .jpg/.jpeg file");
   for (const auto& n : names) ds.samples.push_back(Sample{n, dir / n, -1});
@@ -170,7 +184,8 @@ HoldoutSplit holdout_split(const Dataset& all, double fraction, std::uint64_t se
   std::vector<std::uint32_t> perm(n);
   for (std::size_t i = 0; i < n; ++i) perm[i] = static_cast<std::uint32_t>(i);
   rng::Philox g(seed, 0, 0, kHoldoutOp);
-  for (std::size_t i = n - 1; i > 0; --i) std::swap(perm[i], perm[g.below(static_cast<std::uint32_t>(i + 1))]);
+  for (std::size_t i = n - 1; i > 0; --i)
+    std::swap(perm[i], perm[g.below(static_cast<std::uint32_t>(i + 1))]);
   std::vector<bool> held(n, false);
   for (std::size_t i = 0; i < k; ++i) held[perm[i]] = true;
   HoldoutSplit s;

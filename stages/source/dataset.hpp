@@ -4,13 +4,13 @@
 // file's folder), as the README's commands run from the repository root.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <toml++/toml.h>
 
 namespace ft {
 
@@ -22,9 +22,9 @@ struct Sample {
 
 struct Dataset {
   std::vector<Sample> samples;
-  int num_classes = 0;                  // 0 when unlabeled
-  std::vector<std::string> class_names; // ImageFolder: folder names; CSV: "0".."K-1"
-  std::string origin;                   // where it came from, for messages
+  int num_classes = 0;                   // 0 when unlabeled
+  std::vector<std::string> class_names;  // ImageFolder: folder names; CSV: "0".."K-1"
+  std::string origin;                    // where it came from, for messages
 
   std::size_t size() const { return samples.size(); }
 };
@@ -54,9 +54,9 @@ HoldoutSplit holdout_split(const Dataset& all, double fraction, std::uint64_t se
 
 // One split's description in `[data]`.
 struct SplitSpec {
-  std::string format;             // "csv" | "folder" | "unlabeled" | "" (holdout)
+  std::string format;  // "csv" | "folder" | "unlabeled" | "" (holdout)
   std::filesystem::path images, labels;
-  std::string from;               // holdout source split ("train")
+  std::string from;  // holdout source split ("train")
   double fraction = 0.0;
 };
 
@@ -67,8 +67,8 @@ struct DataSplits {
 // Loads the splits named in `[data]` (train, val, test; each optional). num_classes comes from
 // `[model] num_classes` (0 = infer). Config errors throw ft::ConfigError naming
 // config_file:line:col and the key; data errors throw ft::Error naming the data file and line.
-DataSplits load_data_splits(const toml::table& data, const std::string& config_file, int num_classes,
-                            std::uint64_t seed);
+DataSplits load_data_splits(const toml::table& data, const std::string& config_file,
+                            int num_classes, std::uint64_t seed);
 
 // The plain-value form behind load_data_splits.
 Dataset load_split(const SplitSpec& spec, int num_classes);

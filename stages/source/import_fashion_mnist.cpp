@@ -2,15 +2,15 @@
 // into place at the end. TBB parallelises the JPEG encoding and the file writes.
 #include "stages/source/import_fashion_mnist.hpp"
 
+#include <tbb/parallel_for.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-
-#include <tbb/parallel_for.h>
-#include <unistd.h>
 
 #include "kernels/io/idx.hpp"
 #include "kernels/io/jpeg.hpp"
@@ -27,8 +27,8 @@ constexpr int kQuality = 95;
 
 std::string marker_text(std::size_t train, std::size_t test, std::size_t limit) {
   std::ostringstream s;
-  s << "fashion-mnist format=1 quality=" << kQuality << " limit=" << limit << " train=" << train << " test=" << test
-    << "\n";
+  s << "fashion-mnist format=1 quality=" << kQuality << " limit=" << limit << " train=" << train
+    << " test=" << test << "\n";
   return s.str();
 }
 
@@ -52,16 +52,18 @@ void write_split(const fs::path& dir, const std::string& split, const io::IdxArr
   const std::size_t stride = static_cast<std::size_t>(rows) * cols;
   const fs::path img_dir = dir / split;
   fs::create_directories(img_dir);
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 256), [&](const tbb::blocked_range<std::size_t>& r) {
-    for (std::size_t i = r.begin(); i != r.end(); ++i) {
-      const auto jpg = io::encode_jpeg(images.data.data() + i * stride, rows, cols, 1, kQuality);
-      try {
-        io::write_file_bytes((img_dir / file_name(i)).string(), jpg.data(), jpg.size());
-      } catch (const std::runtime_error& e) {
-        throw Error(std::string("import fashion-mnist: ") + e.what());
-      }
-    }
-  });
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, n, 256), [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t i = r.begin(); i != r.end(); ++i) {
+          const auto jpg =
+              io::encode_jpeg(images.data.data() + i * stride, rows, cols, 1, kQuality);
+          try {
+            io::write_file_bytes((img_dir / file_name(i)).string(), jpg.data(), jpg.size());
+          } catch (const std::runtime_error& e) {
+            throw Error(std::string("import fashion-mnist: ") + e.what());
+          }
+        }
+      });
   const fs::path csv = dir / (split + ".csv");
   std::ofstream out(csv, std::ios::binary);
   out << "Id,Label\n";
@@ -72,7 +74,8 @@ void write_split(const fs::path& dir, const std::string& split, const io::IdxArr
 
 }  // namespace
 
-ImportSummary import_fashion_mnist(const fs::path& idx_dir, const fs::path& out_dir, std::size_t limit) {
+ImportSummary import_fashion_mnist(const fs::path& idx_dir, const fs::path& out_dir,
+                                   std::size_t limit) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto read = [&](const char* name, bool images) {
     const std::string p = (idx_dir / name).string();
@@ -80,7 +83,8 @@ ImportSummary import_fashion_mnist(const fs::path& idx_dir, const fs::path& out_
       return images ? io::read_idx_images(p) : io::read_idx_labels(p);
     } catch (const std::runtime_error& e) {
       throw Error(std::string("import fashion-mnist: ") + e.what() +
-                  " (install the Debian package dataset-fashion-mnist)", 2);
+                      " (install the Debian package dataset-fashion-mnist)",
+                  2);
     }
   };
   // Labels first: cheap, and they give the counts that decide whether work can be skipped.
@@ -100,18 +104,21 @@ ImportSummary import_fashion_mnist(const fs::path& idx_dir, const fs::path& out_
     }
     if (!fs::exists(out_dir / kMarker))
       throw Error("import fashion-mnist: '" + out_dir.string() +
-                  "' exists and is not a flowtrain import; remove it or choose another --out", 2);
+                      "' exists and is not a flowtrain import; remove it or choose another --out",
+                  2);
   }
 
   const io::IdxArray train_images = read("train-images-idx3-ubyte.gz", true);
   const io::IdxArray test_images = read("t10k-images-idx3-ubyte.gz", true);
   if (train_images.dims[0] != train_labels.dims[0] || test_images.dims[0] != test_labels.dims[0])
-    throw Error("import fashion-mnist: image and label counts differ in '" + idx_dir.string() + "'", 2);
+    throw Error("import fashion-mnist: image and label counts differ in '" + idx_dir.string() + "'",
+                2);
 
   fs::path parent = out_dir.parent_path();
   if (parent.empty()) parent = ".";
   fs::create_directories(parent);
-  const fs::path tmp = parent / (out_dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  const fs::path tmp =
+      parent / (out_dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   try {
     fs::create_directories(tmp);
@@ -121,7 +128,8 @@ ImportSummary import_fashion_mnist(const fs::path& idx_dir, const fs::path& out_
     if (fs::exists(out_dir)) {
       // Replace an older import (it carries our marker): move it aside first so that out_dir is
       // never a mixture of the two.
-      const fs::path old = parent / (out_dir.filename().string() + ".old-" + std::to_string(::getpid()));
+      const fs::path old =
+          parent / (out_dir.filename().string() + ".old-" + std::to_string(::getpid()));
       fs::rename(out_dir, old);
       fs::rename(tmp, out_dir);
       fs::remove_all(old);

@@ -23,7 +23,7 @@ struct ImportSummary {
 // (error); one with a marker for another request (a different limit) is replaced.
 // limit > 0 keeps only the first `limit` images of each split (for tests). JPEG encoding runs in
 // parallel on TBB. Errors throw ft::Error naming the file.
-ImportSummary import_fashion_mnist(const std::filesystem::path& idx_dir, const std::filesystem::path& out_dir,
-                                   std::size_t limit = 0);
+ImportSummary import_fashion_mnist(const std::filesystem::path& idx_dir,
+                                   const std::filesystem::path& out_dir, std::size_t limit = 0);
 
 }  // namespace ft

@@ -16,7 +16,8 @@ std::vector<std::uint32_t> epoch_order(std::size_t n, bool shuffle, std::uint64_
   for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
   if (!shuffle || n < 2) return order;
   rng::Philox g(seed, static_cast<std::uint32_t>(epoch), 0, kShuffleOp);
-  for (std::size_t i = n - 1; i > 0; --i) std::swap(order[i], order[g.below(static_cast<std::uint32_t>(i + 1))]);
+  for (std::size_t i = n - 1; i > 0; --i)
+    std::swap(order[i], order[g.below(static_cast<std::uint32_t>(i + 1))]);
   return order;
 }
 
@@ -33,21 +34,27 @@ void ReadFiles::setup(RunContext& ctx) {
   if (data_) return;
   if (!ctx.config) throw Error("read_files: no config given to the run");
   const toml::table* data = (*ctx.config)["data"].as_table();
-  if (!data) throw ConfigError(ctx.config_file + ": read_files needs a [data] table (train/val/test splits)");
+  if (!data)
+    throw ConfigError(ctx.config_file +
+                      ": read_files needs a [data] table (train/val/test splits)");
   int num_classes = 0;
   if (const toml::node* nc = (*ctx.config)["model"]["num_classes"].node()) {
     if (!nc->is_integer() || nc->value<std::int64_t>().value_or(0) < 1)
       throw ConfigError(ctx.config_file + ":" + std::to_string(nc->source().begin.line) + ":" +
-                        std::to_string(nc->source().begin.column) + ": [model] num_classes must be an integer >= 1");
+                        std::to_string(nc->source().begin.column) +
+                        ": [model] num_classes must be an integer >= 1");
     num_classes = static_cast<int>(nc->value<std::int64_t>().value_or(0));
   }
-  data_ = std::make_shared<DataSplits>(load_data_splits(*data, ctx.config_file, num_classes, ctx.seed));
+  data_ =
+      std::make_shared<DataSplits>(load_data_splits(*data, ctx.config_file, num_classes, ctx.seed));
   ctx.set_shared<DataSplits>("datasets", data_);
 }
 
 const Dataset* ReadFiles::dataset_for(Split s) const {
   if (!data_) return nullptr;
-  const std::optional<Dataset>& d = s == Split::train ? data_->train : s == Split::val ? data_->val : data_->test;
+  const std::optional<Dataset>& d = s == Split::train ? data_->train
+                                    : s == Split::val ? data_->val
+                                                      : data_->test;
   return d ? &*d : nullptr;
 }
 
@@ -89,14 +96,27 @@ void ReadFiles::run(Batch& batch) {
 StageKind read_files_kind() {
   StageKind k;
   k.name = "read_files";
-  k.doc = "Source: reads the split's files ([data] table) into the jpeg column, in batches; "
-          "train order reshuffled each epoch from (seed, epoch)";
+  k.doc =
+      "Source: reads the split's files ([data] table) into the jpeg column, in batches; "
+      "train order reshuffled each epoch from (seed, epoch)";
   k.params = {
       {"batch_size", ParamType::integer, "samples per batch", "128", false, 1, std::nullopt, {}},
-      {"shuffle", ParamType::boolean, "shuffle the train split each epoch (val/test keep file order)", "true",
-       false, std::nullopt, std::nullopt, {}},
-      {"drop_last", ParamType::boolean, "drop the last partial train batch", "false", false, std::nullopt,
-       std::nullopt, {}},
+      {"shuffle",
+       ParamType::boolean,
+       "shuffle the train split each epoch (val/test keep file order)",
+       "true",
+       false,
+       std::nullopt,
+       std::nullopt,
+       {}},
+      {"drop_last",
+       ParamType::boolean,
+       "drop the last partial train batch",
+       "false",
+       false,
+       std::nullopt,
+       std::nullopt,
+       {}},
   };
   k.access = [](const Params&) {
     return Access{{}, {col::kId, col::kIndex, col::kLabel, col::kPath, col::kJpeg}};

@@ -1,16 +1,15 @@
 // kernels/io/idx: the real Fashion-MNIST files (Debian's dataset-fashion-mnist) and hand-made
 // broken ones (bad magic, wrong type, truncated body, trailing bytes).
+#include "kernels/io/idx.hpp"
+
 #include <doctest/doctest.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
-#include <zlib.h>
-
-#include "kernels/io/idx.hpp"
 
 using namespace ft::io;
 namespace fs = std::filesystem;
@@ -19,11 +18,13 @@ namespace {
 
 const fs::path kFmnist = "/usr/share/datasets/fashion-mnist";
 
-fs::path write_gz(const fs::path& dir, const std::string& name, const std::vector<std::uint8_t>& bytes) {
+fs::path write_gz(const fs::path& dir, const std::string& name,
+                  const std::vector<std::uint8_t>& bytes) {
   const fs::path p = dir / name;
   gzFile f = gzopen(p.c_str(), "wb");
   REQUIRE(f);
-  if (!bytes.empty()) REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == int(bytes.size()));
+  if (!bytes.empty())
+    REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == int(bytes.size()));
   gzclose(f);
   return p;
 }
@@ -55,13 +56,16 @@ TEST_CASE("broken IDX files throw naming the path") {
   const auto bad_magic = write_gz(dir, "magic.gz", {1, 2, 8, 1, 0, 0, 0, 1, 5});
   CHECK_THROWS_WITH(read_idx(bad_magic.string()), doctest::Contains("magic.gz: not an IDX file"));
   const auto bad_type = write_gz(dir, "type.gz", {0, 0, 0x0D, 1, 0, 0, 0, 1, 5, 5, 5, 5});
-  CHECK_THROWS_WITH(read_idx(bad_type.string()), doctest::Contains("unsupported IDX element type 13"));
+  CHECK_THROWS_WITH(read_idx(bad_type.string()),
+                    doctest::Contains("unsupported IDX element type 13"));
   const auto truncated = write_gz(dir, "trunc.gz", {0, 0, 8, 1, 0, 0, 0, 5, 1, 2});
-  CHECK_THROWS_WITH(read_idx(truncated.string()), doctest::Contains("trunc.gz: truncated or corrupt"));
+  CHECK_THROWS_WITH(read_idx(truncated.string()),
+                    doctest::Contains("trunc.gz: truncated or corrupt"));
   const auto trailing = write_gz(dir, "trail.gz", {0, 0, 8, 1, 0, 0, 0, 1, 1, 2});
   CHECK_THROWS_WITH(read_idx(trailing.string()), doctest::Contains("trailing bytes"));
   const auto empty = write_gz(dir, "empty.gz", {});
   CHECK_THROWS_WITH(read_idx(empty.string()), doctest::Contains("empty.gz: truncated"));
-  CHECK_THROWS_WITH(read_idx((dir / "none.gz").string()), doctest::Contains("none.gz: cannot open"));
+  CHECK_THROWS_WITH(read_idx((dir / "none.gz").string()),
+                    doctest::Contains("none.gz: cannot open"));
   fs::remove_all(dir);
 }

@@ -1,16 +1,16 @@
 // kernels/io/jpeg: round trips for grayscale and RGB, forced channel counts, and every way a file
 // can be broken (empty, not a JPEG, corrupt header, corrupt data, truncated).
+#include "kernels/io/jpeg.hpp"
+
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
-#include <unistd.h>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include "kernels/io/jpeg.hpp"
 
 using namespace ft::io;
 
@@ -20,7 +20,9 @@ std::vector<std::uint8_t> gradient(int h, int w, int c) {
   std::vector<std::uint8_t> px(static_cast<std::size_t>(h) * w * c);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
-      for (int k = 0; k < c; ++k) px[(static_cast<std::size_t>(y) * w + x) * c + k] = static_cast<std::uint8_t>((y * 3 + x * 2 + k * 40) % 256);
+      for (int k = 0; k < c; ++k)
+        px[(static_cast<std::size_t>(y) * w + x) * c + k] =
+            static_cast<std::uint8_t>((y * 3 + x * 2 + k * 40) % 256);
   return px;
 }
 
@@ -127,7 +129,8 @@ TEST_CASE("broken JPEG streams throw naming the input and the fault") {
 }
 
 TEST_CASE("files are read whole and appended") {
-  const auto dir = std::filesystem::temp_directory_path() / ("ft_io_jpeg_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ft_io_jpeg_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::vector<std::uint8_t> a = {1, 2, 3}, b = {4, 5};
   write_file_bytes((dir / "a").string(), a.data(), a.size());

@@ -1,17 +1,17 @@
 // kernels/io/png: a written PNG reads back (through libpng's simplified API) with the same pixels.
+#include "kernels/io/png.hpp"
+
 #include <doctest/doctest.h>
+#include <png.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include <png.h>
-#include <unistd.h>
-
-#include "kernels/io/png.hpp"
-
 TEST_CASE("PNG round trip, gray and RGB") {
-  const auto dir = std::filesystem::temp_directory_path() / ("ft_io_png_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ft_io_png_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   for (int c : {1, 3}) {
     std::vector<std::uint8_t> px(5 * 7 * c);

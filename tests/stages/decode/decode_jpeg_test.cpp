@@ -1,5 +1,7 @@
 // stages/decode/decode_jpeg: grayscale and RGB batches, forced channels, and corrupt, truncated,
 // empty and non-JPEG files under on_error = "fail" (names the sample) and "skip" (drops, counts).
+#include "stages/decode/decode_jpeg.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
@@ -7,7 +9,6 @@
 
 #include "kernels/io/jpeg.hpp"
 #include "pipeline/error.hpp"
-#include "stages/decode/decode_jpeg.hpp"
 
 using namespace ft;
 
@@ -15,7 +16,8 @@ namespace {
 
 std::vector<std::uint8_t> pattern(int h, int w, int c, int seed) {
   std::vector<std::uint8_t> px(static_cast<std::size_t>(h) * w * c);
-  for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<std::uint8_t>((i * 3 + seed * 40) % 200);
+  for (std::size_t i = 0; i < px.size(); ++i)
+    px[i] = static_cast<std::uint8_t>((i * 3 + seed * 40) % 200);
   return px;
 }
 
@@ -54,7 +56,8 @@ Batch batch_with(const std::vector<std::uint8_t>& broken) {
 
 }  // namespace
 
-TEST_CASE("decode_jpeg: grayscale stays 1 channel, colour is RGB, pixels as the kernel decodes them") {
+TEST_CASE(
+    "decode_jpeg: grayscale stays 1 channel, colour is RGB, pixels as the kernel decodes them") {
   Batch b;
   const auto g = jpeg(28, 28, 1, 0), c = jpeg(16, 24, 3, 1);
   for (int i = 0; i < 40; ++i) add(b, "s" + std::to_string(i), i % 2 ? c : g);
@@ -88,8 +91,8 @@ TEST_CASE("decode_jpeg: forced channel counts") {
   auto gray = make_stage(toml::table{{"channels", 1}});
   gray->run(b);
   CHECK(b.image.dims[1] == ImageDims{8, 8, 1});
-  CHECK_THROWS_WITH_AS(make_stage(toml::table{{"channels", 2}}), doctest::Contains("must be 0 (keep the file's), 1 or 3"),
-                       ConfigError);
+  CHECK_THROWS_WITH_AS(make_stage(toml::table{{"channels", 2}}),
+                       doctest::Contains("must be 0 (keep the file's), 1 or 3"), ConfigError);
 }
 
 TEST_CASE("decode_jpeg: broken files under both policies") {

@@ -35,9 +35,11 @@ TEST_CASE("[data] loads csv, holdout and unlabeled splits") {
   d.write("train.csv", csv);
   d.write("test/q.jpg", "x");
   const std::string root = d.path.string();
-  const toml::table t = toml::parse("[data]\ntrain = { format = \"csv\", images = \"" + root + "/train\", labels = \"" +
-                                    root + "/train.csv\" }\nval = { from = \"train\", fraction = 0.25 }\n"
-                                    "test = { format = \"folder\", images = \"" + root + "/test\" }\n");
+  const toml::table t = toml::parse("[data]\ntrain = { format = \"csv\", images = \"" + root +
+                                    "/train\", labels = \"" + root +
+                                    "/train.csv\" }\nval = { from = \"train\", fraction = 0.25 }\n"
+                                    "test = { format = \"folder\", images = \"" +
+                                    root + "/test\" }\n");
   const DataSplits s = load_data_splits(*t["data"].as_table(), "run.toml", 10, 3);
   REQUIRE(s.train);
   REQUIRE(s.val);
@@ -55,13 +57,16 @@ TEST_CASE("[data] loads csv, holdout and unlabeled splits") {
 TEST_CASE("[data] config errors name file:line:col and the key") {
   CHECK(config_error("[data]\ntrian = { images = \"x\" }\n") ==
         "run.toml:2:1: [data] unknown key 'trian' (known: train, val, test)");
-  CHECK(config_error("[data]\ntrain = \"x\"\n").rfind("run.toml:2:9: [data] key 'train' must be a table", 0) == 0);
+  CHECK(config_error("[data]\ntrain = \"x\"\n")
+            .rfind("run.toml:2:9: [data] key 'train' must be a table", 0) == 0);
   CHECK(config_error("[data]\ntrain = { format = \"tfrecord\", images = \"x\" }\n") ==
-        "run.toml:2:20: [data] key 'train.format' is 'tfrecord'; expected one of: csv, imagefolder, folder");
+        "run.toml:2:20: [data] key 'train.format' is 'tfrecord'; expected one of: csv, "
+        "imagefolder, folder");
   CHECK(config_error("[data]\ntrain = { format = \"csv\", images = \"x\" }\n") ==
         "run.toml:2:9: [data] key 'train.labels' is required with format = \"csv\"");
   CHECK(config_error("[data]\ntrain = { format = \"csv\", images = \"x\", label = \"y\" }\n") ==
-        "run.toml:2:41: [data] unknown key 'train.label' (known: format, images, labels, from, fraction)");
+        "run.toml:2:41: [data] unknown key 'train.label' (known: format, images, labels, from, "
+        "fraction)");
   CHECK(config_error("[data]\nval = { from = \"train\", fraction = 1.5 }\n") ==
         "run.toml:2:36: [data] key 'val.fraction' must be in (0, 1), got 1.500000");
   CHECK(config_error("[data]\ntest = { from = \"train\", fraction = 0.1 }\n")

@@ -1,5 +1,7 @@
 // stages/source/dataset: the CSV layout (and each of its errors, with file and line asserted),
 // ImageFolder ordering as torchvision's, unlabeled folders, and the deterministic holdout split.
+#include "stages/source/dataset.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <set>
 
 #include "pipeline/error.hpp"
-#include "stages/source/dataset.hpp"
 #include "temp_dir.hpp"
 
 using namespace ft;
@@ -48,34 +49,41 @@ TEST_CASE("CSV layout: rows in file order, CRLF and blank lines tolerated, Id wi
 TEST_CASE("CSV layout errors name the file and the line") {
   const auto err = [](const std::string& csv, int num_classes = 10) {
     const TempDir d = csv_fixture(csv);
-    const std::string msg = error_of([&] { read_csv_dataset(d.path / "img", d.path / "labels.csv", num_classes); });
+    const std::string msg =
+        error_of([&] { read_csv_dataset(d.path / "img", d.path / "labels.csv", num_classes); });
     const std::string file = (d.path / "labels.csv").string();
     REQUIRE_MESSAGE(msg.rfind(file + ":", 0) == 0, msg);
     return msg.substr(file.size());
   };
   CHECK(err("a.jpg,1\n") == ":1: expected the header 'Id,Label', found 'a.jpg,1'");
   CHECK(err("") == ":1: expected the header 'Id,Label', found an empty file");
-  CHECK(err("Id,Label\na.jpg,1\nb.jpg,1,7\n") == ":3: malformed row 'b.jpg,1,7' (expected 'Id,Label': two fields)");
-  CHECK(err("Id,Label\na.jpg 1\n") == ":2: malformed row 'a.jpg 1' (expected 'Id,Label': two fields)");
+  CHECK(err("Id,Label\na.jpg,1\nb.jpg,1,7\n") ==
+        ":3: malformed row 'b.jpg,1,7' (expected 'Id,Label': two fields)");
+  CHECK(err("Id,Label\na.jpg 1\n") ==
+        ":2: malformed row 'a.jpg 1' (expected 'Id,Label': two fields)");
   CHECK(err("Id,Label\n,1\n") == ":2: malformed row ',1' (empty Id)");
   CHECK(err("Id,Label\na.jpg,cat\n") == ":2: label 'cat' of Id 'a.jpg' is not an integer");
   CHECK(err("Id,Label\na.jpg,1.5\n") == ":2: label '1.5' of Id 'a.jpg' is not an integer");
-  CHECK(err("Id,Label\na.jpg,1\nb.jpg,10\n") == ":3: label 10 of Id 'b.jpg' is out of range [0, 10) (num_classes = 10)");
+  CHECK(err("Id,Label\na.jpg,1\nb.jpg,10\n") ==
+        ":3: label 10 of Id 'b.jpg' is out of range [0, 10) (num_classes = 10)");
   CHECK(err("Id,Label\na.jpg,-1\n", 0) == ":2: label -1 of Id 'a.jpg' is out of range [0, inf)");
-  CHECK(err("Id,Label\na.jpg,1\nb.jpg,2\na.jpg,3\n") == ":4: duplicate Id 'a.jpg' (first on line 2)");
+  CHECK(err("Id,Label\na.jpg,1\nb.jpg,2\na.jpg,3\n") ==
+        ":4: duplicate Id 'a.jpg' (first on line 2)");
   const std::string missing = err("Id,Label\na.jpg,1\nzz.jpg,2\nyy.jpg,2\n");
   CHECK(missing.rfind(":3: file 'zz.jpg' not found in '", 0) == 0);
   CHECK(missing.find("(and 1 more missing)") != std::string::npos);
   CHECK(err("Id,Label\n") == ": no samples (only a header)");
 
   const TempDir d("csv_nodir");
-  CHECK(error_of([&] { read_csv_dataset(d.path / "none", d.path / "x.csv"); })
-            .find("images folder '" + (d.path / "none").string() + "' is not a folder") == 0);
+  CHECK(error_of([&] {
+          read_csv_dataset(d.path / "none", d.path / "x.csv");
+        }).find("images folder '" + (d.path / "none").string() + "' is not a folder") == 0);
 }
 
 TEST_CASE("ImageFolder: classes and files in torchvision's order") {
   TempDir d("imagefolder");
-  for (const char* f : {"b/2.jpg", "b/10.jpg", "a/z.JPEG", "a/sub/a.jpg", "a/b.jpg", "a/notes.txt", "B/x.jpg"})
+  for (const char* f :
+       {"b/2.jpg", "b/10.jpg", "a/z.JPEG", "a/sub/a.jpg", "a/b.jpg", "a/notes.txt", "B/x.jpg"})
     d.write(f, "x");
   const Dataset ds = read_image_folder(d.path);
   CHECK(ds.class_names == std::vector<std::string>{"B", "a", "b"});  // sorted by code point
@@ -88,12 +96,15 @@ TEST_CASE("ImageFolder: classes and files in torchvision's order") {
   }
   // torchvision: sorted(os.walk(class_dir)) then sorted(fnames): "a" before "a/sub", and within a
   // folder plain string order ("10.jpg" < "2.jpg").
-  CHECK(ids == std::vector<std::string>{"B/x.jpg", "a/b.jpg", "a/z.JPEG", "a/sub/a.jpg", "b/10.jpg", "b/2.jpg"});
+  CHECK(ids == std::vector<std::string>{"B/x.jpg", "a/b.jpg", "a/z.JPEG", "a/sub/a.jpg", "b/10.jpg",
+                                        "b/2.jpg"});
   CHECK(labels == std::vector<int>{0, 1, 1, 1, 2, 2});
-  CHECK(error_of([&] { read_image_folder(d.path, 5); }).find("has 3 class folders but num_classes = 5") !=
-        std::string::npos);
+  CHECK(error_of([&] {
+          read_image_folder(d.path, 5);
+        }).find("has 3 class folders but num_classes = 5") != std::string::npos);
   d.write("empty/readme.txt", "x");
-  CHECK(error_of([&] { read_image_folder(d.path); }).find("empty' holds no .jpg/.jpeg file") != std::string::npos);
+  CHECK(error_of([&] { read_image_folder(d.path); }).find("empty' holds no .jpg/.jpeg file") !=
+        std::string::npos);
 }
 
 TEST_CASE("unlabeled folder: JPEG files sorted by name, label -1") {
@@ -111,7 +122,8 @@ TEST_CASE("holdout split is deterministic, disjoint, complete and order-preservi
   Dataset all;
   all.num_classes = 4;
   for (int i = 0; i < 1000; ++i) all.samples.push_back(Sample{std::to_string(i), "p", i % 4});
-  const HoldoutSplit a = holdout_split(all, 0.1, 7), b = holdout_split(all, 0.1, 7), c = holdout_split(all, 0.1, 8);
+  const HoldoutSplit a = holdout_split(all, 0.1, 7), b = holdout_split(all, 0.1, 7),
+                     c = holdout_split(all, 0.1, 8);
   CHECK(a.val.size() == 100);
   CHECK(a.train.size() == 900);
   CHECK(a.train.num_classes == 4);

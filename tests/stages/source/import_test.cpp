@@ -25,13 +25,16 @@ TEST_CASE("import fashion-mnist with a limit") {
   CHECK(fs::exists(out / "train" / "00199.jpg"));
   CHECK_FALSE(fs::exists(out / "train" / "00200.jpg"));
   CHECK(fs::exists(out / "test" / "00000.jpg"));
-  for (const auto& e : fs::directory_iterator(d.path)) CHECK(e.path() == out);  // no temp folder left
+  for (const auto& e : fs::directory_iterator(d.path))
+    CHECK(e.path() == out);  // no temp folder left
 
   const Dataset train = read_csv_dataset(out / "train", out / "train.csv", 10);
   REQUIRE(train.size() == 200);
   CHECK(train.samples[0].id == "00000.jpg");
-  const auto labels = io::read_idx_labels(std::string(kFashionMnistIdxDir) + "/train-labels-idx1-ubyte.gz");
-  const auto images = io::read_idx_images(std::string(kFashionMnistIdxDir) + "/train-images-idx3-ubyte.gz");
+  const auto labels =
+      io::read_idx_labels(std::string(kFashionMnistIdxDir) + "/train-labels-idx1-ubyte.gz");
+  const auto images =
+      io::read_idx_images(std::string(kFashionMnistIdxDir) + "/train-images-idx3-ubyte.gz");
   for (std::size_t i = 0; i < 200; ++i) CHECK(train.samples[i].label == labels.data[i]);
 
   const auto bytes = io::read_file_bytes((out / "train" / "00007.jpg").string());
@@ -41,7 +44,8 @@ TEST_CASE("import fashion-mnist with a limit") {
   CHECK(info.height == 28);
   CHECK(info.width == 28);
   double sum_abs = 0;
-  for (std::size_t k = 0; k < 784; ++k) sum_abs += std::abs(int(px[k]) - int(images.data[7 * 784 + k]));
+  for (std::size_t k = 0; k < 784; ++k)
+    sum_abs += std::abs(int(px[k]) - int(images.data[7 * 784 + k]));
   // Quality 95 on 28x28 clothing with hard edges: mean error a couple of grey levels.
   CHECK(sum_abs / 784 < 4.0);
 

@@ -1,5 +1,7 @@
 // stages/source/read_files: per-epoch order (deterministic from seed and epoch, a permutation,
 // new each epoch), batch counts with drop_last, column contents, and the missing-file error.
+#include "stages/source/read_files.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 
 #include "kernels/io/jpeg.hpp"
 #include "pipeline/error.hpp"
-#include "stages/source/read_files.hpp"
 #include "temp_dir.hpp"
 
 using namespace ft;
@@ -34,7 +35,8 @@ std::shared_ptr<DataSplits> files_dataset(const TempDir& d, int n) {
 }
 
 // Runs a whole pass; returns the dataset index of every emitted sample, in order.
-std::vector<std::int64_t> run_pass(ReadFiles& st, Split split, int epoch, std::size_t* batches = nullptr) {
+std::vector<std::int64_t> run_pass(ReadFiles& st, Split split, int epoch,
+                                   std::size_t* batches = nullptr) {
   const std::size_t n = st.begin_source_pass(PassInfo{split, epoch, 42, 0, 0});
   if (batches) *batches = n;
   std::vector<std::int64_t> out;
@@ -47,7 +49,8 @@ std::vector<std::int64_t> run_pass(ReadFiles& st, Split split, int epoch, std::s
     st.run(b);
     REQUIRE(b.jpeg.size() == b.size());
     for (std::size_t i = 0; i < b.size(); ++i) {
-      CHECK(std::string(b.jpeg.data(i), b.jpeg.data(i) + b.jpeg.length(i)) == std::to_string(b.index[i]));
+      CHECK(std::string(b.jpeg.data(i), b.jpeg.data(i) + b.jpeg.length(i)) ==
+            std::to_string(b.index[i]));
       CHECK(b.label[i] == b.index[i] % 3);
       CHECK(b.id[i] == std::to_string(b.index[i]) + ".jpg");
       out.push_back(b.index[i]);
@@ -97,7 +100,8 @@ TEST_CASE("read_files drop_last and shuffle = false") {
   auto st = make_stage(toml::table{{"batch_size", 4}, {"drop_last", true}, {"shuffle", false}});
   st->set_datasets(files_dataset(d, 10));
   std::size_t batches = 0;
-  CHECK(run_pass(*st, Split::train, 3, &batches) == std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(run_pass(*st, Split::train, 3, &batches) ==
+        std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7});
   CHECK(batches == 2);
   run_pass(*st, Split::val, 3, &batches);  // drop_last is for train only
   CHECK(batches == 3);
@@ -111,8 +115,8 @@ TEST_CASE("read_files: a missing file is an error naming the sample and path") {
   st->set_datasets(data);
   REQUIRE(st->begin_source_pass(PassInfo{Split::train, 1, 0, 0, 0}) == 1);
   Batch b;
-  const std::string expected =
-      "cannot read sample '1.jpg': " + (d.path / "1.jpg").string() + ": cannot open: No such file or directory";
+  const std::string expected = "cannot read sample '1.jpg': " + (d.path / "1.jpg").string() +
+                               ": cannot open: No such file or directory";
   CHECK_THROWS_WITH_AS(st->run(b), doctest::Contains(expected.c_str()), Error);
 }
 
@@ -121,14 +125,16 @@ TEST_CASE("read_files setup reads [data] and [model] num_classes from the config
   d.write("img/a.jpg", "a");
   d.write("img/b.jpg", "b");
   d.write("l.csv", "Id,Label\na.jpg,0\nb.jpg,4\n");
-  const toml::table cfg = toml::parse("[model]\nnum_classes = 4\n[data]\ntrain = { format = \"csv\", images = \"" +
-                                      (d.path / "img").string() + "\", labels = \"" + (d.path / "l.csv").string() +
-                                      "\" }\n");
+  const toml::table cfg = toml::parse(
+      "[model]\nnum_classes = 4\n[data]\ntrain = { format = \"csv\", images = \"" +
+      (d.path / "img").string() + "\", labels = \"" + (d.path / "l.csv").string() + "\" }\n");
   RunContext ctx;
   ctx.config = &cfg;
   ctx.config_file = "cfg.toml";
   auto st = make_stage(toml::table{});
-  CHECK_THROWS_WITH_AS(st->setup(ctx), doctest::Contains("l.csv:3: label 4 of Id 'b.jpg' is out of range [0, 4)"), Error);
+  CHECK_THROWS_WITH_AS(st->setup(ctx),
+                       doctest::Contains("l.csv:3: label 4 of Id 'b.jpg' is out of range [0, 4)"),
+                       Error);
   const toml::table cfg5 = [&] {
     toml::table t = cfg;
     t["model"].as_table()->insert_or_assign("num_classes", 5);

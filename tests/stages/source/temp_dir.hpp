@@ -1,12 +1,12 @@
 // A per-test temporary folder under the system temp dir, removed at scope exit.
 #pragma once
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include <unistd.h>
 
 struct TempDir {
   std::filesystem::path path;
