@@ -36,12 +36,17 @@ void Sequential::set_dropout_key(std::uint64_t seed, std::uint64_t step) {
 
 Residual::Residual(const LayerFactory& layers, Sequential main, Sequential skip, bool relu, std::string main_prefix,
                    std::string skip_prefix)
-    : main_(std::move(main)), skip_(std::move(skip)), add_(layers.residual_add(relu)),
+    : layers_(layers), main_(std::move(main)), skip_(std::move(skip)), add_(layers.residual_add(relu)),
       main_prefix_(std::move(main_prefix)), skip_prefix_(std::move(skip_prefix)) {}
 
 Shape Residual::setup(const Shape& in) {
   const Shape a = main_.setup(in);
-  const Shape b = skip_.empty() ? in : skip_.setup(in);
+  Shape b = skip_.empty() ? in : skip_.setup(in);
+  if (a.layout != b.layout && a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w) {
+    // The branches chose different layouts: convert the skip branch's output to main's.
+    skip_.add("", layers_.to_layout(a.layout));
+    b = skip_.setup(in);
+  }
   if (!(a == b))
     throw std::invalid_argument("residual block: main branch gives " + to_string(a) + " but skip gives " +
                                 to_string(b) + " for input " + to_string(in));
@@ -59,7 +64,17 @@ const float* Residual::backward(const float* dy) {
   const float* g = add_->backward(dy);
   const float* d_main = main_.backward(g);
   const float* d_skip = skip_.empty() ? g : skip_.backward(g);
-  return add_->sum_input_grads(d_main, d_skip);
+  return input_grad_ ? add_->sum_input_grads(d_main, d_skip) : nullptr;
+}
+
+void Residual::skip_input_grad() {
+  input_grad_ = false;
+  main_.skip_input_grad();
+  skip_.skip_input_grad();
+}
+
+void Sequential::skip_input_grad() {
+  if (!children_.empty()) children_.front().second->skip_input_grad();
 }
 
 void Residual::collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) {

@@ -22,6 +22,7 @@ class Sequential final : public Module {
   const float* backward(const float* dy) override;
   void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
   void set_dropout_key(std::uint64_t seed, std::uint64_t step) override;
+  void skip_input_grad() override;
 
  private:
   std::vector<std::pair<std::string, ModulePtr>> children_;
@@ -39,8 +40,12 @@ class Residual final : public Module {
   const float* backward(const float* dy) override;
   void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
   void set_dropout_key(std::uint64_t seed, std::uint64_t step) override;
+  // Only when the block is the network's first layer (its input is the data).
+  void skip_input_grad() override;
 
  private:
+  const LayerFactory& layers_;
+  bool input_grad_ = true;
   Sequential main_, skip_;
   std::unique_ptr<ResidualAdd> add_;
   std::string main_prefix_, skip_prefix_;

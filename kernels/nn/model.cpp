@@ -11,6 +11,7 @@ namespace ft::nn {
 
 Model::Model(ModelSpec spec, Sequential net) : spec_(std::move(spec)), net_(std::move(net)) {
   net_.collect("", params_, buffers_);
+  net_.skip_input_grad();  // nobody needs dL/d(images)
 }
 
 void Model::forward(const float* x, int n, bool training, float* logits) {

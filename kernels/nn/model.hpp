@@ -1,6 +1,7 @@
 // A whole network behind one interface: make_model(spec) builds mini_resnet, resnet18/34/50,
 // resnext50_32x4d or resnet_small from a LayerFactory (the CPU one by default), initialised as
-// PyTorch/torchvision do but from a Philox stream keyed by spec.init_seed.
+// PyTorch/torchvision do but from a Philox stream keyed by spec.init_seed. By default the CPU
+// layers keep oneDNN's blocked layouts between layers (NCHW only at the input and logits).
 #pragma once
 
 #include <cstdint>
@@ -60,7 +61,7 @@ class Model {
   std::vector<Buffer*> buffers_;
 };
 
-std::unique_ptr<Model> make_model(const ModelSpec& spec, const LayerFactory& layers = cpu_layers());
+std::unique_ptr<Model> make_model(const ModelSpec& spec, const LayerFactory& layers = cpu_layers(true));
 
 // PyTorch's default init for every Conv2d/Linear (weights and biases U(-1/sqrt(fan_in), +)),
 // or torchvision ResNet's (conv weights N(0, 2/fan_out), Linear as the default) when

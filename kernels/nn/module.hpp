@@ -1,6 +1,7 @@
 // The layer interface every network piece sits behind (CPU now, CUDA later): a two-phase module.
 // setup(shape) sizes the output and gradient buffers and builds primitives for one input shape;
-// forward/backward then only compute. Tensors are dense NCHW f32; 2-D tensors use h = w = 1.
+// forward/backward then only compute. Tensors are f32 NCHW at the model's edges; inside a model
+// the CPU layers may pass channel-blocked layouts (nChw8c / nChw16c) between them. 2-D: h = w = 1.
 #pragma once
 
 #include <cstdint>
@@ -12,10 +13,18 @@
 
 namespace ft::nn {
 
+// nChw16c: (N, C/16, H, W, 16) with C padded to a multiple of 16 (the padding stays zero).
+enum class Layout : std::uint8_t { nchw, nChw8c, nChw16c };
+
 struct Shape {
   int n = 0, c = 0, h = 1, w = 1;
+  Layout layout = Layout::nchw;
   std::int64_t numel() const { return std::int64_t{n} * c * h * w; }
   std::int64_t per_sample() const { return std::int64_t{c} * h * w; }
+  int channel_block() const { return layout == Layout::nChw16c ? 16 : layout == Layout::nChw8c ? 8 : 1; }
+  int padded_c() const { return (c + channel_block() - 1) / channel_block() * channel_block(); }
+  // Floats the tensor occupies (numel plus channel padding).
+  std::int64_t storage() const { return std::int64_t{n} * padded_c() * h * w; }
   bool operator==(const Shape&) const = default;
 };
 
@@ -38,6 +47,9 @@ class Module {
                        std::vector<Buffer*>& buffers) {}
   // Keys every dropout draw of the next forward: philox(seed, step, sample, dropout index).
   virtual void set_dropout_key(std::uint64_t seed, std::uint64_t step) {}
+  // The input needs no gradient (the network's first layer): backward may skip dL/dx and
+  // return nullptr. Call before setup.
+  virtual void skip_input_grad() {}
 };
 
 using ModulePtr = std::unique_ptr<Module>;
@@ -56,6 +68,7 @@ struct BatchNormSpec {
   int channels = 0;
   float eps = 1e-5f;
   float momentum = 0.1f;
+  bool relu = false;  // fused ReLU after the normalisation (same result as a separate ReLU)
 };
 
 struct LinearSpec {
@@ -67,7 +80,7 @@ struct MaxPoolSpec {
   int kernel = 2, stride = 2, padding = 0;
 };
 
-// y = a + b (optionally followed by ReLU): the join of a residual block. Not a Module since it
+// y = a + b (optionally followed by ReLU); a, b and y share one layout: the join of a residual block. Not a Module since it
 // has two inputs; its backward gives dL/d(a+b), the same for both branches.
 class ResidualAdd {
  public:
@@ -94,9 +107,13 @@ class LayerFactory {
   virtual ModulePtr flatten() const = 0;          // (N,C,H,W) -> (N,C*H*W,1,1)
   virtual ModulePtr dropout(float p, int index) const = 0;  // index: which dropout in the model
   virtual std::unique_ptr<ResidualAdd> residual_add(bool relu) const = 0;
+  // Converts to `layout` (forward) and back (backward); the identity when already there.
+  virtual ModulePtr to_layout(Layout layout) const = 0;
 };
 
-// The oneDNN / OpenMP implementation.
-const LayerFactory& cpu_layers();
+// The oneDNN / OpenMP implementation. `blocked`: convolutions emit the layout oneDNN prefers
+// (nChw16c on AVX-512) and the following layers keep it, saving a reorder per tensor per pass;
+// otherwise every layer's output is NCHW (as the layer tests want).
+const LayerFactory& cpu_layers(bool blocked = false);
 
 }  // namespace ft::nn

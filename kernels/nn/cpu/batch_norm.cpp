@@ -1,15 +1,20 @@
-// BatchNorm2d (N,C,H,W) and BatchNorm1d (N,C) on the CPU with own loops, one OpenMP task per
-// channel. Training normalises with the biased batch variance and updates the running variance
-// with the unbiased one (PyTorch); sums run in double so large N*H*W does not lose precision.
-#include <cmath>
+// BatchNorm2d (N,C,H,W) and BatchNorm1d (N,C) on the CPU with oneDNN batch-normalisation
+// primitives in the input's layout, optionally with the following ReLU fused. Training
+// normalises with the biased batch variance; the running variance takes the unbiased one
+// (PyTorch's rule), updated here from the primitive's mean/variance outputs.
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 
 namespace ft::nn::cpu {
 namespace {
+
+using dnnl::memory;
+using flags = dnnl::normalization_flags;
 
 class BatchNorm final : public Module {
  public:
@@ -22,6 +27,10 @@ class BatchNorm final : public Module {
     running_mean_ = Buffer{"", shape, std::vector<float>(c, 0.f)};
     running_var_ = Buffer{"", shape, std::vector<float>(c, 1.f)};
     num_batches_ = Buffer{"", {}, std::vector<float>(1, 0.f)};
+    mean_.assign(c, 0.f);
+    var_.assign(c, 0.f);
+    dscale_.assign(c, 0.f);
+    dshift_.assign(c, 0.f);
   }
 
   Shape setup(const Shape& in) override {
@@ -30,92 +39,91 @@ class BatchNorm final : public Module {
                                   " channels, expected " + std::to_string(spec_.channels));
     if (in == in_) return in_;
     in_ = in;
-    y_.assign(in.numel(), 0.f);
-    dx_.assign(in.numel(), 0.f);
-    mean_.assign(in.c, 0.f);
-    invstd_.assign(in.c, 0.f);
+    const memory::desc md = md_of(in);
+    const flags base = flags::use_scale | flags::use_shift | (spec_.relu ? flags::fuse_norm_relu : flags::none);
+    const auto eps = spec_.eps;
+    using bn = dnnl::batch_normalization_forward;
+    using bn_b = dnnl::batch_normalization_backward;
+    bn::primitive_desc train_pd(bn::desc(dnnl::prop_kind::forward_training, md, eps, base), engine());
+    bn::primitive_desc infer_pd(bn::desc(dnnl::prop_kind::forward_inference, md, eps, base | flags::use_global_stats),
+                                engine());
+    bn_b::primitive_desc bwd_pd(bn_b::desc(dnnl::prop_kind::backward, md, md, eps, base), engine(), train_pd);
+    train_ = bn(train_pd);
+    infer_ = bn(infer_pd);
+    bwd_ = bn_b(bwd_pd);
+    if (!spec_.relu) {  // eval-mode backward (the statistics are constants)
+      bn::primitive_desc g_pd(bn::desc(dnnl::prop_kind::forward_training, md, eps, base | flags::use_global_stats),
+                              engine());
+      bn_b::primitive_desc gb_pd(bn_b::desc(dnnl::prop_kind::backward, md, md, eps, base | flags::use_global_stats),
+                                 engine(), g_pd);
+      bwd_global_ = bn_b(gb_pd);
+    }
+    x_mem_ = memory(md, engine(), DNNL_MEMORY_NONE);
+    y_mem_ = memory(md, engine(), DNNL_MEMORY_NONE);
+    dy_mem_ = memory(md, engine(), DNNL_MEMORY_NONE);
+    dx_mem_ = memory(md, engine(), DNNL_MEMORY_NONE);
+    c_md_ = plain_md({spec_.channels}, memory::format_tag::x);
+    if (spec_.relu) workspace_ = memory(train_pd.workspace_desc(), engine());
+    y_.assign(in.storage(), 0.f);
+    dx_.assign(in.storage(), 0.f);
     return in_;
   }
 
   const float* forward(const float* x, bool training) override {
     x_ = x;
     training_ = training;
-    const int n = in_.n, c = in_.c;
-    const std::int64_t hw = std::int64_t{in_.h} * in_.w, m = n * hw;
+    const std::int64_t m = std::int64_t{in_.n} * in_.h * in_.w;
     if (training && m <= 1)
       throw std::invalid_argument("batch_norm: training needs more than one value per channel, got input " +
                                   to_string(in_));
-    const float mom = spec_.momentum;
-#pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ++ch) {
-      float mean, invstd;
-      if (training) {
-        double s = 0, ss = 0;
-        for (int i = 0; i < n; ++i) {
-          const float* p = x + (std::int64_t{i} * c + ch) * hw;
-          for (std::int64_t k = 0; k < hw; ++k) s += p[k];
-        }
-        const double mu = s / double(m);
-        for (int i = 0; i < n; ++i) {
-          const float* p = x + (std::int64_t{i} * c + ch) * hw;
-          for (std::int64_t k = 0; k < hw; ++k) {
-            const double d = p[k] - mu;
-            ss += d * d;
-          }
-        }
-        const double var = ss / double(m);
-        mean = float(mu);
-        invstd = float(1.0 / std::sqrt(var + spec_.eps));
-        running_mean_.value[ch] = (1 - mom) * running_mean_.value[ch] + mom * float(mu);
-        running_var_.value[ch] = (1 - mom) * running_var_.value[ch] + mom * float(ss / double(m - 1));
-      } else {
-        mean = running_mean_.value[ch];
-        invstd = 1.f / std::sqrt(running_var_.value[ch] + spec_.eps);
+    x_mem_.set_data_handle(const_cast<float*>(x));
+    y_mem_.set_data_handle(y_.data());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem_},
+                                         {DNNL_ARG_DST, y_mem_},
+                                         {DNNL_ARG_SCALE, wrap(weight_.value.data())},
+                                         {DNNL_ARG_SHIFT, wrap(bias_.value.data())}};
+    if (training) {
+      args.emplace(DNNL_ARG_MEAN, wrap(mean_.data()));
+      args.emplace(DNNL_ARG_VARIANCE, wrap(var_.data()));
+      if (spec_.relu) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+      train_.execute(stream(), args);
+      stream().wait();
+      const float mom = spec_.momentum, unbias = float(double(m) / double(m - 1));
+      for (int c = 0; c < spec_.channels; ++c) {
+        running_mean_.value[c] = (1 - mom) * running_mean_.value[c] + mom * mean_[c];
+        running_var_.value[c] = (1 - mom) * running_var_.value[c] + mom * var_[c] * unbias;
       }
-      mean_[ch] = mean;
-      invstd_[ch] = invstd;
-      const float scale = weight_.value[ch] * invstd, shift = bias_.value[ch] - mean * scale;
-      for (int i = 0; i < n; ++i) {
-        const std::int64_t off = (std::int64_t{i} * c + ch) * hw;
-        for (std::int64_t k = 0; k < hw; ++k) y_[off + k] = x[off + k] * scale + shift;
-      }
+      num_batches_.value[0] += 1.f;
+    } else {
+      args.emplace(DNNL_ARG_MEAN, wrap(running_mean_.value.data()));
+      args.emplace(DNNL_ARG_VARIANCE, wrap(running_var_.value.data()));
+      infer_.execute(stream(), args);
+      stream().wait();
     }
-    if (training) num_batches_.value[0] += 1.f;
     return y_.data();
   }
 
   const float* backward(const float* dy) override {
-    const int n = in_.n, c = in_.c;
-    const std::int64_t hw = std::int64_t{in_.h} * in_.w, m = n * hw;
-    const float* x = x_;
-#pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ++ch) {
-      const float mean = mean_[ch], invstd = invstd_[ch], gamma = weight_.value[ch];
-      double sdy = 0, sdyx = 0;  // sum(dy), sum(dy * xhat)
-      for (int i = 0; i < n; ++i) {
-        const std::int64_t off = (std::int64_t{i} * c + ch) * hw;
-        for (std::int64_t k = 0; k < hw; ++k) {
-          sdy += dy[off + k];
-          sdyx += double(dy[off + k]) * ((x[off + k] - mean) * invstd);
-        }
-      }
-      weight_.grad[ch] += float(sdyx);
-      bias_.grad[ch] += float(sdy);
-      if (training_) {
-        // dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
-        const float a = gamma * invstd, mdy = float(sdy / double(m)), mdyx = float(sdyx / double(m));
-        for (int i = 0; i < n; ++i) {
-          const std::int64_t off = (std::int64_t{i} * c + ch) * hw;
-          for (std::int64_t k = 0; k < hw; ++k)
-            dx_[off + k] = a * (dy[off + k] - mdy - (x[off + k] - mean) * invstd * mdyx);
-        }
-      } else {
-        const float a = gamma * invstd;
-        for (int i = 0; i < n; ++i) {
-          const std::int64_t off = (std::int64_t{i} * c + ch) * hw;
-          for (std::int64_t k = 0; k < hw; ++k) dx_[off + k] = a * dy[off + k];
-        }
-      }
+    if (!training_ && spec_.relu)
+      throw std::logic_error("batch_norm: backward after an eval-mode forward is not supported with fused ReLU");
+    dy_mem_.set_data_handle(const_cast<float*>(dy));
+    dx_mem_.set_data_handle(dx_.data());
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, x_mem_},
+        {DNNL_ARG_DIFF_DST, dy_mem_},
+        {DNNL_ARG_SCALE, wrap(weight_.value.data())},
+        {DNNL_ARG_SHIFT, wrap(bias_.value.data())},
+        {DNNL_ARG_MEAN, wrap(training_ ? mean_.data() : running_mean_.value.data())},
+        {DNNL_ARG_VARIANCE, wrap(training_ ? var_.data() : running_var_.value.data())},
+        {DNNL_ARG_DIFF_SRC, dx_mem_},
+        {DNNL_ARG_DIFF_SCALE, wrap(dscale_.data())},
+        {DNNL_ARG_DIFF_SHIFT, wrap(dshift_.data())}};
+    if (spec_.relu) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+    (training_ ? bwd_ : bwd_global_).execute(stream(), args);
+    stream().wait();
+    for (int c = 0; c < spec_.channels; ++c) {
+      weight_.grad[c] += dscale_[c];
+      bias_.grad[c] += dshift_[c];
     }
     return dx_.data();
   }
@@ -134,13 +142,20 @@ class BatchNorm final : public Module {
   }
 
  private:
+  memory wrap(float* p) const { return memory(c_md_, engine(), p); }
+
   BatchNormSpec spec_;
   Parameter weight_, bias_;
   Buffer running_mean_, running_var_, num_batches_;
   Shape in_;
   bool training_ = false;
   const float* x_ = nullptr;
-  std::vector<float> y_, dx_, mean_, invstd_;  // mean_/invstd_: what the last forward used, (C)
+  dnnl::batch_normalization_forward train_, infer_;
+  dnnl::batch_normalization_backward bwd_, bwd_global_;
+  memory x_mem_, y_mem_, dy_mem_, dx_mem_, workspace_;
+  memory::desc c_md_;  // (C) vectors: scale, shift, mean, variance and their gradients
+  std::vector<float> y_, dx_;                        // in the input's layout
+  std::vector<float> mean_, var_, dscale_, dshift_;  // (C): batch statistics, parameter grads
 };
 
 }  // namespace

@@ -17,7 +17,7 @@ using tag = memory::format_tag;
 
 class Conv2d final : public Module {
  public:
-  explicit Conv2d(const Conv2dSpec& spec) : spec_(spec) {
+  Conv2d(const Conv2dSpec& spec, bool blocked) : spec_(spec), blocked_(blocked) {
     if (spec.in_channels <= 0 || spec.out_channels <= 0 || spec.kernel <= 0 || spec.stride <= 0 ||
         spec.groups <= 0 || spec.in_channels % spec.groups || spec.out_channels % spec.groups)
       throw std::invalid_argument("conv2d: bad channels/kernel/stride/groups (in " +
@@ -54,7 +54,7 @@ class Conv2d final : public Module {
     const int ow = (in.w + pl + pr - ext - 1) / spec_.stride + 1;
     if (oh <= 0 || ow <= 0) throw std::invalid_argument("conv2d: input " + to_string(in) + " too small");
     in_ = in;
-    out_ = Shape{in.n, spec_.out_channels, oh, ow};
+    out_ = Shape{in.n, spec_.out_channels, oh, ow, Layout::nchw};
 
     const memory::dims src_d{in.n, in.c, in.h, in.w}, dst_d{in.n, out_.c, oh, ow};
     const int g = spec_.groups;
@@ -69,8 +69,10 @@ class Conv2d final : public Module {
     const auto algo = dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::primitive_desc fwd_pd(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, any(src_d), any(w_d), b_md,
-                                        any(dst_d), strides, dil, pad_l, pad_r),
+                                        blocked_ ? any(dst_d) : md_of(out_), strides, dil, pad_l, pad_r),
         engine());
+    // Hand on the primitive's own output layout when it is one the other layers know.
+    if (blocked_ && !layout_of(fwd_pd.dst_desc(), out_, out_.layout)) out_.layout = Layout::nchw;
     dnnl::convolution_backward_data::primitive_desc bwd_d_pd(
         dnnl::convolution_backward_data::desc(algo, any(src_d), any(w_d), any(dst_d), strides, dil, pad_l, pad_r),
         engine(), fwd_pd);
@@ -82,7 +84,7 @@ class Conv2d final : public Module {
     bwd_data_ = dnnl::convolution_backward_data(bwd_d_pd);
     bwd_weights_ = dnnl::convolution_backward_weights(bwd_w_pd);
 
-    const memory::desc src_md = plain_md(src_d, tag::nchw), dst_md = plain_md(dst_d, tag::nchw);
+    const memory::desc src_md = md_of(in_), dst_md = md_of(out_);
     const memory::desc w_md = plain_md(w_d, w_tag);
     f_src_ = MemoryPair(src_md, fwd_pd.src_desc());
     f_w_ = MemoryPair(w_md, fwd_pd.weights_desc());
@@ -96,8 +98,8 @@ class Conv2d final : public Module {
     if (spec_.bias) b_mem_ = memory(b_md, engine(), DNNL_MEMORY_NONE);
     if (spec_.bias) db_mem_ = memory(b_md, engine(), DNNL_MEMORY_NONE);
 
-    y_.assign(out_.numel(), 0.f);
-    dx_.assign(in_.numel(), 0.f);
+    y_.assign(out_.storage(), 0.f);
+    if (input_grad_) dx_.assign(in_.storage(), 0.f);
     dw_.assign(weight_.value.size(), 0.f);
     db_.assign(bias_.value.size(), 0.f);
     built_ = true;
@@ -119,11 +121,15 @@ class Conv2d final : public Module {
     return y_.data();
   }
 
+  void skip_input_grad() override { input_grad_ = false; }
+
   const float* backward(const float* dy) override {
-    bwd_data_.execute(stream(), {{DNNL_ARG_DIFF_DST, d_ddst_.in(dy)},
-                                 {DNNL_ARG_WEIGHTS, d_w_.in(weight_.value.data())},
-                                 {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx_.data())}});
-    d_dsrc_.store();
+    if (input_grad_) {
+      bwd_data_.execute(stream(), {{DNNL_ARG_DIFF_DST, d_ddst_.in(dy)},
+                                   {DNNL_ARG_WEIGHTS, d_w_.in(weight_.value.data())},
+                                   {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx_.data())}});
+      d_dsrc_.store();
+    }
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, w_src_.in(x_)},
                                          {DNNL_ARG_DIFF_DST, w_ddst_.in(dy)},
                                          {DNNL_ARG_DIFF_WEIGHTS, w_dw_.out(dw_.data())}};
@@ -137,7 +143,7 @@ class Conv2d final : public Module {
     // oneDNN overwrites; Parameter::grad accumulates (PyTorch semantics across backward calls).
     for (std::size_t i = 0; i < dw_.size(); ++i) weight_.grad[i] += dw_[i];
     for (std::size_t i = 0; i < db_.size(); ++i) bias_.grad[i] += db_[i];
-    return dx_.data();
+    return input_grad_ ? dx_.data() : nullptr;
   }
 
   void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>&) override {
@@ -151,6 +157,7 @@ class Conv2d final : public Module {
 
  private:
   Conv2dSpec spec_;
+  bool blocked_, input_grad_ = true;
   Parameter weight_, bias_;
   Shape in_, out_;
   bool built_ = false;
@@ -165,6 +172,6 @@ class Conv2d final : public Module {
 
 }  // namespace
 
-ModulePtr make_conv2d(const Conv2dSpec& spec) { return std::make_unique<Conv2d>(spec); }
+ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked) { return std::make_unique<Conv2d>(spec, blocked); }
 
 }  // namespace ft::nn::cpu

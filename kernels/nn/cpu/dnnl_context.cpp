@@ -24,6 +24,24 @@ dnnl::stream& stream() {
   return s;
 }
 
+dnnl::memory::desc md_of(const Shape& s) {
+  using tag = dnnl::memory::format_tag;
+  const tag t = s.layout == Layout::nChw16c ? tag::nChw16c : s.layout == Layout::nChw8c ? tag::nChw8c : tag::nchw;
+  return plain_md({s.n, s.c, s.h, s.w}, t);
+}
+
+bool layout_of(const dnnl::memory::desc& md, const Shape& s, Layout& out) {
+  for (Layout l : {Layout::nchw, Layout::nChw16c, Layout::nChw8c}) {
+    Shape t = s;
+    t.layout = l;
+    if (md_of(t) == md) {
+      out = l;
+      return true;
+    }
+  }
+  return false;
+}
+
 dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, tag);
 }

@@ -1,9 +1,11 @@
-// Own-loop elementwise layers: ReLU, Dropout (Philox-keyed mask), Flatten (a shape change only)
-// and the residual join y = relu?(a + b).
+// Own-loop elementwise layers, layout-agnostic (they run over the padded storage): ReLU, Dropout
+// (Philox-keyed mask), the residual join y = relu?(a + b); and the layout changes: ToLayout and
+// Flatten (free on NCHW, a oneDNN reorder from a blocked layout).
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 #include "kernels/random/philox.hpp"
 
@@ -15,23 +17,23 @@ class Relu final : public Module {
   Shape setup(const Shape& in) override {
     if (!(in == in_)) {
       in_ = in;
-      y_.assign(in.numel(), 0.f);
-      dx_.assign(in.numel(), 0.f);
+      y_.assign(in.storage(), 0.f);
+      dx_.assign(in.storage(), 0.f);
     }
     return in_;
   }
   const float* forward(const float* x, bool) override {
-    const std::int64_t n = in_.numel();
+    const std::int64_t n = in_.storage();
     float* y = y_.data();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
     return y;
   }
   const float* backward(const float* dy) override {
-    const std::int64_t n = in_.numel();
+    const std::int64_t n = in_.storage();
     const float* y = y_.data();
     float* dx = dx_.data();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (std::int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
     return dx;
   }
@@ -41,11 +43,65 @@ class Relu final : public Module {
   std::vector<float> y_, dx_;
 };
 
+// Reorders to a target layout and back in backward; passes pointers through when the memory
+// is already the same (same layout, or 1x1 planes with no channel padding).
+class ToLayout final : public Module {
+ public:
+  explicit ToLayout(Layout layout) : layout_(layout) {}
+  Shape setup(const Shape& in) override {
+    Shape out = in;
+    out.layout = layout_;
+    if (in == in_) return out;
+    in_ = in;
+    same_ = in.layout == layout_ || (in.h == 1 && in.w == 1 && in.padded_c() == in.c && out.padded_c() == out.c);
+    if (!same_) {
+      in_mem_ = dnnl::memory(md_of(in), engine(), DNNL_MEMORY_NONE);
+      out_mem_ = dnnl::memory(md_of(out), engine(), DNNL_MEMORY_NONE);
+      to_out_ = dnnl::reorder(in_mem_, out_mem_);
+      to_in_ = dnnl::reorder(out_mem_, in_mem_);
+      y_.assign(out.storage(), 0.f);
+      dx_.assign(in.storage(), 0.f);
+    }
+    return out;
+  }
+  const float* forward(const float* x, bool) override {
+    if (same_) return x;
+    in_mem_.set_data_handle(const_cast<float*>(x));
+    out_mem_.set_data_handle(y_.data());
+    to_out_.execute(stream(), in_mem_, out_mem_);
+    stream().wait();
+    return y_.data();
+  }
+  const float* backward(const float* dy) override {
+    if (same_) return dy;
+    out_mem_.set_data_handle(const_cast<float*>(dy));
+    in_mem_.set_data_handle(dx_.data());
+    to_in_.execute(stream(), out_mem_, in_mem_);
+    stream().wait();
+    return dx_.data();
+  }
+
+ private:
+  Layout layout_;
+  Shape in_;
+  bool same_ = true;
+  dnnl::memory in_mem_, out_mem_;
+  dnnl::reorder to_out_, to_in_;
+  std::vector<float> y_, dx_;
+};
+
+// (N, C, H, W) in any layout -> (N, C*H*W, 1, 1) NCHW, feature order c*H*W + h*W + w as torch.flatten.
 class Flatten final : public Module {
  public:
-  Shape setup(const Shape& in) override { return Shape{in.n, static_cast<int>(in.per_sample()), 1, 1}; }
-  const float* forward(const float* x, bool) override { return x; }
-  const float* backward(const float* dy) override { return dy; }
+  Shape setup(const Shape& in) override {
+    const Shape plain = to_plain_.setup(in);
+    return Shape{plain.n, static_cast<int>(plain.per_sample()), 1, 1, Layout::nchw};
+  }
+  const float* forward(const float* x, bool training) override { return to_plain_.forward(x, training); }
+  const float* backward(const float* dy) override { return to_plain_.backward(dy); }
+
+ private:
+  ToLayout to_plain_{Layout::nchw};
 };
 
 // Zeroes each element with probability p and scales the rest by 1 / (1 - p) in training; the
@@ -57,6 +113,7 @@ class Dropout final : public Module {
   }
   Shape setup(const Shape& in) override {
     if (!(in == in_)) {
+      if (in.layout != Layout::nchw) throw std::invalid_argument("dropout: needs an NCHW input, got " + to_string(in));
       in_ = in;
       mask_.assign(in.numel(), 0.f);
       y_.assign(in.numel(), 0.f);
@@ -73,7 +130,7 @@ class Dropout final : public Module {
     if (!training_) return x;
     const std::int64_t per = in_.per_sample();
     const float scale = p_ < 1.f ? 1.f / (1.f - p_) : 0.f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (in_.numel() >= kParallelMin)
     for (int n = 0; n < in_.n; ++n) {
       rng::Philox gen(seed_, static_cast<std::uint32_t>(step_), static_cast<std::uint64_t>(n),
                       static_cast<std::uint32_t>(index_));
@@ -88,7 +145,7 @@ class Dropout final : public Module {
   const float* backward(const float* dy) override {
     if (!training_) return dy;
     const std::int64_t n = in_.numel();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (std::int64_t i = 0; i < n; ++i) dx_[i] = dy[i] * mask_[i];
     return dx_.data();
   }
@@ -108,42 +165,42 @@ class ResidualAddCpu final : public ResidualAdd {
   void setup(const Shape& out, const Shape& in) override {
     if (!(out == out_)) {
       out_ = out;
-      y_.assign(out.numel(), 0.f);
-      dsum_.assign(out.numel(), 0.f);
+      y_.assign(out.storage(), 0.f);
+      dsum_.assign(out.storage(), 0.f);
     }
     if (!(in == in_)) {
       in_ = in;
-      dx_.assign(in.numel(), 0.f);
+      dx_.assign(in.storage(), 0.f);
     }
   }
   const float* forward(const float* a, const float* b) override {
-    const std::int64_t n = out_.numel();
+    const std::int64_t n = out_.storage();
     float* y = y_.data();
     if (relu_) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
       for (std::int64_t i = 0; i < n; ++i) {
         const float s = a[i] + b[i];
         y[i] = s > 0.f ? s : 0.f;
       }
     } else {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
       for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
     }
     return y;
   }
   const float* backward(const float* dy) override {
     if (!relu_) return dy;
-    const std::int64_t n = out_.numel();
+    const std::int64_t n = out_.storage();
     const float* y = y_.data();
     float* d = dsum_.data();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (std::int64_t i = 0; i < n; ++i) d[i] = y[i] > 0.f ? dy[i] : 0.f;
     return d;
   }
   const float* sum_input_grads(const float* d1, const float* d2) override {
-    const std::int64_t n = in_.numel();
+    const std::int64_t n = in_.storage();
     float* dx = dx_.data();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (std::int64_t i = 0; i < n; ++i) dx[i] = d1[i] + d2[i];
     return dx;
   }
@@ -156,17 +213,22 @@ class ResidualAddCpu final : public ResidualAdd {
 
 class CpuLayers final : public LayerFactory {
  public:
-  ModulePtr conv2d(const Conv2dSpec& spec) const override { return make_conv2d(spec); }
+  explicit CpuLayers(bool blocked) : blocked_(blocked) {}
+  ModulePtr conv2d(const Conv2dSpec& spec) const override { return make_conv2d(spec, blocked_); }
   ModulePtr batch_norm(const BatchNormSpec& spec) const override { return make_batch_norm(spec); }
   ModulePtr linear(const LinearSpec& spec) const override { return make_linear(spec); }
   ModulePtr relu() const override { return std::make_unique<Relu>(); }
   ModulePtr max_pool(const MaxPoolSpec& spec) const override { return make_max_pool(spec); }
   ModulePtr global_avg_pool() const override { return make_global_avg_pool(); }
   ModulePtr flatten() const override { return std::make_unique<Flatten>(); }
+  ModulePtr to_layout(Layout layout) const override { return std::make_unique<ToLayout>(layout); }
   ModulePtr dropout(float p, int index) const override { return std::make_unique<Dropout>(p, index); }
   std::unique_ptr<ResidualAdd> residual_add(bool relu) const override {
     return std::make_unique<ResidualAddCpu>(relu);
   }
+
+ private:
+  bool blocked_;
 };
 
 }  // namespace
@@ -175,9 +237,9 @@ class CpuLayers final : public LayerFactory {
 
 namespace ft::nn {
 
-const LayerFactory& cpu_layers() {
-  static const cpu::CpuLayers layers;
-  return layers;
+const LayerFactory& cpu_layers(bool blocked) {
+  static const cpu::CpuLayers plain(false), with_blocks(true);
+  return blocked ? with_blocks : plain;
 }
 
 }  // namespace ft::nn

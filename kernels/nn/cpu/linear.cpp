@@ -31,6 +31,7 @@ class Linear final : public Module {
     if (in.per_sample() != spec_.in_features)
       throw std::invalid_argument("linear: input " + to_string(in) + " has " + std::to_string(in.per_sample()) +
                                   " features per sample, expected " + std::to_string(spec_.in_features));
+    if (in.layout != Layout::nchw) throw std::invalid_argument("linear: needs an NCHW input (flatten first), got " + to_string(in));
     if (in == in_ && built_) return out_;
     in_ = in;
     out_ = Shape{in.n, spec_.out_features, 1, 1};

@@ -1,15 +1,17 @@
-// MaxPool2d (floor mode, -inf padding, first maximum wins as in PyTorch; the argmax is kept for
-// backward) and global average pooling, with own loops parallel over (n, c) planes.
+// MaxPool2d (floor mode, -inf padding) with oneDNN pooling primitives in the input's layout, and
+// global average pooling with own loops (any layout in, (N, C, 1, 1) NCHW out).
 #include <algorithm>
-#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 
 namespace ft::nn::cpu {
 namespace {
+
+using dnnl::memory;
 
 class MaxPool final : public Module {
  public:
@@ -20,97 +22,99 @@ class MaxPool final : public Module {
 
   Shape setup(const Shape& in) override {
     if (in == in_) return out_;
-    const int oh = (in.h + 2 * spec_.padding - spec_.kernel) / spec_.stride + 1;
-    const int ow = (in.w + 2 * spec_.padding - spec_.kernel) / spec_.stride + 1;
     if (in.h + 2 * spec_.padding < spec_.kernel || in.w + 2 * spec_.padding < spec_.kernel)
       throw std::invalid_argument("max_pool: input " + to_string(in) + " smaller than the kernel");
+    const int oh = (in.h + 2 * spec_.padding - spec_.kernel) / spec_.stride + 1;
+    const int ow = (in.w + 2 * spec_.padding - spec_.kernel) / spec_.stride + 1;
     in_ = in;
-    out_ = Shape{in.n, in.c, oh, ow};
-    y_.assign(out_.numel(), 0.f);
-    argmax_.assign(out_.numel(), 0);
-    dx_.assign(in.numel(), 0.f);
+    out_ = Shape{in.n, in.c, oh, ow, in.layout};
+    // Right padding that floor mode actually reaches (oneDNN checks the output size against it).
+    const int pr_h = (oh - 1) * spec_.stride + spec_.kernel - in.h - spec_.padding;
+    const int pr_w = (ow - 1) * spec_.stride + spec_.kernel - in.w - spec_.padding;
+    const memory::dims k{spec_.kernel, spec_.kernel}, s{spec_.stride, spec_.stride}, pl{spec_.padding, spec_.padding},
+        pr{std::max(pr_h, 0), std::max(pr_w, 0)};
+    const memory::desc src_md = md_of(in_), dst_md = md_of(out_);
+    dnnl::pooling_forward::primitive_desc fwd_pd(
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src_md, dst_md, s,
+                                    k, pl, pr),
+        engine());
+    dnnl::pooling_backward::primitive_desc bwd_pd(
+        dnnl::pooling_backward::desc(dnnl::algorithm::pooling_max, src_md, dst_md, s, k, pl, pr), engine(), fwd_pd);
+    fwd_ = dnnl::pooling_forward(fwd_pd);
+    bwd_ = dnnl::pooling_backward(bwd_pd);
+    workspace_ = memory(fwd_pd.workspace_desc(), engine());
+    x_mem_ = memory(src_md, engine(), DNNL_MEMORY_NONE);
+    dx_mem_ = memory(src_md, engine(), DNNL_MEMORY_NONE);
+    y_mem_ = memory(dst_md, engine(), DNNL_MEMORY_NONE);
+    dy_mem_ = memory(dst_md, engine(), DNNL_MEMORY_NONE);
+    y_.assign(out_.storage(), 0.f);
+    dx_.assign(in.storage(), 0.f);
     return out_;
   }
 
   const float* forward(const float* x, bool) override {
-    const int planes = in_.n * in_.c, h = in_.h, w = in_.w, oh = out_.h, ow = out_.w;
-    const int k = spec_.kernel, s = spec_.stride, p = spec_.padding;
-#pragma omp parallel for schedule(static)
-    for (int pl = 0; pl < planes; ++pl) {
-      const float* xp = x + std::int64_t{pl} * h * w;
-      float* yp = y_.data() + std::int64_t{pl} * oh * ow;
-      int* ap = argmax_.data() + std::int64_t{pl} * oh * ow;
-      for (int i = 0; i < oh; ++i) {
-        const int h0 = i * s - p;
-        for (int j = 0; j < ow; ++j) {
-          const int w0 = j * s - p;
-          float best = -std::numeric_limits<float>::infinity();
-          int best_at = std::max(h0, 0) * w + std::max(w0, 0);
-          for (int a = std::max(h0, 0); a < std::min(h0 + k, h); ++a)
-            for (int b = std::max(w0, 0); b < std::min(w0 + k, w); ++b) {
-              const float v = xp[a * w + b];
-              if (v > best || v != v) {
-                best = v;
-                best_at = a * w + b;
-              }
-            }
-          yp[i * ow + j] = best;
-          ap[i * ow + j] = best_at;
-        }
-      }
-    }
+    x_mem_.set_data_handle(const_cast<float*>(x));
+    y_mem_.set_data_handle(y_.data());
+    fwd_.execute(stream(), {{DNNL_ARG_SRC, x_mem_}, {DNNL_ARG_DST, y_mem_}, {DNNL_ARG_WORKSPACE, workspace_}});
+    stream().wait();
     return y_.data();
   }
 
   const float* backward(const float* dy) override {
-    const int planes = in_.n * in_.c, hw = in_.h * in_.w, ohw = out_.h * out_.w;
-#pragma omp parallel for schedule(static)
-    for (int pl = 0; pl < planes; ++pl) {
-      float* dxp = dx_.data() + std::int64_t{pl} * hw;
-      const float* dyp = dy + std::int64_t{pl} * ohw;
-      const int* ap = argmax_.data() + std::int64_t{pl} * ohw;
-      std::fill(dxp, dxp + hw, 0.f);
-      for (int o = 0; o < ohw; ++o) dxp[ap[o]] += dyp[o];
-    }
+    dy_mem_.set_data_handle(const_cast<float*>(dy));
+    dx_mem_.set_data_handle(dx_.data());
+    bwd_.execute(stream(), {{DNNL_ARG_DIFF_DST, dy_mem_}, {DNNL_ARG_DIFF_SRC, dx_mem_}, {DNNL_ARG_WORKSPACE, workspace_}});
+    stream().wait();
     return dx_.data();
   }
 
  private:
   MaxPoolSpec spec_;
   Shape in_, out_;
+  dnnl::pooling_forward fwd_;
+  dnnl::pooling_backward bwd_;
+  memory workspace_, x_mem_, dx_mem_, y_mem_, dy_mem_;
   std::vector<float> y_, dx_;
-  std::vector<int> argmax_;  // (N, C, OH, OW): flat index within the input plane
 };
 
 class GlobalAvgPool final : public Module {
  public:
   Shape setup(const Shape& in) override {
-    if (in == in_) return Shape{in.n, in.c, 1, 1};
-    in_ = in;
-    y_.assign(std::int64_t{in.n} * in.c, 0.f);
-    dx_.assign(in.numel(), 0.f);
-    return Shape{in.n, in.c, 1, 1};
+    if (!(in == in_)) {
+      in_ = in;
+      y_.assign(std::int64_t{in.n} * in.c, 0.f);
+      dx_.assign(in.storage(), 0.f);
+    }
+    return Shape{in.n, in.c, 1, 1, Layout::nchw};
   }
 
+  // Element (n, c, p) of a plane p = h * W + w sits at ((n * Cb + c / b) * HW + p) * b + c % b.
   const float* forward(const float* x, bool) override {
-    const int planes = in_.n * in_.c;
+    const int b = in_.channel_block(), cb = in_.padded_c() / b, c = in_.c;
     const std::int64_t hw = std::int64_t{in_.h} * in_.w;
-#pragma omp parallel for schedule(static)
-    for (int pl = 0; pl < planes; ++pl) {
-      float s = 0;
-      for (std::int64_t k = 0; k < hw; ++k) s += x[pl * hw + k];
-      y_[pl] = s / float(hw);
+#pragma omp parallel for schedule(static) if (in_.storage() >= kParallelMin)
+    for (int nb = 0; nb < in_.n * cb; ++nb) {
+      const float* xp = x + std::int64_t{nb} * hw * b;
+      float acc[16] = {};
+      for (std::int64_t p = 0; p < hw; ++p)
+        for (int k = 0; k < b; ++k) acc[k] += xp[p * b + k];
+      const int n = nb / cb, c0 = (nb % cb) * b;
+      for (int k = 0; k < b && c0 + k < c; ++k) y_[std::int64_t{n} * c + c0 + k] = acc[k] / float(hw);
     }
     return y_.data();
   }
 
   const float* backward(const float* dy) override {
-    const int planes = in_.n * in_.c;
+    const int b = in_.channel_block(), cb = in_.padded_c() / b, c = in_.c;
     const std::int64_t hw = std::int64_t{in_.h} * in_.w;
-#pragma omp parallel for schedule(static)
-    for (int pl = 0; pl < planes; ++pl) {
-      const float g = dy[pl] / float(hw);
-      for (std::int64_t k = 0; k < hw; ++k) dx_[pl * hw + k] = g;
+#pragma omp parallel for schedule(static) if (in_.storage() >= kParallelMin)
+    for (int nb = 0; nb < in_.n * cb; ++nb) {
+      float* dxp = dx_.data() + std::int64_t{nb} * hw * b;
+      const int n = nb / cb, c0 = (nb % cb) * b;
+      float g[16] = {};  // padded channels get zero
+      for (int k = 0; k < b && c0 + k < c; ++k) g[k] = dy[std::int64_t{n} * c + c0 + k] / float(hw);
+      for (std::int64_t p = 0; p < hw; ++p)
+        for (int k = 0; k < b; ++k) dxp[p * b + k] = g[k];
     }
     return dx_.data();
   }
