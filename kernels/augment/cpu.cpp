@@ -18,6 +18,35 @@ T* grow(std::vector<T>& v, std::size_t n) {
   return v.data();
 }
 
+// resize_weights, then the zero-weight taps dropped (order kept): skipping a +0 term leaves every
+// float sum unchanged, so results equal the CUDA kernel, which sums all taps. Returns the count.
+int compact_taps(int i, int in, int out, bool antialias, int taps, int* idx, float* w) {
+  resize_weights(i, in, out, antialias, idx, w);
+  int n = 0;
+  for (int k = 0; k < taps; ++k)
+    if (w[k] != 0.0f) {
+      idx[n] = idx[k];
+      w[n++] = w[k];
+    }
+  return n;
+}
+
+// One source row -> one float row of out_w pixels (C channels; C = kMaxChannels means "c").
+template <int C>
+void horizontal_pass(float* trow, const std::uint8_t* row, int out_w, int taps, const int* ix, const float* wx,
+                     const int* nx, int c = C) {
+  for (int x = 0; x < out_w; ++x) {
+    float acc[C] = {};
+    const int* idx = ix + x * taps;
+    const float* w = wx + x * taps;
+    for (int k = 0; k < nx[x]; ++k) {
+      const std::uint8_t* p = row + idx[k] * c;
+      for (int ch = 0; ch < c; ++ch) acc[ch] += w[k] * static_cast<float>(p[ch]);
+    }
+    for (int ch = 0; ch < c; ++ch) trow[x * c + ch] = acc[ch];
+  }
+}
+
 }  // namespace
 
 void crop_pad_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int top, int left,
@@ -56,29 +85,31 @@ void resize_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int
   float* wy = grow(s.wy, static_cast<std::size_t>(ty) * od.h);
   int* ix = grow(s.ix, static_cast<std::size_t>(tx) * od.w);
   int* iy = grow(s.iy, static_cast<std::size_t>(ty) * od.h);
-  for (int x = 0; x < od.w; ++x) resize_weights(x, win_w, od.w, antialias, ix + x * tx, wx + x * tx);
-  for (int y = 0; y < od.h; ++y) resize_weights(y, win_h, od.h, antialias, iy + y * ty, wy + y * ty);
+  int* nx = grow(s.nx, static_cast<std::size_t>(od.w));
+  int* ny = grow(s.ny, static_cast<std::size_t>(od.h));
+  for (int x = 0; x < od.w; ++x) nx[x] = compact_taps(x, win_w, od.w, antialias, tx, ix + x * tx, wx + x * tx);
+  for (int y = 0; y < od.h; ++y) ny[y] = compact_taps(y, win_h, od.h, antialias, ty, iy + y * ty, wy + y * ty);
   // Horizontal pass first (as PyTorch's separable kernel), kept in float: (win_h, out_w, c).
   float* tmp = grow(s.tmp, static_cast<std::size_t>(win_h) * od.w * c);
   for (int y = 0; y < win_h; ++y) {
     const std::uint8_t* row = in + (static_cast<std::size_t>(top + y) * id.w + left) * c;
     float* trow = tmp + static_cast<std::size_t>(y) * od.w * c;
-    for (int x = 0; x < od.w; ++x) {
-      for (int ch = 0; ch < c; ++ch) {
-        float acc = 0.0f;
-        for (int k = 0; k < tx; ++k) acc += wx[x * tx + k] * static_cast<float>(row[ix[x * tx + k] * c + ch]);
-        trow[x * c + ch] = acc;
-      }
-    }
+    if (c == 3) horizontal_pass<3>(trow, row, od.w, tx, ix, wx, nx);
+    else if (c == 1) horizontal_pass<1>(trow, row, od.w, tx, ix, wx, nx);
+    else horizontal_pass<kMaxChannels>(trow, row, od.w, tx, ix, wx, nx, c);
   }
+  // Vertical pass, one output row at a time so the inner loop runs over contiguous elements.
   const std::size_t stride = static_cast<std::size_t>(od.w) * c;
+  float* acc = grow(s.row, stride);
   for (int y = 0; y < od.h; ++y) {
-    std::uint8_t* orow = out + y * stride;
-    for (std::size_t e = 0; e < stride; ++e) {
-      float acc = 0.0f;
-      for (int k = 0; k < ty; ++k) acc += wy[y * ty + k] * tmp[iy[y * ty + k] * stride + e];
-      orow[e] = round_to_u8(acc);
+    for (std::size_t e = 0; e < stride; ++e) acc[e] = 0.0f;
+    for (int k = 0; k < ny[y]; ++k) {
+      const float w = wy[y * ty + k];
+      const float* src = tmp + iy[y * ty + k] * stride;
+      for (std::size_t e = 0; e < stride; ++e) acc[e] += w * src[e];
     }
+    std::uint8_t* orow = out + y * stride;
+    for (std::size_t e = 0; e < stride; ++e) orow[e] = round_to_u8(acc[e]);
   }
 }
 
@@ -106,13 +137,19 @@ void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::
                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
   if (!box.apply) return;
   const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
+  // Noise element e indexes the (c, h, w) box as torch fills its value tensor; one Philox block
+  // serves the pair (2k, 2k + 1).
+  float r = 0.0f, t = 0.0f;
   for (int ch = 0; ch < d.c; ++ch)
     for (int y = 0; y < box.h; ++y)
       for (int x = 0; x < box.w; ++x) {
-        // Noise element index within the (c, h, w) box, as torch fills its value tensor.
         const auto e = static_cast<std::uint32_t>((ch * box.h + y) * box.w + x);
-        img[ch * plane + static_cast<std::size_t>(box.top + y) * d.w + box.left + x] =
-            op.random_value ? erase_noise(seed, epoch, sample, op_index, e) : op.fill_for(ch);
+        float v = op.fill_for(ch);
+        if (op.random_value) {
+          if (!(e & 1u)) erase_noise_pair(seed, epoch, sample, op_index, e, r, t);
+          v = (e & 1u) ? r * sinf(t) : r * cosf(t);
+        }
+        img[ch * plane + static_cast<std::size_t>(box.top + y) * d.w + box.left + x] = v;
       }
 }
 

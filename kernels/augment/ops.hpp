@@ -52,8 +52,8 @@ void ta_geometry(OpDraw& d, Dims in);
 // Reusable buffers for one worker: grown on first use, never shrunk (no steady-state allocation).
 struct Scratch {
   std::vector<std::uint8_t> a, b;
-  std::vector<float> tmp, wx, wy;
-  std::vector<int> ix, iy;
+  std::vector<float> tmp, wx, wy, row;
+  std::vector<int> ix, iy, nx, ny;
 };
 
 // ---- single ops with explicit parameters (used by the chain and by the fixture tests) ---------

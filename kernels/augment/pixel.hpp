@@ -114,9 +114,12 @@ FT_HD inline void affine_rescale(const float* m, int w, int h, float* rt) {
 // One output pixel (x, y) of an affine warp of a u8 HWC image (same size in and out), all
 // channels. Bilinear with has_fill reproduces torchvision's mask blend: v * mask + (1 - mask) * fill
 // where mask is the in-bounds weight (so border pixels are attenuated twice, as torchvision does).
-FT_HD inline void affine_pixel(std::uint8_t* out_px, const std::uint8_t* in, int h, int w, int c,
-                               const float* rt, int x, int y, Interp interp, bool has_fill,
-                               const float* fill, int n_fill) {
+// C > 0 fixes the channel count at compile time (the loops unroll); C == 0 reads it from c_rt.
+template <int C>
+FT_HD inline void affine_pixel_c(std::uint8_t* out_px, const std::uint8_t* in, int h, int w, int c_rt,
+                                 const float* rt, int x, int y, Interp interp, bool has_fill,
+                                 const float* fill, int n_fill) {
+  const int c = C > 0 ? C : c_rt;
   const float bx = static_cast<float>(x) - static_cast<float>(w) * 0.5f + 0.5f;
   const float by = static_cast<float>(y) - static_cast<float>(h) * 0.5f + 0.5f;
   const float gx = bx * rt[0] + by * rt[1] + rt[2];
@@ -155,6 +158,14 @@ FT_HD inline void affine_pixel(std::uint8_t* out_px, const std::uint8_t* in, int
     if (has_fill) v = v * mask + (1.0f - mask) * fill[n_fill == 1 ? 0 : ch];
     out_px[ch] = round_to_u8(v);
   }
+}
+
+FT_HD inline void affine_pixel(std::uint8_t* out_px, const std::uint8_t* in, int h, int w, int c,
+                               const float* rt, int x, int y, Interp interp, bool has_fill,
+                               const float* fill, int n_fill) {
+  if (c == 3) affine_pixel_c<3>(out_px, in, h, w, c, rt, x, y, interp, has_fill, fill, n_fill);
+  else if (c == 1) affine_pixel_c<1>(out_px, in, h, w, c, rt, x, y, interp, has_fill, fill, n_fill);
+  else affine_pixel_c<0>(out_px, in, h, w, c, rt, x, y, interp, has_fill, fill, n_fill);
 }
 
 // ---- colour (trivial_augment_wide, torchvision's _blend and friends) --------------------------
@@ -198,16 +209,22 @@ FT_HD inline float normalize_value(std::uint8_t x, float mean, float stdev) {
 // N(0, 1) noise for element e of sample's erased box: Box-Muller over one Philox block whose
 // counter is the op's own (epoch, sample, op) with block index 2^31 + e / 2, far above any block
 // the parameter draws use. Random access, so the CUDA kernel can compute any element alone.
-FT_HD inline float erase_noise(std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
-                               std::uint32_t op, std::uint32_t e) {
+// erase_noise_pair gives elements e & ~1 and e | 1 at once (the CPU loop's fast path).
+FT_HD inline void erase_noise_pair(std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
+                                   std::uint32_t op, std::uint32_t e, float& r_out, float& t_out) {
   const std::uint32_t hi_op = (static_cast<std::uint32_t>(sample >> 32) & 0xFFFFu) | (op << 16);
   const rng::U32x4 b = rng::philox4x32_10(
       rng::U32x4{{0x80000000u + e / 2, epoch, static_cast<std::uint32_t>(sample), hi_op}},
       static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
   const float u1 = static_cast<float>((b.v[0] >> 8) + 1) * (1.0f / 16777216.0f);  // (0, 1]
   const float u2 = static_cast<float>(b.v[1] >> 8) * (1.0f / 16777216.0f);
-  const float r = sqrtf(-2.0f * logf(u1));
-  const float t = 6.2831853071795864f * u2;
+  r_out = sqrtf(-2.0f * logf(u1));
+  t_out = 6.2831853071795864f * u2;
+}
+FT_HD inline float erase_noise(std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
+                               std::uint32_t op, std::uint32_t e) {
+  float r, t;
+  erase_noise_pair(seed, epoch, sample, op, e, r, t);
   return (e & 1u) ? r * sinf(t) : r * cosf(t);
 }
 

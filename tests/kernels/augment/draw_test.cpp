@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/pixel.hpp"
 
 using namespace ft::aug;
 
@@ -163,6 +164,22 @@ TEST_CASE("random_erasing: p = 0 never erases; boxes stay strictly inside; noise
   m2 = m2 / img.size() - m * m;
   CHECK(std::abs(m) < 0.05);   // 12288 samples: sd of the mean ~0.009
   CHECK(std::abs(m2 - 1.0) < 0.06);
+  // The CPU loop's pairwise noise equals erase_noise element by element (the CUDA kernel's form),
+  // for an odd-sized box inside a larger image.
+  std::vector<float> part(3 * 9 * 8, 5.0f);
+  OpDraw small;
+  small.top = 2;
+  small.left = 1;
+  small.h = 5;
+  small.w = 3;
+  erase_cpu(part.data(), {9, 8, 3}, small, op, 11, 3, 77, 2);
+  for (int ch = 0; ch < 3; ++ch)
+    for (int y = 0; y < 9; ++y)
+      for (int x = 0; x < 8; ++x) {
+        const bool inside = y >= 2 && y < 7 && x >= 1 && x < 4;
+        const auto e = static_cast<std::uint32_t>((ch * 5 + y - 2) * 3 + x - 1);
+        CHECK(part[(ch * 9 + y) * 8 + x] == (inside ? erase_noise(11, 3, 77, 2, e) : 5.0f));
+      }
 }
 
 TEST_CASE("the seed chain plans 224x224 f32, runs deterministically and differs across epochs") {
