@@ -44,8 +44,11 @@ JpegInfo JpegDecoder::header(const std::uint8_t* data, std::size_t size, const s
   auto h = static_cast<tjhandle>(handle_);
   int w = 0, ht = 0, subsamp = 0, colorspace = 0;
   if (tjDecompressHeader3(h, data, static_cast<unsigned long>(size), &w, &ht, &subsamp,
-                          &colorspace) != 0)
-    fail(name, std::string("corrupt JPEG header: ") + tjGetErrorStr2(h));
+                          &colorspace) != 0) {
+    const std::string msg = tjGetErrorStr2(h);
+    reset();
+    fail(name, "corrupt JPEG header: " + msg);
+  }
   if (w <= 0 || ht <= 0) fail(name, "corrupt JPEG header: zero image size");
   JpegInfo info;
   info.width = w;
@@ -64,14 +67,21 @@ void JpegDecoder::decode(const std::uint8_t* data, std::size_t size, std::uint8_
   const int rc = tjDecompress2(h, data, static_cast<unsigned long>(size), out, info.width,
                                info.width * channels, info.height, pf, TJFLAG_ACCURATEDCT);
   if (rc == 0) return;
-  const char* msg = tjGetErrorStr2(h);
-  if (tjGetErrorCode(h) == TJERR_WARNING) {
-    if (harmless_warning(msg)) return;
-    if (std::strstr(msg, "Premature end of JPEG file"))
-      fail(name, std::string("truncated JPEG (") + msg + ")");
-    fail(name, std::string("corrupt JPEG data (") + msg + ")");
-  }
-  fail(name, std::string("corrupt JPEG: ") + msg);
+  const std::string msg = tjGetErrorStr2(h);
+  const bool warning = tjGetErrorCode(h) == TJERR_WARNING;
+  if (warning && harmless_warning(msg.c_str())) return;
+  reset();
+  if (!warning) fail(name, "corrupt JPEG: " + msg);
+  if (msg.find("Premature end of JPEG file") != std::string::npos)
+    fail(name, "truncated JPEG (" + msg + ")");
+  fail(name, "corrupt JPEG data (" + msg + ")");
+}
+
+void JpegDecoder::reset() {
+  tjDestroy(static_cast<tjhandle>(handle_));
+  handle_ = tjInitDecompress();
+  if (!handle_)
+    throw std::runtime_error(std::string("tjInitDecompress failed: ") + tjGetErrorStr2(nullptr));
 }
 
 JpegDecoder& thread_jpeg_decoder() {

@@ -32,6 +32,9 @@ class JpegDecoder {
               int channels, const std::string& name);
 
  private:
+  // A TurboJPEG 2.1 handle is left mid-header after an error, and the next header it reads comes
+  // back as 0x0: every failure replaces the handle.
+  void reset();
   void* handle_;
 };
 

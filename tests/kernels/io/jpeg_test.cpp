@@ -128,6 +128,27 @@ TEST_CASE("broken JPEG streams throw naming the input and the fault") {
   }
 }
 
+TEST_CASE("a decoder that met a broken file decodes the next good one") {
+  const auto px = gradient(28, 28, 1);
+  const auto good = encode_jpeg(px.data(), 28, 28, 1, 95);
+  auto truncated = good;
+  truncated.resize(good.size() / 2);
+  auto no_scan = good;
+  no_scan.resize(300);  // tables and frame header, no SOS: fails inside the header read
+  JpegDecoder& dec = thread_jpeg_decoder();
+  for (const auto* broken : {&no_scan, &truncated}) {
+    for (int round = 0; round < 2; ++round) {
+      JpegInfo ignored;
+      CHECK_THROWS(decode_jpeg(broken->data(), broken->size(), ignored, "bad.jpg"));
+      const JpegInfo info = dec.header(good.data(), good.size(), "good.jpg");
+      CHECK(info.height == 28);
+      CHECK(info.width == 28);
+      std::vector<std::uint8_t> out(28 * 28);
+      CHECK_NOTHROW(dec.decode(good.data(), good.size(), out.data(), info, 1, "good.jpg"));
+    }
+  }
+}
+
 TEST_CASE("files are read whole and appended") {
   const auto dir =
       std::filesystem::temp_directory_path() / ("ft_io_jpeg_" + std::to_string(::getpid()));
