@@ -112,6 +112,9 @@ TEST_CASE("decode_jpeg: broken files under both policies") {
       {"not a JPEG", std::vector<std::uint8_t>(text.begin(), text.end()), "not a JPEG"},
       {"truncated", truncated, "truncated JPEG"},
       {"corrupt", corrupt, "corrupt JPEG"},
+      // Fails inside the header read; the next file (decoded by the same handle) must still work.
+      {"corrupt header", std::vector<std::uint8_t>(good.begin(), good.begin() + 300),
+       "corrupt JPEG header"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.name);
