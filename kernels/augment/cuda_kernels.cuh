@@ -5,35 +5,10 @@
 
 #include <cstdint>
 
+#include "kernels/augment/cuda_plan.hpp"
 #include "kernels/augment/pixel.hpp"
-#include "kernels/augment/types.hpp"
 
 namespace ft::aug::cuda {
-
-inline constexpr int kMaxTaps = 33;  // resize: shrink factors up to 16 per axis
-
-// One sample's work in one step.
-struct Task {
-  OpDraw d;
-  Dims in, out;
-  std::size_t in_off = 0, out_off = 0;  // element offsets in the step's source / destination
-  float rt[6] = {0, 0, 0, 0, 0, 0};     // affine matrix rescaled for the source size
-  BlendCoef k{1.0f, 0.0f};              // trivial_augment_wide colour blend coefficients
-  bool flip = false;                    // a following hflip fused into this step
-};
-
-// What every sample of a step shares.
-struct Step {
-  AugmentOp op;
-  bool normalize = false;  // a following normalize fused in: write f32 CHW
-  float mean[kMaxChannels] = {0, 0, 0, 0}, stdev[kMaxChannels] = {1, 1, 1, 1};
-  int n_stats = 1;
-  const std::uint8_t* in = nullptr;
-  std::uint8_t* out_u8 = nullptr;
-  float* out_f32 = nullptr;
-  const Task* tasks = nullptr;
-  std::uint8_t* lut = nullptr;  // trivial_augment_wide: 3 x 256 per sample
-};
 
 // Writes one output pixel (c values), mirrored when the task fuses a flip, normalized when the
 // step fuses normalize.
@@ -163,32 +138,12 @@ __device__ inline bool ta_uses_lut(TaOp t) {
          t == TaOp::auto_contrast || t == TaOp::equalize;
 }
 
-// One block per sample: the per-value lookup table (3 x 256) of the sample's colour op, from its
-// histograms where the op needs statistics (contrast mean, autocontrast range, equalize CDF).
-// The formulas are color.cpp's, value by value.
-__global__ void ta_lut_kernel(Step s) {
-  const Task& t = s.tasks[blockIdx.x];
+// The table of channel ch (one thread per channel).
+__device__ inline void build_lut(const Step& s, const Task& t, int ch, const unsigned int* h,
+                                 unsigned long long gray_sum, long n) {
   const TaOp op = t.d.ta;
-  if (!ta_uses_lut(op)) return;
-  __shared__ unsigned int hist[3][256];
-  __shared__ unsigned long long gray_sum;
   const int c = t.in.c;
-  const long n = static_cast<long>(t.in.h) * t.in.w;
-  for (int v = threadIdx.x; v < 768; v += blockDim.x) hist[v / 256][v % 256] = 0;
-  if (threadIdx.x == 0) gray_sum = 0;
-  __syncthreads();
-  const std::uint8_t* in = s.in + t.in_off;
-  if (op == TaOp::contrast || op == TaOp::auto_contrast || op == TaOp::equalize)
-    for (long i = threadIdx.x; i < n; i += blockDim.x) {
-      const std::uint8_t* p = in + i * c;
-      for (int ch = 0; ch < c; ++ch) atomicAdd(&hist[ch][p[ch]], 1u);
-      if (op == TaOp::contrast && c == 3) atomicAdd(&gray_sum, static_cast<unsigned long long>(gray_u8(p[0], p[1], p[2])));
-    }
-  __syncthreads();
-  if (static_cast<int>(threadIdx.x) >= c) return;
-  const int ch = threadIdx.x;
   std::uint8_t* lut = s.lut + blockIdx.x * 768 + ch * 256;
-  const unsigned int* h = hist[ch];
   switch (op) {
     case TaOp::brightness:
       for (int v = 0; v < 256; ++v) lut[v] = blend(static_cast<float>(v), 0.0f, t.k);
@@ -203,7 +158,7 @@ __global__ void ta_lut_kernel(Step s) {
       unsigned long long sum = gray_sum;
       if (c != 3) {
         sum = 0;
-        for (int v = 0; v < 256; ++v) sum += static_cast<unsigned long long>(v) * hist[0][v];
+        for (int v = 0; v < 256; ++v) sum += static_cast<unsigned long long>(v) * h[v];
       }
       const float mean = static_cast<float>(sum) / static_cast<float>(n);
       for (int v = 0; v < 256; ++v) lut[v] = blend(static_cast<float>(v), mean, t.k);
@@ -234,6 +189,31 @@ __global__ void ta_lut_kernel(Step s) {
     default:
       return;
   }
+}
+
+// One block per sample: the per-value lookup table (3 x 256) of the sample's colour op, from its
+// histograms where the op needs statistics (contrast mean, autocontrast range, equalize CDF).
+// The formulas are color.cpp's, value by value.
+__global__ void ta_lut_kernel(Step s) {
+  const Task& t = s.tasks[blockIdx.x];
+  const TaOp op = t.d.ta;
+  if (!ta_uses_lut(op)) return;
+  __shared__ unsigned int hist[3][256];
+  __shared__ unsigned long long gray_sum;
+  const int c = t.in.c;
+  const long n = static_cast<long>(t.in.h) * t.in.w;
+  for (int v = threadIdx.x; v < 768; v += blockDim.x) hist[v / 256][v % 256] = 0;
+  if (threadIdx.x == 0) gray_sum = 0;
+  __syncthreads();
+  const std::uint8_t* in = s.in + t.in_off;
+  if (op == TaOp::contrast || op == TaOp::auto_contrast || op == TaOp::equalize)
+    for (long i = threadIdx.x; i < n; i += blockDim.x) {
+      const std::uint8_t* p = in + i * c;
+      for (int ch = 0; ch < c; ++ch) atomicAdd(&hist[ch][p[ch]], 1u);
+      if (op == TaOp::contrast && c == 3) atomicAdd(&gray_sum, static_cast<unsigned long long>(gray_u8(p[0], p[1], p[2])));
+    }
+  __syncthreads();
+  for (int ch = threadIdx.x; ch < c; ch += blockDim.x) build_lut(s, t, ch, hist[ch], gray_sum, n);
 }
 
 // Per pixel: identity, the geometric ops (affine with nearest / bilinear), colour, sharpness, or

@@ -1,0 +1,97 @@
+// Planning of a CUDA batch (see cuda_plan.hpp). Parameters come from draw_op, the CPU path's
+// function, so both paths take the same random decisions.
+#include "kernels/augment/cuda_plan.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/augment/ops.hpp"
+
+namespace ft::aug::cuda {
+
+namespace {
+
+Kernel kernel_of(OpKind k) {
+  switch (k) {
+    case OpKind::resize: case OpKind::random_resized_crop: return Kernel::resize;
+    case OpKind::rotate: return Kernel::rotate;
+    case OpKind::to_rgb: return Kernel::to_rgb;
+    case OpKind::trivial_augment_wide: return Kernel::ta;
+    case OpKind::normalize: return Kernel::normalize;
+    case OpKind::random_erasing: return Kernel::erase;
+    default: return Kernel::crop;
+  }
+}
+
+}  // namespace
+
+void plan_batch(const std::vector<AugmentOp>& ops, const CudaBatch& b, Plan& plan) {
+  validate_ops(ops);
+  const std::size_t n = b.n;
+  plan.tasks.clear();
+  plan.steps.clear();
+  plan.ping_elems[0] = plan.ping_elems[1] = 0;
+  std::vector<Dims> cur(b.in_dims, b.in_dims + n);
+  std::vector<std::size_t> cur_off(b.in_offsets, b.in_offsets + n);
+  int src = 0, next = 1;
+  for (std::size_t k = 0; k < ops.size();) {
+    const AugmentOp& op = ops[k];
+    StepPlan sp;
+    sp.kernel = kernel_of(op.kind);
+    sp.step.op = op;
+    sp.first_task = plan.tasks.size();
+    sp.op_index = static_cast<std::uint32_t>(k);
+    const bool geometric = sp.kernel == Kernel::crop || sp.kernel == Kernel::resize;
+    const bool fuse_flip =
+        geometric && op.kind != OpKind::hflip && k + 1 < ops.size() && ops[k + 1].kind == OpKind::hflip;
+    const std::size_t after = k + 1 + (fuse_flip ? 1 : 0);
+    const bool in_f32 = sp.kernel == Kernel::erase;
+    sp.step.normalize = op.kind == OpKind::normalize ||
+                        (!in_f32 && after < ops.size() && ops[after].kind == OpKind::normalize);
+    if (sp.step.normalize) {
+      const AugmentOp& norm = op.kind == OpKind::normalize ? op : ops[after];
+      std::copy(norm.mean, norm.mean + kMaxChannels, sp.step.mean);
+      std::copy(norm.std, norm.std + kMaxChannels, sp.step.stdev);
+      sp.step.n_stats = norm.n_stats;
+    }
+    std::size_t out_off = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      Task t;
+      t.in = cur[i];
+      t.d = draw_op(op, t.in, b.seed, b.epoch, b.sample_ids[i], static_cast<std::uint32_t>(k));
+      t.out = op.kind == OpKind::normalize || in_f32 ? t.in : op_output_dims(op, t.in);
+      if (fuse_flip)
+        t.flip = draw_op(ops[k + 1], t.out, b.seed, b.epoch, b.sample_ids[i], static_cast<std::uint32_t>(k + 1)).flip;
+      if (sp.kernel == Kernel::resize &&
+          std::max(resize_taps(t.d.w, t.out.w, op.antialias), resize_taps(t.d.h, t.out.h, op.antialias)) > kMaxTaps)
+        throw std::runtime_error(std::string("CUDA augment: ") + op_name(op.kind) + " shrinks by more than 16x");
+      if (sp.kernel == Kernel::rotate || sp.kernel == Kernel::ta) affine_rescale(t.d.matrix, t.in.w, t.in.h, t.rt);
+      if (sp.kernel == Kernel::ta) t.k = blend_coef(1.0 + static_cast<double>(t.d.magnitude));
+      t.in_off = cur_off[i];
+      t.out_off = sp.step.normalize || in_f32 ? b.out_offsets[i] : out_off;
+      out_off += t.out.numel();
+      cur[i] = t.out;
+      cur_off[i] = t.out_off;
+      sp.max_work = std::max(sp.max_work, in_f32 ? static_cast<long>(t.d.h) * t.d.w * t.out.c
+                                                 : static_cast<long>(t.out.h) * t.out.w);
+      plan.tasks.push_back(t);
+    }
+    if (in_f32 || sp.step.normalize) {
+      sp.src = in_f32 ? 3 : src;
+      sp.dst = 3;
+      src = 3;
+    } else {
+      sp.src = src;
+      sp.dst = next;
+      plan.ping_elems[next - 1] = std::max(plan.ping_elems[next - 1], out_off);
+      src = next;
+      next = next == 1 ? 2 : 1;
+    }
+    plan.steps.push_back(sp);
+    k = op.kind == OpKind::normalize ? k + 1 : (sp.step.normalize ? after + 1 : after);
+  }
+  plan.final_buffer = src;
+}
+
+}  // namespace ft::aug::cuda

@@ -1,0 +1,205 @@
+// The CUDA path without a GPU: the batch plan (cuda_plan.cpp: steps, fusions, offsets) and the
+// kernels of cuda_kernels.cuh, compiled as host code under a small emulation of CUDA's built-ins
+// and launched thread by thread, must equal the CPU chain exactly for every op, the fused steps
+// and the seed's chain. This catches planning and indexing bugs in CI; test_augment_gpu checks the
+// real device (scheduling, memory, the CUDA toolchain's float arithmetic) where one exists.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// ---- a minimal host emulation of the CUDA built-ins the kernels use ---------------------------
+struct EmuDim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+inline EmuDim3 blockIdx, threadIdx, blockDim, gridDim;
+#define __global__
+#define __device__
+#define __shared__ static
+inline void __syncthreads() {}
+inline unsigned atomicAdd(unsigned* p, unsigned v) {
+  const unsigned old = *p;
+  *p += v;
+  return old;
+}
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+  const unsigned long long old = *p;
+  *p += v;
+  return old;
+}
+
+#include "kernels/augment/cuda_kernels.cuh"
+#include "kernels/augment/ops.hpp"
+
+using namespace ft::aug;
+
+namespace {
+
+// Runs f for every (block, thread) of the grid, one at a time. Kernels that synchronise inside a
+// block (ta_lut_kernel) must be launched with one thread per block.
+template <class F>
+void launch(unsigned gx, unsigned gy, unsigned threads, F f) {
+  blockDim = {threads, 1, 1};
+  gridDim = {gx, gy, 1};
+  for (unsigned by = 0; by < gy; ++by)
+    for (unsigned bx = 0; bx < gx; ++bx)
+      for (unsigned t = 0; t < threads; ++t) {
+        blockIdx = {bx, by, 0};
+        threadIdx = {t, 0, 0};
+        f();
+      }
+}
+
+// CudaAugment::run with host vectors in place of device buffers.
+void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
+  const std::size_t n = b.n;
+  const std::size_t in_total = b.in_offsets[n - 1] + b.in_dims[n - 1].numel();
+  const std::size_t out_total = b.out_offsets[n - 1] + b.out_dims[n - 1].numel();
+  cuda::Plan plan;
+  cuda::plan_batch(ops, b, plan);
+  std::vector<std::uint8_t> in(b.in, b.in + in_total), ping[2], lut(n * 768);
+  ping[0].resize(plan.ping_elems[0] + 1);
+  ping[1].resize(plan.ping_elems[1] + 1);
+  std::vector<float> f32(b.out_f32 ? out_total : 1);
+  const auto u8_buf = [&](int id) { return id == 0 ? in.data() : ping[id - 1].data(); };
+  constexpr unsigned kThreads = 256;
+  for (const cuda::StepPlan& sp : plan.steps) {
+    cuda::Step s = sp.step;
+    s.tasks = plan.tasks.data() + sp.first_task;
+    s.in = sp.src == 3 ? nullptr : u8_buf(sp.src);
+    s.out_u8 = sp.dst == 3 ? nullptr : u8_buf(sp.dst);
+    s.out_f32 = f32.data();
+    s.lut = lut.data();
+    const auto gx = static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads));
+    const auto gy = static_cast<unsigned>(n);
+    switch (sp.kernel) {
+      case cuda::Kernel::crop: launch(gx, gy, kThreads, [&] { cuda::crop_kernel(s); }); break;
+      case cuda::Kernel::resize: launch(gx, gy, kThreads, [&] { cuda::resize_kernel(s); }); break;
+      case cuda::Kernel::rotate: launch(gx, gy, kThreads, [&] { cuda::rotate_kernel(s); }); break;
+      case cuda::Kernel::to_rgb: launch(gx, gy, kThreads, [&] { cuda::to_rgb_kernel(s); }); break;
+      case cuda::Kernel::normalize: launch(gx, gy, kThreads, [&] { cuda::normalize_kernel(s); }); break;
+      case cuda::Kernel::ta:
+        launch(gy, 1, 1, [&] { cuda::ta_lut_kernel(s); });
+        launch(gx, gy, kThreads, [&] { cuda::ta_apply_kernel(s); });
+        break;
+      case cuda::Kernel::erase:
+        launch(gx, gy, kThreads, [&] { cuda::erase_kernel(s, b.seed, b.epoch, b.sample_ids, sp.op_index); });
+        break;
+    }
+  }
+  if (plan.final_buffer == 3) std::copy(f32.begin(), f32.begin() + out_total, static_cast<float*>(b.out));
+  else std::copy(u8_buf(plan.final_buffer), u8_buf(plan.final_buffer) + out_total, static_cast<std::uint8_t*>(b.out));
+}
+
+struct HostBatch {
+  std::vector<std::uint8_t> pixels;
+  std::vector<std::size_t> offsets;
+  std::vector<Dims> dims;
+  std::vector<std::uint64_t> ids;
+};
+
+HostBatch make_batch(std::size_t n, bool rgb_only, int base = 0) {
+  HostBatch b;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int h = i % 11 == 5 ? 1 : base + 6 + static_cast<int>((i * 7) % 23);
+    const int w = i % 11 == 5 ? 1 : base + 5 + static_cast<int>((i * 13) % 19);
+    const int c = (rgb_only || i % 3) ? 3 : 1;
+    b.offsets.push_back(b.pixels.size());
+    b.dims.push_back({h, w, c});
+    b.ids.push_back(500 + 7 * i);
+    for (int k = 0; k < h * w * c; ++k) b.pixels.push_back(static_cast<std::uint8_t>((k * 37 + i * 11 + (k / 5) * 3) % 256));
+  }
+  return b;
+}
+
+AugmentOp normalize_op(int n) {
+  AugmentOp op{.kind = OpKind::normalize};
+  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
+  for (int k = 0; k < 3; ++k) {
+    op.mean[k] = mean[k];
+    op.std[k] = stdev[k];
+  }
+  op.n_stats = n;
+  return op;
+}
+
+void check_equal(const std::string& name, const std::vector<AugmentOp>& ops, const HostBatch& b, std::uint32_t epoch = 1) {
+  const std::size_t n = b.dims.size();
+  std::vector<Dims> od(n);
+  std::vector<std::size_t> off(n);
+  std::size_t total = 0;
+  bool f32 = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Plan p = plan_output(ops, b.dims[i]);
+    od[i] = p.dims;
+    off[i] = total;
+    total += p.dims.numel();
+    f32 = p.f32;
+  }
+  std::vector<std::uint8_t> cpu_u8(total), emu_u8(total);
+  std::vector<float> cpu_f(total), emu_f(total);
+  Scratch s;
+  for (std::size_t i = 0; i < n; ++i)
+    apply_ops_cpu(ops, b.pixels.data() + b.offsets[i], b.dims[i], cpu_u8.data() + off[i], cpu_f.data() + off[i], 9,
+                  epoch, b.ids[i], s);
+  CudaBatch cb{b.pixels.data(), b.offsets.data(), b.dims.data(), n, b.ids.data(), 9, epoch,
+               f32 ? static_cast<void*>(emu_f.data()) : static_cast<void*>(emu_u8.data()), off.data(), od.data(), f32};
+  run_emulated(ops, cb);
+  CHECK_MESSAGE((f32 ? cpu_f == emu_f : cpu_u8 == emu_u8), name);
+}
+
+}  // namespace
+
+TEST_CASE("emulated CUDA kernels equal the CPU chain for every op") {
+  const HostBatch mixed = make_batch(40, false), rgb = make_batch(24, true);
+  AugmentOp pad{.kind = OpKind::random_crop, .size_h = 12, .size_w = 14, .pad_l = 3, .pad_t = 2, .pad_r = 1, .pad_b = 4,
+                .pad_if_needed = true};
+  pad.fill[0] = 17;
+  check_equal("resize aa", {AugmentOp{.kind = OpKind::resize, .size_h = 17, .size_w = 13}}, mixed);
+  check_equal("resize shrink", {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 3}}, mixed);
+  check_equal("resize plain", {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 9, .antialias = false}}, mixed);
+  check_equal("resize short edge", {AugmentOp{.kind = OpKind::resize, .size_h = 10}}, mixed);
+  check_equal("center_crop", {AugmentOp{.kind = OpKind::center_crop, .size_h = 9, .size_w = 11}}, mixed);
+  check_equal("random_crop constant", {pad}, mixed);
+  pad.pad_mode = PadMode::edge;
+  check_equal("random_crop edge", {pad}, mixed);
+  check_equal("hflip", {AugmentOp{.kind = OpKind::hflip, .p = 0.5f}}, mixed);
+  AugmentOp rot{.kind = OpKind::rotate, .degrees = 40.0f};
+  rot.fill[0] = 90;
+  check_equal("rotate bilinear", {rot}, mixed);
+  rot.interp = Interp::nearest;
+  check_equal("rotate nearest", {rot}, mixed);
+  check_equal("to_rgb", {AugmentOp{.kind = OpKind::to_rgb}}, mixed);
+  check_equal("normalize", {normalize_op(1)}, mixed);
+  check_equal("random_resized_crop", {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 12, .size_w = 10}}, mixed);
+  const AugmentOp ta{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
+  for (std::uint32_t epoch = 1; epoch <= 8; ++epoch)  // 8 x 40 draws cover all 14 ops
+    check_equal("trivial_augment_wide epoch " + std::to_string(epoch), {ta}, mixed, epoch);
+  AugmentOp erase{.kind = OpKind::random_erasing, .p = 1.0f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
+                  .ratio_hi = 3.3f};
+  erase.fill[0] = 0.5f;
+  check_equal("random_erasing value", {normalize_op(3), erase}, rgb);
+  erase.random_value = true;
+  check_equal("random_erasing random", {normalize_op(3), erase}, rgb);
+}
+
+TEST_CASE("emulated fused steps and the seed chain equal the CPU chain") {
+  const HostBatch rgb = make_batch(24, true), big = make_batch(6, true, 40);
+  const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
+  check_equal("rrc + hflip + normalize", {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16}, flip,
+                                          normalize_op(3)}, rgb);
+  check_equal("center_crop + hflip", {AugmentOp{.kind = OpKind::center_crop, .size_h = 10, .size_w = 7}, flip}, rgb);
+  check_equal("rotate + normalize", {AugmentOp{.kind = OpKind::rotate, .degrees = 30.0f}, normalize_op(3)}, rgb);
+  check_equal("hflip + hflip", {flip, flip}, rgb);
+  const std::vector<AugmentOp> chain = {
+      AugmentOp{.kind = OpKind::resize, .size_h = 64, .size_w = 64},
+      AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 56, .size_w = 56},
+      flip,
+      AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
+      normalize_op(3),
+      AugmentOp{.kind = OpKind::random_erasing, .p = 0.5f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
+                .ratio_hi = 3.3f, .random_value = true}};
+  for (std::uint32_t epoch = 1; epoch <= 3; ++epoch) check_equal("seed chain epoch " + std::to_string(epoch), chain, big, epoch);
+}
