@@ -3,6 +3,7 @@
 // twin is tools/bench_train.py; tools/bench_train.sh runs both side by side.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -62,9 +63,8 @@ int main(int argc, char** argv) {
   for (auto* p : params) momentum.emplace_back(p->value.size(), 0.f);
 
   double fwd_s = 0, bwd_s = 0, upd_s = 0;
-  std::chrono::steady_clock::time_point start;
+  std::vector<double> step_s;
   for (int step = 0; step < warmup + steps; ++step) {
-    if (step == warmup) start = std::chrono::steady_clock::now();
     const auto t0 = std::chrono::steady_clock::now();
     model->forward(x.data(), batch, true, logits.data());
     ft::nn::cross_entropy_forward(logits.data(), labels.data(), batch, spec.num_classes, 0.1f);
@@ -90,11 +90,14 @@ int main(int argc, char** argv) {
       fwd_s += std::chrono::duration<double>(t1 - t0).count();
       bwd_s += std::chrono::duration<double>(t2 - t1).count();
       upd_s += std::chrono::duration<double>(t3 - t2).count();
+      step_s.push_back(std::chrono::duration<double>(t3 - t0).count());
     }
   }
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("flowtrain %s %dx%dx%d batch %d threads %d: %.1f images/s (forward %.0f ms, backward %.0f ms, update %.0f ms per step)\n",
-              spec.kind.c_str(), spec.in_channels, spec.height, spec.width, batch, threads,
-              double(batch) * steps / total, 1e3 * fwd_s / steps, 1e3 * bwd_s / steps, 1e3 * upd_s / steps);
+  // The median step: on a shared machine it is far steadier than the mean.
+  std::sort(step_s.begin(), step_s.end());
+  const double median = step_s[step_s.size() / 2];
+  std::printf("flowtrain %-13s %dx%dx%d batch %d threads %d: %7.1f images/s (median step %.0f ms; mean forward %.0f ms, backward %.0f ms, update %.0f ms)\n",
+              spec.kind.c_str(), spec.in_channels, spec.height, spec.width, batch, threads, double(batch) / median,
+              1e3 * median, 1e3 * fwd_s / steps, 1e3 * bwd_s / steps, 1e3 * upd_s / steps);
   return 0;
 }

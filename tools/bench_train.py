@@ -74,9 +74,8 @@ def main():
     x = torch.rand(a.batch, a.c, a.h, a.w, generator=g) * 2 - 1
     y = torch.randint(0, classes, (a.batch,), generator=g)
     fwd = bwd = upd = 0.0
+    step_s = []
     for step in range(a.warmup + a.steps):
-        if step == a.warmup:
-            start = time.perf_counter()
         t0 = time.perf_counter()
         loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
         t1 = time.perf_counter()
@@ -87,10 +86,12 @@ def main():
         t3 = time.perf_counter()
         if step >= a.warmup:
             fwd, bwd, upd = fwd + t1 - t0, bwd + t2 - t1, upd + t3 - t2
-    total = time.perf_counter() - start
+            step_s.append(t3 - t0)
     n = a.steps
-    print(f"pytorch   {a.model} {a.c}x{a.h}x{a.w} batch {a.batch} threads {a.threads}: {a.batch * n / total:.1f} images/s "
-          f"(forward {1e3 * fwd / n:.0f} ms, backward {1e3 * bwd / n:.0f} ms, update {1e3 * upd / n:.0f} ms per step)")
+    median = sorted(step_s)[len(step_s) // 2]  # steadier than the mean on a shared machine
+    print(f"pytorch   {a.model:<13} {a.c}x{a.h}x{a.w} batch {a.batch} threads {a.threads}: {a.batch / median:7.1f} images/s "
+          f"(median step {1e3 * median:.0f} ms; mean forward {1e3 * fwd / n:.0f} ms, backward {1e3 * bwd / n:.0f} ms, "
+          f"update {1e3 * upd / n:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,14 @@ BatchNormSpec bn(int c) {
   return s;
 }
 
+// BatchNorm followed by ReLU, fused into one primitive (one pass less each way); the ReLU has no
+// parameters, so the state_dict names do not change.
+BatchNormSpec bn_relu(int c) {
+  BatchNormSpec s = bn(c);
+  s.relu = true;
+  return s;
+}
+
 // torchvision BasicBlock (expansion 1) or Bottleneck (expansion 4) with its downsample.
 struct BlockKind {
   bool bottleneck = false;
@@ -39,17 +47,14 @@ ModulePtr residual_block(const LayerFactory& L, const BlockKind& kind, int inpla
   if (kind.bottleneck) {
     const int width = planes * kind.width_per_group / 64 * kind.groups;
     main.add("conv1", L.conv2d(conv(inplanes, width, 1, 1, 0)))
-        .add("bn1", L.batch_norm(bn(width)))
-        .add("relu", L.relu())
+        .add("bn1", L.batch_norm(bn_relu(width)))
         .add("conv2", L.conv2d(conv(width, width, 3, stride, 1, false, kind.groups)))
-        .add("bn2", L.batch_norm(bn(width)))
-        .add("relu", L.relu())
+        .add("bn2", L.batch_norm(bn_relu(width)))
         .add("conv3", L.conv2d(conv(width, planes * 4, 1, 1, 0)))
         .add("bn3", L.batch_norm(bn(planes * 4)));
   } else {
     main.add("conv1", L.conv2d(conv(inplanes, planes, 3, stride, 1)))
-        .add("bn1", L.batch_norm(bn(planes)))
-        .add("relu", L.relu())
+        .add("bn1", L.batch_norm(bn_relu(planes)))
         .add("conv2", L.conv2d(conv(planes, planes, 3, 1, 1)))
         .add("bn2", L.batch_norm(bn(planes)));
   }
@@ -65,8 +70,7 @@ Sequential torchvision_resnet(const LayerFactory& L, const ModelSpec& spec, cons
                               const int (&layers)[4]) {
   Sequential net;
   net.add("conv1", L.conv2d(conv(spec.in_channels, 64, 7, 2, 3)))
-      .add("bn1", L.batch_norm(bn(64)))
-      .add("relu", L.relu())
+      .add("bn1", L.batch_norm(bn_relu(64)))
       .add("maxpool", L.max_pool(MaxPoolSpec{3, 2, 1}));
   const int expansion = kind.bottleneck ? 4 : 1;
   int inplanes = 64;
@@ -90,8 +94,7 @@ Sequential resnet_small(const LayerFactory& L, const ModelSpec& spec) {
     throw std::invalid_argument("resnet_small: widths and stage_blocks must be non-empty and of equal length");
   Sequential net;
   net.add("conv1", L.conv2d(conv(spec.in_channels, spec.widths[0], 3, 1, 1)))
-      .add("bn1", L.batch_norm(bn(spec.widths[0])))
-      .add("relu", L.relu());
+      .add("bn1", L.batch_norm(bn_relu(spec.widths[0])));
   int inplanes = spec.widths[0];
   for (std::size_t stage = 0; stage < spec.widths.size(); ++stage) {
     if (spec.widths[stage] <= 0 || spec.stage_blocks[stage] <= 0)
@@ -120,7 +123,7 @@ Sequential mini_resnet(const LayerFactory& L, const ModelSpec& spec) {
     Conv2dSpec c1 = conv(in, out, 3, 1, 0, true), c2 = conv(out, out, 3, 1, 0, true);
     c1.same_padding = c2.same_padding = true;
     Sequential main, skip;
-    main.add("0", L.conv2d(c1)).add("1", L.batch_norm(bn(out))).add("2", L.relu());
+    main.add("0", L.conv2d(c1)).add("1", L.batch_norm(bn_relu(out)));  // "2" is the ReLU, fused
     main.add("3", L.conv2d(c2)).add("4", L.batch_norm(bn(out)));
     skip.add("", L.conv2d(conv(in, out, 1, 1, 0, true)));
     const std::string n = std::to_string(i);
@@ -139,8 +142,8 @@ Sequential mini_resnet(const LayerFactory& L, const ModelSpec& spec) {
   const auto next = [&] { return std::to_string(idx++); };
   if (spec.dropout > 0) head.add(next(), L.dropout(spec.dropout, 0));
   head.add(next(), L.linear(LinearSpec{flat, 4096, true}));
-  head.add(next(), L.batch_norm(bn(4096)));
-  head.add(next(), L.relu());
+  head.add(next(), L.batch_norm(bn_relu(4096)));
+  ++idx;  // the ReLU, fused into the BatchNorm1d
   if (spec.dropout > 0) head.add(next(), L.dropout(spec.dropout, 1));
   head.add(next(), L.linear(LinearSpec{4096, spec.num_classes, true}));
   net.add("", L.flatten()).add("head", std::make_unique<Sequential>(std::move(head)));
