@@ -36,7 +36,7 @@ bool is_index(const std::string& s) {
 // Parses an override value as TOML; falls back to a string.
 toml::table parse_value(const std::string& value) {
   try {
-    auto t = toml::parse("v = " + value);
+    auto t = toml::parse("v = " + value, std::string(kOverrideSource));
     return t;
   } catch (const toml::parse_error&) {
     toml::table t;
@@ -58,6 +58,10 @@ Split parse_split(const std::string& s, const std::string& where) {
 }
 
 }  // namespace
+
+bool is_reserved_stage_key(const std::string& key) {
+  return key == "id" || key == "kind" || key == "after" || key == "inputs" || key == "splits" || key == "concurrency";
+}
 
 std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
@@ -220,10 +224,9 @@ Config parse_config(const std::string& text, const std::string& file,
         if (!v.is_integer() || *v.value<std::int64_t>() < 0)
           throw ConfigError(where + ": expected an integer >= 0 (0 = unlimited)");
         d.concurrency = static_cast<int>(*v.value<std::int64_t>());
-      } else {
-        d.params.insert(key, v);
       }
     }
+    d.table = t;
     cfg.stages.push_back(std::move(d));
   }
   return cfg;

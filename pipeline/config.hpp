@@ -17,10 +17,18 @@ struct StageDecl {
   std::string id, kind, after;  // after: the upstream stage id ("" for the source)
   std::vector<Split> splits;    // empty: the kind's default
   int concurrency = -1;         // -1: the kind's default
-  toml::table params;           // every other key of the [[stage]] table
+  const toml::table* table = nullptr;  // the [[stage]] table inside Config::root (stable address)
   SourcePos pos;                // where the [[stage]] table starts
 };
 
+// The source path of values that came from `--set` (messages then say "(--set)").
+inline constexpr const char* kOverrideSource = "--set";
+
+// Keys of a [[stage]] table that wire the graph rather than parameterise the stage.
+bool is_reserved_stage_key(const std::string& key);
+
+// Node addresses inside `root` are stable under moves; do not copy a Config whose stages are in
+// use (StageDecl::table points into it).
 struct Config {
   std::string file;  // path as given, for messages
   toml::table root;  // the resolved config (overrides applied)

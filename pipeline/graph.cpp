@@ -16,7 +16,7 @@ namespace {
 
 std::string pos_str(const toml::node& n, const std::string& file, const SourcePos& fallback) {
   const auto& s = n.source();
-  if (s.begin.line == 0) return (file.empty() ? std::string("<config>") : file) + " (--set)";
+  if (s.begin.line == 0 || (s.path && *s.path == kOverrideSource)) return (file.empty() ? std::string("<config>") : file) + " (--set)";
   return SourcePos{file, static_cast<int>(s.begin.line), static_cast<int>(s.begin.column)}.str();
   (void)fallback;
 }
@@ -81,11 +81,12 @@ bool ResolvedStage::active(Split s) const {
 }
 
 void validate_params(const toml::table& values, const std::vector<ParamSpec>& specs,
-                     const std::string& what, const std::string& file, const SourcePos& owner_pos) {
+                     const std::string& what, const std::string& file, const SourcePos& owner_pos, bool reserved) {
   std::vector<std::string> names;
   for (const auto& s : specs) names.push_back(s.name);
   for (auto&& [k, v] : values) {
     const std::string key(k.str());
+    if (reserved && is_reserved_stage_key(key)) continue;
     const std::string where = fmt::format("{}: {} key '{}'", pos_str(v, file, owner_pos), what, key);
     auto it = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == key; });
     if (it == specs.end()) {
@@ -150,12 +151,15 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
                                     fmt::join(registry.names(), ", ")));
     }
     const std::string what = fmt::format("stage '{}' ({})", d.id, d.kind);
-    validate_params(d.params, kind->params, what, cfg.file, d.pos);
+    validate_params(*d.table, kind->params, what, cfg.file, d.pos, /*reserved=*/true);
     auto& r = stages[i];
     r.id = d.id;
     r.kind = kind;
     r.pos = d.pos;
-    r.params = Params(d.params, d.id, cfg.file, &kind->params);
+    r.params = Params(d.table, d.id, cfg.file, &kind->params);
+    // Constructing a stage validates what the schema cannot express (e.g. each augment op's
+    // keys); construction is cheap by contract (heavy work belongs in setup()).
+    (void)kind->make(r.params);
     r.access = kind->access ? kind->access(r.params) : Access{};
     r.splits = d.splits.empty() ? kind->default_splits : d.splits;
     r.concurrency = kind->serial ? 1 : (d.concurrency >= 0 ? d.concurrency : kind->default_concurrency);
@@ -254,9 +258,12 @@ std::string describe_graph(const ResolvedGraph& g) {
                        fmt::join(splits, ","));
     out += fmt::format("    reads [{}]  writes [{}]\n", fmt::join(s.access.reads, ", "),
                        fmt::join(s.access.writes, ", "));
-    if (!s.params.values().empty()) {
+    toml::table own;
+    for (auto&& [k, v] : s.params.values())
+      if (!is_reserved_stage_key(std::string(k.str()))) own.insert(k, v);
+    if (!own.empty()) {
       std::ostringstream p;
-      p << toml::toml_formatter(s.params.values(), toml::format_flags::none);
+      p << toml::toml_formatter(own, toml::format_flags::none);
       std::string text = p.str();
       for (char& ch : text)
         if (ch == '\n') ch = ';';

@@ -29,7 +29,8 @@ struct ResolvedGraph {
 // Checks a parameter table against a schema: unknown keys (with a suggestion), types, ranges,
 // choices, required keys. `what` names the owner in messages ("stage 'decode'", "[run]").
 void validate_params(const toml::table& values, const std::vector<ParamSpec>& specs,
-                     const std::string& what, const std::string& file, const SourcePos& owner_pos);
+                     const std::string& what, const std::string& file, const SourcePos& owner_pos,
+                     bool reserved = false);
 
 // Validates the run-level sections ([run], [model], ...) against the registry's section schemas.
 void validate_sections(const Config& cfg, const Registry& registry);

@@ -2,6 +2,7 @@
 // defaults (parsed once from their TOML text), and source positions for error messages.
 #include <fmt/format.h>
 
+#include "pipeline/config.hpp"
 #include "pipeline/error.hpp"
 #include "pipeline/stage.hpp"
 
@@ -36,9 +37,21 @@ std::string SourcePos::str() const {
   return fmt::format("{}:{}:{}", file, line, column);
 }
 
+const toml::table& Params::empty_table() {
+  static const toml::table empty;
+  return empty;
+}
+
 Params::Params(toml::table values, std::string stage_id, std::string file,
                const std::vector<ParamSpec>* specs)
-    : values_(std::move(values)), stage_id_(std::move(stage_id)), file_(std::move(file)) {
+    : Params(static_cast<const toml::table*>(nullptr), std::move(stage_id), std::move(file), specs) {
+  owned_ = std::make_shared<const toml::table>(std::move(values));
+  values_ = owned_.get();
+}
+
+Params::Params(const toml::table* view, std::string stage_id, std::string file,
+               const std::vector<ParamSpec>* specs)
+    : values_(view ? view : &empty_table()), stage_id_(std::move(stage_id)), file_(std::move(file)) {
   if (!specs) return;
   for (const auto& spec : *specs) {
     if (spec.default_value.empty()) continue;
@@ -47,10 +60,10 @@ Params::Params(toml::table values, std::string stage_id, std::string file,
   }
 }
 
-bool Params::has(const std::string& key) const { return values_.contains(key); }
+bool Params::has(const std::string& key) const { return values_->contains(key); }
 
 const toml::node* Params::value_or_default(const std::string& key) const {
-  if (auto* n = values_.get(key)) return n;
+  if (auto* n = values_->get(key)) return n;
   if (auto* n = defaults_.get(key)) return n;
   return nullptr;
 }
@@ -120,7 +133,8 @@ std::vector<std::string> Params::get_string_list(const std::string& key) const {
 
 std::string Params::where(const toml::node& node, const std::string& key) const {
   const auto& src = node.source();
-  std::string pos = src.begin.line > 0
+  const bool from_file = src.begin.line > 0 && !(src.path && *src.path == kOverrideSource);
+  std::string pos = from_file
                         ? fmt::format("{}:{}:{}", src.path ? *src.path : file_, src.begin.line,
                                       src.begin.column)
                         : (file_.empty() ? std::string("<config>") : file_) + " (--set)";
@@ -128,7 +142,7 @@ std::string Params::where(const toml::node& node, const std::string& key) const 
 }
 
 std::string Params::where(const std::string& key) const {
-  if (auto* n = values_.get(key)) return where(*n, key);
+  if (auto* n = values_->get(key)) return where(*n, key);
   return fmt::format("{}: stage '{}' key '{}'", file_.empty() ? "<config>" : file_, stage_id_, key);
 }
 

@@ -69,7 +69,7 @@ ProfileReport Profiler::report() const {
   r.batches = life.size();
   struct Tick {
     std::int64_t t;
-    int dq, dr, dtok;
+    int dq, dr, dtok, dup;  // queued, running, tokens taken, batches upstream of the stage
   };
   for (std::size_t s = 0; s < n; ++s) {
     auto& st = r.stages[s];
@@ -81,19 +81,19 @@ ProfileReport Profiler::report() const {
     double busy_ns = 0;
     for (const auto& e : events_) {
       if (e.stage != s) continue;
-      ticks.push_back({e.arrive_ns, +1, 0, 0});
-      ticks.push_back({e.start_ns, -1, +1, 0});
-      ticks.push_back({e.end_ns, 0, -1, 0});
+      ticks.push_back({e.arrive_ns, +1, 0, 0, s > 0 ? -1 : 0});
+      ticks.push_back({e.start_ns, -1, +1, 0, 0});
+      ticks.push_back({e.end_ns, 0, -1, 0, 0});
       lat.push_back((e.end_ns - e.start_ns) / 1e6);
       busy_ns += static_cast<double>(e.end_ns - e.start_ns);
     }
     for (const auto& [key, span] : life) {
-      ticks.push_back({span.first, 0, 0, +1});
-      ticks.push_back({span.second, 0, 0, -1});
+      ticks.push_back({span.first, 0, 0, +1, s > 0 ? +1 : 0});
+      ticks.push_back({span.second, 0, 0, -1, 0});
     }
     std::sort(ticks.begin(), ticks.end(), [](const Tick& a, const Tick& b) { return a.t < b.t; });
     double starved_ns = 0, blocked_ns = 0;
-    int q = 0, run = 0, tok = 0;
+    int q = 0, run = 0, tok = 0, up = 0;
     // Only count time inside passes.
     auto inside = [&](std::int64_t t) {
       return std::any_of(passes_.begin(), passes_.end(), [&](const Pass& p) { return t >= p.begin_ns && t < p.end_ns; });
@@ -102,11 +102,14 @@ ProfileReport Profiler::report() const {
       q += ticks[k].dq;
       run += ticks[k].dr;
       tok += ticks[k].dtok;
+      up += ticks[k].dup;
       const double dt = static_cast<double>(ticks[k + 1].t - ticks[k].t);
       if (dt <= 0 || !inside(ticks[k].t)) continue;
       if (q == 0 && run < st.slots) {
         const double free_slots = static_cast<double>(st.slots - run);
-        (tok >= max_in_flight_ ? blocked_ns : starved_ns) += dt * free_slots;
+        // Idle with batches still upstream: waiting for them (starved). Idle with none upstream
+        // and every token taken: the source may not emit until downstream frees one (blocked).
+        (up == 0 && tok >= max_in_flight_ ? blocked_ns : starved_ns) += dt * free_slots;
       }
     }
     st.items = lat.size();

@@ -1,7 +1,8 @@
 // Stage timing: every batch records, per stage, when it arrived, started and ended, and on which
-// worker. From those events: items/s, busy fraction, idle time split into starved (nothing queued,
-// tokens free: upstream is slow) and blocked (nothing queued because every in-flight token is taken:
-// downstream is full), latency mean/p95, the bottleneck, and a Chrome/Perfetto trace.
+// worker. From those events: items/s, busy fraction, idle time split into starved (nothing queued
+// and batches still upstream, or tokens free: waiting on upstream) and blocked (nothing queued,
+// nothing upstream, every in-flight token taken: waiting on downstream to free a token), latency
+// mean/p95, the bottleneck, and a Chrome/Perfetto trace.
 #pragma once
 
 #include <chrono>

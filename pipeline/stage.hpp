@@ -44,7 +44,12 @@ struct SourcePos {
 class Params {
  public:
   Params() = default;
+  // Owns a copy of `values` (tests, programmatic use). Copies of TOML nodes lose their source
+  // positions, so messages then name only the file.
   Params(toml::table values, std::string stage_id, std::string file, const std::vector<ParamSpec>* specs);
+  // A view of a table inside a config that outlives the Params (keeps file:line:col in messages).
+  // The stage's reserved keys (id, kind, after, ...) may be present and are not parameters.
+  Params(const toml::table* view, std::string stage_id, std::string file, const std::vector<ParamSpec>* specs);
 
   bool has(const std::string& key) const;
   bool get_bool(const std::string& key) const;
@@ -56,7 +61,7 @@ class Params {
   std::vector<std::string> get_string_list(const std::string& key) const;
   const toml::table* get_table(const std::string& key) const;
   const toml::array* get_array(const std::string& key) const;
-  const toml::table& values() const { return values_; }
+  const toml::table& values() const { return *values_; }
   const std::string& stage_id() const { return stage_id_; }
   // "file:line:col: stage 'id' key 'k'" for an error about a value of this stage.
   std::string where(const std::string& key) const;
@@ -64,8 +69,10 @@ class Params {
 
  private:
   const toml::node* value_or_default(const std::string& key) const;
-  toml::table values_;
+  std::shared_ptr<const toml::table> owned_;
+  const toml::table* values_ = &empty_table();
   toml::table defaults_;
+  static const toml::table& empty_table();
   std::string stage_id_, file_;
 };
 
