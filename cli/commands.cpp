@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/ablate.hpp"
+#include "cli/preview.hpp"
 #include "cli/run.hpp"
 #include "cli/stage_docs.hpp"
 #include "pipeline/error.hpp"
@@ -76,6 +78,9 @@ void add_commands(CLI::App& app) {
   add_profile(app);
   add_stages(app);
   add_import(app);
+  add_ablate(app);
+  add_preview(app);
+  add_schedule(app);
 }
 
 }  // namespace ft

@@ -6,5 +6,6 @@
 namespace ft {
 
 void add_commands(CLI::App& app);
+void add_schedule(CLI::App& app);
 
 }  // namespace ft

@@ -56,8 +56,11 @@ void retain_vec(std::vector<T>& v, const std::vector<bool>& keep) {
   if (v.empty()) return;
   FT_ASSERT(v.size() == keep.size());
   std::size_t j = 0;
-  for (std::size_t i = 0; i < v.size(); ++i)
-    if (keep[i]) v[j++] = std::move(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (!keep[i]) continue;
+    if (j != i) v[j] = std::move(v[i]);  // a self-move would empty a std::string
+    ++j;
+  }
   v.resize(j);
 }
 

@@ -152,6 +152,16 @@ void TrainState::apply_schedule(int epoch, std::int64_t iteration) {
   if (auto m = schedule_->momentum(idx)) opt.set_momentum(*m);
 }
 
+std::vector<optim::ScheduleRow> TrainState::schedule_rows(bool every_step) const {
+  FT_ASSERT(schedule_);
+  return optim::schedule_table(*schedule_, ctx_.epochs, steps_per_epoch_, schedule_per_step_, every_step);
+}
+
+std::string TrainState::describe_schedule() const {
+  FT_ASSERT(schedule_);
+  return schedule_->describe();
+}
+
 double TrainState::lr() const { return sgd_ ? sgd_->lr() : sgd_options_.lr; }
 
 std::string TrainState::checkpoint_dir() const { return (ctx_.run_dir / "checkpoints").string(); }

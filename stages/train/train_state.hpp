@@ -31,6 +31,9 @@ class TrainState {
   // Sets lr (and momentum) for the step about to run (epoch 1-based, iteration 0-based).
   void apply_schedule(int epoch, std::int64_t iteration);
   double lr() const;
+  // The schedule over the whole run (prepare_schedule first), for `flowtrain schedule`.
+  std::vector<optim::ScheduleRow> schedule_rows(bool every_step) const;
+  std::string describe_schedule() const;
 
   std::int64_t step = 0;        // optimizer steps taken in this run (resume continues it)
   int completed_epochs = 0;     // epochs whose train pass finished

@@ -153,10 +153,9 @@ TEST_CASE("decode_jpeg: a batch whose every file is broken becomes empty under s
   CHECK(st->skipped() == 2);
 }
 
-// Batch::retain (pipeline/batch.cpp) moves v[i] onto v[j] also when i == j; a self-move empties a
-// std::string in libstdc++, so the ids and paths of the samples before the first dropped one come
-// out empty. Marked may_fail until pipeline/batch.cpp guards the self-move (if (j != i)).
-TEST_CASE("decode_jpeg: skip keeps the other samples' ids and paths" * doctest::may_fail()) {
+// Batch::retain must not self-move (that empties a std::string in libstdc++): the ids and paths
+// of the samples before the first dropped one must survive.
+TEST_CASE("decode_jpeg: skip keeps the other samples' ids and paths") {
   Batch b = batch_with({});
   auto st = make_stage(toml::table{{"on_error", "skip"}});
   st->run(b);
