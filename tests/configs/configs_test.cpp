@@ -1,0 +1,25 @@
+// Every config shipped in configs/ validates against the built-in registry (what --dry-run does),
+// so a schema change cannot silently break the documented recipes.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "pipeline/config.hpp"
+#include "pipeline/graph.hpp"
+#include "pipeline/registry.hpp"
+
+namespace fs = std::filesystem;
+
+TEST_CASE("every shipped config validates") {
+  const char* root = std::getenv("FT_SOURCE_ROOT");
+  REQUIRE(root);
+  int n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(fs::path(root) / "configs")) {
+    if (e.path().extension() != ".toml") continue;
+    CAPTURE(e.path().string());
+    CHECK_NOTHROW(ft::resolve_graph(ft::load_config(e.path().string()), ft::builtin_registry()));
+    ++n;
+  }
+  CHECK(n >= 5);
+}
