@@ -141,7 +141,12 @@ StageKind augment_kind() {
       {"device", ParamType::string, "where the ops run: cpu, cuda (error without a GPU) or auto", "\"cpu\"", false,
        std::nullopt, std::nullopt, {"cpu", "cuda", "auto"}},
   };
-  k.access = [](const Params&) { return Access{{col::kImage, col::kIndex}, {col::kImage}}; };
+  // Parsing the ops here too makes graph validation (and --dry-run) report op errors, with
+  // file:line:col and exit code 2, before any stage is built.
+  k.access = [](const Params& p) {
+    parse_augment_ops(p);
+    return Access{{col::kImage, col::kIndex}, {col::kImage}};
+  };
   k.default_concurrency = 0;
   k.make = [](const Params& p) -> std::unique_ptr<Stage> {
     return std::make_unique<AugmentStage>(parse_augment_ops(p), p.get_string("device"), p.stage_id());

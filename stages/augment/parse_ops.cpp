@@ -243,9 +243,9 @@ const std::vector<std::string>& augment_op_names() {
 }
 
 std::string augment_ops_doc() {
-  std::string out;
-  for (auto& [name, s] : op_schemas()) out += fmt::format("{} ({}); ", name, s.doc);
-  return out;
+  std::vector<std::string> parts;
+  for (auto& [name, s] : op_schemas()) parts.push_back(fmt::format("{} ({})", name, s.doc));
+  return fmt::format("{}", fmt::join(parts, "; "));
 }
 
 std::vector<AugmentOp> parse_augment_ops(const Params& p) {
