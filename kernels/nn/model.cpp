@@ -1,6 +1,8 @@
 // Model: the shape-keyed setup, forward/backward through the network, and parameter init.
 #include "kernels/nn/model.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -15,7 +17,12 @@ Model::Model(ModelSpec spec, Sequential net) : spec_(std::move(spec)), net_(std:
 }
 
 void Model::forward(const float* x, int n, bool training, float* logits) {
-  const Shape in{n, spec_.in_channels, spec_.height, spec_.width};
+  forward(x, n, spec_.height, spec_.width, training, logits);
+}
+
+void Model::forward(const float* x, int n, int h, int w, bool training, float* logits) {
+  if (threads_ > 0) omp_set_num_threads(threads_);
+  const Shape in{n, spec_.in_channels, h, w};
   if (!(in == in_)) {
     const Shape out = net_.setup(in);
     if (out.per_sample() != spec_.num_classes)
@@ -26,7 +33,10 @@ void Model::forward(const float* x, int n, bool training, float* logits) {
   std::copy(y, y + std::int64_t{n} * spec_.num_classes, logits);
 }
 
-void Model::backward(const float* dlogits) { net_.backward(dlogits); }
+void Model::backward(const float* dlogits) {
+  if (threads_ > 0) omp_set_num_threads(threads_);
+  net_.backward(dlogits);
+}
 
 void Model::zero_grad() {
   for (Parameter* p : params_) std::fill(p->grad.begin(), p->grad.end(), 0.f);

@@ -36,14 +36,22 @@ class Model {
  public:
   Model(ModelSpec spec, Sequential net);
 
-  // x: (n, C, H, W) f32, C/H/W as in the spec (resnets accept other H, W). logits: (n, classes).
-  // The first call for a batch shape runs the setup phase (buffers, primitives); later calls with
-  // that shape only compute. x must stay valid until backward() returns.
+  // x: (n, C, H, W) f32 NCHW with C, H, W as in the spec. logits: (n, classes). The first call
+  // for a batch shape runs the setup phase (buffers, primitives); later calls with that shape
+  // only compute (a smaller last batch re-runs setup, and so does the next full batch).
+  // x must stay valid until backward() returns.
   void forward(const float* x, int n, bool training, float* logits);
+  // The same at another input size h x w (the torchvision resnets and resnet_small pool
+  // globally, so they take any size; mini_resnet's head fixes its size).
+  void forward(const float* x, int n, int h, int w, bool training, float* logits);
   // dlogits: (n, classes) of the last forward (training). ACCUMULATES into Parameter::grad, as
   // PyTorch's backward does: call zero_grad() first to get this step's gradients alone.
   void backward(const float* dlogits);
   void zero_grad();
+  // OpenMP threads for this model's layers (oneDNN runs on OpenMP). Applied on every forward and
+  // backward from the calling thread, since an OpenMP thread count belongs to the thread that
+  // sets it (a TBB worker running train_step must set its own). 0: leave OpenMP's setting.
+  void set_num_threads(int threads) { threads_ = threads; }
 
   std::vector<Parameter*> parameters() { return params_; }  // torchvision's state_dict order
   std::vector<Buffer*> buffers() { return buffers_; }      // running_mean, running_var, num_batches_tracked
@@ -57,6 +65,7 @@ class Model {
   ModelSpec spec_;
   Sequential net_;
   Shape in_;
+  int threads_ = 0;
   std::vector<Parameter*> params_;
   std::vector<Buffer*> buffers_;
 };

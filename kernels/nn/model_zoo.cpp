@@ -128,14 +128,15 @@ Sequential mini_resnet(const LayerFactory& L, const ModelSpec& spec) {
     skip.add("", L.conv2d(conv(in, out, 1, 1, 0, true)));
     const std::string n = std::to_string(i);
     net.add("", std::make_unique<Residual>(L, std::move(main), std::move(skip), true, "conv" + n + ".", "skip" + n + "."));
-    net.add("", L.max_pool(MaxPoolSpec{2, 2, 0}));
+    // Once the map is 1 pixel high or wide, MaxPool2 has nothing to halve (PyTorch would raise):
+    // later blocks skip it, so 7 or 9 blocks work on 64x64 and 224x224 inputs.
+    if (h >= 2 && w >= 2) {
+      net.add("", L.max_pool(MaxPoolSpec{2, 2, 0}));
+      h /= 2;
+      w /= 2;
+    }
     in = out;
-    h /= 2;
-    w /= 2;
   }
-  if (h <= 0 || w <= 0)
-    throw std::invalid_argument("mini_resnet: input " + std::to_string(spec.height) + "x" + std::to_string(spec.width) +
-                                " is too small for " + std::to_string(spec.blocks) + " blocks");
   const int flat = in * h * w;
   Sequential head;
   int idx = 0;

@@ -19,8 +19,10 @@ dnnl::engine& engine() {
   return eng;
 }
 
+// One stream per calling thread: a stream is not meant to be shared by threads executing at
+// once (say a train stage and an eval stage on two TBB workers, each with its own model).
 dnnl::stream& stream() {
-  static dnnl::stream s(engine());
+  thread_local dnnl::stream s(engine());
   return s;
 }
 

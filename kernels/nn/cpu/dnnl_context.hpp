@@ -1,4 +1,4 @@
-// The one oneDNN CPU engine and stream the CPU layers share, and small helpers around them.
+// The oneDNN CPU engine (one) and stream (one per thread) the CPU layers use, and descriptor helpers.
 // oneDNN (Debian's build) runs its threads on OpenMP: omp_set_num_threads decides how many.
 #pragma once
 

@@ -73,8 +73,11 @@ TEST_CASE("mini_resnet: the seed's layout; flatten size follows the input") {
   auto d = make_model(s);
   CHECK(d->find_parameter("head.1.weight")->shape == std::vector<std::int64_t>{4096, 256});
   CHECK(d->find_parameter("head.5.weight")->shape == std::vector<std::int64_t>{50, 4096});
-  s.blocks = 9;  // 9 blocks need at least 512x512 inputs
-  CHECK_THROWS_AS(make_model(s), std::invalid_argument);
+  s.blocks = 9;  // the map reaches 1x1 after 6 pools at 64x64; later blocks do not pool
+  s.base_width = 1;
+  s.height = s.width = 64;
+  s.dropout = 0.f;
+  CHECK(make_model(s)->find_parameter("head.0.weight")->shape == std::vector<std::int64_t>{4096, 256});
 }
 
 TEST_CASE("zero_init_residual zeroes the last BN weight of each block") {
@@ -110,4 +113,28 @@ TEST_CASE("resnet_small trains: loss falls on a fixed batch; a smaller batch re-
   CHECK(last < 0.75 * first);  // fitting 16 noise samples: a wrong gradient would not descend
   m->forward(x.data(), 5, false, logits.data());  // last smaller batch, eval mode
   for (int i = 0; i < 50; ++i) CHECK(std::isfinite(logits[i]));
+}
+
+TEST_CASE("dropout: keyed by (seed, step), rate p, survivors scaled by 1/(1-p), identity in eval") {
+  auto drop = cpu_layers().dropout(0.25f, 0);
+  const Shape s{8, 500, 1, 1};
+  drop->setup(s);
+  const std::vector<float> x(s.numel(), 1.f);
+  const auto run = [&](std::uint64_t seed, std::uint64_t step) {
+    drop->set_dropout_key(seed, step);
+    const float* y = drop->forward(x.data(), true);
+    return std::vector<float>(y, y + s.numel());
+  };
+  const std::vector<float> a = run(1, 7), b = run(1, 7), c = run(1, 8);
+  CHECK(a == b);
+  CHECK(a != c);
+  std::int64_t zeros = 0;
+  for (float v : a) {
+    CHECK((v == 0.f || v == doctest::Approx(1.f / 0.75f)));
+    zeros += v == 0.f;
+  }
+  // 4000 Bernoulli(0.25) draws: mean 1000, standard deviation ~27; 5 sigma either way.
+  CHECK(zeros > 1000 - 137);
+  CHECK(zeros < 1000 + 137);
+  CHECK(drop->forward(x.data(), false) == x.data());
 }
