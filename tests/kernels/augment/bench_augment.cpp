@@ -1,7 +1,7 @@
 // bench_augment: CPU images/s of each augment op and of the seed's training chain (resize 64->224,
 // random_resized_crop 224, hflip, trivial_augment_wide, normalize, random_erasing) over a batch
 // of 64x64 RGB images, parallel across samples with TBB as the augment stage runs them.
-// Usage: bench_augment [threads=2] [seconds per case=2]. tools/bench_augment.sh runs it beside
+// Usage: bench_augment [threads=2] [seconds per case=2] [only cases containing this text]. tools/bench_augment.sh runs it beside
 // torchvision's DataLoader.
 #include <chrono>
 #include <cstdio>
@@ -114,6 +114,9 @@ int main(int argc, char** argv) {
       {"seed chain (64 -> 224, 6 ops)", {resize, rrc, flip, ta, normalize_op(), erase}, &small},
   };
   std::printf("bench_augment: %d threads, %zu images per pass, >= %.1f s per case\n", threads, small.n, seconds);
-  for (const Case& c : cases) std::printf("%-44s %10.1f images/s\n", c.name.c_str(), measure(arena, c.ops, *c.in, seconds));
+  const std::string only = argc > 3 ? argv[3] : "";
+  for (const Case& c : cases)
+    if (c.name.find(only) != std::string::npos)
+      std::printf("%-44s %10.1f images/s\n", c.name.c_str(), measure(arena, c.ops, *c.in, seconds));
   return 0;
 }
