@@ -2,17 +2,38 @@
 // they differ, the reorder between them is built once (setup) and run on every call.
 #pragma once
 
+#include <omp.h>
+
 #include <dnnl.hpp>
 
 #include "kernels/nn/cpu/dnnl_context.hpp"
 
 namespace ft::nn::cpu {
 
+// Runs the oneDNN calls in its scope on the calling thread alone (oneDNN's OpenMP build reads
+// omp_get_max_threads() per call). For small reorders: waking a second thread costs more than
+// the copy, and far more when the machine is loaded.
+class SingleThreadScope {
+ public:
+  explicit SingleThreadScope(bool active) : saved_(active ? omp_get_max_threads() : 0) {
+    if (saved_ > 1) omp_set_num_threads(1);
+  }
+  ~SingleThreadScope() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  SingleThreadScope(const SingleThreadScope&) = delete;
+  SingleThreadScope& operator=(const SingleThreadScope&) = delete;
+
+ private:
+  int saved_;
+};
+
 class MemoryPair {
  public:
   MemoryPair() = default;
   MemoryPair(const dnnl::memory::desc& user_md, const dnnl::memory::desc& prim_md)
-      : user_(user_md, engine(), DNNL_MEMORY_NONE), reordered_(user_md != prim_md) {
+      : user_(user_md, engine(), DNNL_MEMORY_NONE), reordered_(user_md != prim_md),
+        small_(user_md.get_size() < kSmallBytes) {
     if (reordered_) {
       prim_ = dnnl::memory(prim_md, engine());
       to_prim_ = dnnl::reorder(user_, prim_);
@@ -24,7 +45,10 @@ class MemoryPair {
   // An input: the primitive's memory, filled from `p`.
   dnnl::memory& in(const float* p) {
     user_.set_data_handle(const_cast<float*>(p));
-    if (reordered_) to_prim_.execute(stream(), user_, prim_);
+    if (reordered_) {
+      SingleThreadScope serial(small_);
+      to_prim_.execute(stream(), user_, prim_);
+    }
     return prim_;
   }
   // An output: the primitive writes here; call store() after executing it.
@@ -33,13 +57,17 @@ class MemoryPair {
     return prim_;
   }
   void store() {
-    if (reordered_) to_user_.execute(stream(), prim_, user_);
+    if (reordered_) {
+      SingleThreadScope serial(small_);
+      to_user_.execute(stream(), prim_, user_);
+    }
   }
   bool reordered() const { return reordered_; }
 
  private:
   dnnl::memory user_, prim_;
-  bool reordered_ = false;
+  static constexpr std::size_t kSmallBytes = std::size_t{1} << 18;  // 64 Ki floats
+  bool reordered_ = false, small_ = false;
   dnnl::reorder to_prim_, to_user_;
 };
 
