@@ -47,8 +47,12 @@ struct CudaAugment::Impl {
   Buffer<false> d_in, d_u8[2], d_f32, d_tasks, d_lut, d_ids;
   Buffer<true> h_in, h_out, h_tasks, h_ids;
   cuda::Plan plan;
+  bool profiling = false;
+  std::vector<cudaEvent_t> events;  // 2 per step while profiling
+  std::vector<CudaAugment::StepTiming> profile;
 
   ~Impl() {
+    for (cudaEvent_t e : events) cudaEventDestroy(e);
     for (auto* b : {&d_in, &d_u8[0], &d_u8[1], &d_f32, &d_tasks, &d_lut, &d_ids}) b->release();
     for (auto* b : {&h_in, &h_out, &h_tasks, &h_ids}) b->release();
     if (stream) cudaStreamDestroy(stream);
@@ -117,7 +121,29 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     return id == 0 ? m.d_in.as<std::uint8_t>() : m.d_u8[id - 1].as<std::uint8_t>();
   };
   constexpr int kThreads = 256;
-  for (const cuda::StepPlan& sp : plan.steps) {
+  if (m.profiling) {
+    while (m.events.size() < 2 * plan.steps.size()) {
+      cudaEvent_t e;
+      check(cudaEventCreate(&e), "cudaEventCreate");
+      m.events.push_back(e);
+    }
+    m.profile.assign(plan.steps.size(), {});
+  }
+  for (std::size_t step = 0; step < plan.steps.size(); ++step) {
+    const cuda::StepPlan& sp = plan.steps[step];
+    if (m.profiling) {
+      check(cudaEventRecord(m.events[2 * step], m.stream), "cudaEventRecord");
+      auto& p = m.profile[step];
+      p.name = op_name(sp.step.op.kind);
+      if (sp.step.normalize && sp.step.op.kind != OpKind::normalize) p.name += "+normalize";
+      for (std::size_t i = 0; i < n; ++i) {
+        const cuda::Task& t = plan.tasks[sp.first_task + i];
+        const double read = sp.kernel == cuda::Kernel::erase ? 0.0 : static_cast<double>(t.in.numel());
+        const double written = sp.kernel == cuda::Kernel::erase ? 4.0 * t.d.h * t.d.w * t.out.c * t.d.apply
+                               : static_cast<double>(t.out.numel()) * (sp.step.normalize ? 4 : 1);
+        p.bytes += read + written;
+      }
+    }
     cuda::Step s = sp.step;
     s.tasks = m.d_tasks.as<cuda::Task>() + sp.first_task;
     s.in = sp.src == 3 ? nullptr : u8_buf(sp.src);
@@ -142,6 +168,7 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
         break;
     }
     check(cudaGetLastError(), op_name(sp.step.op.kind));
+    if (m.profiling) check(cudaEventRecord(m.events[2 * step + 1], m.stream), "cudaEventRecord");
   }
 
   // ---- download ----
@@ -151,6 +178,39 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   check(cudaMemcpyAsync(m.h_out.p, dev_out, out_bytes, cudaMemcpyDeviceToHost, m.stream), "download");
   check(cudaStreamSynchronize(m.stream), "augment kernels");
   std::memcpy(b.out, m.h_out.p, out_bytes);
+  if (m.profiling)
+    for (std::size_t step = 0; step < plan.steps.size(); ++step) {
+      float ms = 0;
+      check(cudaEventElapsedTime(&ms, m.events[2 * step], m.events[2 * step + 1]), "cudaEventElapsedTime");
+      m.profile[step].ms = ms;
+    }
+}
+
+void CudaAugment::set_profiling(bool on) { impl_->profiling = on; }
+
+const std::vector<CudaAugment::StepTiming>& CudaAugment::last_profile() const { return impl_->profile; }
+
+double CudaAugment::copy_bandwidth_gbs(std::size_t bytes) {
+  Impl& m = *impl_;
+  Buffer<false> a, b;
+  a.reserve(bytes);
+  b.reserve(bytes);
+  cudaEvent_t e0, e1;
+  check(cudaEventCreate(&e0), "cudaEventCreate");
+  check(cudaEventCreate(&e1), "cudaEventCreate");
+  check(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, m.stream), "warm-up copy");
+  check(cudaEventRecord(e0, m.stream), "cudaEventRecord");
+  constexpr int kReps = 10;
+  for (int r = 0; r < kReps; ++r) check(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, m.stream), "copy");
+  check(cudaEventRecord(e1, m.stream), "cudaEventRecord");
+  check(cudaEventSynchronize(e1), "cudaEventSynchronize");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, e0, e1), "cudaEventElapsedTime");
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  a.release();
+  b.release();
+  return 2.0 * static_cast<double>(bytes) * kReps / (ms * 1e-3) / 1e9;
 }
 
 }  // namespace ft::aug

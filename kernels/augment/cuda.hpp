@@ -45,6 +45,17 @@ class CudaAugment {
   // synchronises. Throws std::runtime_error with the CUDA error string on failure.
   void run(const std::vector<AugmentOp>& ops, const CudaBatch& batch);
 
+  // Per-step kernel times of the next run() calls (CUDA events around each launch), and the bytes
+  // each step reads and writes, for the achieved-bandwidth benchmark.
+  struct StepTiming {
+    std::string name;
+    double ms = 0, bytes = 0;
+  };
+  void set_profiling(bool on);
+  const std::vector<StepTiming>& last_profile() const;
+  // Device-to-device cudaMemcpy bandwidth in GB/s (bytes read + written), the reference for the above.
+  double copy_bandwidth_gbs(std::size_t bytes);
+
   struct Impl;
 
  private:

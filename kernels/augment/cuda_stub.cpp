@@ -22,4 +22,11 @@ void CudaAugment::run(const std::vector<AugmentOp>& /*ops*/, const CudaBatch& /*
   throw std::runtime_error("flowtrain was built without CUDA");
 }
 
+void CudaAugment::set_profiling(bool /*on*/) {}
+const std::vector<CudaAugment::StepTiming>& CudaAugment::last_profile() const {
+  static const std::vector<StepTiming> none;
+  return none;
+}
+double CudaAugment::copy_bandwidth_gbs(std::size_t /*bytes*/) { return 0.0; }
+
 }  // namespace ft::aug

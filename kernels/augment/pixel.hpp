@@ -142,6 +142,17 @@ FT_HD inline void affine_pixel_c(std::uint8_t* out_px, const std::uint8_t* in, i
   const float wne = (ix - fx) * (fy + 1.0f - iy);
   const float wsw = (fx + 1.0f - ix) * (iy - fy);
   const float wse = (ix - fx) * (iy - fy);
+  if (x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h) {  // interior: the same sums, no branches
+    const float mask = 0.0f + wnw + wne + wsw + wse;
+    const std::uint8_t* p0 = in + (static_cast<long>(y0) * w + x0) * c;
+    const std::uint8_t* p1 = p0 + static_cast<long>(w) * c;
+    for (int ch = 0; ch < c; ++ch) {
+      float v = 0.0f + p0[ch] * wnw + p0[c + ch] * wne + p1[ch] * wsw + p1[c + ch] * wse;
+      if (has_fill) v = v * mask + (1.0f - mask) * fill[n_fill == 1 ? 0 : ch];
+      out_px[ch] = round_to_u8(v);
+    }
+    return;
+  }
   const bool in_x0 = x0 >= 0 && x0 < w, in_x1 = x0 + 1 >= 0 && x0 + 1 < w;
   const bool in_y0 = y0 >= 0 && y0 < h, in_y1 = y0 + 1 >= 0 && y0 + 1 < h;
   float mask = 0.0f;

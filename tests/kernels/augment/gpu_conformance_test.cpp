@@ -186,3 +186,50 @@ TEST_CASE("fused steps and the seed's whole chain match the CPU") {
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("seed chain on the GPU (host to host, incl. parameter draws): %.0f images/s\n", 2560 / sec);
 }
+
+TEST_CASE("achieved bandwidth of each kernel against a device-to-device copy") {
+  if (!have_gpu()) return;
+  CudaAugment gpu;
+  const HostBatch small = make_batch(256, true, 56);
+  HostBatch big;
+  for (std::size_t i = 0; i < 256; ++i) {
+    big.offsets.push_back(big.pixels.size());
+    big.dims.push_back({224, 224, 3});
+    big.ids.push_back(i);
+    big.pixels.resize(big.pixels.size() + 224 * 224 * 3, static_cast<std::uint8_t>(i));
+  }
+  const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
+  const AugmentOp erase{.kind = OpKind::random_erasing, .p = 1.0f, .scale_lo = 0.02f, .scale_hi = 0.33f,
+                        .ratio_lo = 0.3f, .ratio_hi = 3.3f, .random_value = true};
+  const std::vector<std::pair<std::vector<AugmentOp>, const HostBatch*>> cases = {
+      {{AugmentOp{.kind = OpKind::resize, .size_h = 224, .size_w = 224}}, &small},
+      {{AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224}, flip, normalize_op(3)}, &big},
+      {{flip}, &big},
+      {{AugmentOp{.kind = OpKind::rotate, .degrees = 10.0f}}, &big},
+      {{AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false}}, &big},
+      {{normalize_op(3), erase}, &big},
+  };
+  std::printf("device-to-device copy: %.0f GB/s\n", gpu.copy_bandwidth_gbs(256u << 20));
+  gpu.set_profiling(true);
+  for (const auto& [ops, batch] : cases) {
+    std::vector<Dims> od(256);
+    std::vector<std::size_t> off(256);
+    std::size_t total = 0;
+    bool f32 = false;
+    for (std::size_t i = 0; i < 256; ++i) {
+      const Plan p = plan_output(ops, batch->dims[i]);
+      od[i] = p.dims;
+      off[i] = total;
+      total += p.dims.numel();
+      f32 = p.f32;
+    }
+    std::vector<float> out_f(f32 ? total : 0);
+    std::vector<std::uint8_t> out_u8(f32 ? 0 : total);
+    CudaBatch cb{batch->pixels.data(), batch->offsets.data(), batch->dims.data(), 256, batch->ids.data(), 1, 1,
+                 f32 ? static_cast<void*>(out_f.data()) : static_cast<void*>(out_u8.data()), off.data(), od.data(), f32};
+    apply_ops_cuda(gpu, ops, cb);  // warm-up
+    apply_ops_cuda(gpu, ops, cb);
+    for (const auto& t : gpu.last_profile())
+      std::printf("  %-28s %8.3f ms  %8.1f MB  %7.1f GB/s\n", t.name.c_str(), t.ms, t.bytes / 1e6, t.bytes / (t.ms * 1e-3) / 1e9);
+  }
+}
