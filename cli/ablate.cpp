@@ -27,7 +27,10 @@ namespace ft {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> split_values(const std::string& text) {
+namespace {
+
+// Splits at `sep` outside brackets, braces and quotes.
+std::vector<std::string> split_top_level(const std::string& text, char sep) {
   std::vector<std::string> out;
   std::string cur;
   int depth = 0;
@@ -47,7 +50,7 @@ std::vector<std::string> split_values(const std::string& text) {
       ++depth;
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
-    } else if (c == ',' && depth == 0) {
+    } else if (c == sep && depth == 0) {
       out.push_back(cur);
       cur.clear();
       continue;
@@ -57,6 +60,12 @@ std::vector<std::string> split_values(const std::string& text) {
   out.push_back(cur);
   return out;
 }
+
+}  // namespace
+
+std::vector<std::string> split_values(const std::string& text) { return split_top_level(text, ','); }
+
+std::vector<std::string> split_bundle(const std::string& value) { return split_top_level(value, '&'); }
 
 std::string variant_slug(const std::vector<std::string>& assignments) {
   std::string slug;
@@ -154,7 +163,9 @@ struct Vary {
 };
 
 struct Variant {
-  std::vector<std::string> assignments;  // KEY=VALUE, one per --vary
+  std::vector<std::string> values;       // the value taken on each --vary axis, as written
+  std::vector<std::string> assignments;  // KEY=VALUE overrides (several when a value bundles more with &)
+  std::vector<std::string> overrides;    // what is applied: assignments less inserts of nothing
   std::string slug;
   std::string run_dir;
   std::map<std::string, double> summary;
@@ -177,8 +188,13 @@ std::vector<Vary> parse_varies(const std::vector<std::string>& specs) {
     Vary v{spec.substr(0, eq), split_values(spec.substr(eq + 1))};
     for (const auto& o : out)
       if (o.key == v.key) throw ConfigError(fmt::format("--vary: key '{}' is given twice; list all its values in one --vary", v.key));
-    for (const auto& val : v.values)
+    for (const auto& val : v.values) {
       if (val.empty()) throw ConfigError(fmt::format("--vary '{}': an empty value (two commas in a row?)", spec));
+      const auto bundle = split_bundle(val);
+      for (std::size_t k = 1; k < bundle.size(); ++k)
+        if (bundle[k].find('=') == std::string::npos || bundle[k].front() == '=')
+          throw ConfigError(fmt::format("--vary '{}': '{}' after & must be KEY=VALUE", spec, bundle[k]));
+    }
     out.push_back(std::move(v));
   }
   return out;
@@ -192,14 +208,26 @@ std::vector<Variant> make_grid(const std::vector<Vary>& varies) {
     for (const auto& g : grid)
       for (const auto& value : v.values) {
         Variant n = g;
-        n.assignments.push_back(v.key + "=" + value);
+        n.values.push_back(value);
+        const auto bundle = split_bundle(value);
+        for (std::size_t k = 0; k < bundle.size(); ++k) {
+          const std::string a = k == 0 ? v.key + "=" + bundle[0] : bundle[k];
+          n.assignments.push_back(a);
+          // `augment.ops.+1=~`: "insert nothing", the baseline of an insertion ablation.
+          const auto eq = a.find('=');
+          const auto dot = a.rfind('.', eq);
+          const bool insert = a[dot == std::string::npos ? 0 : dot + 1] == '+';
+          if (!(insert && a.substr(eq + 1) == "~")) n.overrides.push_back(a);
+        }
         next.push_back(std::move(n));
       }
     grid = std::move(next);
   }
   std::map<std::string, int> seen;
   for (auto& g : grid) {
-    g.slug = variant_slug(g.assignments);
+    std::vector<std::string> axes;  // the slug names each axis' value, not what a value bundles
+    for (std::size_t k = 0; k < varies.size(); ++k) axes.push_back(varies[k].key + "=" + split_bundle(g.values[k])[0]);
+    g.slug = variant_slug(axes);
     if (const int k = seen[g.slug]++; k > 0) g.slug += fmt::format("-{}", k + 1);
   }
   return grid;
@@ -229,7 +257,7 @@ void report(const std::vector<Variant>& grid, const std::vector<Vary>& varies, c
   csv << ",status,val_top1,val_top5,val_loss,wall_s,train_images_per_s,train_loss,epochs\n";
   for (const auto& v : grid) {
     csv << csv_field(v.slug) << "," << csv_field(v.run_dir);
-    for (const auto& a : v.assignments) csv << "," << csv_field(a.substr(a.find('=') + 1));
+    for (const auto& value : v.values) csv << "," << csv_field(value);
     csv << "," << (v.error.empty() ? "ok" : "failed");
     for (const char* k : {"val_top1", "val_top5", "val_loss", "wall_s", "train_images_per_s", "train_loss", "epochs"}) {
       const auto it = v.summary.find(k);
@@ -259,7 +287,7 @@ void run_ablation(const AblateOptions& opt) {
     RunOptions r;
     r.config_path = opt.config_path;
     r.overrides = opt.sets;
-    r.overrides.insert(r.overrides.end(), v.assignments.begin(), v.assignments.end());
+    r.overrides.insert(r.overrides.end(), v.overrides.begin(), v.overrides.end());
     r.overrides.push_back("run.runs_dir=" + toml_string(base.string()));
     r.overrides.push_back("run.name=" + toml_string(v.slug));
     r.quiet = opt.quiet;
@@ -341,7 +369,7 @@ void add_ablate(CLI::App& app) {
   auto* cmd = app.add_subcommand("ablate", "run a grid of overrides, one run folder each, and compare them");
   cmd->add_option("config", opt->config_path, "TOML config")->required();
   cmd->add_option("--vary", opt->vary, "KEY=V1,V2,...: one axis of the grid (repeatable; commas inside [] {} \"\" "
-                                       "do not split)")
+                                       "do not split; V&KEY2=W also sets KEY2 in that variant)")
       ->required()
       ->allow_extra_args(false);
   cmd->add_option("--set", opt->sets, "override a key in every variant: KEY=VALUE (repeatable)")->allow_extra_args(false);

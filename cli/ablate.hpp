@@ -15,6 +15,9 @@ void add_ablate(CLI::App& app);
 // Splits "V1,V2,..." at the commas outside brackets, braces and quotes:
 // `{op="hflip",p=0.5},~` -> [`{op="hflip",p=0.5}`, `~`].
 std::vector<std::string> split_values(const std::string& text);
+// Splits one value at the `&`s outside brackets, braces and quotes: `batch&augment.ops=~` is the
+// value `batch` plus the override `augment.ops=~` in the same variant.
+std::vector<std::string> split_bundle(const std::string& value);
 
 // A folder-name-safe slug of overrides: {"optimizer.lr=0.05"} -> "optimizer.lr-0.05".
 std::string variant_slug(const std::vector<std::string>& assignments);
