@@ -28,7 +28,12 @@ std::string constraint_text(const ParamSpec& p) {
 
 std::string access_text(const StageKind& k) {
   if (!k.access) return "";
-  const Access a = k.access(Params());
+  Access a;
+  try {
+    a = k.access(Params());
+  } catch (const std::exception&) {
+    return "reads and writes depend on its parameters (see `flowtrain run --dry-run`)";
+  }
   return fmt::format("reads [{}], writes [{}]", fmt::join(a.reads, ", "), fmt::join(a.writes, ", "));
 }
 

@@ -139,10 +139,15 @@ std::string ProfileReport::text() const {
                                 wall_s, wall_s > 0 ? samples / wall_s : 0.0);
   out += fmt::format("{:<12} {:<12} {:>6} {:>9} {:>6} {:>8} {:>8} {:>9} {:>9}\n", "stage", "kind", "slots",
                      "batches/s", "busy", "starved", "blocked", "mean ms", "p95 ms");
-  for (const auto& s : stages)
+  for (const auto& s : stages) {
+    if (s.items == 0) {
+      out += fmt::format("{:<12} {:<12} {:>6}   (not active in the profiled passes)\n", s.id, s.kind, s.slots);
+      continue;
+    }
     out += fmt::format("{:<12} {:<12} {:>6} {:>9.1f} {:>5.0f}% {:>7.0f}% {:>7.0f}% {:>9.2f} {:>9.2f}\n", s.id,
                        s.kind, s.slots, s.items_per_s, 100 * s.busy, 100 * s.starved, 100 * s.blocked,
                        s.mean_ms, s.p95_ms);
+  }
   if (!stages.empty()) {
     const auto& b = stages[bottleneck];
     double next = 0;

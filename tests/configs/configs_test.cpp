@@ -4,6 +4,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/stage_docs.hpp"
 
 #include "pipeline/config.hpp"
 #include "pipeline/graph.hpp"
