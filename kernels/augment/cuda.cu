@@ -44,6 +44,7 @@ struct Buffer {
 
 struct CudaAugment::Impl {
   cudaStream_t stream = nullptr;
+  int device = 0;
   Buffer<false> d_in, d_u8[2], d_f32, d_tasks, d_lut, d_ids;
   Buffer<true> h_in, h_out, h_tasks, h_ids;
   cuda::Plan plan;
@@ -73,6 +74,7 @@ bool cuda_augment_available(std::string* why) {
 CudaAugment::CudaAugment(int device) : impl_(std::make_unique<Impl>()) {
   std::string why;
   if (!cuda_augment_available(&why)) throw std::runtime_error(why);
+  impl_->device = device;
   check(cudaSetDevice(device), "cudaSetDevice");
   check(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking), "cudaStreamCreate");
 }
@@ -84,6 +86,7 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   const std::size_t n = b.n;
   if (n == 0) return;
   if (n > 65535) throw std::runtime_error("CUDA augment: batches are limited to 65535 samples");
+  check(cudaSetDevice(m.device), "cudaSetDevice");  // run() may come from any worker thread
   const std::size_t in_total = b.in_offsets[n - 1] + b.in_dims[n - 1].numel();
   const std::size_t out_total = b.out_offsets[n - 1] + b.out_dims[n - 1].numel();
   if (ops.empty()) {  // nothing to run: the output is the input
