@@ -3,7 +3,7 @@
 in a DataLoader with 2 workers, over the same kind of images bench_augment uses (64x64 RGB u8 for
 the chain and resize, 224x224 for the per-op cases), tensor path (uint8 tensors, no PIL).
 
-Usage: /usr/bin/python3 tools/bench_augment.py [workers=2] [images per case=512]
+Usage: /usr/bin/python3 tools/bench_augment.py [workers=2] [images per case=512] [only cases containing TEXT]
 """
 import sys
 import time
@@ -18,7 +18,8 @@ MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 class Images(Dataset):
     def __init__(self, n, size, transform):
         g = torch.Generator().manual_seed(0)
-        base = torch.randint(0, 256, (16, 3, size, size), dtype=torch.uint8, generator=g)
+        channels = 1 if size == 28 else 3
+        base = torch.randint(0, 256, (16, channels, size, size), dtype=torch.uint8, generator=g)
         self.base, self.n, self.transform = base, n, transform
 
     def __len__(self):
@@ -41,6 +42,7 @@ def measure(transform, size, workers, n):
 def main():
     workers = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 512
+    only = sys.argv[3] if len(sys.argv) > 3 else ""
     to_float = T.ConvertImageDtype(torch.float32)
     cases = [
         ("resize 64->224 (bilinear)", 64, T.Resize([224, 224], antialias=True)),
@@ -57,10 +59,15 @@ def main():
             T.Resize([224, 224], antialias=True), T.RandomResizedCrop(224, antialias=True),
             T.RandomHorizontalFlip(), T.TrivialAugmentWide(), to_float, T.Normalize(MEAN, STD),
             T.RandomErasing(value="random")])),
+        ("fmnist 28x28: rotate 10, hflip, normalize", 28, T.Compose([
+            T.RandomRotation(10, interpolation=T.InterpolationMode.BILINEAR), T.RandomHorizontalFlip(),
+            to_float, T.Normalize([0.286], [0.353])])),
     ]
     print(f"torchvision {__import__('torchvision').__version__} / torch {torch.__version__}: DataLoader "
           f"{workers} workers, batch 64, {n} images per case")
     for name, size, tf in cases:
+        if only not in name:
+            continue
         measure(tf, size, workers, 128)  # warm-up: worker start, first-call overheads
         print(f"{name:44s} {measure(tf, size, workers, n):10.1f} images/s", flush=True)
 

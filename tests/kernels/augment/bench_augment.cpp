@@ -87,6 +87,9 @@ int main(int argc, char** argv) {
   tbb::task_arena arena(threads);
   const Images small = make_images(256, {64, 64, 3});
   const Images big = make_images(256, {224, 224, 3});
+  const Images fmnist = make_images(256, {28, 28, 1});
+  AugmentOp fmnist_norm = normalize_op();
+  fmnist_norm.n_stats = 1;
   const AugmentOp resize{.kind = OpKind::resize, .size_h = 224, .size_w = 224};
   const AugmentOp rrc{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224};
   const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
@@ -112,6 +115,7 @@ int main(int argc, char** argv) {
       {"random_crop 224 pad 4 (224)", {crop}, &big},
       {"center_crop 200 (224)", {center}, &big},
       {"seed chain (64 -> 224, 6 ops)", {resize, rrc, flip, ta, normalize_op(), erase}, &small},
+      {"fmnist 28x28: rotate 10, hflip, normalize", {rot, flip, fmnist_norm}, &fmnist},
   };
   std::printf("bench_augment: %d threads, %zu images per pass, >= %.1f s per case\n", threads, small.n, seconds);
   const std::string only = argc > 3 ? argv[3] : "";
