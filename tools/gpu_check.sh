@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU checks in two steps (see ../shared/GPU.md):
-#   tools/gpu_check.sh pack   here: build with CUDA (sm_90 + PTX) into build-gpu/, collect the GPU
+#   tools/gpu_check.sh pack   here: build with CUDA (sm_90 + PTX) into build/, collect the GPU
 #                             test binaries and the non-CUDA shared libraries into .gpu/ (ignored)
 #   tools/gpu_check.sh run    on the device (run tool, carry [".gpu"]): CUDA vs CPU conformance for
 #                             every augmentation op and a whole chain, kernel GB/s against the
@@ -9,10 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
   pack)
-    [[ -f build-gpu/build.ninja ]] || meson setup build-gpu --buildtype=release -Dgpu=enabled >/dev/null
-    ninja -C build-gpu tests/kernels/augment/test_augment_gpu cli/flowtrain >/dev/null
+    # build/ compiles the CUDA code whenever nvcc is found (meson option gpu=auto).
+    tools/build.sh
+    ninja -C build tests/kernels/augment/test_augment_gpu cli/flowtrain >/dev/null
     rm -rf .gpu && mkdir -p .gpu/bin .gpu/lib
-    cp build-gpu/tests/kernels/augment/test_augment_gpu build-gpu/cli/flowtrain .gpu/bin/
+    cp build/tests/kernels/augment/test_augment_gpu build/cli/flowtrain .gpu/bin/
     strip .gpu/bin/*
     for bin in .gpu/bin/*; do
       ldd "$bin" | awk '/=> \// {print $3}' |
