@@ -305,7 +305,9 @@ void run_ablation(const AblateOptions& opt) {
 
   std::cout << fmt::format("ablation of {}: {} variant{} in {}/\n", opt.config_path, grid.size(),
                            grid.size() == 1 ? "" : "s", base.string());
-  for (const auto& v : grid) std::cout << fmt::format("  {:<40} {}\n", v.slug, fmt::join(v.assignments, " "));
+  std::size_t w = 0;
+  for (const auto& v : grid) w = std::max(w, v.slug.size());
+  for (const auto& v : grid) std::cout << fmt::format("  {:<{}}  {}\n", v.slug, w, fmt::join(v.assignments, " "));
   std::cout << std::flush;
   if (opt.dry_run) return;
 
