@@ -216,10 +216,12 @@ void run_preview(PreviewOptions& opt) {
   std::size_t cut = 0;
   while (p.graph.chain[cut].id != opt.stage) ++cut;
   const ResolvedStage& target = p.graph.chain[cut];
-  if (cut > 0 && !target.active(split))
-    throw ConfigError(fmt::format("preview: stage '{}' does not run in the {} split (its splits exclude it); try "
-                                  "--split {}",
-                                  opt.stage, opt.split, split == Split::train ? "val" : "train"));
+  if (cut > 0 && !target.active(split)) {
+    std::vector<std::string> names;
+    for (Split s : target.splits) names.push_back(split_name(s));
+    throw ConfigError(fmt::format("preview: stage '{}' runs only in [{}], not in the {} split; try --split {}",
+                                  opt.stage, fmt::join(names, ", "), opt.split, names.empty() ? "train" : names[0]));
+  }
   p.graph.chain.resize(cut + 1);
 
   auto captured = std::make_shared<Captured>();

@@ -273,3 +273,15 @@ TEST_CASE("bad input exits with code 2 and names the thing at fault") {
   const Result p = ws().run("preview " + ws().cfg() + " --stage augmnt");
   CHECK(p.err.find("did you mean 'augment'") != std::string::npos);
 }
+
+TEST_CASE("draw_curves: curves.png from a run folder; a folder without metrics is a warning, not an error") {
+  REQUIRE(full_run().code == 0);
+  const fs::path run = ws().dir / "runs/full";
+  ft::draw_curves(run.string());
+  if (has_matplotlib()) {
+    const std::string png = read_text(run / "curves.png");
+    CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+  }
+  CHECK_FALSE(ft::plot_runs({(ws().dir / "data").string()}, (ws().dir / "none.png").string()));
+  CHECK_FALSE(fs::exists(ws().dir / "none.png"));
+}
