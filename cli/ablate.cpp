@@ -2,6 +2,7 @@
 // the first one runs, so a typo in the third value fails in a second, not after two trainings.
 #include "cli/ablate.hpp"
 
+#include <fmt/format.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,8 +16,6 @@
 #include <map>
 #include <optional>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "cli/run.hpp"
 #include "pipeline/error.hpp"
@@ -63,9 +62,13 @@ std::vector<std::string> split_top_level(const std::string& text, char sep) {
 
 }  // namespace
 
-std::vector<std::string> split_values(const std::string& text) { return split_top_level(text, ','); }
+std::vector<std::string> split_values(const std::string& text) {
+  return split_top_level(text, ',');
+}
 
-std::vector<std::string> split_bundle(const std::string& value) { return split_top_level(value, '&'); }
+std::vector<std::string> split_bundle(const std::string& value) {
+  return split_top_level(value, '&');
+}
 
 std::string variant_slug(const std::vector<std::string>& assignments) {
   std::string slug;
@@ -77,16 +80,20 @@ std::string variant_slug(const std::vector<std::string>& assignments) {
     std::string part = a.substr(0, eq) + "=" + value;
     std::string clean;
     for (char c : part) {
-      const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '+' || c == '-';
+      const bool keep =
+          std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '+' || c == '-';
       const char out = keep ? c : (c == '=' ? '-' : '_');
       if (out == '_' && (clean.empty() || clean.back() == '_' || clean.back() == '-')) continue;
-      if (out == '-' && !clean.empty() && clean.back() == '_') clean.back() = '-';
-      else clean += out;
+      if (out == '-' && !clean.empty() && clean.back() == '_')
+        clean.back() = '-';
+      else
+        clean += out;
     }
     while (!clean.empty() && clean.back() == '_') clean.pop_back();
     slug += clean;
   }
-  if (slug.size() > 80) slug = fmt::format("{}-{:08x}", slug.substr(0, 70), std::hash<std::string>{}(slug) & 0xffffffffu);
+  if (slug.size() > 80)
+    slug = fmt::format("{}-{:08x}", slug.substr(0, 70), std::hash<std::string>{}(slug)&0xffffffffu);
   return slug.empty() ? "variant" : slug;
 }
 
@@ -96,7 +103,8 @@ namespace {
 // in the source tree), then the working directory.
 std::string find_plot_script() {
   std::vector<fs::path> candidates;
-  if (const char* root = std::getenv("FT_SOURCE_ROOT")) candidates.push_back(fs::path(root) / "tools/plot_runs.py");
+  if (const char* root = std::getenv("FT_SOURCE_ROOT"))
+    candidates.push_back(fs::path(root) / "tools/plot_runs.py");
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec)
@@ -163,9 +171,10 @@ struct Vary {
 };
 
 struct Variant {
-  std::vector<std::string> values;       // the value taken on each --vary axis, as written
-  std::vector<std::string> assignments;  // KEY=VALUE overrides (several when a value bundles more with &)
-  std::vector<std::string> overrides;    // what is applied: assignments less inserts of nothing
+  std::vector<std::string> values;  // the value taken on each --vary axis, as written
+  std::vector<std::string>
+      assignments;  // KEY=VALUE overrides (several when a value bundles more with &)
+  std::vector<std::string> overrides;  // what is applied: assignments less inserts of nothing
   std::string slug;
   std::string run_dir;
   std::map<std::string, double> summary;
@@ -184,16 +193,21 @@ std::vector<Vary> parse_varies(const std::vector<std::string>& specs) {
   for (const auto& spec : specs) {
     const auto eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      throw ConfigError(fmt::format("--vary '{}': expected KEY=V1,V2,... (e.g. --vary optimizer.lr=0.05,0.1)", spec));
+      throw ConfigError(fmt::format(
+          "--vary '{}': expected KEY=V1,V2,... (e.g. --vary optimizer.lr=0.05,0.1)", spec));
     Vary v{spec.substr(0, eq), split_values(spec.substr(eq + 1))};
     for (const auto& o : out)
-      if (o.key == v.key) throw ConfigError(fmt::format("--vary: key '{}' is given twice; list all its values in one --vary", v.key));
+      if (o.key == v.key)
+        throw ConfigError(fmt::format(
+            "--vary: key '{}' is given twice; list all its values in one --vary", v.key));
     for (const auto& val : v.values) {
-      if (val.empty()) throw ConfigError(fmt::format("--vary '{}': an empty value (two commas in a row?)", spec));
+      if (val.empty())
+        throw ConfigError(fmt::format("--vary '{}': an empty value (two commas in a row?)", spec));
       const auto bundle = split_bundle(val);
       for (std::size_t k = 1; k < bundle.size(); ++k)
         if (bundle[k].find('=') == std::string::npos || bundle[k].front() == '=')
-          throw ConfigError(fmt::format("--vary '{}': '{}' after & must be KEY=VALUE", spec, bundle[k]));
+          throw ConfigError(
+              fmt::format("--vary '{}': '{}' after & must be KEY=VALUE", spec, bundle[k]));
     }
     out.push_back(std::move(v));
   }
@@ -226,7 +240,8 @@ std::vector<Variant> make_grid(const std::vector<Vary>& varies) {
   std::map<std::string, int> seen;
   for (auto& g : grid) {
     std::vector<std::string> axes;  // the slug names each axis' value, not what a value bundles
-    for (std::size_t k = 0; k < varies.size(); ++k) axes.push_back(varies[k].key + "=" + split_bundle(g.values[k])[0]);
+    for (std::size_t k = 0; k < varies.size(); ++k)
+      axes.push_back(varies[k].key + "=" + split_bundle(g.values[k])[0]);
     g.slug = variant_slug(axes);
     if (const int k = seen[g.slug]++; k > 0) g.slug += fmt::format("-{}", k + 1);
   }
@@ -239,13 +254,15 @@ std::string metric(const Variant& v, const char* key, const char* format, double
   return it == v.summary.end() ? "-" : fmt::format(fmt::runtime(format), it->second * scale);
 }
 
-void report(const std::vector<Variant>& grid, const std::vector<Vary>& varies, const fs::path& base) {
+void report(const std::vector<Variant>& grid, const std::vector<Vary>& varies,
+            const fs::path& base) {
   std::size_t w = 7;
   for (const auto& v : grid) w = std::max(w, v.slug.size());
-  std::string table = fmt::format("{:<{}}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}\n", "variant", w, "val top1", "val top5",
-                                  "val loss", "wall s", "train i/s");
+  std::string table = fmt::format("{:<{}}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}\n", "variant", w,
+                                  "val top1", "val top5", "val loss", "wall s", "train i/s");
   for (const auto& v : grid)
-    table += fmt::format("{:<{}}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}\n", v.slug, w, metric(v, "val_top1", "{:.2f}%", 100),
+    table += fmt::format("{:<{}}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}\n", v.slug, w,
+                         metric(v, "val_top1", "{:.2f}%", 100),
                          metric(v, "val_top5", "{:.2f}%", 100), metric(v, "val_loss", "{:.4f}"),
                          metric(v, "wall_s", "{:.1f}"), metric(v, "train_images_per_s", "{:.0f}"));
   std::cout << "\n" << table << std::flush;
@@ -259,7 +276,8 @@ void report(const std::vector<Variant>& grid, const std::vector<Vary>& varies, c
     csv << csv_field(v.slug) << "," << csv_field(v.run_dir);
     for (const auto& value : v.values) csv << "," << csv_field(value);
     csv << "," << (v.error.empty() ? "ok" : "failed");
-    for (const char* k : {"val_top1", "val_top5", "val_loss", "wall_s", "train_images_per_s", "train_loss", "epochs"}) {
+    for (const char* k : {"val_top1", "val_top5", "val_loss", "wall_s", "train_images_per_s",
+                          "train_loss", "epochs"}) {
       const auto it = v.summary.find(k);
       csv << "," << (it == v.summary.end() ? std::string() : fmt::format("{:.6g}", it->second));
     }
@@ -280,7 +298,8 @@ void run_ablation(const AblateOptions& opt) {
 
   const Config base_cfg = load_config(opt.config_path, opt.sets);
   const auto run = base_cfg.root["run"];
-  const fs::path base = fs::path(run["runs_dir"].value_or<std::string>("runs")) / run["name"].value_or<std::string>("run");
+  const fs::path base = fs::path(run["runs_dir"].value_or<std::string>("runs")) /
+                        run["name"].value_or<std::string>("run");
 
   std::vector<RunOptions> runs;
   for (auto& v : grid) {
@@ -297,7 +316,8 @@ void run_ablation(const AblateOptions& opt) {
       const Config cfg = load_config(r.config_path, r.overrides);
       resolve_graph(cfg, builtin_registry());
     } catch (const Error& e) {
-      throw Error(fmt::format("ablate variant {} ({}): {}", v.slug, fmt::join(v.assignments, " "), e.what()),
+      throw Error(fmt::format("ablate variant {} ({}): {}", v.slug, fmt::join(v.assignments, " "),
+                              e.what()),
                   e.exit_code());
     }
     runs.push_back(std::move(r));
@@ -307,31 +327,39 @@ void run_ablation(const AblateOptions& opt) {
                            grid.size() == 1 ? "" : "s", base.string());
   std::size_t w = 0;
   for (const auto& v : grid) w = std::max(w, v.slug.size());
-  for (const auto& v : grid) std::cout << fmt::format("  {:<{}}  {}\n", v.slug, w, fmt::join(v.assignments, " "));
+  for (const auto& v : grid)
+    std::cout << fmt::format("  {:<{}}  {}\n", v.slug, w, fmt::join(v.assignments, " "));
   std::cout << std::flush;
   if (opt.dry_run) return;
 
   std::error_code ec;
   fs::create_directories(base, ec);
-  if (ec) throw Error(fmt::format("{}: cannot create the ablation folder: {}", base.string(), ec.message()));
+  if (ec)
+    throw Error(
+        fmt::format("{}: cannot create the ablation folder: {}", base.string(), ec.message()));
   std::size_t failed = 0;
   for (std::size_t i = 0; i < grid.size(); ++i) {
     auto& v = grid[i];
-    std::cout << fmt::format("\n[{}/{}] {}: {}\n", i + 1, grid.size(), v.slug, fmt::join(v.assignments, " "))
+    std::cout << fmt::format("\n[{}/{}] {}: {}\n", i + 1, grid.size(), v.slug,
+                             fmt::join(v.assignments, " "))
               << std::flush;
     try {
       const RunSummary s = execute_run(runs[i]);
-      std::cout << fmt::format("[{}/{}] {} finished in {:.1f} s\n", i + 1, grid.size(), v.slug, s.wall_s) << std::flush;
+      std::cout << fmt::format("[{}/{}] {} finished in {:.1f} s\n", i + 1, grid.size(), v.slug,
+                               s.wall_s)
+                << std::flush;
       v.summary = read_summary(fs::path(v.run_dir) / "summary.json");
     } catch (const Error& e) {
-      // One variant failing (out of memory, a bad value the schema cannot see) must not lose the others.
+      // One variant failing (out of memory, a bad value the schema cannot see) must not lose the
+      // others.
       v.error = e.what();
       ++failed;
       std::cerr << fmt::format("flowtrain: error: variant {}: {}\n", v.slug, e.what());
     }
   }
   report(grid, varies, base);
-  if (failed) throw Error(fmt::format("{} of {} ablation variants failed (see above)", failed, grid.size()));
+  if (failed)
+    throw Error(fmt::format("{} of {} ablation variants failed (see above)", failed, grid.size()));
 }
 
 }  // namespace
@@ -340,10 +368,11 @@ bool plot_runs(const std::vector<std::string>& run_dirs, const std::string& out_
   const std::string script = find_plot_script();
   const std::string python = "/usr/bin/python3";
   if (script.empty() || access(python.c_str(), X_OK) != 0) {
-    std::cerr << fmt::format("flowtrain: warning: no chart ({}); {} not drawn\n",
-                             script.empty() ? "tools/plot_runs.py not found; set FT_SOURCE_ROOT to the source tree"
-                                            : python + " is missing",
-                             out_png);
+    std::cerr << fmt::format(
+        "flowtrain: warning: no chart ({}); {} not drawn\n",
+        script.empty() ? "tools/plot_runs.py not found; set FT_SOURCE_ROOT to the source tree"
+                       : python + " is missing",
+        out_png);
     return false;
   }
   std::vector<std::string> args{python, script, "--out", out_png};
@@ -352,7 +381,8 @@ bool plot_runs(const std::vector<std::string>& run_dirs, const std::string& out_
   const int rc = spawn_and_wait(args);
   if (rc == 3) return false;  // the script said in one line that matplotlib is missing
   if (rc != 0) {
-    std::cerr << fmt::format("flowtrain: warning: {} failed (exit {}); {} not drawn\n", script, rc, out_png);
+    std::cerr << fmt::format("flowtrain: warning: {} failed (exit {}); {} not drawn\n", script, rc,
+                             out_png);
     return false;
   }
   return true;
@@ -368,13 +398,16 @@ void draw_curves(const std::string& run_dir) {
 
 void add_ablate(CLI::App& app) {
   auto opt = std::make_shared<AblateOptions>();
-  auto* cmd = app.add_subcommand("ablate", "run a grid of overrides, one run folder each, and compare them");
+  auto* cmd = app.add_subcommand("ablate",
+                                 "run a grid of overrides, one run folder each, and compare them");
   cmd->add_option("config", opt->config_path, "TOML config")->required();
-  cmd->add_option("--vary", opt->vary, "KEY=V1,V2,...: one axis of the grid (repeatable; commas inside [] {} \"\" "
-                                       "do not split; V&KEY2=W also sets KEY2 in that variant)")
+  cmd->add_option("--vary", opt->vary,
+                  "KEY=V1,V2,...: one axis of the grid (repeatable; commas inside [] {} \"\" "
+                  "do not split; V&KEY2=W also sets KEY2 in that variant)")
       ->required()
       ->allow_extra_args(false);
-  cmd->add_option("--set", opt->sets, "override a key in every variant: KEY=VALUE (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--set", opt->sets, "override a key in every variant: KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_flag("--dry-run", opt->dry_run, "validate every variant and list them, run nothing");
   cmd->add_flag("--quiet", opt->quiet, "no progress output from the runs");
   cmd->add_option("--threads", opt->threads, "override [run] threads");

@@ -3,10 +3,9 @@
 // best-effort chart of one run (draw_curves) that `flowtrain run` draws at the end.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 namespace ft {
 

@@ -3,6 +3,9 @@
 // a throwaway run folder so a preview never touches a real run's metrics or checkpoints.
 #include "cli/preview.hpp"
 
+#include <fmt/format.h>
+#include <omp.h>
+#include <tbb/global_control.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,10 +13,6 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
-
-#include <fmt/format.h>
-#include <omp.h>
-#include <tbb/global_control.h>
 
 #include "cli/run.hpp"
 #include "kernels/io/png.hpp"
@@ -65,7 +64,8 @@ Normalization find_normalization(const ResolvedGraph& g, Split split) {
     const toml::array* ops = s.params.get_array("ops");
     if (!ops) continue;
     for (const auto& op : *ops)
-      if (const auto* t = op.as_table(); t && t->get("op") && t->get("op")->value_or<std::string>("") == "normalize") {
+      if (const auto* t = op.as_table();
+          t && t->get("op") && t->get("op")->value_or<std::string>("") == "normalize") {
         norm.mean = numbers(t->get("mean"));
         norm.stdev = numbers(t->get("std"));
       }
@@ -75,7 +75,8 @@ Normalization find_normalization(const ResolvedGraph& g, Split split) {
 
 // f32 CHW -> u8 HWC: undo normalize with its mean/std when known (shows brightness changes as the
 // model sees them); otherwise stretch min..max of the image to 0..255.
-std::vector<std::uint8_t> to_display(const float* chw, int c, int h, int w, const Normalization& norm) {
+std::vector<std::uint8_t> to_display(const float* chw, int c, int h, int w,
+                                     const Normalization& norm) {
   const std::size_t plane = static_cast<std::size_t>(h) * w;
   std::vector<std::uint8_t> out(plane * c);
   const bool undo = !norm.mean.empty() && !norm.stdev.empty();
@@ -98,10 +99,12 @@ std::vector<std::uint8_t> to_display(const float* chw, int c, int h, int w, cons
 
 class CaptureStage final : public Stage {
  public:
-  CaptureStage(std::shared_ptr<Captured> out, Normalization norm) : out_(std::move(out)), norm_(std::move(norm)) {}
+  CaptureStage(std::shared_ptr<Captured> out, Normalization norm)
+      : out_(std::move(out)), norm_(std::move(norm)) {}
   void run(Batch& b) override {
     Captured& c = *out_;
-    const std::size_t n = b.image.size() ? b.image.size() : (b.input.shape.size() == 4 ? b.input.shape[0] : 0);
+    const std::size_t n =
+        b.image.size() ? b.image.size() : (b.input.shape.size() == 4 ? b.input.shape[0] : 0);
     c.column = b.image.size() ? col::kImage : col::kInput;
     for (std::size_t i = 0; i < n; ++i) {
       c.labels.push_back(i < b.label.size() ? b.label[i] : -1);
@@ -116,7 +119,8 @@ class CaptureStage final : public Stage {
         const int ch = static_cast<int>(b.input.shape[1]), h = static_cast<int>(b.input.shape[2]),
                   w = static_cast<int>(b.input.shape[3]);
         c.dims.push_back({h, w, ch});
-        c.pixels.push_back(to_display(b.input.data.data() + i * static_cast<std::size_t>(ch) * h * w, ch, h, w, norm_));
+        c.pixels.push_back(to_display(
+            b.input.data.data() + i * static_cast<std::size_t>(ch) * h * w, ch, h, w, norm_));
       }
     }
   }
@@ -127,11 +131,13 @@ class CaptureStage final : public Stage {
 };
 
 // 3x5 bitmap digits and '-', one row per 3-bit mask (bit 2 = left column).
-constexpr std::uint8_t kFont[11][5] = {
-    {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1}, {7, 4, 7, 1, 7},
-    {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7}, {0, 0, 7, 0, 0}};
+constexpr std::uint8_t kFont[11][5] = {{7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7},
+                                       {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1}, {7, 4, 7, 1, 7},
+                                       {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7},
+                                       {7, 5, 7, 1, 7}, {0, 0, 7, 0, 0}};
 
-void draw_text(std::vector<std::uint8_t>& img, int width, int channels, int x0, int y0, const std::string& text) {
+void draw_text(std::vector<std::uint8_t>& img, int width, int channels, int x0, int y0,
+               const std::string& text) {
   constexpr int kDot = 2;  // each font pixel is 2x2
   for (std::size_t k = 0; k < text.size(); ++k) {
     const int glyph = text[k] == '-' ? 10 : text[k] - '0';
@@ -141,8 +147,10 @@ void draw_text(std::vector<std::uint8_t>& img, int width, int channels, int x0, 
         if (!(kFont[glyph][r] >> (2 - col) & 1)) continue;
         for (int dy = 0; dy < kDot; ++dy)
           for (int dx = 0; dx < kDot; ++dx) {
-            const int x = x0 + static_cast<int>(k) * 4 * kDot + col * kDot + dx, y = y0 + r * kDot + dy;
-            for (int ch = 0; ch < channels; ++ch) img[(static_cast<std::size_t>(y) * width + x) * channels + ch] = 255;
+            const int x = x0 + static_cast<int>(k) * 4 * kDot + col * kDot + dx,
+                      y = y0 + r * kDot + dy;
+            for (int ch = 0; ch < channels; ++ch)
+              img[(static_cast<std::size_t>(y) * width + x) * channels + ch] = 255;
           }
       }
   }
@@ -161,15 +169,18 @@ void write_grid(const Captured& c, const std::string& path) {
   std::vector<std::uint8_t> img(static_cast<std::size_t>(width) * height * channels, 48);
   for (int i = 0; i < n; ++i) {
     const int x0 = PreviewLayout::kGap + (i % l.cols) * (l.tile_w + PreviewLayout::kGap);
-    const int y0 = PreviewLayout::kGap + (i / l.cols) * (l.tile_h + PreviewLayout::kStrip + PreviewLayout::kGap);
+    const int y0 = PreviewLayout::kGap +
+                   (i / l.cols) * (l.tile_h + PreviewLayout::kStrip + PreviewLayout::kGap);
     const ImageDims d = c.dims[i];
-    const int ox = (l.tile_w - d.w * l.scale) / 2, oy = (l.tile_h - d.h * l.scale) / 2;  // smaller images centred
+    const int ox = (l.tile_w - d.w * l.scale) / 2,
+              oy = (l.tile_h - d.h * l.scale) / 2;  // smaller images centred
     for (int y = 0; y < d.h * l.scale; ++y)
       for (int x = 0; x < d.w * l.scale; ++x)
         for (int ch = 0; ch < channels; ++ch) {
           const int src_ch = d.c == 1 ? 0 : std::min(ch, d.c - 1);
           img[(static_cast<std::size_t>(y0 + oy + y) * width + x0 + ox + x) * channels + ch] =
-              c.pixels[i][(static_cast<std::size_t>(y / l.scale) * d.w + x / l.scale) * d.c + src_ch];
+              c.pixels[i]
+                      [(static_cast<std::size_t>(y / l.scale) * d.w + x / l.scale) * d.c + src_ch];
         }
     for (int y = 0; y < PreviewLayout::kStrip; ++y)
       for (int x = 0; x < l.tile_w; ++x)
@@ -177,7 +188,8 @@ void write_grid(const Captured& c, const std::string& path) {
           img[(static_cast<std::size_t>(y0 + l.tile_h + y) * width + x0 + x) * channels + ch] = 0;
     const std::string text = std::to_string(c.labels[i]);
     const int text_w = static_cast<int>(text.size()) * 8 - 2;
-    draw_text(img, width, channels, x0 + std::max(0, (l.tile_w - text_w) / 2), y0 + l.tile_h + 2, text);
+    draw_text(img, width, channels, x0 + std::max(0, (l.tile_w - text_w) / 2), y0 + l.tile_h + 2,
+              text);
   }
   try {
     io::write_png(path, img.data(), height, width, channels);
@@ -202,9 +214,9 @@ void run_preview(PreviewOptions& opt) {
     for (const auto& s : g.chain) ids.push_back(s.id);
     if (std::find(ids.begin(), ids.end(), opt.stage) == ids.end()) {
       const std::string near = closest(opt.stage, ids);
-      throw ConfigError(fmt::format("preview --stage '{}': no such stage in {}{}; stages: {}", opt.stage,
-                                    opt.run.config_path, near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near),
-                                    fmt::join(ids, ", ")));
+      throw ConfigError(fmt::format(
+          "preview --stage '{}': no such stage in {}{}; stages: {}", opt.stage, opt.run.config_path,
+          near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), fmt::join(ids, ", ")));
     }
     source_id = g.chain[0].id;
   }
@@ -219,8 +231,9 @@ void run_preview(PreviewOptions& opt) {
   if (cut > 0 && !target.active(split)) {
     std::vector<std::string> names;
     for (Split s : target.splits) names.push_back(split_name(s));
-    throw ConfigError(fmt::format("preview: stage '{}' runs only in [{}], not in the {} split; try --split {}",
-                                  opt.stage, fmt::join(names, ", "), opt.split, names.empty() ? "train" : names[0]));
+    throw ConfigError(fmt::format(
+        "preview: stage '{}' runs only in [{}], not in the {} split; try --split {}", opt.stage,
+        fmt::join(names, ", "), opt.split, names.empty() ? "train" : names[0]));
   }
   p.graph.chain.resize(cut + 1);
 
@@ -238,19 +251,25 @@ void run_preview(PreviewOptions& opt) {
   cap.concurrency = 1;
   p.graph.chain.push_back(std::move(cap));
 
-  const std::string out = opt.out.empty() ? (p.ctx.run_dir / fmt::format("preview_{}.png", opt.stage)).string() : opt.out;
-  // Stages past the cut may write into the run folder (metrics.csv, checkpoints): give them a throwaway one.
-  const fs::path scratch = fs::temp_directory_path() / fmt::format("flowtrain-preview-{}", getpid());
+  const std::string out = opt.out.empty()
+                              ? (p.ctx.run_dir / fmt::format("preview_{}.png", opt.stage)).string()
+                              : opt.out;
+  // Stages past the cut may write into the run folder (metrics.csv, checkpoints): give them a
+  // throwaway one.
+  const fs::path scratch =
+      fs::temp_directory_path() / fmt::format("flowtrain-preview-{}", getpid());
   fs::create_directories(scratch);
   p.ctx.run_dir = scratch;
   p.ctx.config = &p.config.root;
   omp_set_num_threads(p.omp_threads);
-  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(p.ctx.threads));
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                              static_cast<std::size_t>(p.ctx.threads));
   try {
     Pipeline pipeline(p.graph, p.ctx, p.in_flight);
     pipeline.setup();
     if (pipeline.run_pass(split, 1, 1) == 0)
-      throw ConfigError(fmt::format("preview: {} has no {} samples", opt.run.config_path, opt.split));
+      throw ConfigError(
+          fmt::format("preview: {} has no {} samples", opt.run.config_path, opt.split));
   } catch (...) {
     std::error_code ec;
     fs::remove_all(scratch, ec);
@@ -259,30 +278,37 @@ void run_preview(PreviewOptions& opt) {
   std::error_code ec;
   fs::remove_all(scratch, ec);
   if (captured->dims.empty())
-    throw ConfigError(fmt::format("preview: after stage '{}' the batch has no image or input column to draw", opt.stage));
+    throw ConfigError(fmt::format(
+        "preview: after stage '{}' the batch has no image or input column to draw", opt.stage));
 
   if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
   write_grid(*captured, out);
   const ImageDims d0 = captured->dims[0];
   const PreviewLayout l = preview_layout(static_cast<int>(captured->dims.size()), d0.h, d0.w);
-  std::cout << fmt::format("preview: {} {} samples after stage '{}' ({} column, {}x{}x{}{}), label under each: {} "
-                           "({}x{} px)\n",
-                           captured->dims.size(), opt.split, opt.stage, captured->column, d0.h, d0.w, d0.c,
-                           captured->dims.size() < static_cast<std::size_t>(opt.n) ? ", fewer than asked: the split is small" : "",
-                           out, l.width(), l.height());
+  std::cout << fmt::format(
+      "preview: {} {} samples after stage '{}' ({} column, {}x{}x{}{}), label under each: {} "
+      "({}x{} px)\n",
+      captured->dims.size(), opt.split, opt.stage, captured->column, d0.h, d0.w, d0.c,
+      captured->dims.size() < static_cast<std::size_t>(opt.n)
+          ? ", fewer than asked: the split is small"
+          : "",
+      out, l.width(), l.height());
 }
 
 }  // namespace
 
 void add_preview(CLI::App& app) {
   auto opt = std::make_shared<PreviewOptions>();
-  auto* cmd = app.add_subcommand("preview", "draw a PNG grid of samples as they leave a stage, labels under each");
+  auto* cmd = app.add_subcommand(
+      "preview", "draw a PNG grid of samples as they leave a stage, labels under each");
   cmd->add_option("config", opt->run.config_path, "TOML config")->required();
   cmd->add_option("--stage", opt->stage, "stage id to look after (e.g. augment)")->required();
   cmd->add_option("--n", opt->n, "samples to draw (default 16)")->check(CLI::Range(1, 1024));
   cmd->add_option("--out", opt->out, "PNG path (default <run folder>/preview_<stage>.png)");
-  cmd->add_option("--split", opt->split, "train or val (default train)")->check(CLI::IsMember({"train", "val"}));
-  cmd->add_option("--set", opt->run.overrides, "override a key: KEY=VALUE (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--split", opt->split, "train or val (default train)")
+      ->check(CLI::IsMember({"train", "val"}));
+  cmd->add_option("--set", opt->run.overrides, "override a key: KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
   cmd->callback([opt] { run_preview(*opt); });
 }
 

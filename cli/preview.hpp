@@ -2,11 +2,10 @@
 // with each sample's label under its tile, so users see what an augmentation does.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 namespace ft {
 

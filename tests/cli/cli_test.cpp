@@ -66,8 +66,8 @@ struct Workspace {
   // flowtrain ARGS in the scratch folder, stdout and stderr captured to files (not a terminal).
   Result run(const std::string& args) const {
     const std::string cmd = "cd " + quote(dir.string()) + " && " + quote(bin) + " " + args + " >" +
-                            quote((dir / "stdout.txt").string()) + " 2>" + quote((dir / "stderr.txt").string()) +
-                            " </dev/null";
+                            quote((dir / "stdout.txt").string()) + " 2>" +
+                            quote((dir / "stderr.txt").string()) + " </dev/null";
     const int status = std::system(cmd.c_str());
     Result r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -107,19 +107,21 @@ bool has_matplotlib() {
 
 }  // namespace
 
-TEST_CASE("run: the run folder holds the config, metrics, summary and checkpoints, and the loss falls") {
+TEST_CASE(
+    "run: the run folder holds the config, metrics, summary and checkpoints, and the loss falls") {
   const Result& r = full_run();
   REQUIRE_MESSAGE(r.code == 0, r.err);
   const fs::path run = ws().dir / "runs/full";
   CHECK(fs::is_regular_file(run / "config.toml"));
   CHECK(fs::is_regular_file(run / "summary.json"));
   CHECK(fs::is_regular_file(run / "checkpoints/last.ckpt"));
-  CHECK(read_text(run / "config.toml").find("name = 'full'") != std::string::npos);  // toml++ writes literal strings
+  CHECK(read_text(run / "config.toml").find("name = 'full'") !=
+        std::string::npos);  // toml++ writes literal strings
 
   const auto rows = csv_rows(run / "metrics.csv");
   REQUIRE(rows.size() > 1);
-  CHECK(rows[0] == std::vector<std::string>{"scope", "split", "epoch", "step", "lr", "loss", "top1", "top5",
-                                            "images_per_s"});
+  CHECK(rows[0] == std::vector<std::string>{"scope", "split", "epoch", "step", "lr", "loss", "top1",
+                                            "top5", "images_per_s"});
   std::vector<double> step_loss;
   int train_epochs = 0, val_epochs = 0;
   for (std::size_t i = 1; i < rows.size(); ++i) {
@@ -137,7 +139,8 @@ TEST_CASE("run: the run folder holds the config, metrics, summary and checkpoint
   CHECK(step_loss.back() < step_loss.front() - 0.3);
 
   const std::string summary = read_text(run / "summary.json");
-  for (const char* key : {"\"epochs\": 2", "\"val_top1\"", "\"val_samples\": 300", "\"train_images_per_s\""})
+  for (const char* key :
+       {"\"epochs\": 2", "\"val_top1\"", "\"val_samples\": 300", "\"train_images_per_s\""})
     CHECK_MESSAGE(summary.find(key) != std::string::npos, key << " not in " << summary);
 }
 
@@ -153,9 +156,11 @@ TEST_CASE("run: output to a pipe has no carriage returns or escape sequences") {
 
 TEST_CASE("run: 1 epoch then --resume to 2 equals 2 epochs uninterrupted, byte for byte") {
   REQUIRE(full_run().code == 0);
-  const Result a = ws().run("run " + ws().cfg() + " --quiet --set run.name=resumed --set run.epochs=1");
+  const Result a =
+      ws().run("run " + ws().cfg() + " --quiet --set run.name=resumed --set run.epochs=1");
   REQUIRE_MESSAGE(a.code == 0, a.err);
-  const Result b = ws().run("run " + ws().cfg() + " --quiet --set run.name=resumed --set run.epochs=2 --resume " +
+  const Result b = ws().run("run " + ws().cfg() +
+                            " --quiet --set run.name=resumed --set run.epochs=2 --resume " +
                             "runs/resumed/checkpoints/last.ckpt");
   REQUIRE_MESSAGE(b.code == 0, b.err);
 
@@ -170,7 +175,9 @@ TEST_CASE("run: 1 epoch then --resume to 2 equals 2 epochs uninterrupted, byte f
     const auto it = resumed.tensors.find(name);
     REQUIRE_MESSAGE(it != resumed.tensors.end(), name);
     REQUIRE(t.shape == it->second.shape);
-    CHECK_MESSAGE(std::memcmp(t.data.data(), it->second.data.data(), t.data.size() * sizeof(float)) == 0, name);
+    CHECK_MESSAGE(
+        std::memcmp(t.data.data(), it->second.data.data(), t.data.size() * sizeof(float)) == 0,
+        name);
     model_tensors += name.rfind("model.", 0) == 0;
   }
   CHECK(model_tensors > 10);
@@ -181,8 +188,9 @@ TEST_CASE("run: 1 epoch then --resume to 2 equals 2 epochs uninterrupted, byte f
 }
 
 TEST_CASE("ablate: a two-variant grid gives two run folders, a table and ablation.csv") {
-  const Result r = ws().run("ablate " + ws().cfg() +
-                            " --quiet --vary optimizer.lr=0.05,0.02 --set run.epochs=1 --set run.name=abl");
+  const Result r =
+      ws().run("ablate " + ws().cfg() +
+               " --quiet --vary optimizer.lr=0.05,0.02 --set run.epochs=1 --set run.name=abl");
   REQUIRE_MESSAGE(r.code == 0, r.out << r.err);
   const fs::path base = ws().dir / "runs/abl";
   for (const char* v : {"optimizer.lr-0.05", "optimizer.lr-0.02"}) {
@@ -202,8 +210,9 @@ TEST_CASE("ablate: a two-variant grid gives two run folders, a table and ablatio
 }
 
 TEST_CASE("ablate: values with commas inside braces; ~ drops; --dry-run validates every variant") {
-  const Result r = ws().run("ablate " + ws().cfg() +
-                            " --dry-run --vary 'augment.ops.1={op=\"hflip\",p=0.5},~' --vary stage.batch.kind=batch");
+  const Result r = ws().run(
+      "ablate " + ws().cfg() +
+      " --dry-run --vary 'augment.ops.1={op=\"hflip\",p=0.5},~' --vary stage.batch.kind=batch");
   REQUIRE_MESSAGE(r.code == 0, r.err);
   CHECK(r.out.find("2 variants") != std::string::npos);
   CHECK(r.out.find("augment.ops.1-none__stage.batch.kind-batch") != std::string::npos);
@@ -221,13 +230,16 @@ TEST_CASE("ablate: split_values and variant_slug") {
   CHECK(ft::split_values("[1,2],[3,[4,5]]") == V{"[1,2]", "[3,[4,5]]"});
   CHECK(ft::split_values("\"a,b\",c") == V{"\"a,b\"", "c"});
   CHECK(ft::variant_slug({"optimizer.lr=0.05"}) == "optimizer.lr-0.05");
-  CHECK(ft::variant_slug({"augment.ops.1=~", "model.widths=[8,16]"}) == "augment.ops.1-none__model.widths-8_16");
-  CHECK(ft::variant_slug({"augment.ops.+1={op=\"rotate\",degrees=10}"}) == "augment.ops.+1-op-rotate_degrees-10");
+  CHECK(ft::variant_slug({"augment.ops.1=~", "model.widths=[8,16]"}) ==
+        "augment.ops.1-none__model.widths-8_16");
+  CHECK(ft::variant_slug({"augment.ops.+1={op=\"rotate\",degrees=10}"}) ==
+        "augment.ops.+1-op-rotate_degrees-10");
 }
 
 TEST_CASE("preview: writes a PNG grid of the right size after the augment stage") {
   const fs::path out = ws().dir / "preview.png";
-  const Result r = ws().run("preview " + ws().cfg() + " --stage augment --n 16 --out " + out.string());
+  const Result r =
+      ws().run("preview " + ws().cfg() + " --stage augment --n 16 --out " + out.string());
   REQUIRE_MESSAGE(r.code == 0, r.err);
   const std::string png = read_text(out);
   REQUIRE(png.size() > 33);
@@ -274,7 +286,9 @@ TEST_CASE("bad input exits with code 2 and names the thing at fault") {
   CHECK(p.err.find("did you mean 'augment'") != std::string::npos);
 }
 
-TEST_CASE("draw_curves: curves.png from a run folder; a folder without metrics is a warning, not an error") {
+TEST_CASE(
+    "draw_curves: curves.png from a run folder; a folder without metrics is a warning, not an "
+    "error") {
   REQUIRE(full_run().code == 0);
   const fs::path run = ws().dir / "runs/full";
   ft::draw_curves(run.string());
