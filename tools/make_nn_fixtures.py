@@ -182,6 +182,9 @@ def model_case(model, filename, x_shape, classes, full_grads, full_limit):
     loss.backward()
     w.add("logits", logits)
     w.add("loss", loss.reshape(1))
+    with torch.no_grad():  # eval mode after the step: batch norm uses the updated running stats
+        w.add("eval_logits", model.eval()(x))
+    model.train()
     for name, p in model.named_parameters():
         if name in full_grads or p.numel() <= full_limit:
             w.add("grad/" + name, p.grad)

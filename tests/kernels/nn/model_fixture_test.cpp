@@ -1,7 +1,7 @@
 // Whole models against PyTorch 1.13 / torchvision 0.14 (tests/fixtures/nn/{mini_resnet,resnet18}.bin):
 // one training-mode forward on hash-generated weights and input, cross-entropy with label
 // smoothing 0.1, backward; logits, loss, every parameter gradient (whole or as sum / sum of
-// squares / sum of |x|) and the batch-norm running statistics after the step.
+// squares / sum of |x|), the batch-norm running statistics after the step and eval-mode logits.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -76,6 +76,9 @@ void run_model(const ModelSpec& spec, const char* file, double tol) {
     if (f.has(name)) CHECK(close(name, b->value.data(), f.data(name), tol));
     CHECK(close_summary(f, name, b->value, tol, 0));
   }
+  std::vector<float> eval_logits(logits.size());
+  model->forward(x.data(), n, false, eval_logits.data());
+  CHECK(close("eval_logits", eval_logits.data(), f.data("eval_logits"), tol));
 }
 
 }  // namespace

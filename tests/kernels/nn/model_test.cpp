@@ -138,3 +138,15 @@ TEST_CASE("dropout: keyed by (seed, step), rate p, survivors scaled by 1/(1-p), 
   CHECK(zeros < 1000 + 137);
   CHECK(drop->forward(x.data(), false) == x.data());
 }
+
+TEST_CASE("a batch-size change re-runs setup and gives the same per-sample results (eval mode)") {
+  ModelSpec s = spec_of("resnet18", 10, 3, 32);
+  auto m = make_model(s);
+  const std::vector<float> x = random_input(std::int64_t{6} * 3 * 32 * 32);
+  std::vector<float> six(60), two(20), six_again(60);
+  m->forward(x.data(), 6, false, six.data());
+  m->forward(x.data(), 2, false, two.data());
+  m->forward(x.data(), 6, false, six_again.data());
+  for (int i = 0; i < 20; ++i) CHECK(two[i] == doctest::Approx(six[i]).epsilon(1e-5));  // kernels may block differently per batch
+  CHECK(six_again == six);
+}
