@@ -16,6 +16,30 @@ namespace ft {
 
 namespace {
 
+// The lines a user reads at the end of a run: accuracy per split, time, throughput, where to look.
+std::string summary_text(const RunSummary& s) {
+  std::string out = fmt::format("run finished in {:.1f} s; run folder: {}\n", s.wall_s, s.run_dir);
+  if (!s.results) return out;
+  if (const auto* t = s.results->last(Split::train)) {
+    double seconds = 0;
+    std::size_t images = 0;
+    for (const auto& p : s.results->passes)
+      if (p.split == Split::train) seconds += p.seconds, images += p.samples;
+    out += fmt::format("  train: {} epochs, {:.1f} s, {:.0f} images/s; last epoch loss {:.4f} top-1 {:.2f}%\n",
+                       t->epoch, seconds, seconds > 0 ? images / seconds : 0.0, t->loss, 100 * t->top1);
+  }
+  for (Split split : {Split::val, Split::test}) {
+    const auto* p = s.results->last(split);
+    if (!p) continue;
+    if (p->labelled)
+      out += fmt::format("  {}: {} images, loss {:.4f}, top-1 {:.2f}%, top-5 {:.2f}% ({:.0f} images/s)\n",
+                         split_name(split), p->samples, p->loss, 100 * p->top1, 100 * p->top5, p->images_per_s);
+    else
+      out += fmt::format("  {}: {} unlabeled images predicted\n", split_name(split), p->samples);
+  }
+  return out;
+}
+
 void add_run(CLI::App& app) {
   auto opt = std::make_shared<RunOptions>();
   auto* cmd = app.add_subcommand("run", "train / evaluate / predict as the config says");
@@ -26,9 +50,9 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--quiet", opt->quiet, "no progress output");
   cmd->callback([opt] {
     RunSummary s = execute_run(*opt);
-    if (!opt->dry_run)
-      std::cout << fmt::format("run finished in {:.1f} s ({:.0f} samples/s); run folder: {}\n", s.wall_s,
-                               s.wall_s > 0 ? s.samples / s.wall_s : 0.0, s.run_dir);
+    if (opt->dry_run) return;
+    draw_curves(s.run_dir);
+    std::cout << summary_text(s);
   });
 }
 

@@ -76,6 +76,7 @@ RunSummary execute_run(const RunOptions& opt) {
   s.run_dir = p.ctx.run_dir.string();
   s.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.profile = pipeline.profiler().report();
+  s.results = p.ctx.shared<RunResults>("run_results");
   s.samples = s.profile.samples;
   return s;
 }

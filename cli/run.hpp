@@ -8,6 +8,7 @@
 
 #include "pipeline/graph.hpp"
 #include "pipeline/runtime.hpp"
+#include "stages/metrics/metrics.hpp"
 
 namespace ft {
 
@@ -22,6 +23,7 @@ struct RunOptions {
 
 struct RunSummary {
   std::string run_dir;
+  std::shared_ptr<RunResults> results;  // what the metrics stage measured (null without one)
   double wall_s = 0;
   std::size_t samples = 0;
   ProfileReport profile;

@@ -11,6 +11,7 @@
 
 #include "kernels/nn/loss.hpp"
 #include "pipeline/error.hpp"
+#include "stages/metrics/metrics.hpp"
 #include "stages/register_all.hpp"
 #include "stages/train/train_state.hpp"
 
@@ -36,6 +37,8 @@ class Metrics final : public Stage {
 
   void setup(RunContext& ctx) override {
     ctx_ = &ctx;
+    results_ = std::make_shared<RunResults>();
+    ctx.set_shared("run_results", results_);
     quiet_ = ctx.quiet;
     tty_ = isatty(STDERR_FILENO) == 1;
     const auto path = ctx.run_dir / "metrics.csv";
@@ -99,6 +102,8 @@ class Metrics final : public Stage {
                         totals_.acc5(), ips);
     csv_.flush();
     if (!quiet_) progress(true);
+    results_->passes.push_back(PassResult{pass.split, pass.epoch, totals_.samples, totals_.labelled, totals_.loss(),
+                                          totals_.acc1(), totals_.acc5(), ips, elapsed});
     auto& last = last_[static_cast<int>(pass.split)];
     last = totals_;
     last_ips_[static_cast<int>(pass.split)] = ips;
@@ -150,6 +155,7 @@ class Metrics final : public Stage {
   int every_steps_;
   double interval_s_;
   RunContext* ctx_ = nullptr;
+  std::shared_ptr<RunResults> results_;
   bool quiet_ = false, tty_ = false;
   std::ofstream csv_;
   PassInfo pass_;
