@@ -207,6 +207,8 @@ def main():
     model_case(torchvision.models.resnet18(num_classes=10), "resnet18.bin", (4, 3, 32, 32), 10,
                {"conv1.weight", "layer1.0.bn1.weight", "layer2.0.downsample.0.weight", "layer4.1.bn2.bias",
                 "fc.weight", "fc.bias"}, 0)
+    model_case(torchvision.models.resnext50_32x4d(num_classes=10), "resnext50_32x4d.bin", (4, 3, 64, 64), 10,
+               {"fc.weight", "fc.bias"}, 0)
     counts = {k: sum(p.numel() for p in getattr(torchvision.models, k)().parameters())
               for k in ("resnet18", "resnet34", "resnet50", "resnext50_32x4d")}
     print("torchvision parameter counts at 1000 classes:", counts)

@@ -41,7 +41,8 @@ bool close_summary(const Fixture& f, const std::string& name, const std::vector<
 // gradients in these models are >= 1e-4.
 constexpr double kZeroGradNoise = 1e-5;
 
-void run_model(const ModelSpec& spec, const char* file, double tol) {
+// tol: logits, loss, whole tensors; summary_tol: the sums / norms of every gradient and buffer.
+void run_model(const ModelSpec& spec, const char* file, double tol, double summary_tol) {
   const Fixture f(file);
   auto model = make_model(spec);
   fill_model(model->parameters());
@@ -64,7 +65,7 @@ void run_model(const ModelSpec& spec, const char* file, double tol) {
       CHECK(close(name, p->grad.data(), f.data(name), tol, kZeroGradNoise));
       ++whole;
     }
-    CHECK(close_summary(f, name, p->grad, tol, kZeroGradNoise));
+    CHECK(close_summary(f, name, p->grad, summary_tol, kZeroGradNoise));
   }
   CHECK(whole > 0);
   for (Buffer* b : model->buffers()) {
@@ -74,7 +75,7 @@ void run_model(const ModelSpec& spec, const char* file, double tol) {
     }
     const std::string name = "buffer/" + b->name;
     if (f.has(name)) CHECK(close(name, b->value.data(), f.data(name), tol));
-    CHECK(close_summary(f, name, b->value, tol, 0));
+    CHECK(close_summary(f, name, b->value, summary_tol, 0));
   }
   std::vector<float> eval_logits(logits.size());
   model->forward(x.data(), n, false, eval_logits.data());
@@ -94,7 +95,7 @@ TEST_CASE("mini_resnet (3 blocks, width 4, 3x16x16, 5 classes, batch 4) vs PyTor
   s.height = s.width = 16;
   s.blocks = 3;
   s.base_width = 4;
-  run_model(s, "mini_resnet.bin", 1e-4);
+  run_model(s, "mini_resnet.bin", 1e-4, 1e-4);
 }
 
 TEST_CASE("resnet18 (3x32x32, 10 classes, batch 4) vs torchvision") {
@@ -103,5 +104,21 @@ TEST_CASE("resnet18 (3x32x32, 10 classes, batch 4) vs torchvision") {
   s.num_classes = 10;
   s.in_channels = 3;
   s.height = s.width = 32;
-  run_model(s, "resnet18.bin", 1e-4);
+  run_model(s, "resnet18.bin", 1e-4, 1e-4);
+}
+
+// ResNeXt-50 with these hash weights is badly conditioned: PyTorch's own f32 gradients differ
+// from its f64 ones by up to 0.4 (elementwise, relative to the tensor's largest value) in
+// layer4 and by 7e-3 in per-tensor sums and norms (batch norm over few values per channel
+// divides by tiny deviations). So: logits, loss and fc gradients elementwise at 1e-3 (f32 vs
+// f64 there: 7e-5 and 1e-4), every gradient's sum / norm / sum|g| at 2e-2. A wrong grouped
+// convolution or block wiring moves those by O(1). 64x64 rather than 32x32 input: at 32x32 even
+// the logits differ by 1e-3 between PyTorch's f32 and f64.
+TEST_CASE("resnext50_32x4d (3x64x64, 10 classes, batch 4) vs torchvision: grouped bottlenecks") {
+  ModelSpec s;
+  s.kind = "resnext50_32x4d";
+  s.num_classes = 10;
+  s.in_channels = 3;
+  s.height = s.width = 64;
+  run_model(s, "resnext50_32x4d.bin", 1e-3, 2e-2);
 }
