@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Training curves of one or more flowtrain run folders, overlaid like an experiment tracker.
 
-Reads each RUN/metrics.csv (scope,split,epoch,step,lr,loss,top1,top5,images_per_s) and draws
+Reads each RUN/metrics.csv (scope,split,epoch,step,lr,loss,top1,top5,images_per_s,time_s) and draws
 loss, top-1 and learning rate against epochs: train from the step rows (fractional epochs),
 val from the epoch rows. One colour per run; train solid, val dashed with markers.
 

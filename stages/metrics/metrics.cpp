@@ -1,6 +1,6 @@
 // The `metrics` stage (serial, every split): per pass loss, top-1, top-5 and images/s; a live
 // progress line on a terminal (plain periodic lines otherwise); metrics.csv rows per train step
-// and per pass; summary.json at the end of the run (read by `flowtrain ablate`).
+// and per pass (time_s: seconds since this process started the run); summary.json at the end of the run (read by `flowtrain ablate`).
 #include <unistd.h>
 
 #include <chrono>
@@ -45,7 +45,7 @@ class Metrics final : public Stage {
     const bool append = !ctx.resume_path.empty() && std::filesystem::exists(path);
     csv_.open(path, append ? std::ios::app : std::ios::trunc);
     if (!csv_) throw Error(fmt::format("{}: cannot write metrics", path.string()));
-    if (!append) csv_ << "scope,split,epoch,step,lr,loss,top1,top5,images_per_s\n";
+    if (!append) csv_ << "scope,split,epoch,step,lr,loss,top1,top5,images_per_s,time_s\n";
     run_start_ = Clock::now();
   }
 
@@ -86,8 +86,9 @@ class Metrics final : public Stage {
     const double elapsed = seconds_since(pass_start_);
     auto state = ctx_->shared<TrainState>("train_state");
     if (pass_.split == Split::train && state && window_.batches >= static_cast<std::size_t>(every_steps_)) {
-      csv_ << fmt::format("step,train,{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f}\n", pass_.epoch, state->step,
-                          state->lr(), window_.loss(), window_.acc1(), window_.acc5(), totals_.samples / elapsed);
+      csv_ << fmt::format("step,train,{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n", pass_.epoch, state->step,
+                          state->lr(), window_.loss(), window_.acc1(), window_.acc5(), totals_.samples / elapsed,
+                          seconds_since(run_start_));
       window_ = {};
     }
     if (!quiet_) progress(false);
@@ -97,9 +98,9 @@ class Metrics final : public Stage {
     const double elapsed = seconds_since(pass_start_);
     auto state = ctx_->shared<TrainState>("train_state");
     const double ips = elapsed > 0 ? totals_.samples / elapsed : 0.0;
-    csv_ << fmt::format("epoch,{},{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f}\n", split_name(pass.split), pass.epoch,
-                        state ? state->step : 0, state ? state->lr() : 0.0, totals_.loss(), totals_.acc1(),
-                        totals_.acc5(), ips);
+    csv_ << fmt::format("epoch,{},{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n", split_name(pass.split),
+                        pass.epoch, state ? state->step : 0, state ? state->lr() : 0.0, totals_.loss(), totals_.acc1(),
+                        totals_.acc5(), ips, seconds_since(run_start_));
     csv_.flush();
     if (!quiet_) progress(true);
     results_->passes.push_back(PassResult{pass.split, pass.epoch, totals_.samples, totals_.labelled, totals_.loss(),

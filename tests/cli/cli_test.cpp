@@ -121,11 +121,11 @@ TEST_CASE(
   const auto rows = csv_rows(run / "metrics.csv");
   REQUIRE(rows.size() > 1);
   CHECK(rows[0] == std::vector<std::string>{"scope", "split", "epoch", "step", "lr", "loss", "top1",
-                                            "top5", "images_per_s"});
+                                            "top5", "images_per_s", "time_s"});
   std::vector<double> step_loss;
   int train_epochs = 0, val_epochs = 0;
   for (std::size_t i = 1; i < rows.size(); ++i) {
-    REQUIRE(rows[i].size() == 9);
+    REQUIRE(rows[i].size() == 10);
     if (rows[i][0] == "step") step_loss.push_back(std::stod(rows[i][5]));
     if (rows[i][0] == "epoch" && rows[i][1] == "train") ++train_epochs;
     if (rows[i][0] == "epoch" && rows[i][1] == "val") ++val_epochs;
