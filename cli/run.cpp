@@ -36,6 +36,7 @@ PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
   if (ctx.threads <= 0) ctx.threads = hw;
   p.omp_threads = static_cast<int>(run("omp_threads").value_or<std::int64_t>(0));
   if (p.omp_threads <= 0) p.omp_threads = ctx.threads;
+  ctx.omp_threads = p.omp_threads;
   p.in_flight = static_cast<int>(run("in_flight").value_or<std::int64_t>(0));
   ctx.device = resolve_device(run("device").value_or<std::string>("auto"), opt.config_path);
   ctx.resume_path = opt.resume;

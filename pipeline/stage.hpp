@@ -129,6 +129,7 @@ class RunContext {
   std::uint64_t seed = 0;
   std::string device = "cpu";
   int threads = 1;
+  int omp_threads = 1;       // OpenMP threads for oneDNN layers (set per calling thread)
   int epochs = 1;
   int start_epoch = 1;       // > 1 when resuming
   std::string resume_path;   // --resume checkpoint

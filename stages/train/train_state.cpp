@@ -116,6 +116,8 @@ nn::Model& TrainState::model(int c, int h, int w) {
   } catch (const std::exception& e) {
     throw ConfigError(fmt::format("{}: [model]: {}", ctx_.config_file, e.what()));
   }
+  // OpenMP's thread count is per calling thread: the model sets it on whichever TBB worker runs it.
+  model_->set_num_threads(ctx_.omp_threads);
   if (!init_from_.empty()) load_weights(init_from_, "[model] init_from");
   return *model_;
 }
