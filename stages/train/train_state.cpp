@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "kernels/optim/checkpoint.hpp"
+#include "kernels/optim/config_fields.hpp"
+#include "kernels/optim/training_state.hpp"
 #include "pipeline/config.hpp"
 #include "pipeline/error.hpp"
 #include "pipeline/registry.hpp"
@@ -34,6 +36,88 @@ std::vector<int> int_list(const toml::table& t, const char* key, std::vector<int
   return out;
 }
 
+// Keys of [schedule] that are about how the run steps the schedule, not the schedule itself.
+bool is_schedule_run_key(const std::string& key) {
+  return key == "per" || key == "warmup_epochs" || key == "warmup_steps" || key == "warmup_start_factor";
+}
+
+const optim::FieldDoc* find_field(const std::vector<optim::FieldDoc>& fields, const std::string& key) {
+  for (const auto& f : fields)
+    if (key == f.key) return &f;
+  return nullptr;
+}
+
+// TOML value -> the optim field variant, by the field's declared type (validation already
+// checked the TOML type against the same table).
+optim::FieldValue field_value(const toml::node& n, const optim::FieldDoc& f) {
+  const std::string type = f.type;
+  if (type == "bool") return n.value_or(false);
+  if (type == "int") return n.value_or<std::int64_t>(0);
+  if (type == "float") return n.value_or(0.0);
+  if (type == "string") return n.value_or<std::string>("");
+  std::vector<std::int64_t> ints;
+  std::vector<std::string> strings;
+  if (auto* a = n.as_array())
+    for (auto& e : *a) {
+      if (type == "int list") ints.push_back(e.value_or<std::int64_t>(0));
+      else strings.push_back(e.value_or<std::string>(""));
+    }
+  if (type == "int list") return ints;
+  return strings;
+}
+
+template <class Setter>
+void set_field(const RunContext& ctx, const toml::node& v, const char* table, const std::string& key, Setter set,
+               const std::vector<optim::FieldDoc>& fields) {
+  const auto* f = find_field(fields, key);
+  const auto& src = v.source();
+  const std::string where = src.begin.line > 0 && !(src.path && *src.path == kOverrideSource)
+                                ? fmt::format("{}:{}:{}", ctx.config_file, src.begin.line, src.begin.column)
+                                : ctx.config_file + " (--set)";
+  try {
+    if (!f) throw std::invalid_argument("unknown key");
+    set(field_value(v, *f));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(fmt::format("{}: [{}] key '{}': {}", where, table, key, e.what()));
+  }
+}
+
+// A schema entry from an optim field: its default when that is a TOML value, else optional with
+// the default described in the doc.
+ParamSpec spec_of(const optim::FieldDoc& f) {
+  ParamSpec p;
+  p.name = f.key;
+  const std::string type = f.type;
+  p.type = type == "bool" ? ParamType::boolean
+           : type == "int" ? ParamType::integer
+           : type == "float" ? ParamType::number
+           : type == "string" ? ParamType::string
+           : type == "int list" ? ParamType::integer_list
+                                : ParamType::string_list;
+  p.doc = f.doc;
+  if (*f.applies) p.doc += std::string(" [") + f.applies + "]";
+  const std::string d = f.dflt;
+  const std::string as_toml = p.type == ParamType::string && !d.empty() && d.front() != '"' ? "\"" + d + "\"" : d;
+  bool is_value = !d.empty();
+  if (is_value) {
+    try {
+      (void)toml::parse("v = " + as_toml);
+    } catch (const toml::parse_error&) {
+      is_value = false;
+    }
+  }
+  if (is_value && p.type == ParamType::number && d.find('.') == std::string::npos && d.find('e') == std::string::npos)
+    p.default_value = d + ".0";
+  else if (is_value)
+    p.default_value = as_toml;
+  else {
+    p.optional = true;
+    if (!d.empty()) p.doc += " (default: " + d + ")";
+  }
+  if (p.type == ParamType::integer || p.type == ParamType::number || p.type == ParamType::integer_list) p.min = 0.0;
+  return p;
+}
+
 }  // namespace
 
 std::shared_ptr<TrainState> TrainState::get(RunContext& ctx) {
@@ -58,50 +142,23 @@ TrainState::TrainState(RunContext& ctx) : ctx_(ctx) {
   spec_.stage_blocks = int_list(m, "stage_blocks", spec_.stage_blocks);
   init_from_ = value_of<std::string>(m, "init_from", "");
 
-  const auto& o = section(ctx, "optimizer");
-  sgd_options_.lr = value_of<double>(o, "lr", 0.1);
-  sgd_options_.momentum = value_of<double>(o, "momentum", 0.9);
-  sgd_options_.dampening = value_of<double>(o, "dampening", 0.0);
-  sgd_options_.nesterov = value_of<bool>(o, "nesterov", false);
-  sgd_options_.weight_decay = value_of<double>(o, "weight_decay", 0.0);
-  sgd_options_.max_grad_norm = value_of<double>(o, "max_grad_norm", 0.0);
-  if (auto* a = o["no_decay"].as_array())
-    for (auto& e : *a) {
-      const std::string v = e.value_or<std::string>("");
-      if (v == "bias") sgd_options_.no_decay_bias = true;
-      if (v == "batchnorm") sgd_options_.no_decay_norm = true;
-    }
-
+  // [optimizer] and [schedule] keys go through kernels/optim's field tables, the same ones that
+  // make their schemas (register_train_sections), so names, types and docs cannot drift.
+  for (auto&& [k, v] : section(ctx, "optimizer")) {
+    const std::string key(k.str());
+    set_field(ctx, v, "optimizer", key, [&](const optim::FieldValue& fv) { optim::set_sgd_field(sgd_options_, key, fv); },
+              optim::sgd_fields());
+  }
   const auto& s = section(ctx, "schedule");
-  try {
-    schedule_spec_.kind = optim::parse_schedule_kind(value_of<std::string>(s, "kind", "constant"));
-    if (auto* v = s.get("mode")) schedule_spec_.mode = optim::parse_cyclic_mode(v->value_or<std::string>(""));
-    if (auto* v = s.get("anneal")) schedule_spec_.anneal = optim::parse_anneal(v->value_or<std::string>(""));
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(fmt::format("{}: [schedule]: {}", ctx.config_file, e.what()));
+  for (auto&& [k, v] : s) {
+    const std::string key(k.str());
+    if (is_schedule_run_key(key)) continue;
+    set_field(ctx, v, "schedule", key,
+              [&](const optim::FieldValue& fv) { optim::set_schedule_field(schedule_spec_, key, fv); },
+              optim::schedule_fields());
   }
   schedule_per_step_ = value_of<std::string>(s, "per", "step") == "step";
-  auto& sp = schedule_spec_;
-  sp.step_size = value_of<std::int64_t>(s, "step_size", 0);
-  for (int v : int_list(s, "milestones", {})) sp.milestones.push_back(v);
-  if (s.contains("gamma")) sp.gamma = value_of<double>(s, "gamma", 0.1);
-  sp.t_max = value_of<std::int64_t>(s, "t_max", 0);
-  sp.eta_min = value_of<double>(s, "eta_min", 0.0);
-  sp.t_0 = value_of<std::int64_t>(s, "t_0", 0);
-  sp.t_mult = value_of<std::int64_t>(s, "t_mult", 1);
-  if (s.contains("base_lr")) sp.base_lr = value_of<double>(s, "base_lr", 0.0);
-  if (s.contains("max_lr")) sp.max_lr = value_of<double>(s, "max_lr", 0.0);
-  sp.step_size_up = value_of<double>(s, "step_size_up", 2000.0);
-  if (s.contains("step_size_down")) sp.step_size_down = value_of<double>(s, "step_size_down", 0.0);
-  sp.cycle_momentum = value_of<bool>(s, "cycle_momentum", true);
-  if (s.contains("base_momentum")) sp.base_momentum = value_of<double>(s, "base_momentum", 0.0);
-  if (s.contains("max_momentum")) sp.max_momentum = value_of<double>(s, "max_momentum", 0.0);
-  sp.onecycle_total_steps = value_of<std::int64_t>(s, "total_steps", 0);
-  sp.pct_start = value_of<double>(s, "pct_start", 0.3);
-  sp.div_factor = value_of<double>(s, "div_factor", 25.0);
-  sp.final_div_factor = value_of<double>(s, "final_div_factor", 1e4);
-  sp.three_phase = value_of<bool>(s, "three_phase", false);
-  sp.warmup_start_factor = value_of<double>(s, "warmup_start_factor", 1.0 / 3.0);
+  schedule_spec_.warmup_start_factor = value_of<double>(s, "warmup_start_factor", 1.0 / 3.0);
 
   if (!ctx.resume_path.empty()) load_resume(ctx.resume_path);
 }
@@ -170,17 +227,22 @@ std::string TrainState::checkpoint_dir() const { return (ctx_.run_dir / "checkpo
 
 void TrainState::save(const std::string& path) const {
   FT_ASSERT(model_);
-  optim::Checkpoint ck;
-  optim::pack_model(ck, model_->parameters(), model_->buffers());
-  if (sgd_) sgd_->save_state(ck);
-  ck.ints["run.step"] = step;
-  ck.ints["run.completed_epochs"] = completed_epochs;
-  ck.ints["run.seed"] = static_cast<std::int64_t>(ctx_.seed);
-  ck.ints["model.in_channels"] = spec_.in_channels;
-  ck.ints["model.height"] = spec_.height;
-  ck.ints["model.width"] = spec_.width;
-  ck.strings["model.kind"] = spec_.kind;
-  if (ctx_.config) ck.strings["run.config"] = to_toml_text(*ctx_.config);
+  optim::RunState run;
+  run.epoch = completed_epochs;
+  run.step = step;
+  run.schedule_step = schedule_ ? optim::schedule_index(completed_epochs, 0, steps_per_epoch_, schedule_per_step_) : 0;
+  run.seed = static_cast<std::int64_t>(ctx_.seed);
+  if (ctx_.config) run.config = to_toml_text(*ctx_.config);
+  if (schedule_) run.schedule = schedule_->describe();
+  run.optimizer = optim::describe(sgd_options_);
+  // The optimizer exists once a step ran; a model saved before that has fresh optimizer state.
+  optim::Sgd fresh(model_->parameters(), sgd_options_);
+  optim::Checkpoint ck = optim::make_training_checkpoint(model_->parameters(), model_->buffers(), sgd_ ? *sgd_ : fresh, run);
+  // What rebuilds the model on --resume before its tensors are restored.
+  ck.strings["arch.kind"] = spec_.kind;
+  ck.ints["arch.in_channels"] = spec_.in_channels;
+  ck.ints["arch.height"] = spec_.height;
+  ck.ints["arch.width"] = spec_.width;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   try {
     optim::save_checkpoint(ck, path);
@@ -199,21 +261,20 @@ void TrainState::load_weights(const std::string& path, const char* what) {
 }
 
 void TrainState::load_resume(const std::string& path) {
-  optim::Checkpoint ck;
   try {
-    ck = optim::load_checkpoint(path);
-    if (ck.string_value("model.kind") != spec_.kind)
+    const optim::Checkpoint ck = optim::load_checkpoint(path);
+    if (ck.string_value("arch.kind") != spec_.kind)
       throw std::runtime_error(fmt::format("it holds a '{}' model but [model] kind is '{}'",
-                                           ck.string_value("model.kind"), spec_.kind));
+                                           ck.string_value("arch.kind"), spec_.kind));
     if (static_cast<std::uint64_t>(ck.int_value("run.seed")) != ctx_.seed)
       throw std::runtime_error(fmt::format("it was made with seed {} but [run] seed is {}; resuming would not "
                                            "continue the same random stream", ck.int_value("run.seed"), ctx_.seed));
-    model(static_cast<int>(ck.int_value("model.in_channels")), static_cast<int>(ck.int_value("model.height")),
-          static_cast<int>(ck.int_value("model.width")));
-    optim::unpack_model(ck, model_->parameters(), model_->buffers());
-    optimizer().load_state(ck);
-    step = ck.int_value("run.step");
-    completed_epochs = static_cast<int>(ck.int_value("run.completed_epochs"));
+    model(static_cast<int>(ck.int_value("arch.in_channels")), static_cast<int>(ck.int_value("arch.height")),
+          static_cast<int>(ck.int_value("arch.width")));
+    // Checks everything against the model and optimizer before changing anything.
+    const optim::RunState run = optim::restore_training_checkpoint(ck, model_->parameters(), model_->buffers(), optimizer());
+    step = run.step;
+    completed_epochs = static_cast<int>(run.epoch);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -236,45 +297,18 @@ void register_train_sections(Registry& r) {
                   {"stage_blocks", T::integer_list, "resnet_small: BasicBlocks per stage", "[1, 1, 1]", false, 1.0},
                   {"init_from", T::string, "start from this checkpoint's weights (new optimizer and schedule)", "",
                    true}}});
-  r.add_section({"optimizer", "SGD as torch.optim.SGD.",
-                 {{"kind", T::string, "optimizer", "\"sgd\"", false, {}, {}, {"sgd"}},
-                  {"lr", T::number, "base learning rate", "0.1", false, 0.0},
-                  {"momentum", T::number, "momentum", "0.9", false, 0.0, 1.0},
-                  {"dampening", T::number, "dampening", "0.0", false, 0.0, 1.0},
-                  {"nesterov", T::boolean, "Nesterov momentum", "false"},
-                  {"weight_decay", T::number, "L2 weight decay", "0.0", false, 0.0},
-                  {"no_decay", T::string_list, "parameter groups without weight decay: bias, batchnorm", "[]"},
-                  {"max_grad_norm", T::number, "clip gradients to this global norm (0 = off)", "0.0", false, 0.0}}});
-  r.add_section(
-      {"schedule", "Learning-rate schedule (torch.optim.lr_scheduler values), with an optional linear warmup.",
-       {{"kind", T::string, "schedule", "\"constant\"", false, {}, {},
-         {"constant", "step", "multistep", "exponential", "cyclic", "onecycle", "cosine", "cosine_restarts"}},
-        {"per", T::string, "step the schedule per iteration or per epoch (lengths in that unit)", "\"step\"", false,
-         {}, {}, {"step", "epoch"}},
-        {"warmup_epochs", T::number, "linear warmup length in epochs", "0.0", false, 0.0},
-        {"warmup_steps", T::integer, "linear warmup length in scheduler steps", "0", false, 0.0},
-        {"warmup_start_factor", T::number, "warmup starts at lr x this", "0.3333333333333333", false, 0.0, 1.0},
-        {"step_size", T::integer, "step: decay every N scheduler steps", "0", false, 0.0},
-        {"milestones", T::integer_list, "multistep: decay at these scheduler steps", "[]"},
-        {"gamma", T::number, "decay factor (step, multistep, exponential, exp_range)", "", true, 0.0},
-        {"t_max", T::integer, "cosine: period (0 = the rest of the run)", "0", false, 0.0},
-        {"eta_min", T::number, "cosine, cosine_restarts: minimum lr", "0.0", false, 0.0},
-        {"t_0", T::integer, "cosine_restarts: first period", "0", false, 0.0},
-        {"t_mult", T::integer, "cosine_restarts: period growth", "1", false, 1.0},
-        {"base_lr", T::number, "cyclic: lower lr (default: [optimizer] lr)", "", true, 0.0},
-        {"max_lr", T::number, "cyclic: upper lr; onecycle: peak (default: [optimizer] lr)", "", true, 0.0},
-        {"step_size_up", T::number, "cyclic: steps up", "2000.0", false, 1.0},
-        {"step_size_down", T::number, "cyclic: steps down (default: step_size_up)", "", true, 1.0},
-        {"mode", T::string, "cyclic mode", "\"triangular\"", false, {}, {}, {"triangular", "triangular2", "exp_range"}},
-        {"cycle_momentum", T::boolean, "cyclic, onecycle: cycle momentum inversely to lr", "true"},
-        {"base_momentum", T::number, "cyclic: 0.8, onecycle: 0.85 by default", "", true, 0.0, 1.0},
-        {"max_momentum", T::number, "cyclic: 0.9, onecycle: 0.95 by default", "", true, 0.0, 1.0},
-        {"total_steps", T::integer, "onecycle: length (0 = the rest of the run)", "0", false, 0.0},
-        {"pct_start", T::number, "onecycle: fraction of the cycle spent increasing", "0.3", false, 0.0, 1.0},
-        {"anneal", T::string, "onecycle: annealing", "\"cos\"", false, {}, {}, {"cos", "linear"}},
-        {"div_factor", T::number, "onecycle: initial lr = max_lr / div_factor", "25.0", false, 1.0},
-        {"final_div_factor", T::number, "onecycle: final lr = initial / final_div_factor", "10000.0", false, 1.0},
-        {"three_phase", T::boolean, "onecycle: three phases", "false"}}});
+  SectionSchema optimizer{"optimizer", "SGD as torch.optim.SGD (its defaults too).", {}};
+  for (const auto& f : optim::sgd_fields()) optimizer.params.push_back(spec_of(f));
+  r.add_section(std::move(optimizer));
+  SectionSchema schedule{"schedule", "Learning-rate schedule (torch.optim.lr_scheduler values), with an optional linear warmup.",
+                        {{"per", T::string, "step the schedule per iteration or per epoch (lengths in that unit)",
+                          "\"step\"", false, {}, {}, {"step", "epoch"}},
+                         {"warmup_epochs", T::number, "linear warmup length in epochs", "0.0", false, 0.0},
+                         {"warmup_steps", T::integer, "linear warmup length in scheduler steps", "0", false, 0.0},
+                         {"warmup_start_factor", T::number, "warmup starts at lr x this", "0.3333333333333333", false,
+                          0.0, 1.0}}};
+  for (const auto& f : optim::schedule_fields()) schedule.params.push_back(spec_of(f));
+  r.add_section(std::move(schedule));
 }
 
 }  // namespace ft

@@ -167,8 +167,8 @@ TEST_CASE("run: 1 epoch then --resume to 2 equals 2 epochs uninterrupted, byte f
   const auto full = ft::optim::load_checkpoint(ws().dir / "runs/full/checkpoints/last.ckpt");
   const auto resumed = ft::optim::load_checkpoint(ws().dir / "runs/resumed/checkpoints/last.ckpt");
   CHECK(full.int_value("run.step") == resumed.int_value("run.step"));
-  CHECK(full.int_value("run.completed_epochs") == 2);
-  CHECK(resumed.int_value("run.completed_epochs") == 2);
+  CHECK(full.int_value("run.epoch") == 2);
+  CHECK(resumed.int_value("run.epoch") == 2);
   REQUIRE(full.tensors.size() == resumed.tensors.size());
   int model_tensors = 0;
   for (const auto& [name, t] : full.tensors) {
