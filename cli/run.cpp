@@ -78,6 +78,8 @@ RunSummary execute_run(const RunOptions& opt) {
   s.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.profile = pipeline.profiler().report();
   s.results = p.ctx.shared<RunResults>("run_results");
+  // The whole run's stage profile, including the idle gap at each pass boundary.
+  std::ofstream(p.ctx.run_dir / "profile.txt") << s.profile.text();
   s.samples = s.profile.samples;
   return s;
 }

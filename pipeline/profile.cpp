@@ -79,8 +79,10 @@ ProfileReport Profiler::report() const {
     std::vector<Tick> ticks;
     std::vector<double> lat;
     double busy_ns = 0;
+    std::vector<bool> ran(passes_.size(), false);  // the passes in which this stage is active
     for (const auto& e : events_) {
       if (e.stage != s) continue;
+      ran[static_cast<std::size_t>(e.pass)] = true;
       ticks.push_back({e.arrive_ns, +1, 0, 0, s > 0 ? -1 : 0});
       ticks.push_back({e.start_ns, -1, +1, 0, 0});
       ticks.push_back({e.end_ns, 0, -1, 0, 0});
@@ -91,12 +93,21 @@ ProfileReport Profiler::report() const {
       ticks.push_back({span.first, 0, 0, +1, s > 0 ? +1 : 0});
       ticks.push_back({span.second, 0, 0, -1, 0});
     }
+    // Fractions are of the time of the passes the stage runs in; pass bounds split intervals.
+    double window_ns = 0;
+    for (std::size_t p = 0; p < passes_.size(); ++p) {
+      if (!ran[p]) continue;
+      window_ns += static_cast<double>(passes_[p].end_ns - passes_[p].begin_ns);
+      ticks.push_back({passes_[p].begin_ns, 0, 0, 0, 0});
+      ticks.push_back({passes_[p].end_ns, 0, 0, 0, 0});
+    }
     std::sort(ticks.begin(), ticks.end(), [](const Tick& a, const Tick& b) { return a.t < b.t; });
     double starved_ns = 0, blocked_ns = 0;
     int q = 0, run = 0, tok = 0, up = 0;
-    // Only count time inside passes.
     auto inside = [&](std::int64_t t) {
-      return std::any_of(passes_.begin(), passes_.end(), [&](const Pass& p) { return t >= p.begin_ns && t < p.end_ns; });
+      for (std::size_t p = 0; p < passes_.size(); ++p)
+        if (ran[p] && t >= passes_[p].begin_ns && t < passes_[p].end_ns) return true;
+      return false;
     };
     for (std::size_t k = 0; k + 1 < ticks.size(); ++k) {
       q += ticks[k].dq;
@@ -113,9 +124,9 @@ ProfileReport Profiler::report() const {
       }
     }
     st.items = lat.size();
-    const double cap = wall_ns * st.slots;
-    if (wall_ns > 0) {
-      st.items_per_s = st.items / (wall_ns / 1e9);
+    const double cap = window_ns * st.slots;
+    if (window_ns > 0) {
+      st.items_per_s = st.items / (window_ns / 1e9);
       st.busy = busy_ns / cap;
       st.starved = starved_ns / cap;
       st.blocked = blocked_ns / cap;
