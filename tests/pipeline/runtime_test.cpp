@@ -125,3 +125,22 @@ TEST_CASE("the Chrome trace is valid JSON-shaped with a slice per stage per batc
   CHECK(text.find("\"thread_name\"") != std::string::npos);
   std::filesystem::remove(path);
 }
+
+TEST_CASE("the report covers several passes: gaps between them, fractions of the passes a stage ran in") {
+  tbb::global_control gc(tbb::global_control::max_allowed_parallelism, 2);
+  Fixture f(chain(8, 500, 0), 2);
+  Pipeline p(f.graph, f.ctx, 4);
+  p.setup();
+  p.run_pass(Split::train, 1);
+  p.run_pass(Split::train, 2);
+  p.run_pass(Split::train, 3);
+  const auto r = p.profiler().report();
+  CHECK(r.batches == 24);
+  CHECK(r.pass_gaps_ms.size() == 2);
+  for (const auto& s : r.stages) {
+    CAPTURE(s.id);
+    CHECK(s.items == 24);
+    CHECK(s.busy + s.starved + s.blocked <= doctest::Approx(1.0).epsilon(0.01));
+  }
+  CHECK(r.text().find("idle gap between passes") != std::string::npos);
+}
