@@ -32,18 +32,19 @@ struct Worst {
   double abs = 0;  // max |a - e|
 };
 struct Measured {
-  Worst loss;          // the 3 losses
-  Worst values;        // whole parameter and buffer values
-  Worst changes;       // whole parameters: final - initial value
-  double summary = 0;  // sums / norms of values and buffers: max error / (the scale it is judged against)
-  double delta = 0;    // sums / norms of final - initial value, the same measure
+  Worst loss;     // the 3 losses
+  Worst values;   // whole parameter and buffer values
+  Worst changes;  // whole parameters: final - initial value
+  double summary =
+      0;  // sums / norms of values and buffers: max error / (the scale it is judged against)
+  double delta = 0;  // sums / norms of final - initial value, the same measure
 };
 
 void note(double& worst, double v) { worst = std::max(worst, v); }
 
 // |a - e| <= rtol * (|e| + max|e|) + atol everywhere (the measure fixture.hpp's close() uses).
-bool close_values(const std::string& what, const std::vector<double>& actual, const std::vector<double>& expected,
-                  double rtol, double atol, Worst& m) {
+bool close_values(const std::string& what, const std::vector<double>& actual,
+                  const std::vector<double>& expected, double rtol, double atol, Worst& m) {
   double scale = 0;
   for (double e : expected) scale = std::max(scale, std::abs(e));
   int bad = 0;
@@ -57,15 +58,16 @@ bool close_values(const std::string& what, const std::vector<double>& actual, co
     }
   }
   if (bad)
-    std::printf("  %s: %d of %zu values differ (rtol %g, atol %g); regenerate: %s\n", what.c_str(), bad,
-                expected.size(), rtol, atol, kRegenerateSteps);
+    std::printf("  %s: %d of %zu values differ (rtol %g, atol %g); regenerate: %s\n", what.c_str(),
+                bad, expected.size(), rtol, atol, kRegenerateSteps);
   return bad == 0;
 }
 
 std::vector<double> widen(const float* v, std::size_t n) { return {v, v + n}; }
 
 // Sum, sum of squares, sum of |x| (as make_nn_fixtures.py's Writer.add_summary) of v - base.
-std::vector<double> summarize(const std::vector<float>& v, const std::vector<float>* base = nullptr) {
+std::vector<double> summarize(const std::vector<float>& v,
+                              const std::vector<float>* base = nullptr) {
   double s = 0, ss = 0, sa = 0;
   for (std::size_t i = 0; i < v.size(); ++i) {
     const double x = double(v[i]) - (base ? double((*base)[i]) : 0.0);
@@ -78,22 +80,26 @@ std::vector<double> summarize(const std::vector<float>& v, const std::vector<flo
 
 // Against the record "<name>#sum": the sum can cancel, so it is judged against sum|x|; the L2 norm
 // and sum|x| against themselves. atol is per element (n of them add up, or sqrt(n) in a norm).
-bool close_summary(const Fixture& f, const std::string& name, const std::vector<double>& ours, double count,
-                   double rtol, double atol, double& worst) {
+bool close_summary(const Fixture& f, const std::string& name, const std::vector<double>& ours,
+                   double count, double rtol, double atol, double& worst) {
   const auto& e = f.data(name + "#sum");
-  const double sum_err = std::abs(ours[0] - e[0]), norm_err = std::abs(std::sqrt(ours[1]) - std::sqrt(double(e[1]))),
+  const double sum_err = std::abs(ours[0] - e[0]),
+               norm_err = std::abs(std::sqrt(ours[1]) - std::sqrt(double(e[1]))),
                abs_err = std::abs(ours[2] - e[2]);
   if (e[2] > 10 * atol * count) {  // not a noise-only tensor (whose relative error means nothing)
     note(worst, sum_err / double(e[2]));
     note(worst, norm_err / std::sqrt(double(e[1])));
     note(worst, abs_err / double(e[2]));
   }
-  const bool ok = sum_err <= rtol * e[2] + atol * count && norm_err <= rtol * std::sqrt(double(e[1])) + atol * std::sqrt(count) &&
+  const bool ok = sum_err <= rtol * e[2] + atol * count &&
+                  norm_err <= rtol * std::sqrt(double(e[1])) + atol * std::sqrt(count) &&
                   abs_err <= rtol * e[2] + atol * count;
   if (!ok)
-    std::printf("  %s: sum %.9g / %.9g, L2 norm %.9g / %.9g, sum|x| %.9g / %.9g (ours / PyTorch; rtol %g); regenerate: %s\n",
-                name.c_str(), ours[0], double(e[0]), std::sqrt(ours[1]), std::sqrt(double(e[1])), ours[2], double(e[2]),
-                rtol, kRegenerateSteps);
+    std::printf(
+        "  %s: sum %.9g / %.9g, L2 norm %.9g / %.9g, sum|x| %.9g / %.9g (ours / PyTorch; rtol %g); "
+        "regenerate: %s\n",
+        name.c_str(), ours[0], double(e[0]), std::sqrt(ours[1]), std::sqrt(double(e[1])), ours[2],
+        double(e[2]), rtol, kRegenerateSteps);
   return ok;
 }
 
@@ -135,7 +141,8 @@ void run_steps(const ModelSpec& spec, const std::string& prefix, const Tolerance
   std::vector<double> losses;
   std::vector<float> logits(std::size_t(kBatch) * k), dlogits(logits.size());
   for (int step = 0; step < kSteps; ++step) {
-    const std::vector<float> x = hash_vector(std::int64_t{kBatch} * spec.in_channels * spec.height * spec.width, 8000 + step);
+    const std::vector<float> x = hash_vector(
+        std::int64_t{kBatch} * spec.in_channels * spec.height * spec.width, 8000 + step);
     std::vector<std::int32_t> labels(kBatch);
     for (int i = 0; i < kBatch; ++i) labels[i] = (i * 3 + step) % k;
     sgd.zero_grad();
@@ -160,7 +167,8 @@ void run_steps(const ModelSpec& spec, const std::string& prefix, const Tolerance
     if (f.has(name)) {
       const auto& e = f.data(name);
       REQUIRE(e.size() == p->value.size());
-      CHECK(close_values(name, widen(p->value.data(), e.size()), widen(e.data(), e.size()), tol.values, 0, m.values));
+      CHECK(close_values(name, widen(p->value.data(), e.size()), widen(e.data(), e.size()),
+                         tol.values, 0, m.values));
       // The change alone is a sharper test than the value (the update is a small part of it):
       // the fixture's value minus the same hash initial value, exact in double.
       std::vector<double> ours(e.size()), theirs(e.size());
@@ -168,13 +176,14 @@ void run_steps(const ModelSpec& spec, const std::string& prefix, const Tolerance
         ours[i] = double(p->value[i]) - start[i];
         theirs[i] = double(e[i]) - start[i];
       }
-      CHECK(close_values(prefix + "delta/" + p->name, ours, theirs, tol.changes, kDeltaNoise, m.changes));
+      CHECK(close_values(prefix + "delta/" + p->name, ours, theirs, tol.changes, kDeltaNoise,
+                         m.changes));
       ++whole;
     }
     const double count = double(p->value.size());
     CHECK(close_summary(f, name, summarize(p->value), count, tol.summary, 0, m.summary));
-    CHECK(close_summary(f, prefix + "delta/" + p->name, summarize(p->value, &start), count, tol.changes, kDeltaNoise,
-                        m.delta));
+    CHECK(close_summary(f, prefix + "delta/" + p->name, summarize(p->value, &start), count,
+                        tol.changes, kDeltaNoise, m.delta));
   }
   CHECK(whole >= 4);
   int whole_buffers = 0;
@@ -187,15 +196,20 @@ void run_steps(const ModelSpec& spec, const std::string& prefix, const Tolerance
     if (f.has(name)) {
       const auto& e = f.data(name);
       REQUIRE(e.size() == b->value.size());
-      CHECK(close_values(name, widen(b->value.data(), e.size()), widen(e.data(), e.size()), tol.values, 0, m.values));
+      CHECK(close_values(name, widen(b->value.data(), e.size()), widen(e.data(), e.size()),
+                         tol.values, 0, m.values));
       ++whole_buffers;
     }
-    CHECK(close_summary(f, name, summarize(b->value), double(b->value.size()), tol.summary, 0, m.summary));
+    CHECK(close_summary(f, name, summarize(b->value), double(b->value.size()), tol.summary, 0,
+                        m.summary));
   }
   CHECK(whole_buffers == 2);
   if (const char* v = std::getenv("FT_SGD_STEPS_VERBOSE"); v && *v == '1')
-    std::printf("%s measured: losses rel %.3g, values rel %.3g (abs %.3g), changes rel %.3g (abs %.3g), summaries rel %.3g, change summaries rel %.3g\n",
-                prefix.c_str(), m.loss.rel, m.values.rel, m.values.abs, m.changes.rel, m.changes.abs, m.summary, m.delta);
+    std::printf(
+        "%s measured: losses rel %.3g, values rel %.3g (abs %.3g), changes rel %.3g (abs %.3g), "
+        "summaries rel %.3g, change summaries rel %.3g\n",
+        prefix.c_str(), m.loss.rel, m.values.rel, m.values.abs, m.changes.rel, m.changes.abs,
+        m.summary, m.delta);
 }
 
 }  // namespace
@@ -212,7 +226,9 @@ void run_steps(const ModelSpec& spec, const std::string& prefix, const Tolerance
 // batch-norm statistics in different orders, and the thread count changes oneDNN's order too.
 // Changes (final - initial) are judged against their own, smaller scale, hence the looser
 // bound; PyTorch's f32-vs-f64 spread there is 1.5e-4 (mini_resnet) and 7e-5 (resnet18).
-TEST_CASE("mini_resnet (3 blocks, width 4, 3x16x16, 10 classes, batch 4): weights after 3 SGD steps vs PyTorch") {
+TEST_CASE(
+    "mini_resnet (3 blocks, width 4, 3x16x16, 10 classes, batch 4): weights after 3 SGD steps vs "
+    "PyTorch") {
   ModelSpec s;
   s.kind = "mini_resnet";
   s.num_classes = 10;
