@@ -10,15 +10,7 @@ namespace ft::nn {
 namespace {
 
 Conv2dSpec conv(int in, int out, int k, int stride, int pad, bool bias = false, int groups = 1) {
-  Conv2dSpec s;
-  s.in_channels = in;
-  s.out_channels = out;
-  s.kernel = k;
-  s.stride = stride;
-  s.padding = pad;
-  s.bias = bias;
-  s.groups = groups;
-  return s;
+  return conv2d_spec(in, out, k, stride, pad, bias, groups);
 }
 
 BatchNormSpec bn(int c) {

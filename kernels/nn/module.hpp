@@ -64,6 +64,18 @@ struct Conv2dSpec {
   bool bias = true;
 };
 
+inline Conv2dSpec conv2d_spec(int in, int out, int kernel, int stride, int padding, bool bias, int groups) {
+  Conv2dSpec s;
+  s.in_channels = in;
+  s.out_channels = out;
+  s.kernel = kernel;
+  s.stride = stride;
+  s.padding = padding;
+  s.bias = bias;
+  s.groups = groups;
+  return s;
+}
+
 struct BatchNormSpec {
   int channels = 0;
   float eps = 1e-5f;

@@ -97,15 +97,7 @@ void gradcheck(Module& m, const Shape& in, std::vector<float> x, Tolerance tol =
 }
 
 Conv2dSpec conv_spec(int in, int out, int k, int stride, int pad, int groups, bool bias) {
-  Conv2dSpec s;
-  s.in_channels = in;
-  s.out_channels = out;
-  s.kernel = k;
-  s.stride = stride;
-  s.padding = pad;
-  s.groups = groups;
-  s.bias = bias;
-  return s;
+  return conv2d_spec(in, out, k, stride, pad, bias, groups);
 }
 
 void randomize_params(Module& m, std::uint64_t seed) {
