@@ -32,6 +32,7 @@ inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v)
 
 #include "kernels/augment/cuda_kernels.cuh"
 #include "kernels/augment/ops.hpp"
+#include "tests/kernels/augment/host_batch.hpp"
 
 using namespace ft::aug;
 
@@ -93,36 +94,11 @@ void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   else std::copy(u8_buf(plan.final_buffer), u8_buf(plan.final_buffer) + out_total, static_cast<std::uint8_t*>(b.out));
 }
 
-struct HostBatch {
-  std::vector<std::uint8_t> pixels;
-  std::vector<std::size_t> offsets;
-  std::vector<Dims> dims;
-  std::vector<std::uint64_t> ids;
-};
+using testing::HostBatch;
+using testing::normalize_op;
 
 HostBatch make_batch(std::size_t n, bool rgb_only, int base = 0) {
-  HostBatch b;
-  for (std::size_t i = 0; i < n; ++i) {
-    const int h = i % 11 == 5 ? 1 : base + 6 + static_cast<int>((i * 7) % 23);
-    const int w = i % 11 == 5 ? 1 : base + 5 + static_cast<int>((i * 13) % 19);
-    const int c = (rgb_only || i % 3) ? 3 : 1;
-    b.offsets.push_back(b.pixels.size());
-    b.dims.push_back({h, w, c});
-    b.ids.push_back(500 + 7 * i);
-    for (int k = 0; k < h * w * c; ++k) b.pixels.push_back(static_cast<std::uint8_t>((k * 37 + i * 11 + (k / 5) * 3) % 256));
-  }
-  return b;
-}
-
-AugmentOp normalize_op(int n) {
-  AugmentOp op{.kind = OpKind::normalize};
-  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
-  for (int k = 0; k < 3; ++k) {
-    op.mean[k] = mean[k];
-    op.std[k] = stdev[k];
-  }
-  op.n_stats = n;
-  return op;
+  return testing::make_batch(testing::BatchShape{11, 6, 5, 23, 19, 500, 7}, n, rgb_only, base);
 }
 
 void check_equal(const std::string& name, const std::vector<AugmentOp>& ops, const HostBatch& b, std::uint32_t epoch = 1) {

@@ -13,41 +13,17 @@
 
 #include "kernels/augment/cuda.hpp"
 #include "kernels/augment/ops.hpp"
+#include "tests/kernels/augment/host_batch.hpp"
 
 using namespace ft::aug;
 
 namespace {
 
-struct HostBatch {
-  std::vector<std::uint8_t> pixels;
-  std::vector<std::size_t> offsets;
-  std::vector<Dims> dims;
-  std::vector<std::uint64_t> ids;
-};
+using testing::HostBatch;
+using testing::normalize_op;
 
 HostBatch make_batch(std::size_t n, bool rgb_only, int base = 0) {
-  HostBatch b;
-  for (std::size_t i = 0; i < n; ++i) {
-    const int h = i % 17 == 5 ? 1 : base + 8 + static_cast<int>((i * 7) % 41);
-    const int w = i % 17 == 5 ? 1 : base + 9 + static_cast<int>((i * 13) % 37);
-    const int c = (rgb_only || i % 3) ? 3 : 1;
-    b.offsets.push_back(b.pixels.size());
-    b.dims.push_back({h, w, c});
-    b.ids.push_back(1000 + 3 * i);
-    for (int k = 0; k < h * w * c; ++k) b.pixels.push_back(static_cast<std::uint8_t>((k * 37 + i * 11 + (k / 5) * 3) % 256));
-  }
-  return b;
-}
-
-AugmentOp normalize_op(int n) {
-  AugmentOp op{.kind = OpKind::normalize};
-  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
-  for (int k = 0; k < 3; ++k) {
-    op.mean[k] = mean[k];
-    op.std[k] = stdev[k];
-  }
-  op.n_stats = n;
-  return op;
+  return testing::make_batch(testing::BatchShape{17, 8, 9, 41, 37, 1000, 3}, n, rgb_only, base);
 }
 
 // Runs ops on both paths and compares; returns the worst difference.
