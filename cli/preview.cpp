@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "cli/run.hpp"
+#include "kernels/augment/pixel.hpp"
 #include "kernels/io/png.hpp"
 #include "pipeline/error.hpp"
 
@@ -111,10 +112,15 @@ class CaptureStage final : public Stage {
       if (b.image.size()) {
         const ImageDims d = b.image.dims[i];
         c.dims.push_back(d);
-        if (b.image.dtype == DType::u8)
+        if (b.image.dtype == DType::u8) {
           c.pixels.emplace_back(b.image.u8_at(i), b.image.u8_at(i) + d.numel());
-        else
+        } else if (b.image.dtype == DType::bf16) {
+          std::vector<float> wide(d.numel());
+          for (std::size_t e = 0; e < wide.size(); ++e) wide[e] = aug::bf16_to_f32(b.image.bf16_at(i)[e]);
+          c.pixels.push_back(to_display(wide.data(), d.c, d.h, d.w, norm_));
+        } else {
           c.pixels.push_back(to_display(b.image.f32_at(i), d.c, d.h, d.w, norm_));
+        }
       } else {
         const int ch = static_cast<int>(b.input.shape[1]), h = static_cast<int>(b.input.shape[2]),
                   w = static_cast<int>(b.input.shape[3]);

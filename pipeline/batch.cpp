@@ -28,13 +28,10 @@ void ImageList::layout(DType t, const std::vector<ImageDims>& d) {
     offsets[i] = off;
     off += d[i].numel();
   }
-  if (t == DType::u8) {
-    u8.resize(off);
-    f32.clear();
-  } else {
-    f32.resize(off);
-    u8.clear();
-  }
+  // Only the storage of type t holds data; the others are emptied (their capacity is kept).
+  u8.resize(t == DType::u8 ? off : 0);
+  f32.resize(t == DType::f32 ? off : 0);
+  bf16.resize(t == DType::bf16 ? off : 0);
 }
 
 void Batch::reset() {
@@ -92,10 +89,11 @@ void Batch::retain(const std::vector<bool>& keep) {
     for (std::size_t i = 0; i < keep.size(); ++i) {
       if (!keep[i]) continue;
       const std::size_t n = image.dims[i].numel();
-      if (image.dtype == DType::u8)
-        std::copy_n(image.u8_at(i), n, out.u8_at(j));
-      else
-        std::copy_n(image.f32_at(i), n, out.f32_at(j));
+      switch (image.dtype) {
+        case DType::u8: std::copy_n(image.u8_at(i), n, out.u8_at(j)); break;
+        case DType::f32: std::copy_n(image.f32_at(i), n, out.f32_at(j)); break;
+        case DType::bf16: std::copy_n(image.bf16_at(i), n, out.bf16_at(j)); break;
+      }
       ++j;
     }
     image = std::move(out);

@@ -28,9 +28,10 @@ struct ByteArena {
   std::size_t length(std::size_t i) const { return offsets[i + 1] - offsets[i]; }
 };
 
-enum class DType : std::uint8_t { u8, f32 };
+// Element type of an image list. bf16 is stored as its 16 bits (std::uint16_t), CHW like f32.
+enum class DType : std::uint8_t { u8, f32, bf16 };
 
-// Shape of one image. u8 images are HWC; f32 images are CHW (after normalize).
+// Shape of one image. u8 images are HWC; f32 and bf16 images are CHW (after normalize).
 struct ImageDims {
   int h = 0, w = 0, c = 0;
   std::size_t numel() const { return static_cast<std::size_t>(h) * w * c; }
@@ -44,6 +45,7 @@ struct ImageList {
   std::vector<std::size_t> offsets;  // element offsets, size() == dims.size()
   std::vector<std::uint8_t> u8;
   std::vector<float> f32;
+  std::vector<std::uint16_t> bf16;
 
   std::size_t size() const { return dims.size(); }
   void clear() {
@@ -51,6 +53,7 @@ struct ImageList {
     offsets.clear();
     u8.clear();
     f32.clear();
+    bf16.clear();
   }
   // Lays out n samples with the given dims (offsets computed, storage resized, contents unset).
   void layout(DType t, const std::vector<ImageDims>& d);
@@ -58,6 +61,8 @@ struct ImageList {
   const std::uint8_t* u8_at(std::size_t i) const { return u8.data() + offsets[i]; }
   float* f32_at(std::size_t i) { return f32.data() + offsets[i]; }
   const float* f32_at(std::size_t i) const { return f32.data() + offsets[i]; }
+  std::uint16_t* bf16_at(std::size_t i) { return bf16.data() + offsets[i]; }
+  const std::uint16_t* bf16_at(std::size_t i) const { return bf16.data() + offsets[i]; }
 };
 
 // Dense float tensor, row-major, used for model inputs and outputs (N, C, H, W) or (N, K).

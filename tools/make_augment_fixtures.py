@@ -110,6 +110,8 @@ for src, mean, std in [("rgb13x17", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
                        ("gray13x17", [0.286], [0.353]), ("rgb1x1", [0.5, 0.5, 0.5], [0.25, 0.5, 1.0])]:
     out = F.normalize(F.convert_image_dtype(inputs[src], torch.float32), mean, std)
     add(f"normalize/{src}", src, [len(mean)] + mean + std, out)
+    # the same as bfloat16 (stored widened to f32, which is exact)
+    add(f"normalize_bf16/{src}", src, [len(mean)] + mean + std, out.to(torch.bfloat16))
 
 # trivial_augment_wide ops at fixed magnitudes, as TrivialAugmentWide calls them (NEAREST, fill None):
 # params [op index (torchvision order), magnitude]

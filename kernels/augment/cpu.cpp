@@ -123,18 +123,21 @@ void affine_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, const float* 
                    interp, has_fill, fill, n_fill);
 }
 
-void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
-                   int n_stats) {
+namespace {
+
+template <class T>
+void normalize_into(T* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev, int n_stats) {
   const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
   for (int ch = 0; ch < d.c; ++ch) {
     const float m = mean[n_stats == 1 ? 0 : ch], s = stdev[n_stats == 1 ? 0 : ch];
-    float* o = out + ch * plane;
-    for (std::size_t i = 0; i < plane; ++i) o[i] = normalize_value(in[i * d.c + ch], m, s);
+    T* o = out + ch * plane;
+    for (std::size_t i = 0; i < plane; ++i) store_value(o + i, normalize_value(in[i * d.c + ch], m, s));
   }
 }
 
-void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
-               std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
+template <class T>
+void erase_into(T* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed, std::uint32_t epoch,
+                std::uint64_t sample, std::uint32_t op_index) {
   if (!box.apply) return;
   const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
   // Noise element e indexes the (c, h, w) box as torch fills its value tensor; one Philox block
@@ -149,8 +152,40 @@ void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::
           if (!(e & 1u)) erase_noise_pair(seed, epoch, sample, op_index, e, r, t);
           v = (e & 1u) ? r * sinf(t) : r * cosf(t);
         }
-        img[ch * plane + static_cast<std::size_t>(box.top + y) * d.w + box.left + x] = v;
+        store_value(img + ch * plane + static_cast<std::size_t>(box.top + y) * d.w + box.left + x, v);
       }
+}
+
+// normalize, then the random_erasing ops after it (ops[k] is the normalize op).
+template <class T>
+void normalize_and_erase(T* out, const std::vector<AugmentOp>& ops, std::size_t k, const std::uint8_t* in, Dims d,
+                         std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample) {
+  const AugmentOp& norm = ops[k];
+  normalize_into(out, in, d, norm.mean, norm.std, norm.n_stats);
+  for (++k; k < ops.size(); ++k) {
+    const OpDraw box = draw_op(ops[k], d, seed, epoch, sample, static_cast<std::uint32_t>(k));
+    erase_into(out, d, box, ops[k], seed, epoch, sample, static_cast<std::uint32_t>(k));
+  }
+}
+
+}  // namespace
+
+void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
+                   int n_stats) {
+  normalize_into(out, in, d, mean, stdev, n_stats);
+}
+void normalize_cpu(std::uint16_t* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
+                   int n_stats) {
+  normalize_into(out, in, d, mean, stdev, n_stats);
+}
+
+void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
+               std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
+  erase_into(img, d, box, op, seed, epoch, sample, op_index);
+}
+void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
+               std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
+  erase_into(img, d, box, op, seed, epoch, sample, op_index);
 }
 
 void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d) {
@@ -204,9 +239,8 @@ void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Di
   throw std::invalid_argument(std::string("apply_u8_op_cpu: ") + op_name(op.kind) + " is not a u8 op");
 }
 
-Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d,
-                   std::uint8_t* out_u8, float* out_f32, std::uint64_t seed, std::uint32_t epoch,
-                   std::uint64_t sample, Scratch& s) {
+Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d, ChainOut out,
+                   std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample, Scratch& s) {
   const Plan plan = plan_output(ops, in_d);
   std::uint8_t* bufs[2] = {grow(s.a, plan.max_u8), grow(s.b, plan.max_u8)};
   const std::uint8_t* cur = in;
@@ -224,14 +258,11 @@ Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Di
     next ^= 1;
   }
   if (!plan.f32) {
-    if (cur != out_u8) std::memcpy(out_u8, cur, cd.numel());
-    return plan;
-  }
-  const AugmentOp& norm = ops[k];
-  normalize_cpu(out_f32, cur, cd, norm.mean, norm.std, norm.n_stats);
-  for (++k; k < ops.size(); ++k) {
-    const OpDraw d = draw_op(ops[k], cd, seed, epoch, sample, static_cast<std::uint32_t>(k));
-    erase_cpu(out_f32, cd, d, ops[k], seed, epoch, sample, static_cast<std::uint32_t>(k));
+    if (cur != out.u8) std::memcpy(out.u8, cur, cd.numel());
+  } else if (plan.bf16) {
+    normalize_and_erase(out.bf16, ops, k, cur, cd, seed, epoch, sample);
+  } else {
+    normalize_and_erase(out.f32, ops, k, cur, cd, seed, epoch, sample);
   }
   return plan;
 }

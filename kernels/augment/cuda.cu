@@ -45,7 +45,7 @@ struct Buffer {
 struct CudaAugment::Impl {
   cudaStream_t stream = nullptr;
   int device = 0;
-  Buffer<false> d_in, d_u8[2], d_f32, d_tasks, d_lut, d_ids;
+  Buffer<false> d_in, d_u8[2], d_float, d_tasks, d_lut, d_ids;
   Buffer<true> h_in, h_out, h_tasks, h_ids;
   cuda::Plan plan;
   bool profiling = false;
@@ -54,7 +54,7 @@ struct CudaAugment::Impl {
 
   ~Impl() {
     for (cudaEvent_t e : events) cudaEventDestroy(e);
-    for (auto* b : {&d_in, &d_u8[0], &d_u8[1], &d_f32, &d_tasks, &d_lut, &d_ids}) b->release();
+    for (auto* b : {&d_in, &d_u8[0], &d_u8[1], &d_float, &d_tasks, &d_lut, &d_ids}) b->release();
     for (auto* b : {&h_in, &h_out, &h_tasks, &h_ids}) b->release();
     if (stream) cudaStreamDestroy(stream);
   }
@@ -104,7 +104,8 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   m.d_in.reserve(in_total);
   m.h_in.reserve(in_total);
   for (int j = 0; j < 2; ++j) m.d_u8[j].reserve(std::max<std::size_t>(ping_bytes[j], 1));
-  m.d_f32.reserve(b.out_f32 ? out_total * sizeof(float) : 1);
+  const std::size_t elem = out_type_bytes(b.out_type);
+  m.d_float.reserve(b.out_type != OutType::u8 ? out_total * elem : 1);
   const std::size_t task_bytes = std::max<std::size_t>(plan.tasks.size(), 1) * sizeof(cuda::Task);
   m.d_tasks.reserve(task_bytes);
   m.h_tasks.reserve(task_bytes);
@@ -142,8 +143,9 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
       for (std::size_t i = 0; i < n; ++i) {
         const cuda::Task& t = plan.tasks[sp.first_task + i];
         const double read = sp.kernel == cuda::Kernel::erase ? 0.0 : static_cast<double>(t.in.numel());
-        const double written = sp.kernel == cuda::Kernel::erase ? 4.0 * t.d.h * t.d.w * t.out.c * t.d.apply
-                               : static_cast<double>(t.out.numel()) * (sp.step.normalize ? 4 : 1);
+        const double fbytes = sp.step.bf16 ? 2.0 : 4.0;
+        const double written = sp.kernel == cuda::Kernel::erase ? fbytes * t.d.h * t.d.w * t.out.c * t.d.apply
+                               : static_cast<double>(t.out.numel()) * (sp.step.normalize ? fbytes : 1.0);
         p.bytes += read + written;
       }
     }
@@ -151,7 +153,8 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     s.tasks = m.d_tasks.as<cuda::Task>() + sp.first_task;
     s.in = sp.src == 3 ? nullptr : u8_buf(sp.src);
     s.out_u8 = sp.dst == 3 ? nullptr : u8_buf(sp.dst);
-    s.out_f32 = m.d_f32.as<float>();
+    s.out_f32 = m.d_float.as<float>();
+    s.out_bf16 = m.d_float.as<std::uint16_t>();
     s.lut = m.d_lut.as<std::uint8_t>();
     const dim3 grid(static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads)),
                     static_cast<unsigned>(n));
@@ -175,9 +178,9 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   }
 
   // ---- download ----
-  const std::size_t out_bytes = out_total * (b.out_f32 ? sizeof(float) : 1);
+  const std::size_t out_bytes = out_total * elem;
   m.h_out.reserve(out_bytes);
-  const void* dev_out = src == 3 ? m.d_f32.p : static_cast<const void*>(u8_buf(src));
+  const void* dev_out = src == 3 ? m.d_float.p : static_cast<const void*>(u8_buf(src));
   check(cudaMemcpyAsync(m.h_out.p, dev_out, out_bytes, cudaMemcpyDeviceToHost, m.stream), "download");
   check(cudaStreamSynchronize(m.stream), "augment kernels");
   std::memcpy(b.out, m.h_out.p, out_bytes);

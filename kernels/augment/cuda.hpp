@@ -17,7 +17,11 @@ namespace ft::aug {
 // True when CUDA was compiled in and a device can be used; otherwise false, *why says why.
 bool cuda_augment_available(std::string* why = nullptr);
 
-// A batch of ragged u8 HWC host images in; the chain's outputs (u8 HWC or f32 CHW) out, on the host.
+// Element type of a chain's output: u8 HWC, or (after normalize) f32 or bf16 CHW.
+enum class OutType : std::uint8_t { u8, f32, bf16 };
+inline std::size_t out_type_bytes(OutType t) { return t == OutType::u8 ? 1 : t == OutType::bf16 ? 2 : 4; }
+
+// A batch of ragged u8 HWC host images in; the chain's outputs (plan_output's type) out, on the host.
 struct CudaBatch {
   const std::uint8_t* in = nullptr;        // all inputs, back to back
   const std::size_t* in_offsets = nullptr; // element offset of sample i in `in`
@@ -26,10 +30,10 @@ struct CudaBatch {
   const std::uint64_t* sample_ids = nullptr;  // Philox sample coordinate per sample
   std::uint64_t seed = 0;
   std::uint32_t epoch = 0;
-  void* out = nullptr;                      // u8 or f32 (out_f32), back to back
+  void* out = nullptr;                      // elements of out_type, back to back
   const std::size_t* out_offsets = nullptr; // element offsets
   const Dims* out_dims = nullptr;           // plan_output(ops, in_dims[i]).dims
-  bool out_f32 = false;
+  OutType out_type = OutType::u8;           // must be plan_output's (u8, f32, or bf16)
 };
 
 // Device buffers, pinned staging and a stream, reused across batches (grown, never shrunk).

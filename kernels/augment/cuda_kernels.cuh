@@ -17,10 +17,12 @@ __device__ inline void store_pixel(const Step& s, const Task& t, int x, int y, c
   const int c = t.out.c;
   if (s.normalize) {
     const std::size_t plane = static_cast<std::size_t>(t.out.h) * t.out.w;
-    float* o = s.out_f32 + t.out_off + static_cast<std::size_t>(y) * t.out.w + ox;
+    const std::size_t at = t.out_off + static_cast<std::size_t>(y) * t.out.w + ox;
     for (int ch = 0; ch < c; ++ch) {
       const int k = s.n_stats == 1 ? 0 : ch;
-      o[ch * plane] = normalize_value(px[ch], s.mean[k], s.stdev[k]);
+      const float v = normalize_value(px[ch], s.mean[k], s.stdev[k]);
+      if (s.bf16) store_value(s.out_bf16 + at + ch * plane, v);
+      else store_value(s.out_f32 + at + ch * plane, v);
     }
   } else {
     std::uint8_t* o = s.out_u8 + t.out_off + (static_cast<std::size_t>(y) * t.out.w + ox) * c;
@@ -115,7 +117,7 @@ __global__ void normalize_kernel(Step s) {
   store_pixel(s, t, x, y, s.in + t.in_off + (static_cast<std::size_t>(y) * t.in.w + x) * t.in.c);
 }
 
-// random_erasing on f32 CHW, in place: one thread per element of the (c, h, w) box.
+// random_erasing on f32 (or bf16) CHW, in place: one thread per element of the (c, h, w) box.
 __global__ void erase_kernel(Step s, std::uint64_t seed, std::uint32_t epoch, const std::uint64_t* ids,
                              std::uint32_t op_index) {
   const Task& t = s.tasks[blockIdx.y];
@@ -127,8 +129,10 @@ __global__ void erase_kernel(Step s, std::uint64_t seed, std::uint32_t epoch, co
   const float v = s.op.random_value
                       ? erase_noise(seed, epoch, ids[blockIdx.y], op_index, static_cast<std::uint32_t>(e))
                       : s.op.fill_for(ch);
-  s.out_f32[t.out_off + ch * static_cast<std::size_t>(t.out.h) * t.out.w +
-            static_cast<std::size_t>(t.d.top + y) * t.out.w + t.d.left + x] = v;
+  const std::size_t at = t.out_off + ch * static_cast<std::size_t>(t.out.h) * t.out.w +
+                        static_cast<std::size_t>(t.d.top + y) * t.out.w + t.d.left + x;
+  if (s.bf16) store_value(s.out_bf16 + at, v);
+  else store_value(s.out_f32 + at, v);
 }
 
 

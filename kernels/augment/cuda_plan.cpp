@@ -35,6 +35,12 @@ void plan_batch(const std::vector<AugmentOp>& ops, const CudaBatch& b, Plan& pla
   std::vector<Dims> cur(b.in_dims, b.in_dims + n);
   std::vector<std::size_t> cur_off(b.in_offsets, b.in_offsets + n);
   int src = 0, next = 1;
+  bool normalized = false, bf16 = false;  // the chain's output type, set by its normalize op
+  for (const AugmentOp& op : ops)
+    if (op.kind == OpKind::normalize) normalized = true, bf16 = op.bf16;
+  const OutType type = bf16 ? OutType::bf16 : normalized ? OutType::f32 : OutType::u8;
+  if (b.out_type != type)
+    throw std::invalid_argument("CUDA augment: the batch's output type differs from the chain's");
   for (std::size_t k = 0; k < ops.size();) {
     const AugmentOp& op = ops[k];
     StepPlan sp;
@@ -55,6 +61,7 @@ void plan_batch(const std::vector<AugmentOp>& ops, const CudaBatch& b, Plan& pla
       std::copy(norm.std, norm.std + kMaxChannels, sp.step.stdev);
       sp.step.n_stats = norm.n_stats;
     }
+    sp.step.bf16 = bf16 && (sp.step.normalize || in_f32);
     std::size_t out_off = 0;
     for (std::size_t i = 0; i < n; ++i) {
       Task t;

@@ -29,19 +29,21 @@ struct Task {
 // What every sample of a step shares (a kernel argument).
 struct Step {
   AugmentOp op;
-  bool normalize = false;  // a following normalize fused in: write f32 CHW
+  bool normalize = false;  // a following normalize fused in: write f32 (or bf16) CHW
+  bool bf16 = false;       // the float output is bf16 (normalize and erasing steps)
   float mean[kMaxChannels] = {0, 0, 0, 0}, stdev[kMaxChannels] = {1, 1, 1, 1};
   int n_stats = 1;
   const std::uint8_t* in = nullptr;
   std::uint8_t* out_u8 = nullptr;
-  float* out_f32 = nullptr;
+  float* out_f32 = nullptr;        // the float output, when !bf16
+  std::uint16_t* out_bf16 = nullptr;  // ... when bf16
   const Task* tasks = nullptr;
   std::uint8_t* lut = nullptr;  // trivial_augment_wide: 3 x 256 per sample
 };
 
 enum class Kernel { crop, resize, rotate, to_rgb, ta, normalize, erase };
 
-// Buffers a step reads and writes: 0 the uploaded input, 1 / 2 u8 ping-pong, 3 the f32 output.
+// Buffers a step reads and writes: 0 the uploaded input, 1 / 2 u8 ping-pong, 3 the float output.
 struct StepPlan {
   Kernel kernel = Kernel::crop;
   Step step;               // pointers are filled at launch

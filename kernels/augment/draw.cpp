@@ -156,6 +156,7 @@ Plan plan_output(const std::vector<AugmentOp>& ops, Dims in) {
                                     std::to_string(op.n_stats) + " means/stds for a " +
                                     std::to_string(p.dims.c) + "-channel image");
       p.f32 = true;
+      p.bf16 = op.bf16;
       continue;
     }
     if (p.f32) continue;  // random_erasing keeps the dims

@@ -21,10 +21,12 @@ namespace ft::aug {
 const char* op_name(OpKind k);
 const char* ta_op_name(TaOp t);
 
-// Output of a chain: its dims and whether it is f32 CHW (normalize ran) or u8 HWC.
+// Output of a chain: its dims and whether it is float CHW (normalize ran) or u8 HWC. A float
+// output is stored as f32, or as bf16 bits (std::uint16_t) when the normalize op says dtype = bf16.
 struct Plan {
   Dims dims;
-  bool f32 = false;
+  bool f32 = false;   // normalized: float values, CHW
+  bool bf16 = false;  // ... stored as bfloat16
   std::size_t max_u8 = 0;  // largest intermediate u8 image (elements), for scratch sizing
 };
 // Output shape of `ops` over an input of dims `in`; throws std::invalid_argument when the chain
@@ -69,11 +71,16 @@ void affine_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, const float* 
                 bool has_fill, const float* fill, int n_fill);
 // A colour op of trivial_augment_wide at signed magnitude (identity and geometric ops excluded).
 void ta_color_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, TaOp t, float magnitude);
-// u8 HWC -> f32 CHW.
+// u8 HWC -> f32 CHW, or bf16 CHW (std::uint16_t bits, each value rounded to nearest even).
 void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
                    int n_stats);
-// Erase box (top, left, h, w) of an f32 CHW image with op.fill values or noise.
+void normalize_cpu(std::uint16_t* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
+                   int n_stats);
+// Erase box (top, left, h, w) of an f32 (or bf16) CHW image with op.fill values or noise. On bf16
+// each value is rounded as it is stored, which equals erasing in f32 and converting afterwards.
 void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
+               std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index);
+void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index);
 // 1 -> 3 channels by repetition (c == 3 copies).
 void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d);
@@ -82,10 +89,19 @@ void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d);
 void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims out_d,
                      const std::uint8_t* in, Dims in_d, Scratch& s);
 
-// Runs the whole chain for one sample. Writes plan_output(ops, in_d) dims to out_u8 (u8 HWC) or
-// out_f32 (f32 CHW) as the plan says; the other pointer may be null.
-Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d,
-                   std::uint8_t* out_u8, float* out_f32, std::uint64_t seed, std::uint32_t epoch,
-                   std::uint64_t sample, Scratch& s);
+// Where a chain's output goes: the one pointer of the plan's type is used, the others may be null.
+struct ChainOut {
+  std::uint8_t* u8 = nullptr;     // u8 HWC
+  float* f32 = nullptr;           // f32 CHW
+  std::uint16_t* bf16 = nullptr;  // bf16 CHW
+};
+// Runs the whole chain for one sample, writing plan_output(ops, in_d) dims of the plan's type.
+Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d, ChainOut out,
+                   std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample, Scratch& s);
+inline Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d,
+                          std::uint8_t* out_u8, float* out_f32, std::uint64_t seed, std::uint32_t epoch,
+                          std::uint64_t sample, Scratch& s) {
+  return apply_ops_cpu(ops, in, in_d, ChainOut{out_u8, out_f32, nullptr}, seed, epoch, sample, s);
+}
 
 }  // namespace ft::aug

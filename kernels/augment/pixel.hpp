@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/augment/types.hpp"
 #include "kernels/random/philox.hpp"
@@ -216,6 +217,24 @@ FT_HD inline std::uint8_t solarize(std::uint8_t x, float threshold) {
 FT_HD inline float normalize_value(std::uint8_t x, float mean, float stdev) {
   return (static_cast<float>(x) / 255.0f - mean) / stdev;
 }
+
+// bfloat16 as its 16 bits: float -> bf16 rounds to nearest, ties to even, as torch's
+// .to(torch.bfloat16) does (NaN -> the quiet NaN 0x7FC0); bf16 -> float is exact.
+FT_HD inline std::uint16_t f32_to_bf16(float v) {
+  std::uint32_t u;
+  memcpy(&u, &v, 4);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0;
+  return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+FT_HD inline float bf16_to_f32(std::uint16_t b) {
+  const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+  float v;
+  memcpy(&v, &u, 4);
+  return v;
+}
+// Stores a normalized value into an f32 or a bf16 (16-bit) image: the one place the two differ.
+FT_HD inline void store_value(float* p, float v) { *p = v; }
+FT_HD inline void store_value(std::uint16_t* p, float v) { *p = f32_to_bf16(v); }
 
 // N(0, 1) noise for element e of sample's erased box: Box-Muller over one Philox block whose
 // counter is the op's own (epoch, sample, op) with block index 2^31 + e / 2, far above any block

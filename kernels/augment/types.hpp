@@ -25,7 +25,7 @@ enum class OpKind : std::uint8_t {
   random_crop,          // pad (pad_l/t/r/b, pad_mode, fill) then a uniform crop of size_h x size_w
   hflip,                // with probability p
   rotate,               // angle uniform in [-degrees, degrees], interp, fill
-  normalize,            // u8 HWC -> f32 CHW: (x / 255 - mean) / std
+  normalize,            // u8 HWC -> f32 (or bf16) CHW: (x / 255 - mean) / std
   random_resized_crop,  // scale, ratio, 10 tries + center fallback, then resize to size_h x size_w
   trivial_augment_wide, // one of 14 ops, a magnitude bin out of num_bins, a random sign
   random_erasing,       // on f32 CHW: with probability p erase a box with value or N(0,1) noise
@@ -58,6 +58,7 @@ struct AugmentOp {
   int n_fill = 1;              // 1 = broadcast to every channel
   float mean[kMaxChannels] = {0, 0, 0, 0}, std[kMaxChannels] = {1, 1, 1, 1};
   int n_stats = 1;             // normalize: 1 = broadcast, else must equal the channel count
+  bool bf16 = false;           // normalize: store bfloat16 (round to nearest even) instead of f32
   float scale_lo = 0.08f, scale_hi = 1.0f;         // random_resized_crop / random_erasing area range
   float ratio_lo = 3.0f / 4.0f, ratio_hi = 4.0f / 3.0f;
   int num_bins = 31;           // trivial_augment_wide

@@ -51,33 +51,33 @@ void AugmentStage::run(Batch& batch) {
   const std::size_t n = in.size();
   if (n == 0) return;
   if (in.dtype != DType::u8)
-    throw Error(fmt::format("stage '{}' (augment): column 'image' is f32 already (normalized upstream?); augment "
-                            "reads u8 HWC images", id_));
+    throw Error(fmt::format("stage '{}' (augment): column 'image' is {} already (normalized upstream?); augment "
+                            "reads u8 HWC images", id_, in.dtype == DType::f32 ? "f32" : "bf16"));
   if (batch.index.size() != n)
     throw Error(fmt::format("stage '{}' (augment): column 'index' has {} entries for {} images", id_,
                             batch.index.size(), n));
   std::vector<ImageDims> out_dims(n);
-  bool f32 = false;
+  DType out_type = DType::u8;
   for (std::size_t i = 0; i < n; ++i) {
     const ImageDims& d = in.dims[i];
     try {
       const aug::Plan plan = aug::plan_output(ops_, aug::Dims{d.h, d.w, d.c});
       out_dims[i] = ImageDims{plan.dims.h, plan.dims.w, plan.dims.c};
-      f32 = plan.f32;
+      out_type = plan.bf16 ? DType::bf16 : plan.f32 ? DType::f32 : DType::u8;
     } catch (const std::invalid_argument& e) {
       throw Error(fmt::format("stage '{}' (augment): {}: {}", id_, batch.describe(i), e.what()));
     }
   }
   ImageList out;
   state_->spare.try_pop(out);
-  out.layout(f32 ? DType::f32 : DType::u8, out_dims);
-  if (device_ == "cuda") run_cuda(batch, out_dims, f32, out);
-  else run_cpu(batch, out_dims, f32, out);
+  out.layout(out_type, out_dims);
+  if (device_ == "cuda") run_cuda(batch, out_dims, out);
+  else run_cpu(batch, out);
   std::swap(batch.image, out);
   state_->spare.push(std::move(out));
 }
 
-void AugmentStage::run_cpu(Batch& batch, const std::vector<ImageDims>& /*out_dims*/, bool f32, ImageList& out) {
+void AugmentStage::run_cpu(Batch& batch, ImageList& out) {
   const ImageList& in = batch.image;
   const auto epoch = static_cast<std::uint32_t>(batch.epoch);
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, in.size()), [&](const tbb::blocked_range<std::size_t>& r) {
@@ -85,8 +85,13 @@ void AugmentStage::run_cpu(Batch& batch, const std::vector<ImageDims>& /*out_dim
     for (std::size_t i = r.begin(); i != r.end(); ++i) {
       const ImageDims& d = in.dims[i];
       try {
-        aug::apply_ops_cpu(ops_, in.u8_at(i), aug::Dims{d.h, d.w, d.c}, f32 ? nullptr : out.u8_at(i),
-                           f32 ? out.f32_at(i) : nullptr, batch.seed, epoch,
+        aug::ChainOut o;
+        switch (out.dtype) {
+          case DType::u8: o.u8 = out.u8_at(i); break;
+          case DType::f32: o.f32 = out.f32_at(i); break;
+          case DType::bf16: o.bf16 = out.bf16_at(i); break;
+        }
+        aug::apply_ops_cpu(ops_, in.u8_at(i), aug::Dims{d.h, d.w, d.c}, o, batch.seed, epoch,
                            static_cast<std::uint64_t>(batch.index[i]), s);
       } catch (const std::exception& e) {
         throw Error(fmt::format("stage '{}' (augment): {}: {}", id_, batch.describe(i), e.what()));
@@ -95,7 +100,7 @@ void AugmentStage::run_cpu(Batch& batch, const std::vector<ImageDims>& /*out_dim
   });
 }
 
-void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, bool f32, ImageList& out) {
+void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList& out) {
   std::lock_guard<std::mutex> lock(state_->cuda_mutex);
   if (!state_->cuda) {
     RunContext none;
@@ -120,10 +125,13 @@ void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims
   b.sample_ids = st.ids.data();
   b.seed = batch.seed;
   b.epoch = static_cast<std::uint32_t>(batch.epoch);
-  b.out = f32 ? static_cast<void*>(out.f32.data()) : static_cast<void*>(out.u8.data());
+  b.out_type = out.dtype == DType::bf16 ? aug::OutType::bf16 : out.dtype == DType::f32 ? aug::OutType::f32
+                                                                                     : aug::OutType::u8;
+  b.out = b.out_type == aug::OutType::bf16  ? static_cast<void*>(out.bf16.data())
+          : b.out_type == aug::OutType::f32 ? static_cast<void*>(out.f32.data())
+                                            : static_cast<void*>(out.u8.data());
   b.out_offsets = out.offsets.data();
   b.out_dims = st.out_dims.data();
-  b.out_f32 = f32;
   try {
     aug::apply_ops_cuda(*st.cuda, ops_, b);
   } catch (const std::exception& e) {
@@ -135,7 +143,7 @@ StageKind augment_kind() {
   StageKind k;
   k.name = "augment";
   k.doc = "Augments column 'image' per sample with a chain of torchvision-compatible ops (u8 HWC in; u8 HWC "
-          "out, or f32 CHW once normalize ran). Random draws: Philox(run seed, epoch, sample index, op index).";
+          "out, or f32 / bf16 CHW once normalize ran). Random draws: Philox(run seed, epoch, sample index, op index).";
   k.params = {
       {"ops", ParamType::table_list, "the ops in order, each { op = \"name\", ... }: " + augment_ops_doc(), "", false},
       {"device", ParamType::string, "where the ops run: cpu, cuda (error without a GPU) or auto", "\"cpu\"", false,

@@ -1,5 +1,5 @@
 // Stage `augment`: runs a chain of augmentation ops (kernels/augment) over column `image`,
-// per sample, in parallel over the batch with TBB. Output is u8 HWC, or f32 CHW once normalize ran.
+// per sample, in parallel over the batch with TBB. Output is u8 HWC, or f32 / bf16 CHW once normalize ran.
 // Every random draw is Philox(batch.seed, batch.epoch, batch.index[i], op index), so output is
 // byte-identical for any thread count. Scratch is per worker thread and output buffers are pooled,
 // so steady-state batches allocate nothing per sample.
@@ -30,8 +30,8 @@ class AugmentStage : public Stage {
   const std::vector<aug::AugmentOp>& ops() const { return ops_; }
 
  private:
-  void run_cpu(Batch& batch, const std::vector<ImageDims>& out_dims, bool f32, ImageList& out);
-  void run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, bool f32, ImageList& out);
+  void run_cpu(Batch& batch, ImageList& out);
+  void run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList& out);
 
   std::vector<aug::AugmentOp> ops_;
   std::string device_, id_;

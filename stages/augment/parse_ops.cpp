@@ -177,8 +177,9 @@ const std::map<std::string, OpSchema>& op_schemas() {
                     t.fill("fill", op, 0, 255);
                     op.interp = interp_of(t, "bilinear");
                   }}},
-      {"normalize", {OpKind::normalize, {"mean", "std"},
-                     "mean, std: per channel on the 0..1 scale; u8 HWC -> f32 CHW",
+      {"normalize", {OpKind::normalize, {"mean", "std", "dtype"},
+                     "mean, std: per channel on the 0..1 scale; u8 HWC -> f32 CHW; dtype = f32|bf16 (bf16 halves "
+                     "the batch's bytes; rounded to nearest even)",
                      [](const OpTable& t, AugmentOp& op) {
                        for (const char* key : {"mean", "std"})
                          if (!t.get(key)) t.fail(*t.get("op"), key, "is required: a number or a list of 1 or 3 numbers");
@@ -190,6 +191,7 @@ const std::map<std::string, OpSchema>& op_schemas() {
                          op.mean[k] = float(m[m.size() == 1 ? 0 : k]);
                          op.std[k] = float(s[s.size() == 1 ? 0 : k]);
                        }
+                       op.bf16 = t.choice("dtype", "f32", {"f32", "bf16"}) == "bf16";
                      }}},
       {"random_resized_crop", {OpKind::random_resized_crop, {"size", "scale", "ratio", "antialias"},
                                "size; scale = [0.08, 1.0]; ratio = [0.75, 1.3333]; antialias = true",

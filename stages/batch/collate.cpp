@@ -1,10 +1,12 @@
 // The `batch` stage: packs the per-sample images into the dense (N, C, H, W) f32 `input` tensor
 // the model reads. u8 HWC images are scaled to [0, 1] (torchvision's ToTensor); f32 CHW images
-// (after normalize) are copied. Every sample must have the same shape by now.
+// (after normalize) are copied; bf16 CHW images are widened to f32 (exact: every bf16 is a float).
+// Every sample must have the same shape by now.
 #include <tbb/parallel_for.h>
 
 #include <fmt/format.h>
 
+#include "kernels/augment/pixel.hpp"
 #include "pipeline/error.hpp"
 #include "stages/register_all.hpp"
 
@@ -28,17 +30,20 @@ class Collate final : public Stage {
                                 "crop to the augment ops so every sample has one size",
                                 b.describe(i), b.image.dims[i].h, b.image.dims[i].w, b.image.dims[i].c, d0.h, d0.w,
                                 d0.c));
-    const bool u8 = b.image.dtype == DType::u8;
-    // u8 images are HWC; f32 images are CHW with dims (h, w, c) meaning the same sizes.
+    const DType t = b.image.dtype;
+    // u8 images are HWC; f32 / bf16 images are CHW with dims (h, w, c) meaning the same sizes.
     const int c = d0.c, h = d0.h, w = d0.w;
     b.input.resize({static_cast<std::int64_t>(n), c, h, w});
     const std::size_t plane = static_cast<std::size_t>(h) * w, per = plane * c;
     tbb::parallel_for(std::size_t{0}, n, [&](std::size_t i) {
       float* out = b.input.data.data() + i * per;
-      if (u8) {
+      if (t == DType::u8) {
         const std::uint8_t* in = b.image.u8_at(i);
         for (int ch = 0; ch < c; ++ch)
           for (std::size_t p = 0; p < plane; ++p) out[ch * plane + p] = in[p * c + ch] * (1.0f / 255.0f);
+      } else if (t == DType::bf16) {
+        const std::uint16_t* in = b.image.bf16_at(i);
+        for (std::size_t e = 0; e < per; ++e) out[e] = aug::bf16_to_f32(in[e]);
       } else {
         std::copy_n(b.image.f32_at(i), per, out);
       }
@@ -51,7 +56,8 @@ class Collate final : public Stage {
 void register_batch_stages(Registry& r) {
   StageKind k;
   k.name = "batch";
-  k.doc = "Packs the per-sample images into the dense (N, C, H, W) f32 input tensor (u8 scaled to [0, 1])";
+  k.doc = "Packs the per-sample images into the dense (N, C, H, W) f32 input tensor (u8 scaled to [0, 1], bf16 "
+          "widened exactly)";
   k.access = [](const Params&) { return Access{{col::kImage}, {col::kInput}}; };
   k.make = [](const Params&) { return std::make_unique<Collate>(); };
   r.add(std::move(k));

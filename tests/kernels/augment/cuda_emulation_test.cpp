@@ -63,7 +63,8 @@ void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   std::vector<std::uint8_t> in(b.in, b.in + in_total), ping[2], lut(n * 768);
   ping[0].resize(plan.ping_elems[0] + 1);
   ping[1].resize(plan.ping_elems[1] + 1);
-  std::vector<float> f32(b.out_f32 ? out_total : 1);
+  std::vector<float> f32(b.out_type == OutType::f32 ? out_total : 1);
+  std::vector<std::uint16_t> bf16(b.out_type == OutType::bf16 ? out_total : 1);
   const auto u8_buf = [&](int id) { return id == 0 ? in.data() : ping[id - 1].data(); };
   constexpr unsigned kThreads = 256;
   for (const cuda::StepPlan& sp : plan.steps) {
@@ -72,6 +73,7 @@ void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     s.in = sp.src == 3 ? nullptr : u8_buf(sp.src);
     s.out_u8 = sp.dst == 3 ? nullptr : u8_buf(sp.dst);
     s.out_f32 = f32.data();
+    s.out_bf16 = bf16.data();
     s.lut = lut.data();
     const auto gx = static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads));
     const auto gy = static_cast<unsigned>(n);
@@ -90,7 +92,10 @@ void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
         break;
     }
   }
-  if (plan.final_buffer == 3) std::copy(f32.begin(), f32.begin() + out_total, static_cast<float*>(b.out));
+  if (plan.final_buffer == 3 && b.out_type == OutType::bf16)
+    std::copy(bf16.begin(), bf16.begin() + out_total, static_cast<std::uint16_t*>(b.out));
+  else if (plan.final_buffer == 3)
+    std::copy(f32.begin(), f32.begin() + out_total, static_cast<float*>(b.out));
   else std::copy(u8_buf(plan.final_buffer), u8_buf(plan.final_buffer) + out_total, static_cast<std::uint8_t*>(b.out));
 }
 
@@ -102,28 +107,10 @@ HostBatch make_batch(std::size_t n, bool rgb_only, int base = 0) {
 }
 
 void check_equal(const std::string& name, const std::vector<AugmentOp>& ops, const HostBatch& b, std::uint32_t epoch = 1) {
-  const std::size_t n = b.dims.size();
-  std::vector<Dims> od(n);
-  std::vector<std::size_t> off(n);
-  std::size_t total = 0;
-  bool f32 = false;
-  for (std::size_t i = 0; i < n; ++i) {
-    const Plan p = plan_output(ops, b.dims[i]);
-    od[i] = p.dims;
-    off[i] = total;
-    total += p.dims.numel();
-    f32 = p.f32;
-  }
-  std::vector<std::uint8_t> cpu_u8(total), emu_u8(total);
-  std::vector<float> cpu_f(total), emu_f(total);
-  Scratch s;
-  for (std::size_t i = 0; i < n; ++i)
-    apply_ops_cpu(ops, b.pixels.data() + b.offsets[i], b.dims[i], cpu_u8.data() + off[i], cpu_f.data() + off[i], 9,
-                  epoch, b.ids[i], s);
-  CudaBatch cb{b.pixels.data(), b.offsets.data(), b.dims.data(), n, b.ids.data(), 9, epoch,
-               f32 ? static_cast<void*>(emu_f.data()) : static_cast<void*>(emu_u8.data()), off.data(), od.data(), f32};
-  run_emulated(ops, cb);
-  CHECK_MESSAGE((f32 ? cpu_f == emu_f : cpu_u8 == emu_u8), name);
+  const testing::ChainOutput cpu = testing::run_cpu_chain(ops, b, 9, epoch);
+  testing::ChainOutput emu(ops, b);
+  run_emulated(ops, emu.cuda_batch(b, 9, epoch));
+  CHECK_MESSAGE(cpu == emu, name);
 }
 
 }  // namespace
@@ -159,6 +146,8 @@ TEST_CASE("emulated CUDA kernels equal the CPU chain for every op") {
   check_equal("random_erasing value", {normalize_op(3), erase}, rgb);
   erase.random_value = true;
   check_equal("random_erasing random", {normalize_op(3), erase}, rgb);
+  check_equal("normalize bf16", {testing::normalize_bf16_op(1)}, mixed);
+  check_equal("random_erasing random bf16", {testing::normalize_bf16_op(3), erase}, rgb);
 }
 
 TEST_CASE("emulated fused steps and the seed chain equal the CPU chain") {
@@ -178,4 +167,10 @@ TEST_CASE("emulated fused steps and the seed chain equal the CPU chain") {
       AugmentOp{.kind = OpKind::random_erasing, .p = 0.5f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
                 .ratio_hi = 3.3f, .random_value = true}};
   for (std::uint32_t epoch = 1; epoch <= 3; ++epoch) check_equal("seed chain epoch " + std::to_string(epoch), chain, big, epoch);
+  std::vector<AugmentOp> chain_bf16 = chain;
+  chain_bf16[4].bf16 = true;
+  check_equal("seed chain bf16", chain_bf16, big, 2);
+  check_equal("rrc + hflip + normalize bf16",
+              {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16}, flip, testing::normalize_bf16_op(3)},
+              rgb);
 }

@@ -26,56 +26,33 @@ HostBatch make_batch(std::size_t n, bool rgb_only, int base = 0) {
   return testing::make_batch(testing::BatchShape{17, 8, 9, 41, 37, 1000, 3}, n, rgb_only, base);
 }
 
-// Runs ops on both paths and compares; returns the worst difference.
+// Runs ops on both paths and compares; returns the worst difference. Tolerances: u8 within 1
+// level, f32 within 1e-5, bf16 within one bf16 step of the value (2^-8 relative; the two paths
+// round the same float, so in practice they agree exactly).
 double compare(CudaAugment& gpu, const std::string& name, const std::vector<AugmentOp>& ops, const HostBatch& b,
                std::uint64_t seed = 7, std::uint32_t epoch = 1) {
-  const std::size_t n = b.dims.size();
-  std::vector<Dims> out_dims(n);
-  std::vector<std::size_t> out_off(n);
-  std::size_t total = 0;
-  bool f32 = false;
-  for (std::size_t i = 0; i < n; ++i) {
-    const Plan p = plan_output(ops, b.dims[i]);
-    out_dims[i] = p.dims;
-    out_off[i] = total;
-    total += p.dims.numel();
-    f32 = p.f32;
-  }
-  std::vector<std::uint8_t> cpu_u8(f32 ? 0 : total), gpu_u8(f32 ? 0 : total);
-  std::vector<float> cpu_f(f32 ? total : 0), gpu_f(f32 ? total : 0);
-  Scratch s;
-  for (std::size_t i = 0; i < n; ++i)
-    apply_ops_cpu(ops, b.pixels.data() + b.offsets[i], b.dims[i], f32 ? nullptr : cpu_u8.data() + out_off[i],
-                  f32 ? cpu_f.data() + out_off[i] : nullptr, seed, epoch, b.ids[i], s);
-  CudaBatch cb;
-  cb.in = b.pixels.data();
-  cb.in_offsets = b.offsets.data();
-  cb.in_dims = b.dims.data();
-  cb.n = n;
-  cb.sample_ids = b.ids.data();
-  cb.seed = seed;
-  cb.epoch = epoch;
-  cb.out = f32 ? static_cast<void*>(gpu_f.data()) : static_cast<void*>(gpu_u8.data());
-  cb.out_offsets = out_off.data();
-  cb.out_dims = out_dims.data();
-  cb.out_f32 = f32;
-  apply_ops_cuda(gpu, ops, cb);
+  const testing::ChainOutput cpu = testing::run_cpu_chain(ops, b, seed, epoch);
+  testing::ChainOutput dev(ops, b);
+  apply_ops_cuda(gpu, ops, dev.cuda_batch(b, seed, epoch));
   double worst = 0;
-  std::size_t differing = 0;
+  std::size_t differing = 0, over = 0;
   int shown = 0;
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t e = 0; e < out_dims[i].numel(); ++e) {
-      const std::size_t k = out_off[i] + e;
-      const double d = f32 ? std::fabs(double(cpu_f[k]) - gpu_f[k]) : std::abs(int(cpu_u8[k]) - int(gpu_u8[k]));
+  for (std::size_t i = 0; i < b.dims.size(); ++i)
+    for (std::size_t e = 0; e < dev.dims[i].numel(); ++e) {
+      const std::size_t k = dev.offsets[i] + e;
+      const double c = cpu.value(k), g = dev.value(k), d = std::fabs(c - g);
       if (d == 0) continue;
       ++differing;
       worst = std::max(worst, d);
+      const double tol = dev.type == OutType::u8 ? 1.0 : dev.type == OutType::f32 ? 1e-5 : std::fabs(c) / 256.0;
+      if (d > tol) ++over;
       if (shown++ < 3)
-        std::printf("  %s: sample %zu (%dx%dx%d) element %zu: cpu %g gpu %g\n", name.c_str(), i, b.dims[i].h, b.dims[i].w,
-                    b.dims[i].c, e, f32 ? cpu_f[k] : cpu_u8[k], f32 ? gpu_f[k] : gpu_u8[k]);
+        std::printf("  %s: sample %zu (%dx%dx%d) element %zu: cpu %g gpu %g\n", name.c_str(), i, b.dims[i].h,
+                    b.dims[i].w, b.dims[i].c, e, c, g);
     }
-  std::printf("%-40s %zu images, %zu elements, %zu differ, max |diff| %g\n", name.c_str(), n, total, differing, worst);
-  CHECK_MESSAGE(worst <= (f32 ? 1e-5 : 1.0), name);
+  std::printf("%-40s %zu images, %zu elements, %zu differ, max |diff| %g\n", name.c_str(), b.dims.size(), dev.total,
+              differing, worst);
+  CHECK_MESSAGE(over == 0, name);
   return worst;
 }
 
@@ -127,6 +104,8 @@ TEST_CASE("every op on the GPU matches the CPU image by image") {
   compare(gpu, "random_erasing value", {normalize_op(3), erase}, rgb);
   erase.random_value = true;
   compare(gpu, "random_erasing random", {normalize_op(3), erase}, rgb);
+  compare(gpu, "normalize bf16", {testing::normalize_bf16_op(3)}, rgb);
+  compare(gpu, "random_erasing random bf16", {testing::normalize_bf16_op(3), erase}, rgb);
 }
 
 TEST_CASE("fused steps and the seed's whole chain match the CPU") {
@@ -147,6 +126,9 @@ TEST_CASE("fused steps and the seed's whole chain match the CPU") {
       AugmentOp{.kind = OpKind::random_erasing, .p = 0.5f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
                 .ratio_hi = 3.3f, .random_value = true}};
   for (std::uint32_t epoch = 1; epoch <= 3; ++epoch) compare(gpu, "seed chain epoch " + std::to_string(epoch), chain, seed_imgs, 3, epoch);
+  std::vector<AugmentOp> chain_bf16 = chain;
+  chain_bf16[4].bf16 = true;
+  compare(gpu, "seed chain bf16", chain_bf16, seed_imgs, 3, 2);
 
   // Throughput of the seed chain (host to host, 256 images of ~64x64), for the benchmark notes.
   const HostBatch big = make_batch(256, true, 56);
@@ -155,7 +137,7 @@ TEST_CASE("fused steps and the seed's whole chain match the CPU") {
   for (std::size_t i = 0; i < 256; ++i) off[i] = i * 224 * 224 * 3;
   std::vector<float> out(256 * 224 * 224 * 3);
   CudaBatch cb{big.pixels.data(), big.offsets.data(), big.dims.data(), 256, big.ids.data(), 1, 1, out.data(), off.data(),
-               od.data(), true};
+               od.data(), OutType::f32};
   apply_ops_cuda(gpu, chain, cb);  // warm-up (allocations)
   const auto t0 = std::chrono::steady_clock::now();
   for (int r = 0; r < 10; ++r) apply_ops_cuda(gpu, chain, cb);
@@ -184,25 +166,13 @@ TEST_CASE("achieved bandwidth of each kernel against a device-to-device copy") {
       {{AugmentOp{.kind = OpKind::rotate, .degrees = 10.0f}}, &big},
       {{AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false}}, &big},
       {{normalize_op(3), erase}, &big},
+      {{testing::normalize_bf16_op(3), erase}, &big},
   };
   std::printf("device-to-device copy: %.0f GB/s\n", gpu.copy_bandwidth_gbs(256u << 20));
   gpu.set_profiling(true);
   for (const auto& [ops, batch] : cases) {
-    std::vector<Dims> od(256);
-    std::vector<std::size_t> off(256);
-    std::size_t total = 0;
-    bool f32 = false;
-    for (std::size_t i = 0; i < 256; ++i) {
-      const Plan p = plan_output(ops, batch->dims[i]);
-      od[i] = p.dims;
-      off[i] = total;
-      total += p.dims.numel();
-      f32 = p.f32;
-    }
-    std::vector<float> out_f(f32 ? total : 0);
-    std::vector<std::uint8_t> out_u8(f32 ? 0 : total);
-    CudaBatch cb{batch->pixels.data(), batch->offsets.data(), batch->dims.data(), 256, batch->ids.data(), 1, 1,
-                 f32 ? static_cast<void*>(out_f.data()) : static_cast<void*>(out_u8.data()), off.data(), od.data(), f32};
+    testing::ChainOutput out(ops, *batch);
+    const CudaBatch cb = out.cuda_batch(*batch, 1, 1);
     apply_ops_cuda(gpu, ops, cb);  // warm-up
     apply_ops_cuda(gpu, ops, cb);
     for (const auto& t : gpu.last_profile())

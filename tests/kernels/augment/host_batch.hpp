@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/augment/cuda.hpp"
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/pixel.hpp"
 
 namespace ft::aug::testing {
 
@@ -38,6 +40,59 @@ inline HostBatch make_batch(const BatchShape& s, std::size_t n, bool rgb_only, i
   return b;
 }
 
+// A chain's output over a HostBatch, laid out back to back in the plan's type (u8, f32 or bf16).
+struct ChainOutput {
+  std::vector<Dims> dims;
+  std::vector<std::size_t> offsets;
+  std::size_t total = 0;
+  OutType type = OutType::u8;
+  std::vector<std::uint8_t> u8;
+  std::vector<float> f32;
+  std::vector<std::uint16_t> bf16;
+
+  ChainOutput(const std::vector<AugmentOp>& ops, const HostBatch& b) {
+    for (const Dims& d : b.dims) {
+      const Plan p = plan_output(ops, d);
+      dims.push_back(p.dims);
+      offsets.push_back(total);
+      total += p.dims.numel();
+      type = p.bf16 ? OutType::bf16 : p.f32 ? OutType::f32 : OutType::u8;
+    }
+    (type == OutType::u8 ? u8.resize(total) : type == OutType::f32 ? f32.resize(total) : bf16.resize(total));
+  }
+  void* data() {
+    return type == OutType::u8 ? static_cast<void*>(u8.data())
+           : type == OutType::f32 ? static_cast<void*>(f32.data()) : static_cast<void*>(bf16.data());
+  }
+  ChainOut at(std::size_t i) {
+    ChainOut o;
+    if (type == OutType::u8) o.u8 = u8.data() + offsets[i];
+    if (type == OutType::f32) o.f32 = f32.data() + offsets[i];
+    if (type == OutType::bf16) o.bf16 = bf16.data() + offsets[i];
+    return o;
+  }
+  // Element k (across the batch) as a number: u8 levels or float values.
+  double value(std::size_t k) const {
+    return type == OutType::u8 ? u8[k] : type == OutType::f32 ? f32[k] : bf16_to_f32(bf16[k]);
+  }
+  bool operator==(const ChainOutput& o) const { return type == o.type && u8 == o.u8 && f32 == o.f32 && bf16 == o.bf16; }
+  // The CudaBatch that writes into this output.
+  CudaBatch cuda_batch(const HostBatch& b, std::uint64_t seed, std::uint32_t epoch) {
+    return CudaBatch{b.pixels.data(), b.offsets.data(), b.dims.data(), b.dims.size(), b.ids.data(), seed, epoch,
+                     data(),          offsets.data(),   dims.data(),   type};
+  }
+};
+
+// The CPU chain over every sample of b.
+inline ChainOutput run_cpu_chain(const std::vector<AugmentOp>& ops, const HostBatch& b, std::uint64_t seed,
+                                 std::uint32_t epoch) {
+  ChainOutput out(ops, b);
+  Scratch s;
+  for (std::size_t i = 0; i < b.dims.size(); ++i)
+    apply_ops_cpu(ops, b.pixels.data() + b.offsets[i], b.dims[i], out.at(i), seed, epoch, b.ids[i], s);
+  return out;
+}
+
 // ImageNet normalization over the first n channels.
 inline AugmentOp normalize_op(int n) {
   AugmentOp op{.kind = OpKind::normalize};
@@ -47,6 +102,11 @@ inline AugmentOp normalize_op(int n) {
     op.std[k] = stdev[k];
   }
   op.n_stats = n;
+  return op;
+}
+inline AugmentOp normalize_bf16_op(int n) {
+  AugmentOp op = normalize_op(n);
+  op.bf16 = true;
   return op;
 }
 

@@ -2,7 +2,10 @@
 // (tests/fixtures/augment/ops.bin). Tolerances are stated per op with the reason.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/pixel.hpp"
 #include "tests/kernels/augment/fixture.hpp"
 
 using namespace ft::aug;
@@ -19,7 +22,7 @@ const Record& input_of(const Record& r) { return fixture(r.input); }
 
 TEST_CASE("fixtures load and cover every op family") {
   for (const char* p : {"resize/", "resize_short/", "center_crop/", "random_crop/", "hflip/", "rotate/",
-                        "normalize/", "ta/", "ta_magnitudes/", "erase/"})
+                        "normalize/", "normalize_bf16/", "ta/", "ta_magnitudes/", "erase/"})
     CHECK_MESSAGE(fixtures_with(p).size() > 0, p);
 }
 
@@ -124,6 +127,48 @@ TEST_CASE("normalize matches torchvision (u8 HWC -> f32 CHW)") {
     normalize_cpu(out.data(), in.u8.data(), in.dims, mean, stdev, n);
     // 1e-6: same float32 operations; torch may fuse the divide differently (a few ulps).
     CHECK(count_mismatches(r->name, out.data(), r->f.data(), out.size(), 1e-6f) == 0);
+  }
+}
+
+TEST_CASE("normalize to bf16 matches torchvision's .to(torch.bfloat16)") {
+  int exact = 0, total = 0;
+  for (const Record* r : fixtures_with("normalize_bf16/")) {
+    const Record& in = input_of(*r);
+    const int n = int(r->params[0]);
+    float mean[4], stdev[4];
+    for (int k = 0; k < n; ++k) {
+      mean[k] = float(r->params[1 + k]);
+      stdev[k] = float(r->params[1 + n + k]);
+    }
+    std::vector<std::uint16_t> out(in.dims.numel());
+    normalize_cpu(out.data(), in.u8.data(), in.dims, mean, stdev, n);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const float got = bf16_to_f32(out[i]), want = r->f[i];
+      // Equal, except where torch's f32 value (within 1e-6 of ours, see above) sits on the other
+      // side of a bf16 rounding boundary: then one bf16 step (2^-8 relative) apart.
+      CHECK_MESSAGE(std::fabs(got - want) <= std::fabs(want) / 128.0f + 1e-30f, r->name << " element " << i);
+      exact += got == want;
+      ++total;
+    }
+  }
+  CHECK(total > 0);
+  CHECK(exact >= total * 99 / 100);
+}
+
+TEST_CASE("bf16 rounding is to nearest even, NaN stays NaN, and widening is exact") {
+  CHECK(f32_to_bf16(1.0f) == 0x3F80);
+  CHECK(f32_to_bf16(-2.0f) == 0xC000);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1.0).
+  CHECK(f32_to_bf16(1.0f + 1.0f / 256) == 0x3F80);
+  // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6 (even).
+  CHECK(f32_to_bf16(1.0f + 3.0f / 256) == 0x3F82);
+  CHECK(f32_to_bf16(1.0f + 1.0f / 256 + 1.0f / 65536) == 0x3F81);  // above halfway rounds up
+  CHECK(f32_to_bf16(std::nanf("")) == 0x7FC0);
+  CHECK(std::isinf(bf16_to_f32(f32_to_bf16(INFINITY))));
+  for (std::uint32_t b = 0; b < 0x10000; b += 7) {
+    const auto h = static_cast<std::uint16_t>(b);
+    const float v = bf16_to_f32(h);
+    if (!std::isnan(v)) CHECK(f32_to_bf16(v) == h);
   }
 }
 

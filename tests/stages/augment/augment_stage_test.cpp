@@ -7,6 +7,7 @@
 
 #include "kernels/augment/cuda.hpp"
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/pixel.hpp"
 #include "pipeline/error.hpp"
 #include "stages/augment/augment_stage.hpp"
 
@@ -151,6 +152,25 @@ TEST_CASE("the stage equals the kernel chain per sample and writes f32 CHW after
                        static_cast<std::uint64_t>(orig.index[i]), s);
     CHECK(std::equal(want.begin(), want.end(), b.image.f32_at(i)));
   }
+}
+
+TEST_CASE("normalize dtype = bf16 stores the f32 chain's values rounded to bf16") {
+  std::string bf16_chain = kChain;
+  const std::string norm = "std = [0.229, 0.224, 0.225] }";
+  bf16_chain.replace(bf16_chain.find(norm), norm.size(), "std = [0.229, 0.224, 0.225], dtype = \"bf16\" }");
+  Batch f = test_batch(3), h = test_batch(3);
+  make(kChain)->run(f);
+  make(bf16_chain)->run(h);
+  REQUIRE(h.image.dtype == DType::bf16);
+  REQUIRE(h.image.bf16.size() == f.image.f32.size());
+  CHECK(h.image.f32.empty());
+  // Erasing commutes with the rounding, so the whole chain (noise boxes included) equals the f32
+  // chain rounded element by element.
+  std::size_t same = 0;
+  for (std::size_t e = 0; e < h.image.bf16.size(); ++e) same += h.image.bf16[e] == aug::f32_to_bf16(f.image.f32[e]);
+  CHECK(same == h.image.bf16.size());
+  CHECK(error_of("ops = [ { op = \"normalize\", mean = 0.5, std = 0.5, dtype = \"f16\" } ]")
+            .find("key 'dtype': 'f16' is not one of: f32, bf16") != std::string::npos);
 }
 
 TEST_CASE("output is byte-identical for 1 and 2 threads and changes with the epoch") {

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 
+#include "kernels/augment/pixel.hpp"
 #include "pipeline/config.hpp"
 #include "pipeline/runtime.hpp"
 #include "stages/source/import_fashion_mnist.hpp"
@@ -43,7 +44,7 @@ const fs::path& dataset() {
   return dir;
 }
 
-std::map<std::uint64_t, Captured> run_epoch(int threads, int epoch) {
+std::map<std::uint64_t, Captured> run_epoch(int threads, int epoch, const std::string& dtype = "f32") {
   const std::string d = dataset().string();
   const std::string text = "[run]\nseed = 7\n[data]\ntrain = { format = \"csv\", images = \"" + d + "/train\", labels = \"" + d +
                            "/train.csv\" }\n"
@@ -51,7 +52,7 @@ std::map<std::uint64_t, Captured> run_epoch(int threads, int epoch) {
                            "[[stage]]\nid = \"decode\"\nkind = \"decode_jpeg\"\nafter = \"read\"\n"
                            "[[stage]]\nid = \"augment\"\nkind = \"augment\"\nafter = \"decode\"\n"
                            "ops = [ { op = \"random_crop\", size = 28, padding = 2 }, { op = \"hflip\", p = 0.5 },"
-                           " { op = \"rotate\", degrees = 10.0 }, { op = \"normalize\", mean = [0.286], std = [0.353] } ]\n"
+                           " { op = \"rotate\", degrees = 10.0 }, { op = \"normalize\", mean = [0.286], std = [0.353], dtype = \"" + dtype + "\" } ]\n"
                            "[[stage]]\nid = \"batch\"\nkind = \"batch\"\nafter = \"augment\"\n"
                            "[[stage]]\nid = \"capture\"\nkind = \"capture\"\nafter = \"batch\"\n";
   Registry registry = builtin_registry();
@@ -99,4 +100,21 @@ TEST_CASE("same seed: identical batches with 1 and 2 threads; a new epoch reorde
   for (const auto& [seq, b] : next)
     for (auto i : b.index) ++seen.at(static_cast<std::size_t>(i));
   for (int s : seen) CHECK(s == 1);
+}
+
+TEST_CASE("normalize to bf16: the model input is the f32 path's input rounded to bf16, widened exactly") {
+  const auto f32 = run_epoch(2, 1), bf16 = run_epoch(2, 1, "bf16");
+  REQUIRE(f32.size() == bf16.size());
+  std::size_t elements = 0, changed = 0;
+  for (const auto& [seq, f] : f32) {
+    const Captured& h = bf16.at(seq);
+    CHECK(h.index == f.index);
+    REQUIRE(h.input.size() == f.input.size());
+    for (std::size_t e = 0; e < f.input.size(); ++e) {
+      REQUIRE(h.input[e] == ft::aug::bf16_to_f32(ft::aug::f32_to_bf16(f.input[e])));
+      changed += h.input[e] != f.input[e];
+    }
+    elements += f.input.size();
+  }
+  CHECK(changed > elements / 2);  // the rounding really happened
 }
