@@ -1,10 +1,11 @@
 // The augment stage: plans output shapes serially (cheap, and errors name the sample), then runs
 // the chain per sample under tbb::parallel_for on the CPU, or as one batch through CudaAugment.
 // Output lists are pooled (a concurrent queue of spare ImageLists swapped with the batch's
-// column) and scratch is thread-local, so run() may serve several batches at once.
+// column) and scratch is thread-local, so run() may serve several batches at once. On the GPU each
+// batch in flight takes a CUDA context (its own stream and buffers) from a pool, so one batch's
+// upload and download overlap another's kernels.
 #include "stages/augment/augment_stage.hpp"
 
-#include <mutex>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -19,13 +20,22 @@
 
 namespace ft {
 
+namespace {
+
+// One batch's CUDA work: a CudaAugment (stream, device and pinned buffers) and the per-sample
+// arrays its CudaBatch points to.
+struct CudaSlot {
+  aug::CudaAugment gpu{0};
+  std::vector<aug::Dims> in_dims, out_dims;
+  std::vector<std::uint64_t> ids;
+};
+
+}  // namespace
+
 struct AugmentStage::State {
   tbb::enumerable_thread_specific<aug::Scratch> scratch;
   tbb::concurrent_queue<ImageList> spare;
-  std::mutex cuda_mutex;  // CudaAugment serves one batch at a time
-  std::unique_ptr<aug::CudaAugment> cuda;
-  std::vector<aug::Dims> in_dims, out_dims;  // CUDA path only (under cuda_mutex)
-  std::vector<std::uint64_t> ids;
+  tbb::concurrent_queue<std::unique_ptr<CudaSlot>> cuda;  // idle contexts; grows to the batches in flight
 };
 
 AugmentStage::AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id)
@@ -36,11 +46,11 @@ AugmentStage::~AugmentStage() = default;
 void AugmentStage::setup(RunContext& /*ctx*/) {
   std::string why;
   if (device_ == "auto") device_ = aug::cuda_augment_available(&why) ? "cuda" : "cpu";
-  if (device_ != "cuda" || state_->cuda) return;
+  if (device_ != "cuda" || !state_->cuda.empty()) return;
   if (!aug::cuda_augment_available(&why))
     throw Error(fmt::format("stage '{}' (augment): device = \"cuda\" but {}; use device = \"cpu\" (or \"auto\")", id_, why));
   try {
-    state_->cuda = std::make_unique<aug::CudaAugment>(0);
+    state_->cuda.push(std::make_unique<CudaSlot>());
   } catch (const std::exception& e) {
     throw Error(fmt::format("stage '{}' (augment): cannot start CUDA augmentation: {}", id_, e.what()));
   }
@@ -101,14 +111,17 @@ void AugmentStage::run_cpu(Batch& batch, ImageList& out) {
 }
 
 void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList& out) {
-  std::lock_guard<std::mutex> lock(state_->cuda_mutex);
-  if (!state_->cuda) {
-    RunContext none;
-    setup(none);
+  std::unique_ptr<CudaSlot> slot;
+  if (!state_->cuda.try_pop(slot)) {
+    try {
+      slot = std::make_unique<CudaSlot>();
+    } catch (const std::exception& e) {
+      throw Error(fmt::format("stage '{}' (augment, cuda): cannot start another CUDA context: {}", id_, e.what()));
+    }
   }
   const ImageList& in = batch.image;
   const std::size_t n = in.size();
-  State& st = *state_;
+  CudaSlot& st = *slot;
   st.in_dims.resize(n);
   st.out_dims.resize(n);
   st.ids.resize(n);
@@ -133,10 +146,11 @@ void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims
   b.out_offsets = out.offsets.data();
   b.out_dims = st.out_dims.data();
   try {
-    aug::apply_ops_cuda(*st.cuda, ops_, b);
+    aug::apply_ops_cuda(st.gpu, ops_, b);
   } catch (const std::exception& e) {
     throw Error(fmt::format("stage '{}' (augment, cuda): batch {}: {}", id_, batch.seq, e.what()));
   }
+  state_->cuda.push(std::move(slot));
 }
 
 StageKind augment_kind() {
