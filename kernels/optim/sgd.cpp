@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "kernels/optim/checkpoint.hpp"
+#include "kernels/optim/sgd_math.hpp"
 
 namespace ft::optim {
 
@@ -84,48 +85,28 @@ float clip_grad_norm(const std::vector<nn::Parameter*>& params, double max_norm)
 void sgd_update(float* __restrict value, const float* __restrict grad,
                 float* __restrict momentum_buffer, std::int64_t n, float lr, float momentum,
                 float dampening, float weight_decay, bool nesterov, bool first) {
-  // Each line mirrors one torch op: d_p = grad.add(param, alpha=wd);
-  // buf = clone(d_p) | buf.mul_(momentum).add_(d_p, alpha=1-dampening);
-  // d_p = d_p.add(buf, alpha=momentum) (nesterov) | buf; param.add_(d_p, alpha=-lr).
-  const float neg_lr = -lr;
+  // One loop per flag combination, the arithmetic in sgd_element (shared with the CUDA kernel).
+  const float neg_lr = -lr, keep = 1.0f - dampening;
   if (momentum == 0.0f) {
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float d = grad[i] + weight_decay * value[i];
-      value[i] = value[i] + neg_lr * d;
-    }
-    return;
-  }
-  const float keep = 1.0f - dampening;
-  if (first) {
-    if (nesterov) {
-      for (std::int64_t i = 0; i < n; ++i) {
-        const float d = grad[i] + weight_decay * value[i];
-        momentum_buffer[i] = d;
-        value[i] = value[i] + neg_lr * (d + momentum * d);
-      }
-    } else {
-      for (std::int64_t i = 0; i < n; ++i) {
-        const float d = grad[i] + weight_decay * value[i];
-        momentum_buffer[i] = d;
-        value[i] = value[i] + neg_lr * d;
-      }
-    }
-    return;
-  }
-  if (nesterov) {
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float d = grad[i] + weight_decay * value[i];
-      const float b = momentum_buffer[i] * momentum + keep * d;
-      momentum_buffer[i] = b;
-      value[i] = value[i] + neg_lr * (d + momentum * b);
-    }
+    for (std::int64_t i = 0; i < n; ++i)
+      sgd_element<false, false, false>(value[i], grad[i], nullptr, neg_lr, momentum, keep,
+                                       weight_decay);
+  } else if (first && nesterov) {
+    for (std::int64_t i = 0; i < n; ++i)
+      sgd_element<true, true, true>(value[i], grad[i], momentum_buffer + i, neg_lr, momentum, keep,
+                                    weight_decay);
+  } else if (first) {
+    for (std::int64_t i = 0; i < n; ++i)
+      sgd_element<true, false, true>(value[i], grad[i], momentum_buffer + i, neg_lr, momentum, keep,
+                                     weight_decay);
+  } else if (nesterov) {
+    for (std::int64_t i = 0; i < n; ++i)
+      sgd_element<true, true, false>(value[i], grad[i], momentum_buffer + i, neg_lr, momentum, keep,
+                                     weight_decay);
   } else {
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float d = grad[i] + weight_decay * value[i];
-      const float b = momentum_buffer[i] * momentum + keep * d;
-      momentum_buffer[i] = b;
-      value[i] = value[i] + neg_lr * b;
-    }
+    for (std::int64_t i = 0; i < n; ++i)
+      sgd_element<true, false, false>(value[i], grad[i], momentum_buffer + i, neg_lr, momentum,
+                                      keep, weight_decay);
   }
 }
 
