@@ -36,7 +36,8 @@ std::string resolve_device(const std::string& requested, const std::string& conf
           ));
     return "cuda";
   }
-  // auto: the CPU path until the CUDA training path exists for every stage of the run.
+  // auto: the CPU path. The CUDA training path (kernels/nn/cuda) is compiled but has not yet run
+  // on a GPU (docs/DESIGN.md, "Device"); until tools/gpu_check.sh passes on one, it is opt-in.
   return "cpu";
 }
 

@@ -42,6 +42,7 @@ void Batch::reset() {
   jpeg.clear();
   image.clear();
   input.clear();
+  input_device.clear();
   logits.clear();
   loss.clear();
 }

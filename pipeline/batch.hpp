@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,24 @@ struct Tensor {
   }
 };
 
+// A dense f32 tensor in GPU memory: the `input` column when a CUDA augment stage hands its batch to
+// a GPU model without a round trip through the host. `owner` holds the allocation (type-erased, so
+// this header needs no CUDA); it stays with the pooled batch and is reused while large enough.
+struct DeviceTensor {
+  std::vector<std::int64_t> shape;
+  float* data = nullptr;
+  std::size_t capacity = 0;  // floats owned
+  std::shared_ptr<void> owner;
+
+  std::size_t numel() const {
+    std::size_t n = 1;
+    for (auto s : shape) n *= static_cast<std::size_t>(s);
+    return shape.empty() ? 0 : n;
+  }
+  bool empty() const { return shape.empty(); }
+  void clear() { shape.clear(); }  // keeps the allocation
+};
+
 // Column names, as stages declare them in their schema.
 namespace col {
 inline constexpr const char* kId = "id";        // std::string per entity: the sample's Id
@@ -93,7 +112,7 @@ inline constexpr const char* kLabel = "label";  // int32 class, -1 when unlabele
 inline constexpr const char* kPath = "path";    // file path
 inline constexpr const char* kJpeg = "jpeg";    // encoded bytes
 inline constexpr const char* kImage = "image";  // ragged decoded / augmented images
-inline constexpr const char* kInput = "input";  // dense (N, C, H, W) f32 model input
+inline constexpr const char* kInput = "input";  // dense (N, C, H, W) f32 model input (host, or device)
 inline constexpr const char* kLogits = "logits";  // (N, classes) f32
 inline constexpr const char* kLoss = "loss";      // per-sample loss (N) f32
 }  // namespace col
@@ -111,7 +130,8 @@ struct Batch {
   std::vector<std::string> path;
   ByteArena jpeg;
   ImageList image;
-  Tensor input;
+  Tensor input;               // column `input` on the host ...
+  DeviceTensor input_device;  // ... or in GPU memory (then `input` is empty)
   Tensor logits;
   std::vector<float> loss;
 

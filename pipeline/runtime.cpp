@@ -192,7 +192,10 @@ SectionSchema run_section_schema() {
       {"name", ParamType::string, "run folder name: <runs_dir>/<name>/", "\"run\""},
       {"runs_dir", ParamType::string, "folder that holds run folders", "\"runs\""},
       {"seed", ParamType::integer, "seed of every random draw (shuffle, init, augmentation)", "0", false, 0.0},
-      {"device", ParamType::string, "auto picks cuda when a GPU is present, else cpu", "\"auto\"", false, {}, {},
+      {"device", ParamType::string,
+       "where the model trains: cpu (oneDNN), cuda (cuDNN/cuBLAS; an error without a GPU) or auto (cpu until the GPU "
+       "path has been validated on a device)",
+       "\"auto\"", false, {}, {},
        {"auto", "cpu", "cuda"}},
       {"epochs", ParamType::integer, "number of training epochs", "1", false, 1.0},
       {"threads", ParamType::integer, "worker threads for the pipeline (0 = all cores)", "0", false, 0.0},

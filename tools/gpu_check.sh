@@ -4,16 +4,20 @@
 #                             test binaries and the non-CUDA shared libraries into .gpu/ (ignored)
 #   tools/gpu_check.sh run    on the device (run tool, carry [".gpu"]): CUDA vs CPU conformance for
 #                             every augmentation op and a whole chain, kernel GB/s against the
-#                             device copy bandwidth; report and logs under $OUT
+#                             device copy bandwidth; every CUDA layer, whole models and SGD steps
+#                             against the CPU; train-step throughput; a short end-to-end run on
+#                             the GPU beside the same run on the CPU; report and logs under $OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
   pack)
     # build/ compiles the CUDA code whenever nvcc is found (meson option gpu=auto).
     tools/build.sh
-    ninja -C build tests/kernels/augment/test_augment_gpu cli/flowtrain >/dev/null
+    ninja -C build tests/kernels/augment/test_augment_gpu tests/kernels/nn/test_nn_gpu cli/flowtrain >/dev/null
     rm -rf .gpu && mkdir -p .gpu/bin .gpu/lib
-    cp build/tests/kernels/augment/test_augment_gpu build/cli/flowtrain .gpu/bin/
+    cp build/tests/kernels/augment/test_augment_gpu build/tests/kernels/nn/test_nn_gpu build/cli/flowtrain .gpu/bin/
+    # 2000 + 2000 Fashion-MNIST JPEGs (~4 MB) for the end-to-end run (the device has no dataset).
+    build/cli/flowtrain import fashion-mnist --limit 2000 --out .gpu/data/fmnist >/dev/null
     strip .gpu/bin/*
     for bin in .gpu/bin/*; do
       ldd "$bin" | awk '/=> \// {print $3}' |
@@ -37,16 +41,36 @@ case "${1:-}" in
       ldd .gpu/bin/test_augment_gpu | grep -e cuda -e 'not found' || true
     } > "$out/environment.txt" 2>&1
     set +e
-    timeout 300 .gpu/bin/test_augment_gpu --duration=true > "$out/augment_gpu.log" 2>&1
-    rc=$?
+    timeout 240 .gpu/bin/test_augment_gpu --duration=true > "$out/augment_gpu.log" 2>&1
+    rc_aug=$?
+    timeout 240 .gpu/bin/test_nn_gpu --duration=true > "$out/nn_gpu.log" 2>&1
+    rc_nn=$?
+    # End to end: configs/tiny.toml on 2000 images for 3 epochs, training on the GPU with the train
+    # batches augmented on the GPU and handed over in device memory, then the same run on the CPU;
+    # both write metrics and summary.json.
+    data=(--set "data.train.images=\".gpu/data/fmnist/train\"" --set "data.train.labels=\".gpu/data/fmnist/train.csv\""
+          --set "data.val.images=\".gpu/data/fmnist/test\"" --set "data.val.labels=\".gpu/data/fmnist/test.csv\""
+          --set run.epochs=3 --set run.threads=8 --set run.omp_threads=8)
+    timeout 150 .gpu/bin/flowtrain run configs/tiny.toml "${data[@]}" --set 'run.device="cuda"' \
+      --set 'augment.device="cuda"' --set 'augment.output="device"' --set 'run.name="tiny_gpu"' --set "run.runs_dir=\"$out/runs\"" > "$out/e2e_gpu.log" 2>&1
+    rc_gpu=$?
+    timeout 150 .gpu/bin/flowtrain run configs/tiny.toml "${data[@]}" --set 'run.name="tiny_cpu"' \
+      --set "run.runs_dir=\"$out/runs\"" > "$out/e2e_cpu.log" 2>&1
+    rc_cpu=$?
     set -e
     {
       echo "# GPU check $(date -u +%FT%TZ)"
-      echo "test_augment_gpu exit code: $rc"
+      echo "test_augment_gpu exit code: $rc_aug"
       tail -n 5 "$out/augment_gpu.log"
+      echo "test_nn_gpu exit code: $rc_nn"
+      grep -e 'train step' -e 'test cases' "$out/nn_gpu.log" || true
+      echo "end-to-end GPU run exit code: $rc_gpu"
+      tail -n 3 "$out/e2e_gpu.log"
+      echo "end-to-end CPU run exit code: $rc_cpu"
+      tail -n 3 "$out/e2e_cpu.log"
     } > "$out/report.md"
     cat "$out/report.md"
-    exit "$rc"
+    [[ $rc_aug == 0 && $rc_nn == 0 && $rc_gpu == 0 && $rc_cpu == 0 ]]
     ;;
   *)
     echo "usage: tools/gpu_check.sh pack|run" >&2

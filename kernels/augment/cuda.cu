@@ -90,6 +90,7 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   const std::size_t in_total = b.in_offsets[n - 1] + b.in_dims[n - 1].numel();
   const std::size_t out_total = b.out_offsets[n - 1] + b.out_dims[n - 1].numel();
   if (ops.empty()) {  // nothing to run: the output is the input
+    if (b.device_out) throw std::runtime_error("CUDA augment: an empty chain has no f32 output to keep on the GPU");
     std::memcpy(b.out, b.in, in_total);
     return;
   }
@@ -177,13 +178,19 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     if (m.profiling) check(cudaEventRecord(m.events[2 * step + 1], m.stream), "cudaEventRecord");
   }
 
-  // ---- download ----
+  // ---- hand over on the device, or download ----
   const std::size_t out_bytes = out_total * elem;
-  m.h_out.reserve(out_bytes);
   const void* dev_out = src == 3 ? m.d_float.p : static_cast<const void*>(u8_buf(src));
-  check(cudaMemcpyAsync(m.h_out.p, dev_out, out_bytes, cudaMemcpyDeviceToHost, m.stream), "download");
+  if (b.device_out) {
+    if (b.out_type != OutType::f32 || src != 3)
+      throw std::runtime_error("CUDA augment: keeping the output on the GPU needs an f32 output (normalize, dtype f32)");
+    check(cudaMemcpyAsync(b.device_out, dev_out, out_bytes, cudaMemcpyDeviceToDevice, m.stream), "device output");
+  } else {
+    m.h_out.reserve(out_bytes);
+    check(cudaMemcpyAsync(m.h_out.p, dev_out, out_bytes, cudaMemcpyDeviceToHost, m.stream), "download");
+  }
   check(cudaStreamSynchronize(m.stream), "augment kernels");
-  std::memcpy(b.out, m.h_out.p, out_bytes);
+  if (!b.device_out) std::memcpy(b.out, m.h_out.p, out_bytes);
   if (m.profiling)
     for (std::size_t step = 0; step < plan.steps.size(); ++step) {
       float ms = 0;
@@ -193,6 +200,12 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
 }
 
 void CudaAugment::set_profiling(bool on) { impl_->profiling = on; }
+
+std::shared_ptr<float> cuda_alloc_floats(std::size_t n) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, std::max<std::size_t>(n, 1) * sizeof(float)), "cudaMalloc");
+  return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { cudaFree(q); });
+}
 
 const std::vector<CudaAugment::StepTiming>& CudaAugment::last_profile() const { return impl_->profile; }
 

@@ -34,7 +34,13 @@ struct CudaBatch {
   const std::size_t* out_offsets = nullptr; // element offsets
   const Dims* out_dims = nullptr;           // plan_output(ops, in_dims[i]).dims
   OutType out_type = OutType::u8;           // must be plan_output's (u8, f32, or bf16)
+  // When set, the (f32) output stays in GPU memory: run() writes it here, back to back, instead of
+  // downloading it to `out`, and returns once it is complete (other streams may read it).
+  float* device_out = nullptr;
 };
+
+// Device memory for outputs kept on the GPU (CudaBatch::device_out), freed with its last owner.
+std::shared_ptr<float> cuda_alloc_floats(std::size_t n);
 
 // Device buffers, pinned staging and a stream, reused across batches (grown, never shrunk).
 // Not thread-safe: one batch at a time per object.

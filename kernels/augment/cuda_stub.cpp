@@ -29,4 +29,8 @@ const std::vector<CudaAugment::StepTiming>& CudaAugment::last_profile() const {
 }
 double CudaAugment::copy_bandwidth_gbs(std::size_t /*bytes*/) { return 0.0; }
 
+std::shared_ptr<float> cuda_alloc_floats(std::size_t /*n*/) {
+  throw std::runtime_error("flowtrain was built without CUDA");
+}
+
 }  // namespace ft::aug

@@ -7,39 +7,90 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "kernels/nn/cuda/device.hpp"
 #include "kernels/random/philox.hpp"
 
 namespace ft::nn {
 
-Model::Model(ModelSpec spec, Sequential net) : spec_(std::move(spec)), net_(std::move(net)) {
+struct Model::DeviceIo {
+  cuda::DeviceArray x, dlogits;
+};
+
+Model::Model(ModelSpec spec, Sequential net, bool on_device)
+    : spec_(std::move(spec)), net_(std::move(net)), on_device_(on_device) {
   net_.collect("", params_, buffers_);
   net_.skip_input_grad();  // nobody needs dL/d(images)
+  if (on_device_) io_ = std::make_shared<DeviceIo>();
 }
 
 void Model::forward(const float* x, int n, bool training, float* logits) {
   forward(x, n, spec_.height, spec_.width, training, logits);
 }
 
+void Model::prepare(const Shape& in) {
+  if (in == in_) return;
+  const Shape out = net_.setup(in);
+  if (out.per_sample() != spec_.num_classes)
+    throw std::logic_error("model " + spec_.kind + ": output " + to_string(out) + " is not (N, num_classes)");
+  in_ = in;
+}
+
 void Model::forward(const float* x, int n, int h, int w, bool training, float* logits) {
   if (threads_ > 0) omp_set_num_threads(threads_);
   const Shape in{n, spec_.in_channels, h, w};
-  if (!(in == in_)) {
-    const Shape out = net_.setup(in);
-    if (out.per_sample() != spec_.num_classes)
-      throw std::logic_error("model " + spec_.kind + ": output " + to_string(out) + " is not (N, num_classes)");
-    in_ = in;
+  prepare(in);
+  const std::size_t outputs = static_cast<std::size_t>(n) * spec_.num_classes;
+  if (on_device_) {
+    const auto count = static_cast<std::size_t>(in.numel());
+    io_->x.resize(count);
+    cuda::upload(io_->x.data(), x, count);
+    cuda::download(logits, net_.forward(io_->x.data(), training), outputs);
+    return;
   }
   const float* y = net_.forward(x, training);
-  std::copy(y, y + std::int64_t{n} * spec_.num_classes, logits);
+  std::copy(y, y + outputs, logits);
+}
+
+void Model::forward_device(const float* x, int n, int h, int w, bool training, float* logits) {
+  if (!on_device_) throw std::logic_error("model " + spec_.kind + ": forward_device on a CPU model");
+  const Shape in{n, spec_.in_channels, h, w};
+  prepare(in);
+  cuda::download(logits, net_.forward(x, training), static_cast<std::size_t>(n) * spec_.num_classes);
 }
 
 void Model::backward(const float* dlogits) {
+  if (on_device_) {
+    const auto count = static_cast<std::size_t>(in_.n) * spec_.num_classes;
+    io_->dlogits.resize(count);
+    cuda::upload(io_->dlogits.data(), dlogits, count);
+    net_.backward(io_->dlogits.data());
+    return;
+  }
   if (threads_ > 0) omp_set_num_threads(threads_);
   net_.backward(dlogits);
 }
 
 void Model::zero_grad() {
-  for (Parameter* p : params_) std::fill(p->grad.begin(), p->grad.end(), 0.f);
+  for (Parameter* p : params_) {
+    if (p->device_grad) cuda::zero(p->device_grad, p->grad.size());
+    else std::fill(p->grad.begin(), p->grad.end(), 0.f);
+  }
+}
+
+void Model::to_host() {
+  if (!on_device_) return;
+  for (Parameter* p : params_)
+    if (p->device_value) cuda::download(p->value.data(), p->device_value, p->value.size());
+  for (Buffer* b : buffers_)
+    if (b->device_value) cuda::download(b->value.data(), b->device_value, b->value.size());
+}
+
+void Model::to_device() {
+  if (!on_device_) return;
+  for (Parameter* p : params_)
+    if (p->device_value) cuda::upload(p->device_value, p->value.data(), p->value.size());
+  for (Buffer* b : buffers_)
+    if (b->device_value) cuda::upload(b->device_value, b->value.data(), b->value.size());
 }
 
 Parameter* Model::find_parameter(const std::string& name) {

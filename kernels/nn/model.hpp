@@ -34,20 +34,31 @@ struct ModelSpec {
 
 class Model {
  public:
-  Model(ModelSpec spec, Sequential net);
+  // on_device: the layers are a GPU LayerFactory's (then forward uploads x, downloads the logits,
+  // and parameters live on the device; see to_host / to_device).
+  Model(ModelSpec spec, Sequential net, bool on_device = false);
 
   // x: (n, C, H, W) f32 NCHW with C, H, W as in the spec. logits: (n, classes). The first call
   // for a batch shape runs the setup phase (buffers, primitives); later calls with that shape
   // only compute (a smaller last batch re-runs setup, and so does the next full batch).
   // x must stay valid until backward() returns.
+  // x and logits are host memory on either device.
   void forward(const float* x, int n, bool training, float* logits);
   // The same at another input size h x w (the torchvision resnets and resnet_small pool
   // globally, so they take any size; mini_resnet's head fixes its size).
   void forward(const float* x, int n, int h, int w, bool training, float* logits);
+  // A GPU model's forward from input already in device memory (n, C, H, W); logits to the host.
+  // x must stay valid until backward() returns.
+  void forward_device(const float* x, int n, int h, int w, bool training, float* logits);
   // dlogits: (n, classes) of the last forward (training). ACCUMULATES into Parameter::grad, as
   // PyTorch's backward does: call zero_grad() first to get this step's gradients alone.
-  void backward(const float* dlogits);
+  void backward(const float* dlogits);  // dlogits: host memory
   void zero_grad();
+  bool on_device() const { return on_device_; }
+  // GPU models: copy parameter values and buffers (running statistics) device -> host mirrors, or
+  // host -> device (after init, or after loading a checkpoint into the mirrors). No-ops on the CPU.
+  void to_host();
+  void to_device();
   // OpenMP threads for this model's layers (oneDNN runs on OpenMP). Applied on every forward and
   // backward from the calling thread, since an OpenMP thread count belongs to the thread that
   // sets it (a TBB worker running train_step must set its own). 0: leave OpenMP's setting.
@@ -62,14 +73,20 @@ class Model {
   const ModelSpec& spec() const { return spec_; }
 
  private:
+  void prepare(const Shape& in);  // setup for a new input shape
   ModelSpec spec_;
   Sequential net_;
   Shape in_;
   int threads_ = 0;
+  bool on_device_ = false;
+  struct DeviceIo;  // device copies of the input and dlogits (GPU models)
+  std::shared_ptr<DeviceIo> io_;
   std::vector<Parameter*> params_;
   std::vector<Buffer*> buffers_;
 };
 
+// A GPU factory (cuda_layers()) gives a model whose parameters are initialised on the host as on the
+// CPU, then uploaded: CPU and GPU models of one spec start from the same weights.
 std::unique_ptr<Model> make_model(const ModelSpec& spec, const LayerFactory& layers = cpu_layers(true));
 
 // PyTorch's default init for every Conv2d/Linear (weights and biases U(-1/sqrt(fan_in), +)),

@@ -168,13 +168,14 @@ std::unique_ptr<Model> make_model(const ModelSpec& spec, const LayerFactory& lay
     throw std::invalid_argument("unknown model kind \"" + spec.kind +
                                 "\"; known: mini_resnet, resnet18, resnet34, resnet50, resnext50_32x4d, resnet_small");
   }
-  auto model = std::make_unique<Model>(spec, std::move(net));
+  auto model = std::make_unique<Model>(spec, std::move(net), layers.on_device());
   init_parameters(model->parameters(), spec.init_seed, torchvision);
   if (torchvision && spec.zero_init_residual) {
     const std::string last_bn = spec.kind == "resnet50" || spec.kind == "resnext50_32x4d" ? ".bn3.weight" : ".bn2.weight";
     for (Parameter* p : model->parameters())
       if (p->name.starts_with("layer") && p->name.ends_with(last_bn)) std::fill(p->value.begin(), p->value.end(), 0.f);
   }
+  model->to_device();
   return model;
 }
 

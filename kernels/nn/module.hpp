@@ -110,6 +110,9 @@ class ResidualAdd {
 class LayerFactory {
  public:
   virtual ~LayerFactory() = default;
+  // True when the layers compute on the GPU: pointers passed to and returned by their forward
+  // and backward are device pointers, and parameters live in device memory.
+  virtual bool on_device() const { return false; }
   virtual ModulePtr conv2d(const Conv2dSpec& spec) const = 0;
   virtual ModulePtr batch_norm(const BatchNormSpec& spec) const = 0;  // 2d on (N,C,H,W), 1d on (N,C)
   virtual ModulePtr linear(const LinearSpec& spec) const = 0;
@@ -127,5 +130,9 @@ class LayerFactory {
 // (nChw16c on AVX-512) and the following layers keep it, saving a reorder per tensor per pass;
 // otherwise every layer's output is NCHW (as the layer tests want).
 const LayerFactory& cpu_layers(bool blocked = false);
+
+// The CUDA implementation (kernels/nn/cuda): cuDNN convolutions and batch norm, cuBLAS Linear,
+// own kernels for the rest; NCHW throughout. Throws std::runtime_error without CUDA or a GPU.
+const LayerFactory& cuda_layers();
 
 }  // namespace ft::nn

@@ -16,6 +16,11 @@ struct Parameter {
   ParamRole role = ParamRole::weight;
   std::vector<float> value;
   std::vector<float> grad;  // same size as value; backward accumulates into it
+  // A model on the GPU keeps the live copy in device memory (owned by its layer): then backward
+  // accumulates into device_grad, the optimizer updates device_value, and `value` is the host
+  // mirror, current after Model::to_host(). Null on the CPU.
+  float* device_value = nullptr;
+  float* device_grad = nullptr;
 };
 
 // Non-trainable state saved with the model (batch-norm running mean/var, num_batches_tracked).
@@ -23,6 +28,7 @@ struct Buffer {
   std::string name;
   std::vector<std::int64_t> shape;
   std::vector<float> value;
+  float* device_value = nullptr;  // as Parameter::device_value (null: host only, e.g. num_batches_tracked)
 };
 
 }  // namespace ft::nn

@@ -113,13 +113,19 @@ void sgd_update(float* __restrict value, const float* __restrict grad,
 Sgd::Sgd(std::vector<nn::Parameter*> params, const SgdOptions& options)
     : params_(std::move(params)), options_(options), buffers_(params_.size()) {
   check_options(options_);
+  std::size_t on_device = 0;
   for (const nn::Parameter* p : params_) {
     if (p == nullptr) throw std::invalid_argument("sgd: null parameter pointer");
     if (p->grad.size() != p->value.size())
       throw std::invalid_argument("sgd: parameter '" + p->name + "' has " +
                                   std::to_string(p->value.size()) + " values but " +
                                   std::to_string(p->grad.size()) + " gradients");
+    on_device += p->device_value != nullptr && p->device_grad != nullptr;
   }
+  if (on_device != 0 && on_device != params_.size())
+    throw std::invalid_argument("sgd: some parameters are on the GPU and some are not");
+  on_device_ = on_device != 0;
+  if (on_device_) device_buffers_.resize(params_.size());
 }
 
 void Sgd::set_momentum(double momentum) {
@@ -135,6 +141,10 @@ double Sgd::weight_decay_for(const nn::Parameter& p) const {
 }
 
 void Sgd::step() {
+  if (on_device_) {
+    step_device();
+    return;
+  }
   last_grad_norm_ =
       options_.max_grad_norm > 0.0 ? clip_grad_norm(params_, options_.max_grad_norm) : 0.0f;
   const float lr = static_cast<float>(options_.lr);
@@ -152,13 +162,51 @@ void Sgd::step() {
   ++step_count_;
 }
 
+void Sgd::step_device() {
+  // clip_grad_norm_ on the device: squared norms summed in double, the same float coefficient.
+  last_grad_norm_ = 0.0f;
+  if (options_.max_grad_norm > 0.0) {
+    double sum_sq = 0.0;
+    for (const nn::Parameter* p : params_)
+      sum_sq += nn::cuda::squared_norm(p->device_grad, static_cast<std::int64_t>(p->grad.size()));
+    last_grad_norm_ = static_cast<float>(std::sqrt(sum_sq));
+    const float coef = static_cast<float>(options_.max_grad_norm) / (last_grad_norm_ + 1e-6f);
+    if (coef < 1.0f)
+      for (nn::Parameter* p : params_)
+        nn::cuda::scale(p->device_grad, coef, static_cast<std::int64_t>(p->grad.size()));
+  }
+  const float lr = static_cast<float>(options_.lr);
+  const float momentum = static_cast<float>(options_.momentum);
+  const float dampening = static_cast<float>(options_.dampening);
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    nn::Parameter& p = *params_[k];
+    const auto n = static_cast<std::int64_t>(p.value.size());
+    nn::cuda::DeviceArray& buf = device_buffers_[k];
+    const bool first = momentum != 0.0f && buf.size() == 0;
+    if (first) buf.resize(p.value.size());
+    nn::cuda::sgd_update(p.device_value, p.device_grad, buf.data(), n, lr, momentum, dampening,
+                         static_cast<float>(weight_decay_for(p)), options_.nesterov, first);
+  }
+  ++step_count_;
+}
+
 void Sgd::zero_grad() {
-  for (nn::Parameter* p : params_) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+  for (nn::Parameter* p : params_) {
+    if (p->device_grad) nn::cuda::zero(p->device_grad, p->grad.size());
+    else std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+  }
 }
 
 void Sgd::save_state(Checkpoint& ckpt) const {
   ckpt.ints[kStepKey] = step_count_;
   for (std::size_t k = 0; k < params_.size(); ++k) {
+    if (on_device_) {
+      if (device_buffers_[k].size() == 0) continue;
+      std::vector<float> host(params_[k]->value.size());
+      nn::cuda::download(host.data(), device_buffers_[k].data(), host.size());
+      ckpt.tensors[kBufferPrefix + params_[k]->name] = TensorRecord{params_[k]->shape, std::move(host)};
+      continue;
+    }
     if (buffers_[k].empty()) continue;
     ckpt.tensors[kBufferPrefix + params_[k]->name] = TensorRecord{params_[k]->shape, buffers_[k]};
   }
@@ -188,6 +236,13 @@ void Sgd::load_state(const Checkpoint& ckpt) {
                                "', which the model does not have");
   }
   const std::int64_t steps = ckpt.int_value(kStepKey);
+  if (on_device_)
+    for (std::size_t k = 0; k < params_.size(); ++k) {
+      device_buffers_[k] = nn::cuda::DeviceArray();
+      if (loaded[k].empty()) continue;
+      device_buffers_[k].resize(loaded[k].size());
+      nn::cuda::upload(device_buffers_[k].data(), loaded[k].data(), loaded[k].size());
+    }
   buffers_ = std::move(loaded);
   step_count_ = steps;
 }

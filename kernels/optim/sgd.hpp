@@ -1,13 +1,16 @@
 // SGD exactly as torch.optim.SGD (1.13, single-tensor path): weight decay, momentum with the
 // buffer initialised to the first (decayed) gradient, dampening, nesterov; two parameter groups
 // (decay / no_decay by ParamRole); optional clipping by global gradient norm (clip_grad_norm_).
-// The optimizer holds pointers: the model owns the parameters and must outlive it.
+// The optimizer holds pointers: the model owns the parameters and must outlive it. Parameters of a
+// GPU model (device_value set) are updated on the device with the same per-element arithmetic
+// (sgd_math.hpp), their momentum buffers kept in device memory.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "kernels/nn/cuda/device.hpp"
 #include "kernels/nn/parameter.hpp"
 
 namespace ft::optim {
@@ -67,9 +70,12 @@ class Sgd {
   void load_state(const Checkpoint& ckpt);
 
  private:
+  void step_device();
   std::vector<nn::Parameter*> params_;
   SgdOptions options_;
   std::vector<std::vector<float>> buffers_;  // parallel to params_; empty = no buffer yet
+  bool on_device_ = false;                   // every parameter has device_value
+  std::vector<nn::cuda::DeviceArray> device_buffers_;  // on_device_: the momentum buffers (size 0 = none yet)
   std::int64_t step_count_ = 0;
   float last_grad_norm_ = 0.0f;
 };

@@ -38,14 +38,19 @@ struct AugmentStage::State {
   tbb::concurrent_queue<std::unique_ptr<CudaSlot>> cuda;  // idle contexts; grows to the batches in flight
 };
 
-AugmentStage::AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id)
-    : ops_(std::move(ops)), device_(std::move(device)), id_(std::move(stage_id)), state_(std::make_unique<State>()) {}
+AugmentStage::AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id,
+                           bool output_device)
+    : ops_(std::move(ops)), device_(std::move(device)), id_(std::move(stage_id)), output_device_(output_device),
+      state_(std::make_unique<State>()) {}
 
 AugmentStage::~AugmentStage() = default;
 
 void AugmentStage::setup(RunContext& /*ctx*/) {
   std::string why;
   if (device_ == "auto") device_ = aug::cuda_augment_available(&why) ? "cuda" : "cpu";
+  if (output_device_ && device_ != "cuda")
+    throw Error(fmt::format("stage '{}' (augment): output = \"device\" needs the ops on the GPU, but they run on the "
+                            "{}{}", id_, device_, why.empty() ? "" : " (" + why + ")"));
   if (device_ != "cuda" || !state_->cuda.empty()) return;
   if (!aug::cuda_augment_available(&why))
     throw Error(fmt::format("stage '{}' (augment): device = \"cuda\" but {}; use device = \"cpu\" (or \"auto\")", id_, why));
@@ -77,6 +82,10 @@ void AugmentStage::run(Batch& batch) {
     } catch (const std::invalid_argument& e) {
       throw Error(fmt::format("stage '{}' (augment): {}: {}", id_, batch.describe(i), e.what()));
     }
+  }
+  if (output_device_) {
+    run_cuda_to_device(batch, out_dims);
+    return;
   }
   ImageList out;
   state_->spare.try_pop(out);
@@ -110,15 +119,55 @@ void AugmentStage::run_cpu(Batch& batch, ImageList& out) {
   });
 }
 
-void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList& out) {
+namespace {
+
+// An idle CUDA context from the pool, or a new one.
+std::unique_ptr<CudaSlot> take_slot(tbb::concurrent_queue<std::unique_ptr<CudaSlot>>& pool, const std::string& id) {
   std::unique_ptr<CudaSlot> slot;
-  if (!state_->cuda.try_pop(slot)) {
+  if (pool.try_pop(slot)) return slot;
+  try {
+    return std::make_unique<CudaSlot>();
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("stage '{}' (augment, cuda): cannot start another CUDA context: {}", id, e.what()));
+  }
+}
+
+}  // namespace
+
+void AugmentStage::run_cuda_to_device(Batch& batch, const std::vector<ImageDims>& out_dims) {
+  const std::size_t n = out_dims.size();
+  for (std::size_t i = 1; i < n; ++i)
+    if (!(out_dims[i] == out_dims[0]))
+      throw Error(fmt::format("stage '{}' (augment): output = \"device\" needs one output size, but {} gives {}x{}x{} "
+                              "and the first sample {}x{}x{}; end the ops with a resize or crop to a fixed size",
+                              id_, batch.describe(i), out_dims[i].h, out_dims[i].w, out_dims[i].c, out_dims[0].h,
+                              out_dims[0].w, out_dims[0].c));
+  const ImageDims d = out_dims[0];
+  DeviceTensor& t = batch.input_device;
+  const std::size_t total = n * d.numel();
+  if (t.capacity < total) {
     try {
-      slot = std::make_unique<CudaSlot>();
+      auto p = aug::cuda_alloc_floats(total);
+      t.data = p.get();
+      t.owner = std::move(p);
+      t.capacity = total;
     } catch (const std::exception& e) {
-      throw Error(fmt::format("stage '{}' (augment, cuda): cannot start another CUDA context: {}", id_, e.what()));
+      throw Error(fmt::format("stage '{}' (augment, cuda): {}", id_, e.what()));
     }
   }
+  t.shape = {static_cast<std::int64_t>(n), d.c, d.h, d.w};
+  ImageList none;  // run_cuda reads only its layout (offsets) when the output stays on the device
+  none.dims = out_dims;
+  none.offsets.resize(n);
+  for (std::size_t i = 0; i < n; ++i) none.offsets[i] = i * d.numel();
+  none.dtype = DType::f32;
+  run_cuda(batch, out_dims, none);
+  batch.input.clear();
+  batch.image.clear();
+}
+
+void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList& out) {
+  std::unique_ptr<CudaSlot> slot = take_slot(state_->cuda, id_);
   const ImageList& in = batch.image;
   const std::size_t n = in.size();
   CudaSlot& st = *slot;
@@ -145,6 +194,7 @@ void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims
                                             : static_cast<void*>(out.u8.data());
   b.out_offsets = out.offsets.data();
   b.out_dims = st.out_dims.data();
+  if (output_device_) b.device_out = batch.input_device.data;
   try {
     aug::apply_ops_cuda(st.gpu, ops_, b);
   } catch (const std::exception& e) {
@@ -162,16 +212,30 @@ StageKind augment_kind() {
       {"ops", ParamType::table_list, "the ops in order, each { op = \"name\", ... }: " + augment_ops_doc(), "", false},
       {"device", ParamType::string, "where the ops run: cpu, cuda (error without a GPU) or auto", "\"cpu\"", false,
        std::nullopt, std::nullopt, {"cpu", "cuda", "auto"}},
+      {"output", ParamType::string,
+       "host: write column 'image'; device: write column 'input' in GPU memory for a GPU model ([run] device = "
+       "\"cuda\"), skipping the batch stage and the round trip through the host (needs device = \"cuda\" and an f32 "
+       "normalize)",
+       "\"host\"", false, std::nullopt, std::nullopt, {"host", "device"}},
   };
   // Parsing the ops here too makes graph validation (and --dry-run) report op errors, with
   // file:line:col and exit code 2, before any stage is built.
   k.access = [](const Params& p) {
-    parse_augment_ops(p);
-    return Access{{col::kImage, col::kIndex}, {col::kImage}};
+    const auto ops = parse_augment_ops(p);
+    if (p.get_string("output") != "device") return Access{{col::kImage, col::kIndex}, {col::kImage}};
+    if (p.get_string("device") == "cpu")
+      throw ConfigError(p.where("output") + ": output = \"device\" needs device = \"cuda\" (the ops must run on the GPU)");
+    bool f32 = false;
+    for (const auto& op : ops) f32 = f32 || (op.kind == aug::OpKind::normalize && !op.bf16);
+    if (!f32)
+      throw ConfigError(p.where("output") + ": output = \"device\" hands the model an f32 tensor: the ops need a "
+                        "normalize with dtype = \"f32\"");
+    return Access{{col::kImage, col::kIndex}, {col::kInput}};
   };
   k.default_concurrency = 0;
   k.make = [](const Params& p) -> std::unique_ptr<Stage> {
-    return std::make_unique<AugmentStage>(parse_augment_ops(p), p.get_string("device"), p.stage_id());
+    return std::make_unique<AugmentStage>(parse_augment_ops(p), p.get_string("device"), p.stage_id(),
+                                          p.get_string("output") == "device");
   };
   return k;
 }

@@ -23,7 +23,9 @@ std::string augment_ops_doc();
 
 class AugmentStage : public Stage {
  public:
-  AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id);
+  // output_device: hand the batch to a GPU model as the `input` column in device memory (needs
+  // device = "cuda", an f32 normalize, and one output size for every sample).
+  AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id, bool output_device = false);
   ~AugmentStage() override;
   void setup(RunContext& ctx) override;
   void run(Batch& batch) override;
@@ -33,8 +35,11 @@ class AugmentStage : public Stage {
   void run_cpu(Batch& batch, ImageList& out);
   void run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList& out);
 
+  void run_cuda_to_device(Batch& batch, const std::vector<ImageDims>& out_dims);
+
   std::vector<aug::AugmentOp> ops_;
   std::string device_, id_;
+  bool output_device_ = false;
   struct State;  // thread-local scratch, pooled output lists, the CUDA context
   std::unique_ptr<State> state_;
 };

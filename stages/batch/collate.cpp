@@ -1,7 +1,8 @@
 // The `batch` stage: packs the per-sample images into the dense (N, C, H, W) f32 `input` tensor
 // the model reads. u8 HWC images are scaled to [0, 1] (torchvision's ToTensor); f32 CHW images
 // (after normalize) are copied; bf16 CHW images are widened to f32 (exact: every bf16 is a float).
-// Every sample must have the same shape by now.
+// Every sample must have the same shape by now. When an augment stage already wrote `input` in GPU
+// memory (output = "device"), there is nothing left to pack.
 #include <tbb/parallel_for.h>
 
 #include <fmt/format.h>
@@ -17,6 +18,7 @@ namespace {
 class Collate final : public Stage {
  public:
   void run(Batch& b) override {
+    if (!b.input_device.empty()) return;  // an augment stage with output = "device" packed it on the GPU
     const std::size_t n = b.image.size();
     FT_ASSERT(n == b.size());
     if (n == 0) {

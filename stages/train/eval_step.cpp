@@ -19,7 +19,8 @@ class EvalStep final : public Stage {
   void setup(RunContext& ctx) override { state_ = TrainState::get(ctx); }
 
   void run(Batch& b) override {
-    const auto& shape = b.input.shape;
+    if (tta_hflip_) input_to_host(b);  // the mirror is made on the host
+    const auto& shape = input_shape(b);
     FT_ASSERT(shape.size() == 4);
     const int n = static_cast<int>(shape[0]);
     if (n == 0) return;
@@ -27,7 +28,7 @@ class EvalStep final : public Stage {
     auto& model = state_->model(c, h, w);
     const int k = model.spec().num_classes;
     b.logits.resize({n, k});
-    model.forward(b.input.data.data(), n, false, b.logits.data.data());
+    forward_input(model, b, false, b.logits.data.data());
     if (tta_hflip_) {
       flipped_.resize(b.input.data.size());
       const float* in = b.input.data.data();

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "kernels/nn/cuda/device.hpp"
 #include "kernels/optim/checkpoint.hpp"
 #include "kernels/optim/config_fields.hpp"
 #include "kernels/optim/training_state.hpp"
@@ -169,9 +170,11 @@ nn::Model& TrainState::model(int c, int h, int w) {
   spec_.height = h;
   spec_.width = w;
   try {
-    model_ = nn::make_model(spec_);
-  } catch (const std::exception& e) {
+    model_ = nn::make_model(spec_, ctx_.device == "cuda" ? nn::cuda_layers() : nn::cpu_layers(true));
+  } catch (const std::invalid_argument& e) {
     throw ConfigError(fmt::format("{}: [model]: {}", ctx_.config_file, e.what()));
+  } catch (const std::runtime_error& e) {
+    throw Error(fmt::format("{}: [model] on {}: {}", ctx_.config_file, ctx_.device, e.what()));
   }
   // OpenMP's thread count is per calling thread: the model sets it on whichever TBB worker runs it.
   model_->set_num_threads(ctx_.omp_threads);
@@ -235,6 +238,7 @@ void TrainState::save(const std::string& path) const {
   if (ctx_.config) run.config = to_toml_text(*ctx_.config);
   if (schedule_) run.schedule = schedule_->describe();
   run.optimizer = optim::describe(sgd_options_);
+  model_->to_host();  // a GPU model's weights and running statistics into the host mirrors
   // The optimizer exists once a step ran; a model saved before that has fresh optimizer state.
   optim::Sgd fresh(model_->parameters(), sgd_options_);
   optim::Checkpoint ck = optim::make_training_checkpoint(model_->parameters(), model_->buffers(), sgd_ ? *sgd_ : fresh, run);
@@ -255,6 +259,7 @@ void TrainState::load_weights(const std::string& path, const char* what) {
   try {
     const optim::Checkpoint ck = optim::load_checkpoint(path);
     optim::unpack_model(ck, model_->parameters(), model_->buffers());
+    model_->to_device();
   } catch (const std::exception& e) {
     throw Error(fmt::format("{} {}: {}", what, path, e.what()));
   }
@@ -273,6 +278,7 @@ void TrainState::load_resume(const std::string& path) {
           static_cast<int>(ck.int_value("arch.width")));
     // Checks everything against the model and optimizer before changing anything.
     const optim::RunState run = optim::restore_training_checkpoint(ck, model_->parameters(), model_->buffers(), optimizer());
+    model_->to_device();
     step = run.step;
     completed_epochs = static_cast<int>(run.epoch);
   } catch (const Error&) {
@@ -281,6 +287,32 @@ void TrainState::load_resume(const std::string& path) {
     throw Error(fmt::format("--resume {}: {}", path, e.what()));
   }
   ctx_.start_epoch = completed_epochs + 1;
+}
+
+const std::vector<std::int64_t>& input_shape(const Batch& b) {
+  return b.input_device.empty() ? b.input.shape : b.input_device.shape;
+}
+
+void forward_input(nn::Model& model, const Batch& b, bool training, float* logits) {
+  const auto& s = input_shape(b);
+  FT_ASSERT(s.size() == 4);
+  if (b.input_device.empty()) {
+    model.forward(b.input.data.data(), static_cast<int>(s[0]), static_cast<int>(s[2]), static_cast<int>(s[3]), training,
+                  logits);
+    return;
+  }
+  if (!model.on_device())
+    throw Error("column 'input' is in GPU memory (augment output = \"device\") but the model trains on the CPU; set "
+                "[run] device = \"cuda\" or the augment stage's output = \"host\"");
+  model.forward_device(b.input_device.data, static_cast<int>(s[0]), static_cast<int>(s[2]), static_cast<int>(s[3]),
+                       training, logits);
+}
+
+void input_to_host(Batch& b) {
+  if (b.input_device.empty()) return;
+  b.input.resize(b.input_device.shape);
+  nn::cuda::download(b.input.data.data(), b.input_device.data, b.input.data.size());
+  b.input_device.clear();
 }
 
 void register_train_sections(Registry& r) {

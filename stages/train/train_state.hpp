@@ -60,6 +60,15 @@ class TrainState {
   std::int64_t steps_per_epoch_ = 0;
 };
 
+// The `input` column's shape, wherever it lives (host tensor, or GPU memory from augment output =
+// "device").
+const std::vector<std::int64_t>& input_shape(const Batch& b);
+// model.forward on the batch's input: the host tensor, or the device tensor (which needs a GPU
+// model; otherwise a clear error naming [run] device).
+void forward_input(nn::Model& model, const Batch& b, bool training, float* logits);
+// Moves a device-resident input to the host tensor (for host-side work such as flip TTA).
+void input_to_host(Batch& b);
+
 // [model], [optimizer] and [schedule] schemas.
 void register_train_sections(Registry& r);
 

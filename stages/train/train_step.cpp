@@ -26,7 +26,7 @@ class TrainStep final : public Stage {
   void begin_pass(const PassInfo& pass) override { state_->prepare_schedule(static_cast<std::int64_t>(pass.num_batches)); }
 
   void run(Batch& b) override {
-    const auto& shape = b.input.shape;
+    const auto& shape = input_shape(b);
     FT_ASSERT(shape.size() == 4);
     const int n = static_cast<int>(shape[0]);
     if (n == 0) return;
@@ -39,7 +39,7 @@ class TrainStep final : public Stage {
     model.zero_grad();
     b.logits.resize({n, k});
     b.loss.resize(static_cast<std::size_t>(n));
-    model.forward(b.input.data.data(), n, true, b.logits.data.data());
+    forward_input(model, b, true, b.logits.data.data());
     const double loss = nn::cross_entropy_forward(b.logits.data.data(), b.label.data(), n, k, label_smoothing_,
                                                   b.loss.data());
     if (!std::isfinite(loss))

@@ -276,6 +276,9 @@ TEST_CASE("bad input exits with code 2 and names the thing at fault") {
       {"run " + ws().cfg() + " --set optimizer.lrr=0.1", "lrr"},
       {"preview " + ws().cfg() + " --stage augmnt", "augmnt"},
       {"ablate " + ws().cfg() + " --vary optimizer.lr", "optimizer.lr"},
+      {"run " + ws().cfg() + " --set augment.output='\"device\"'", "output = \"device\" needs device = \"cuda\""},
+      {"run " + ws().cfg() + " --set augment.output='\"device\"' --set augment.device='\"cuda\"' "
+       "--set augment.ops.2.dtype='\"bf16\"'", "need a normalize with dtype = \"f32\""},
   };
   for (const auto& c : cases) {
     const Result r = ws().run(c.args);
@@ -284,6 +287,11 @@ TEST_CASE("bad input exits with code 2 and names the thing at fault") {
   }
   const Result p = ws().run("preview " + ws().cfg() + " --stage augmnt");
   CHECK(p.err.find("did you mean 'augment'") != std::string::npos);
+  if (!fs::exists("/dev/nvidia0")) {  // without a GPU, asking for one is a config error
+    const Result g = ws().run("run " + ws().cfg() + " --set run.device='\"cuda\"'");
+    CHECK(g.code == 2);
+    CHECK(g.err.find("[run] device = \"cuda\"") != std::string::npos);
+  }
 }
 
 TEST_CASE(

@@ -1,0 +1,40 @@
+// Builds without CUDA: the device entry points exist and say why they cannot run.
+#include <stdexcept>
+
+#include "kernels/nn/cuda/device.hpp"
+#include "kernels/nn/module.hpp"
+
+namespace ft::nn::cuda {
+
+namespace {
+[[noreturn]] void no_cuda() {
+  throw std::runtime_error("this flowtrain was built without CUDA (meson option gpu): no GPU layers");
+}
+}  // namespace
+
+bool available(std::string* why) {
+  if (why) *why = "this flowtrain was built without CUDA (meson option gpu)";
+  return false;
+}
+DeviceArray::~DeviceArray() = default;
+DeviceArray& DeviceArray::operator=(DeviceArray&& o) noexcept {
+  p_ = o.p_;
+  n_ = o.n_;
+  return *this;
+}
+void DeviceArray::resize(std::size_t) { no_cuda(); }
+void upload(float*, const float*, std::size_t) { no_cuda(); }
+void download(float*, const float*, std::size_t) { no_cuda(); }
+void zero(float*, std::size_t) { no_cuda(); }
+void synchronize() { no_cuda(); }
+void sgd_update(float*, const float*, float*, std::int64_t, float, float, float, float, bool, bool) { no_cuda(); }
+double squared_norm(const float*, std::int64_t) { no_cuda(); }
+void scale(float*, float, std::int64_t) { no_cuda(); }
+void set_allow_tf32(bool) {}
+bool allow_tf32() { return false; }
+
+}  // namespace ft::nn::cuda
+
+namespace ft::nn {
+const LayerFactory& cuda_layers() { cuda::no_cuda(); }
+}  // namespace ft::nn
