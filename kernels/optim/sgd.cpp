@@ -141,53 +141,43 @@ double Sgd::weight_decay_for(const nn::Parameter& p) const {
 }
 
 void Sgd::step() {
-  if (on_device_) {
-    step_device();
-    return;
-  }
-  last_grad_norm_ =
-      options_.max_grad_norm > 0.0 ? clip_grad_norm(params_, options_.max_grad_norm) : 0.0f;
+  last_grad_norm_ = 0.0f;
+  if (options_.max_grad_norm > 0.0)
+    last_grad_norm_ = on_device_ ? clip_device() : clip_grad_norm(params_, options_.max_grad_norm);
   const float lr = static_cast<float>(options_.lr);
   const float momentum = static_cast<float>(options_.momentum);
   const float dampening = static_cast<float>(options_.dampening);
   for (std::size_t k = 0; k < params_.size(); ++k) {
     nn::Parameter& p = *params_[k];
     const auto n = static_cast<std::int64_t>(p.value.size());
-    std::vector<float>& buf = buffers_[k];
-    const bool first = momentum != 0.0f && buf.empty();
-    if (first) buf.resize(p.value.size());
-    sgd_update(p.value.data(), p.grad.data(), buf.data(), n, lr, momentum, dampening,
-               static_cast<float>(weight_decay_for(p)), options_.nesterov, first);
+    const auto wd = static_cast<float>(weight_decay_for(p));
+    if (on_device_) {
+      nn::cuda::DeviceArray& buf = device_buffers_[k];
+      const bool first = momentum != 0.0f && buf.size() == 0;
+      if (first) buf.resize(p.value.size());
+      nn::cuda::sgd_update(p.device_value, p.device_grad, buf.data(), n, lr, momentum, dampening, wd,
+                           options_.nesterov, first);
+    } else {
+      std::vector<float>& buf = buffers_[k];
+      const bool first = momentum != 0.0f && buf.empty();
+      if (first) buf.resize(p.value.size());
+      sgd_update(p.value.data(), p.grad.data(), buf.data(), n, lr, momentum, dampening, wd, options_.nesterov,
+                 first);
+    }
   }
   ++step_count_;
 }
 
-void Sgd::step_device() {
+float Sgd::clip_device() {
   // clip_grad_norm_ on the device: squared norms summed in double, the same float coefficient.
-  last_grad_norm_ = 0.0f;
-  if (options_.max_grad_norm > 0.0) {
-    double sum_sq = 0.0;
-    for (const nn::Parameter* p : params_)
-      sum_sq += nn::cuda::squared_norm(p->device_grad, static_cast<std::int64_t>(p->grad.size()));
-    last_grad_norm_ = static_cast<float>(std::sqrt(sum_sq));
-    const float coef = static_cast<float>(options_.max_grad_norm) / (last_grad_norm_ + 1e-6f);
-    if (coef < 1.0f)
-      for (nn::Parameter* p : params_)
-        nn::cuda::scale(p->device_grad, coef, static_cast<std::int64_t>(p->grad.size()));
-  }
-  const float lr = static_cast<float>(options_.lr);
-  const float momentum = static_cast<float>(options_.momentum);
-  const float dampening = static_cast<float>(options_.dampening);
-  for (std::size_t k = 0; k < params_.size(); ++k) {
-    nn::Parameter& p = *params_[k];
-    const auto n = static_cast<std::int64_t>(p.value.size());
-    nn::cuda::DeviceArray& buf = device_buffers_[k];
-    const bool first = momentum != 0.0f && buf.size() == 0;
-    if (first) buf.resize(p.value.size());
-    nn::cuda::sgd_update(p.device_value, p.device_grad, buf.data(), n, lr, momentum, dampening,
-                         static_cast<float>(weight_decay_for(p)), options_.nesterov, first);
-  }
-  ++step_count_;
+  double sum_sq = 0.0;
+  for (const nn::Parameter* p : params_)
+    sum_sq += nn::cuda::squared_norm(p->device_grad, static_cast<std::int64_t>(p->grad.size()));
+  const auto total = static_cast<float>(std::sqrt(sum_sq));
+  const float coef = static_cast<float>(options_.max_grad_norm) / (total + 1e-6f);
+  if (coef < 1.0f)
+    for (nn::Parameter* p : params_) nn::cuda::scale(p->device_grad, coef, static_cast<std::int64_t>(p->grad.size()));
+  return total;
 }
 
 void Sgd::zero_grad() {

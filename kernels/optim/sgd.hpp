@@ -70,7 +70,7 @@ class Sgd {
   void load_state(const Checkpoint& ckpt);
 
  private:
-  void step_device();
+  float clip_device();  // clip_grad_norm for device gradients; returns the norm before clipping
   std::vector<nn::Parameter*> params_;
   SgdOptions options_;
   std::vector<std::vector<float>> buffers_;  // parallel to params_; empty = no buffer yet

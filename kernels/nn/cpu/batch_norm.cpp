@@ -9,6 +9,7 @@
 
 #include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
+#include "kernels/nn/layer_params.hpp"
 
 namespace ft::nn::cpu {
 namespace {
@@ -21,12 +22,7 @@ class BatchNorm final : public Module {
   explicit BatchNorm(const BatchNormSpec& spec) : spec_(spec) {
     if (spec.channels <= 0) throw std::invalid_argument("batch_norm: channels must be > 0");
     const auto c = static_cast<std::size_t>(spec.channels);
-    const std::vector<std::int64_t> shape{spec.channels};
-    weight_ = Parameter{"", shape, ParamRole::norm, std::vector<float>(c, 1.f), std::vector<float>(c, 0.f)};
-    bias_ = Parameter{"", shape, ParamRole::norm, std::vector<float>(c, 0.f), std::vector<float>(c, 0.f)};
-    running_mean_ = Buffer{"", shape, std::vector<float>(c, 0.f)};
-    running_var_ = Buffer{"", shape, std::vector<float>(c, 1.f)};
-    num_batches_ = Buffer{"", {}, std::vector<float>(1, 0.f)};
+    p_ = NormParams(spec.channels);
     mean_.assign(c, 0.f);
     var_.assign(c, 0.f);
     dscale_.assign(c, 0.f);
@@ -84,8 +80,8 @@ class BatchNorm final : public Module {
     y_mem_.set_data_handle(y_.data());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem_},
                                          {DNNL_ARG_DST, y_mem_},
-                                         {DNNL_ARG_SCALE, wrap(weight_.value.data())},
-                                         {DNNL_ARG_SHIFT, wrap(bias_.value.data())}};
+                                         {DNNL_ARG_SCALE, wrap(p_.weight.value.data())},
+                                         {DNNL_ARG_SHIFT, wrap(p_.bias.value.data())}};
     if (training) {
       args.emplace(DNNL_ARG_MEAN, wrap(mean_.data()));
       args.emplace(DNNL_ARG_VARIANCE, wrap(var_.data()));
@@ -94,13 +90,13 @@ class BatchNorm final : public Module {
       stream().wait();
       const float mom = spec_.momentum, unbias = float(double(m) / double(m - 1));
       for (int c = 0; c < spec_.channels; ++c) {
-        running_mean_.value[c] = (1 - mom) * running_mean_.value[c] + mom * mean_[c];
-        running_var_.value[c] = (1 - mom) * running_var_.value[c] + mom * var_[c] * unbias;
+        p_.running_mean.value[c] = (1 - mom) * p_.running_mean.value[c] + mom * mean_[c];
+        p_.running_var.value[c] = (1 - mom) * p_.running_var.value[c] + mom * var_[c] * unbias;
       }
-      num_batches_.value[0] += 1.f;
+      p_.num_batches_tracked.value[0] += 1.f;
     } else {
-      args.emplace(DNNL_ARG_MEAN, wrap(running_mean_.value.data()));
-      args.emplace(DNNL_ARG_VARIANCE, wrap(running_var_.value.data()));
+      args.emplace(DNNL_ARG_MEAN, wrap(p_.running_mean.value.data()));
+      args.emplace(DNNL_ARG_VARIANCE, wrap(p_.running_var.value.data()));
       infer_.execute(stream(), args);
       stream().wait();
     }
@@ -115,10 +111,10 @@ class BatchNorm final : public Module {
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, x_mem_},
         {DNNL_ARG_DIFF_DST, dy_mem_},
-        {DNNL_ARG_SCALE, wrap(weight_.value.data())},
-        {DNNL_ARG_SHIFT, wrap(bias_.value.data())},
-        {DNNL_ARG_MEAN, wrap(training_ ? mean_.data() : running_mean_.value.data())},
-        {DNNL_ARG_VARIANCE, wrap(training_ ? var_.data() : running_var_.value.data())},
+        {DNNL_ARG_SCALE, wrap(p_.weight.value.data())},
+        {DNNL_ARG_SHIFT, wrap(p_.bias.value.data())},
+        {DNNL_ARG_MEAN, wrap(training_ ? mean_.data() : p_.running_mean.value.data())},
+        {DNNL_ARG_VARIANCE, wrap(training_ ? var_.data() : p_.running_var.value.data())},
         {DNNL_ARG_DIFF_SRC, dx_mem_},
         {DNNL_ARG_DIFF_SCALE, wrap(dscale_.data())},
         {DNNL_ARG_DIFF_SHIFT, wrap(dshift_.data())}};
@@ -126,31 +122,21 @@ class BatchNorm final : public Module {
     (training_ ? bwd_ : bwd_global_).execute(stream(), args);
     stream().wait();
     for (int c = 0; c < spec_.channels; ++c) {
-      weight_.grad[c] += dscale_[c];
-      bias_.grad[c] += dshift_[c];
+      p_.weight.grad[c] += dscale_[c];
+      p_.bias.grad[c] += dshift_[c];
     }
     return dx_.data();
   }
 
   void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override {
-    weight_.name = prefix + "weight";
-    bias_.name = prefix + "bias";
-    running_mean_.name = prefix + "running_mean";
-    running_var_.name = prefix + "running_var";
-    num_batches_.name = prefix + "num_batches_tracked";
-    params.push_back(&weight_);
-    params.push_back(&bias_);
-    buffers.push_back(&running_mean_);
-    buffers.push_back(&running_var_);
-    buffers.push_back(&num_batches_);
+    p_.collect(prefix, params, buffers);
   }
 
  private:
   memory wrap(float* p) const { return memory(c_md_, engine(), p); }
 
   BatchNormSpec spec_;
-  Parameter weight_, bias_;
-  Buffer running_mean_, running_var_, num_batches_;
+  NormParams p_;
   Shape in_;
   bool training_ = false;
   const float* x_ = nullptr;

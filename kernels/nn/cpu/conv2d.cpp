@@ -8,6 +8,7 @@
 
 #include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
+#include "kernels/nn/layer_params.hpp"
 
 namespace ft::nn::cpu {
 namespace {
@@ -26,17 +27,7 @@ class Conv2d final : public Module {
                                   std::to_string(spec.groups) + ")");
     if (spec.same_padding && spec.stride != 1)
       throw std::invalid_argument("conv2d: padding=\"same\" needs stride 1 (as in PyTorch)");
-    weight_.shape = {spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel};
-    weight_.role = ParamRole::weight;
-    const std::size_t wn = std::size_t(spec.out_channels) * (spec.in_channels / spec.groups) * spec.kernel * spec.kernel;
-    weight_.value.assign(wn, 0.f);
-    weight_.grad.assign(wn, 0.f);
-    if (spec.bias) {
-      bias_.shape = {spec.out_channels};
-      bias_.role = ParamRole::bias;
-      bias_.value.assign(spec.out_channels, 0.f);
-      bias_.grad.assign(spec.out_channels, 0.f);
-    }
+    p_ = WeightBias({spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel}, spec.bias);
   }
 
   Shape setup(const Shape& in) override {
@@ -100,8 +91,8 @@ class Conv2d final : public Module {
 
     y_.assign(out_.storage(), 0.f);
     if (input_grad_) dx_.assign(in_.storage(), 0.f);
-    dw_.assign(weight_.value.size(), 0.f);
-    db_.assign(bias_.value.size(), 0.f);
+    dw_.assign(p_.weight.value.size(), 0.f);
+    db_.assign(p_.bias.value.size(), 0.f);
     built_ = true;
     return out_;
   }
@@ -109,10 +100,10 @@ class Conv2d final : public Module {
   const float* forward(const float* x, bool training) override {
     x_ = x;
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, f_src_.in(x)},
-                                         {DNNL_ARG_WEIGHTS, f_w_.in(weight_.value.data())},
+                                         {DNNL_ARG_WEIGHTS, f_w_.in(p_.weight.value.data())},
                                          {DNNL_ARG_DST, f_dst_.out(y_.data())}};
     if (spec_.bias) {
-      b_mem_.set_data_handle(bias_.value.data());
+      b_mem_.set_data_handle(p_.bias.value.data());
       args.emplace(DNNL_ARG_BIAS, b_mem_);
     }
     fwd_.execute(stream(), args);
@@ -126,7 +117,7 @@ class Conv2d final : public Module {
   const float* backward(const float* dy) override {
     if (input_grad_) {
       bwd_data_.execute(stream(), {{DNNL_ARG_DIFF_DST, d_ddst_.in(dy)},
-                                   {DNNL_ARG_WEIGHTS, d_w_.in(weight_.value.data())},
+                                   {DNNL_ARG_WEIGHTS, d_w_.in(p_.weight.value.data())},
                                    {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx_.data())}});
       d_dsrc_.store();
     }
@@ -141,24 +132,19 @@ class Conv2d final : public Module {
     w_dw_.store();
     stream().wait();
     // oneDNN overwrites; Parameter::grad accumulates (PyTorch semantics across backward calls).
-    for (std::size_t i = 0; i < dw_.size(); ++i) weight_.grad[i] += dw_[i];
-    for (std::size_t i = 0; i < db_.size(); ++i) bias_.grad[i] += db_[i];
+    for (std::size_t i = 0; i < dw_.size(); ++i) p_.weight.grad[i] += dw_[i];
+    for (std::size_t i = 0; i < db_.size(); ++i) p_.bias.grad[i] += db_[i];
     return input_grad_ ? dx_.data() : nullptr;
   }
 
   void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>&) override {
-    weight_.name = prefix + "weight";
-    params.push_back(&weight_);
-    if (spec_.bias) {
-      bias_.name = prefix + "bias";
-      params.push_back(&bias_);
-    }
+    p_.collect(prefix, params);
   }
 
  private:
   Conv2dSpec spec_;
   bool blocked_, input_grad_ = true;
-  Parameter weight_, bias_;
+  WeightBias p_;
   Shape in_, out_;
   bool built_ = false;
   const float* x_ = nullptr;

@@ -7,6 +7,7 @@
 
 #include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
+#include "kernels/nn/layer_params.hpp"
 
 namespace ft::nn::cpu {
 namespace {
@@ -19,12 +20,7 @@ class Linear final : public Module {
   explicit Linear(const LinearSpec& spec) : spec_(spec) {
     if (spec.in_features <= 0 || spec.out_features <= 0)
       throw std::invalid_argument("linear: in_features and out_features must be > 0");
-    const std::size_t wn = std::size_t(spec.out_features) * spec.in_features;
-    weight_ = Parameter{"", {spec.out_features, spec.in_features}, ParamRole::weight, std::vector<float>(wn, 0.f),
-                        std::vector<float>(wn, 0.f)};
-    if (spec.bias)
-      bias_ = Parameter{"", {spec.out_features}, ParamRole::bias, std::vector<float>(spec.out_features, 0.f),
-                        std::vector<float>(spec.out_features, 0.f)};
+    p_ = WeightBias({spec.out_features, spec.in_features}, spec.bias);
   }
 
   Shape setup(const Shape& in) override {
@@ -65,8 +61,8 @@ class Linear final : public Module {
     }
     y_.assign(out_.numel(), 0.f);
     dx_.assign(in_.numel(), 0.f);
-    dw_.assign(weight_.value.size(), 0.f);
-    db_.assign(bias_.value.size(), 0.f);
+    dw_.assign(p_.weight.value.size(), 0.f);
+    db_.assign(p_.bias.value.size(), 0.f);
     built_ = true;
     return out_;
   }
@@ -74,10 +70,10 @@ class Linear final : public Module {
   const float* forward(const float* x, bool) override {
     x_ = x;
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, f_src_.in(x)},
-                                         {DNNL_ARG_WEIGHTS, f_w_.in(weight_.value.data())},
+                                         {DNNL_ARG_WEIGHTS, f_w_.in(p_.weight.value.data())},
                                          {DNNL_ARG_DST, f_dst_.out(y_.data())}};
     if (spec_.bias) {
-      b_mem_.set_data_handle(bias_.value.data());
+      b_mem_.set_data_handle(p_.bias.value.data());
       args.emplace(DNNL_ARG_BIAS, b_mem_);
     }
     fwd_.execute(stream(), args);
@@ -88,7 +84,7 @@ class Linear final : public Module {
 
   const float* backward(const float* dy) override {
     bwd_data_.execute(stream(), {{DNNL_ARG_DIFF_DST, d_ddst_.in(dy)},
-                                 {DNNL_ARG_WEIGHTS, d_w_.in(weight_.value.data())},
+                                 {DNNL_ARG_WEIGHTS, d_w_.in(p_.weight.value.data())},
                                  {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx_.data())}});
     d_dsrc_.store();
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, w_src_.in(x_)},
@@ -102,23 +98,18 @@ class Linear final : public Module {
     w_dw_.store();
     stream().wait();
     // oneDNN overwrites; Parameter::grad accumulates.
-    for (std::size_t i = 0; i < dw_.size(); ++i) weight_.grad[i] += dw_[i];
-    for (std::size_t i = 0; i < db_.size(); ++i) bias_.grad[i] += db_[i];
+    for (std::size_t i = 0; i < dw_.size(); ++i) p_.weight.grad[i] += dw_[i];
+    for (std::size_t i = 0; i < db_.size(); ++i) p_.bias.grad[i] += db_[i];
     return dx_.data();
   }
 
   void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>&) override {
-    weight_.name = prefix + "weight";
-    params.push_back(&weight_);
-    if (spec_.bias) {
-      bias_.name = prefix + "bias";
-      params.push_back(&bias_);
-    }
+    p_.collect(prefix, params);
   }
 
  private:
   LinearSpec spec_;
-  Parameter weight_, bias_;
+  WeightBias p_;
   Shape in_, out_;
   bool built_ = false;
   const float* x_ = nullptr;

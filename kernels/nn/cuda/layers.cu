@@ -9,6 +9,7 @@
 
 #include "kernels/nn/cuda/kernels.cuh"
 #include "kernels/nn/cuda/runtime.cuh"
+#include "kernels/nn/layer_params.hpp"
 #include "kernels/nn/module.hpp"
 
 namespace ft::nn::cuda {
@@ -72,19 +73,9 @@ class Conv2d final : public Module {
       throw std::invalid_argument("conv2d (cuda): padding=\"same\" needs stride 1 and an odd kernel extent (cuDNN pads "
                                   "symmetrically)");
     pad_ = spec.same_padding ? ext / 2 : spec.padding;
-    weight_.shape = {spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel};
-    weight_.role = ParamRole::weight;
-    const std::size_t wn = std::size_t(spec.out_channels) * (spec.in_channels / spec.groups) * spec.kernel * spec.kernel;
-    weight_.value.assign(wn, 0.f);
-    weight_.grad.assign(wn, 0.f);
-    w_.attach(weight_);
-    if (spec.bias) {
-      bias_.shape = {spec.out_channels};
-      bias_.role = ParamRole::bias;
-      bias_.value.assign(spec.out_channels, 0.f);
-      bias_.grad.assign(spec.out_channels, 0.f);
-      b_.attach(bias_);
-    }
+    p_ = WeightBias({spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel}, spec.bias);
+    w_.attach(p_.weight);
+    if (spec.bias) b_.attach(p_.bias);
     check(cudnnCreateFilterDescriptor(&filter_), "cudnnCreateFilterDescriptor");
     check(cudnnSetFilter4dDescriptor(filter_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, spec.out_channels,
                                      spec.in_channels / spec.groups, spec.kernel, spec.kernel),
@@ -180,19 +171,14 @@ class Conv2d final : public Module {
   }
 
   void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>&) override {
-    weight_.name = prefix + "weight";
-    params.push_back(&weight_);
-    if (spec_.bias) {
-      bias_.name = prefix + "bias";
-      params.push_back(&bias_);
-    }
+    p_.collect(prefix, params);
   }
   void skip_input_grad() override { input_grad_ = false; }
 
  private:
   Conv2dSpec spec_;
   int pad_ = 0;
-  Parameter weight_, bias_;
+  WeightBias p_;
   DeviceParam w_, b_;
   cudnnFilterDescriptor_t filter_ = nullptr;
   cudnnConvolutionDescriptor_t conv_ = nullptr;
@@ -215,20 +201,15 @@ class BatchNorm final : public Module {
   explicit BatchNorm(const BatchNormSpec& spec) : spec_(spec) {
     if (spec.channels <= 0) throw std::invalid_argument("batch_norm (cuda): channels must be > 0");
     const auto c = static_cast<std::size_t>(spec.channels);
-    const std::vector<std::int64_t> shape{spec.channels};
-    weight_ = Parameter{"", shape, ParamRole::norm, std::vector<float>(c, 1.f), std::vector<float>(c, 0.f)};
-    bias_ = Parameter{"", shape, ParamRole::norm, std::vector<float>(c, 0.f), std::vector<float>(c, 0.f)};
-    running_mean_ = Buffer{"", shape, std::vector<float>(c, 0.f)};
-    running_var_ = Buffer{"", shape, std::vector<float>(c, 1.f)};
-    num_batches_ = Buffer{"", {}, std::vector<float>(1, 0.f)};
-    w_.attach(weight_);
-    b_.attach(bias_);
+    p_ = NormParams(spec.channels);
+    w_.attach(p_.weight);
+    b_.attach(p_.bias);
     mean_dev_.resize(c);
     var_dev_.resize(c);
-    running_mean_.device_value = mean_dev_.data();
-    running_var_.device_value = var_dev_.data();
-    upload(w_.value.data(), weight_.value.data(), c);
-    upload(var_dev_.data(), running_var_.value.data(), c);
+    p_.running_mean.device_value = mean_dev_.data();
+    p_.running_var.device_value = var_dev_.data();
+    upload(w_.value.data(), p_.weight.value.data(), c);
+    upload(var_dev_.data(), p_.running_var.value.data(), c);
     save_mean_.resize(c);
     save_inv_var_.resize(c);
   }
@@ -259,7 +240,7 @@ class BatchNorm final : public Module {
                                                    b_.value.data(), spec_.momentum, mean_dev_.data(), var_dev_.data(),
                                                    spec_.eps, save_mean_.data(), save_inv_var_.data()),
             "cudnnBatchNormalizationForwardTraining");
-      num_batches_.value[0] += 1.f;
+      p_.num_batches_tracked.value[0] += 1.f;
     } else {
       check(cudnnBatchNormalizationForwardInference(rt.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, x_desc_.get(), x,
                                                     x_desc_.get(), y_.data(), bn_desc_.get(), w_.value.data(),
@@ -290,22 +271,12 @@ class BatchNorm final : public Module {
   }
 
   void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override {
-    weight_.name = prefix + "weight";
-    bias_.name = prefix + "bias";
-    running_mean_.name = prefix + "running_mean";
-    running_var_.name = prefix + "running_var";
-    num_batches_.name = prefix + "num_batches_tracked";
-    params.push_back(&weight_);
-    params.push_back(&bias_);
-    buffers.push_back(&running_mean_);
-    buffers.push_back(&running_var_);
-    buffers.push_back(&num_batches_);
+    p_.collect(prefix, params, buffers);
   }
 
  private:
   BatchNormSpec spec_;
-  Parameter weight_, bias_;
-  Buffer running_mean_, running_var_, num_batches_;
+  NormParams p_;
   DeviceParam w_, b_;
   DeviceArray mean_dev_, var_dev_, save_mean_, save_inv_var_;
   TensorDesc x_desc_, bn_desc_;
@@ -320,19 +291,9 @@ class Linear final : public Module {
  public:
   explicit Linear(const LinearSpec& spec) : spec_(spec) {
     if (spec.in_features <= 0 || spec.out_features <= 0) throw std::invalid_argument("linear (cuda): bad features");
-    weight_.shape = {spec.out_features, spec.in_features};
-    weight_.role = ParamRole::weight;
-    const std::size_t wn = std::size_t(spec.out_features) * spec.in_features;
-    weight_.value.assign(wn, 0.f);
-    weight_.grad.assign(wn, 0.f);
-    w_.attach(weight_);
-    if (spec.bias) {
-      bias_.shape = {spec.out_features};
-      bias_.role = ParamRole::bias;
-      bias_.value.assign(spec.out_features, 0.f);
-      bias_.grad.assign(spec.out_features, 0.f);
-      b_.attach(bias_);
-    }
+    p_ = WeightBias({spec.out_features, spec.in_features}, spec.bias);
+    w_.attach(p_.weight);
+    if (spec.bias) b_.attach(p_.bias);
   }
 
   Shape setup(const Shape& in) override {
@@ -381,17 +342,12 @@ class Linear final : public Module {
   }
 
   void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>&) override {
-    weight_.name = prefix + "weight";
-    params.push_back(&weight_);
-    if (spec_.bias) {
-      bias_.name = prefix + "bias";
-      params.push_back(&bias_);
-    }
+    p_.collect(prefix, params);
   }
 
  private:
   LinearSpec spec_;
-  Parameter weight_, bias_;
+  WeightBias p_;
   DeviceParam w_, b_;
   Shape in_, out_;
   const float* x_ = nullptr;

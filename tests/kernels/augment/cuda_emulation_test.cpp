@@ -10,25 +10,7 @@
 #include <string>
 #include <vector>
 
-// ---- a minimal host emulation of the CUDA built-ins the kernels use ---------------------------
-struct EmuDim3 {
-  unsigned x = 1, y = 1, z = 1;
-};
-inline EmuDim3 blockIdx, threadIdx, blockDim, gridDim;
-#define __global__
-#define __device__
-#define __shared__ static
-inline void __syncthreads() {}
-inline unsigned atomicAdd(unsigned* p, unsigned v) {
-  const unsigned old = *p;
-  *p += v;
-  return old;
-}
-inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
-  const unsigned long long old = *p;
-  *p += v;
-  return old;
-}
+#include "tests/cuda_emulation.hpp"  // before the kernels
 
 #include "kernels/augment/cuda_kernels.cuh"
 #include "kernels/augment/ops.hpp"
@@ -38,19 +20,10 @@ using namespace ft::aug;
 
 namespace {
 
-// Runs f for every (block, thread) of the grid, one at a time. Kernels that synchronise inside a
-// block (ta_lut_kernel) must be launched with one thread per block.
+// Kernels that synchronise inside a block (ta_lut_kernel) must be launched with one thread per block.
 template <class F>
 void launch(unsigned gx, unsigned gy, unsigned threads, F f) {
-  blockDim = {threads, 1, 1};
-  gridDim = {gx, gy, 1};
-  for (unsigned by = 0; by < gy; ++by)
-    for (unsigned bx = 0; bx < gx; ++bx)
-      for (unsigned t = 0; t < threads; ++t) {
-        blockIdx = {bx, by, 0};
-        threadIdx = {t, 0, 0};
-        f();
-      }
+  emulate_launch(gx, gy, threads, f);
 }
 
 // CudaAugment::run with host vectors in place of device buffers.

@@ -18,6 +18,16 @@ namespace {
 
 const Record& input_of(const Record& r) { return fixture(r.input); }
 
+// A normalize record's params [n, mean..., std...]: fills mean and stdev, returns n.
+int normalize_params(const Record& r, float* mean, float* stdev) {
+  const int n = int(r.params[0]);
+  for (int k = 0; k < n; ++k) {
+    mean[k] = float(r.params[1 + k]);
+    stdev[k] = float(r.params[1 + n + k]);
+  }
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE("fixtures load and cover every op family") {
@@ -117,12 +127,8 @@ TEST_CASE("rotate matches torchvision (center, sign, fill blend, nearest)") {
 TEST_CASE("normalize matches torchvision (u8 HWC -> f32 CHW)") {
   for (const Record* r : fixtures_with("normalize/")) {
     const Record& in = input_of(*r);
-    const int n = int(r->params[0]);
     float mean[4], stdev[4];
-    for (int k = 0; k < n; ++k) {
-      mean[k] = float(r->params[1 + k]);
-      stdev[k] = float(r->params[1 + n + k]);
-    }
+    const int n = normalize_params(*r, mean, stdev);
     std::vector<float> out(in.dims.numel());
     normalize_cpu(out.data(), in.u8.data(), in.dims, mean, stdev, n);
     // 1e-6: same float32 operations; torch may fuse the divide differently (a few ulps).
@@ -134,12 +140,8 @@ TEST_CASE("normalize to bf16 matches torchvision's .to(torch.bfloat16)") {
   int exact = 0, total = 0;
   for (const Record* r : fixtures_with("normalize_bf16/")) {
     const Record& in = input_of(*r);
-    const int n = int(r->params[0]);
     float mean[4], stdev[4];
-    for (int k = 0; k < n; ++k) {
-      mean[k] = float(r->params[1 + k]);
-      stdev[k] = float(r->params[1 + n + k]);
-    }
+    const int n = normalize_params(*r, mean, stdev);
     std::vector<std::uint16_t> out(in.dims.numel());
     normalize_cpu(out.data(), in.u8.data(), in.dims, mean, stdev, n);
     for (std::size_t i = 0; i < out.size(); ++i) {

@@ -12,15 +12,7 @@
 #include <string>
 #include <vector>
 
-// ---- a minimal host emulation of the CUDA built-ins the kernels use ---------------------------
-struct EmuDim3 {
-  unsigned x = 1, y = 1, z = 1;
-};
-inline EmuDim3 blockIdx, threadIdx, blockDim, gridDim;
-#define __global__
-#define __device__
-#define __shared__ static
-inline void __syncthreads() {}
+#include "tests/cuda_emulation.hpp"  // before the kernels
 
 #include "kernels/nn/cuda/kernels.cuh"
 #include "kernels/nn/module.hpp"
@@ -38,14 +30,7 @@ constexpr unsigned kBlocks = 3, kThreads = 64;
 // a block (sum_squares) must be launched with one thread.
 template <class F>
 void launch(unsigned blocks, unsigned threads, F f) {
-  blockDim = {threads, 1, 1};
-  gridDim = {blocks, 1, 1};
-  for (unsigned b = 0; b < blocks; ++b)
-    for (unsigned t = 0; t < threads; ++t) {
-      blockIdx = {b, 0, 0};
-      threadIdx = {t, 0, 0};
-      f();
-    }
+  emulate_launch(blocks, 1, threads, f);
 }
 template <class F>
 void launch(F f) {
