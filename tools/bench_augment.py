@@ -50,6 +50,8 @@ def main():
         ("hflip p=0.5 (224)", 224, T.RandomHorizontalFlip()),
         ("trivial_augment_wide (224)", 224, T.TrivialAugmentWide()),
         ("normalize (224, u8 HWC -> f32 CHW)", 224, T.Compose([to_float, T.Normalize(MEAN, STD)])),
+        ("normalize (224, u8 HWC -> bf16 CHW)", 224,
+         T.Compose([to_float, T.Normalize(MEAN, STD), T.ConvertImageDtype(torch.bfloat16)])),
         ("normalize + random_erasing random (224)", 224,
          T.Compose([to_float, T.Normalize(MEAN, STD), T.RandomErasing(value="random")])),
         ("rotate +-10 bilinear (224)", 224, T.RandomRotation(10, interpolation=T.InterpolationMode.BILINEAR)),
@@ -59,6 +61,10 @@ def main():
             T.Resize([224, 224], antialias=True), T.RandomResizedCrop(224, antialias=True),
             T.RandomHorizontalFlip(), T.TrivialAugmentWide(), to_float, T.Normalize(MEAN, STD),
             T.RandomErasing(value="random")])),
+        ("seed chain, bf16 output", 64, T.Compose([
+            T.Resize([224, 224], antialias=True), T.RandomResizedCrop(224, antialias=True),
+            T.RandomHorizontalFlip(), T.TrivialAugmentWide(), to_float, T.Normalize(MEAN, STD),
+            T.RandomErasing(value="random"), T.ConvertImageDtype(torch.bfloat16)])),
         ("fmnist 28x28: rotate 10, hflip, normalize", 28, T.Compose([
             T.RandomRotation(10, interpolation=T.InterpolationMode.BILINEAR), T.RandomHorizontalFlip(),
             to_float, T.Normalize([0.286], [0.353])])),

@@ -3,6 +3,7 @@
 // Intermediate images ping-pong between the two scratch buffers; nothing is allocated once the
 // scratch has grown to the largest image seen.
 #include <cstring>
+#include <type_traits>
 #include <stdexcept>
 
 #include "kernels/augment/ops.hpp"
@@ -125,13 +126,23 @@ void affine_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, const float* 
 
 namespace {
 
+// f32: computed per element (vectorises). bf16: a u8 input has 256 values, so each channel's
+// outputs come from a table of the rounded normalize_value (the CUDA kernel's functions): a lookup
+// instead of a rounding per element, with identical results.
 template <class T>
 void normalize_into(T* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev, int n_stats) {
   const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
   for (int ch = 0; ch < d.c; ++ch) {
     const float m = mean[n_stats == 1 ? 0 : ch], s = stdev[n_stats == 1 ? 0 : ch];
     T* o = out + ch * plane;
-    for (std::size_t i = 0; i < plane; ++i) store_value(o + i, normalize_value(in[i * d.c + ch], m, s));
+    const std::uint8_t* src = in + ch;
+    if constexpr (std::is_same_v<T, float>) {
+      for (std::size_t i = 0; i < plane; ++i) o[i] = normalize_value(src[i * d.c], m, s);
+    } else {
+      T lut[256];
+      for (int v = 0; v < 256; ++v) store_value(lut + v, normalize_value(static_cast<std::uint8_t>(v), m, s));
+      for (std::size_t i = 0; i < plane; ++i) o[i] = lut[src[i * d.c]];
+    }
   }
 }
 

@@ -47,18 +47,27 @@ void require_nchw(const Shape& in, const char* layer) {
   if (in.layout != Layout::nchw) throw std::invalid_argument(std::string(layer) + " (cuda): needs NCHW, got " + to_string(in));
 }
 
+bool uses_tensor_ops(cudnnMathType_t m) {
+  return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
 // The fastest algorithm cuDNN's heuristics list that succeeds, preferring deterministic ones
-// (so a run repeats bit for bit) and, unless TF32 is allowed, FMA-only math.
+// (so a run repeats bit for bit) and, unless TF32 is allowed, one without tensor-op math. `math`
+// gets the math type to set on the descriptor when running it: the listed one, except that
+// CUDNN_DEFAULT_MATH (which permits TF32 on Ampere and later) runs as CUDNN_FMA_MATH when TF32 is
+// off.
 template <class Perf>
-Perf pick(const Perf* perf, int count, const char* what) {
+Perf pick(const Perf* perf, int count, const char* what, cudnnMathType_t& math) {
   for (int pass = 0; pass < 2; ++pass)
     for (int i = 0; i < count; ++i) {
       if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
       if (pass == 0 && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-      if (!allow_tf32() && perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+      if (!allow_tf32() && uses_tensor_ops(perf[i].mathType)) continue;
+      math = allow_tf32() || perf[i].mathType != CUDNN_DEFAULT_MATH ? perf[i].mathType : CUDNN_FMA_MATH;
       return perf[i];
     }
-  throw std::runtime_error(std::string("cuDNN offers no ") + what + " algorithm for this convolution");
+  throw std::runtime_error(std::string("cuDNN offers no ") + what + " algorithm for this convolution" +
+                           (allow_tf32() ? "" : " without TF32"));
 }
 
 // ---- Conv2d (cuDNN) ---------------------------------------------------------------------------
@@ -104,6 +113,7 @@ class Conv2d final : public Module {
     out_ = Shape{in.n, spec_.out_channels, oh, ow, Layout::nchw};
     x_desc_.set(in.n, in.c, in.h, in.w);
     y_desc_.set(in.n, out_.c, oh, ow);
+    // What the heuristics may list: tensor-op (TF32) kernels only when allowed.
     check(cudnnSetConvolutionMathType(conv_, allow_tf32() ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : CUDNN_FMA_MATH),
           "cudnnSetConvolutionMathType");
     Runtime& rt = runtime();
@@ -112,17 +122,17 @@ class Conv2d final : public Module {
     cudnnConvolutionFwdAlgoPerf_t fwd[kMax];
     check(cudnnGetConvolutionForwardAlgorithm_v7(rt.dnn, x_desc_.get(), filter_, conv_, y_desc_.get(), kMax, &got, fwd),
           "cudnnGetConvolutionForwardAlgorithm_v7");
-    const auto f = pick(fwd, got, "forward");
+    const auto f = pick(fwd, got, "forward", fwd_math_);
     cudnnConvolutionBwdDataAlgoPerf_t bwd_data[kMax];
     check(cudnnGetConvolutionBackwardDataAlgorithm_v7(rt.dnn, filter_, y_desc_.get(), conv_, x_desc_.get(), kMax, &got,
                                                       bwd_data),
           "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-    const auto d = pick(bwd_data, got, "backward-data");
+    const auto d = pick(bwd_data, got, "backward-data", data_math_);
     cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[kMax];
     check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(rt.dnn, x_desc_.get(), y_desc_.get(), conv_, filter_, kMax, &got,
                                                         bwd_filter),
           "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-    const auto w = pick(bwd_filter, got, "backward-filter");
+    const auto w = pick(bwd_filter, got, "backward-filter", filter_math_);
     fwd_algo_ = f.algo;
     data_algo_ = d.algo;
     filter_algo_ = w.algo;
@@ -139,6 +149,7 @@ class Conv2d final : public Module {
     x_ = x;
     Runtime& rt = runtime();
     void* ws = workspace(fwd_ws_);
+    check(cudnnSetConvolutionMathType(conv_, fwd_math_), "cudnnSetConvolutionMathType");
     check(cudnnConvolutionForward(rt.dnn, &kOne, x_desc_.get(), x, filter_, w_.value.data(), conv_, fwd_algo_, ws, fwd_ws_,
                                   &kZero, y_desc_.get(), y_.data()),
           "cudnnConvolutionForward");
@@ -159,11 +170,13 @@ class Conv2d final : public Module {
       check_launch("channel_sums_accumulate");
     }
     void* ws = workspace(filter_ws_);
+    check(cudnnSetConvolutionMathType(conv_, filter_math_), "cudnnSetConvolutionMathType");
     check(cudnnConvolutionBackwardFilter(rt.dnn, &kOne, x_desc_.get(), x_, y_desc_.get(), dy, conv_, filter_algo_, ws,
                                          filter_ws_, &kOne, filter_, w_.grad.data()),
           "cudnnConvolutionBackwardFilter");
     if (!input_grad_) return nullptr;
     ws = workspace(data_ws_);
+    check(cudnnSetConvolutionMathType(conv_, data_math_), "cudnnSetConvolutionMathType");
     check(cudnnConvolutionBackwardData(rt.dnn, &kOne, filter_, w_.value.data(), y_desc_.get(), dy, conv_, data_algo_, ws,
                                        data_ws_, &kZero, x_desc_.get(), dx_.data()),
           "cudnnConvolutionBackwardData");
@@ -186,6 +199,7 @@ class Conv2d final : public Module {
   cudnnConvolutionFwdAlgo_t fwd_algo_{};
   cudnnConvolutionBwdDataAlgo_t data_algo_{};
   cudnnConvolutionBwdFilterAlgo_t filter_algo_{};
+  cudnnMathType_t fwd_math_ = CUDNN_FMA_MATH, data_math_ = CUDNN_FMA_MATH, filter_math_ = CUDNN_FMA_MATH;
   std::size_t fwd_ws_ = 0, data_ws_ = 0, filter_ws_ = 0;
   Shape in_, out_;
   bool built_ = false, input_grad_ = true;

@@ -36,8 +36,8 @@ Images make_images(std::size_t n, Dims d) {
   return im;
 }
 
-AugmentOp normalize_op() {
-  AugmentOp op{.kind = OpKind::normalize};
+AugmentOp normalize_op(bool bf16 = false) {
+  AugmentOp op{.kind = OpKind::normalize, .bf16 = bf16};
   const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
   for (int k = 0; k < 3; ++k) {
     op.mean[k] = mean[k];
@@ -52,7 +52,8 @@ double measure(tbb::task_arena& arena, const std::vector<AugmentOp>& ops, const 
   const Plan plan = plan_output(ops, in.dims);
   const std::size_t out_n = plan.dims.numel();
   std::vector<std::uint8_t> out_u8(plan.f32 ? 0 : in.n * out_n);
-  std::vector<float> out_f(plan.f32 ? in.n * out_n : 0);
+  std::vector<float> out_f(plan.f32 && !plan.bf16 ? in.n * out_n : 0);
+  std::vector<std::uint16_t> out_h(plan.bf16 ? in.n * out_n : 0);
   tbb::enumerable_thread_specific<Scratch> scratch;
   std::size_t done = 0;
   std::uint32_t epoch = 0;
@@ -61,10 +62,13 @@ double measure(tbb::task_arena& arena, const std::vector<AugmentOp>& ops, const 
     arena.execute([&] {
       tbb::parallel_for(tbb::blocked_range<std::size_t>(0, in.n), [&](const tbb::blocked_range<std::size_t>& r) {
         Scratch& s = scratch.local();
-        for (std::size_t i = r.begin(); i != r.end(); ++i)
-          apply_ops_cpu(ops, in.pixels.data() + i * in.dims.numel(), in.dims,
-                        plan.f32 ? nullptr : out_u8.data() + i * out_n, plan.f32 ? out_f.data() + i * out_n : nullptr, 1,
-                        epoch, i, s);
+        for (std::size_t i = r.begin(); i != r.end(); ++i) {
+          ChainOut o;
+          if (!plan.f32) o.u8 = out_u8.data() + i * out_n;
+          else if (plan.bf16) o.bf16 = out_h.data() + i * out_n;
+          else o.f32 = out_f.data() + i * out_n;
+          apply_ops_cpu(ops, in.pixels.data() + i * in.dims.numel(), in.dims, o, 1, epoch, i, s);
+        }
       });
     });
   };
@@ -110,11 +114,13 @@ int main(int argc, char** argv) {
       {"hflip p=0.5 (224)", {flip}, &big},
       {"trivial_augment_wide (224)", {ta}, &big},
       {"normalize (224, u8 HWC -> f32 CHW)", {normalize_op()}, &big},
+      {"normalize (224, u8 HWC -> bf16 CHW)", {normalize_op(true)}, &big},
       {"normalize + random_erasing random (224)", {normalize_op(), erase}, &big},
       {"rotate +-10 bilinear (224)", {rot}, &big},
       {"random_crop 224 pad 4 (224)", {crop}, &big},
       {"center_crop 200 (224)", {center}, &big},
       {"seed chain (64 -> 224, 6 ops)", {resize, rrc, flip, ta, normalize_op(), erase}, &small},
+      {"seed chain, bf16 output", {resize, rrc, flip, ta, normalize_op(true), erase}, &small},
       {"fmnist 28x28: rotate 10, hflip, normalize", {rot, flip, fmnist_norm}, &fmnist},
   };
   std::printf("bench_augment: %d threads, %zu images per pass, >= %.1f s per case\n", threads, small.n, seconds);
