@@ -33,7 +33,7 @@ case "${1:-}" in
     out="${OUT:-gpu-out}"
     mkdir -p "$out"
     libdirs=$(find / -name 'libcudnn.so.9*' -o -name 'libcublas.so.13*' -o -name 'libcudart.so.13*' 2>/dev/null |
-              xargs -r -n1 dirname | sort -u | tr '\n' ':')
+              xargs -r -n1 dirname | sort -u | tr '\n' ':' || true)  # find exits 1 on unreadable dirs
     export LD_LIBRARY_PATH="$PWD/.gpu/lib:${libdirs}${LD_LIBRARY_PATH:-}"
     {
       nvidia-smi || true
@@ -41,20 +41,26 @@ case "${1:-}" in
       ldd .gpu/bin/test_augment_gpu | grep -e cuda -e 'not found' || true
     } > "$out/environment.txt" 2>&1
     set +e
-    timeout 240 .gpu/bin/test_augment_gpu --duration=true > "$out/augment_gpu.log" 2>&1
+    timeout 120 .gpu/bin/test_augment_gpu --duration=true > "$out/augment_gpu.log" 2>&1
     rc_aug=$?
-    timeout 240 .gpu/bin/test_nn_gpu --duration=true > "$out/nn_gpu.log" 2>&1
+    timeout 150 .gpu/bin/test_nn_gpu --duration=true > "$out/nn_gpu.log" 2>&1
     rc_nn=$?
+    # The PyTorch peer of the train-step throughput, same card, same run.
+    if [[ -x /opt/torch/.venv/bin/python ]]; then
+      timeout 120 /opt/torch/.venv/bin/python tools/bench_train_gpu.py > "$out/torch_gpu.log" 2>&1
+    else
+      echo "no /opt/torch/.venv/bin/python" > "$out/torch_gpu.log"
+    fi
     # End to end: configs/tiny.toml on 2000 images for 3 epochs, training on the GPU with the train
     # batches augmented on the GPU and handed over in device memory, then the same run on the CPU;
     # both write metrics and summary.json.
     data=(--set "data.train.images=\".gpu/data/fmnist/train\"" --set "data.train.labels=\".gpu/data/fmnist/train.csv\""
           --set "data.val.images=\".gpu/data/fmnist/test\"" --set "data.val.labels=\".gpu/data/fmnist/test.csv\""
           --set run.epochs=3 --set run.threads=8 --set run.omp_threads=8)
-    timeout 150 .gpu/bin/flowtrain run configs/tiny.toml "${data[@]}" --set 'run.device="cuda"' \
+    timeout 80 .gpu/bin/flowtrain run configs/tiny.toml "${data[@]}" --set 'run.device="cuda"' \
       --set 'augment.device="cuda"' --set 'augment.output="device"' --set 'run.name="tiny_gpu"' --set "run.runs_dir=\"$out/runs\"" > "$out/e2e_gpu.log" 2>&1
     rc_gpu=$?
-    timeout 150 .gpu/bin/flowtrain run configs/tiny.toml "${data[@]}" --set 'run.name="tiny_cpu"' \
+    timeout 80 .gpu/bin/flowtrain run configs/tiny.toml "${data[@]}" --set 'run.name="tiny_cpu"' \
       --set "run.runs_dir=\"$out/runs\"" > "$out/e2e_cpu.log" 2>&1
     rc_cpu=$?
     set -e
@@ -64,6 +70,8 @@ case "${1:-}" in
       tail -n 5 "$out/augment_gpu.log"
       echo "test_nn_gpu exit code: $rc_nn"
       grep -e 'train step' -e 'test cases' "$out/nn_gpu.log" || true
+      echo "PyTorch peer:"
+      cat "$out/torch_gpu.log"
       echo "end-to-end GPU run exit code: $rc_gpu"
       tail -n 3 "$out/e2e_gpu.log"
       echo "end-to-end CPU run exit code: $rc_cpu"
