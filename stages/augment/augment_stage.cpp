@@ -45,19 +45,22 @@ AugmentStage::AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, 
 
 AugmentStage::~AugmentStage() = default;
 
-void AugmentStage::setup(RunContext& /*ctx*/) {
+void AugmentStage::setup(RunContext& ctx) {
+  if (output_device_ && ctx.device != "cuda")
+    throw ConfigError(fmt::format("output = \"device\" feeds a model on the GPU, but [run] device "
+                                  "is \"{}\"; set [run] device = \"cuda\" or output = \"host\"", ctx.device));
   std::string why;
   if (device_ == "auto") device_ = aug::cuda_augment_available(&why) ? "cuda" : "cpu";
   if (output_device_ && device_ != "cuda")
-    throw Error(fmt::format("stage '{}' (augment): output = \"device\" needs the ops on the GPU, but they run on the "
-                            "{}{}", id_, device_, why.empty() ? "" : " (" + why + ")"));
+    throw Error(fmt::format("output = \"device\" needs the ops on the GPU, but they run on the {}{}", device_,
+                            why.empty() ? "" : " (" + why + ")"));
   if (device_ != "cuda" || !state_->cuda.empty()) return;
   if (!aug::cuda_augment_available(&why))
-    throw Error(fmt::format("stage '{}' (augment): device = \"cuda\" but {}; use device = \"cpu\" (or \"auto\")", id_, why));
+    throw Error(fmt::format("device = \"cuda\" but {}; use device = \"cpu\" (or \"auto\")", why));
   try {
     state_->cuda.push(std::make_unique<CudaSlot>());
   } catch (const std::exception& e) {
-    throw Error(fmt::format("stage '{}' (augment): cannot start CUDA augmentation: {}", id_, e.what()));
+    throw Error(fmt::format("cannot start CUDA augmentation: {}", e.what()));
   }
 }
 
