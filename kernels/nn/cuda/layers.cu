@@ -55,13 +55,15 @@ bool uses_tensor_ops(cudnnMathType_t m) {
 // (so a run repeats bit for bit) and, unless TF32 is allowed, one without tensor-op math. `math`
 // gets the math type to set on the descriptor when running it: the listed one, except that
 // CUDNN_DEFAULT_MATH (which permits TF32 on Ampere and later) runs as CUDNN_FMA_MATH when TF32 is
-// off.
+// off. CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION is never taken: for float data it lets cuDNN
+// down-convert to FP16 (range and precision loss well beyond TF32).
 template <class Perf>
 Perf pick(const Perf* perf, int count, const char* what, cudnnMathType_t& math) {
   for (int pass = 0; pass < 2; ++pass)
     for (int i = 0; i < count; ++i) {
       if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
       if (pass == 0 && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
+      if (perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
       if (!allow_tf32() && uses_tensor_ops(perf[i].mathType)) continue;
       math = allow_tf32() || perf[i].mathType != CUDNN_DEFAULT_MATH ? perf[i].mathType : CUDNN_FMA_MATH;
       return perf[i];
@@ -113,8 +115,9 @@ class Conv2d final : public Module {
     out_ = Shape{in.n, spec_.out_channels, oh, ow, Layout::nchw};
     x_desc_.set(in.n, in.c, in.h, in.w);
     y_desc_.set(in.n, out_.c, oh, ow);
-    // What the heuristics may list: tensor-op (TF32) kernels only when allowed.
-    check(cudnnSetConvolutionMathType(conv_, allow_tf32() ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : CUDNN_FMA_MATH),
+    // What the heuristics may list: tensor-op (TF32) kernels only when allowed. DEFAULT_MATH, as
+    // PyTorch sets for float with allow_tf32: TF32 on Ampere and later, never an FP16 conversion.
+    check(cudnnSetConvolutionMathType(conv_, allow_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
           "cudnnSetConvolutionMathType");
     Runtime& rt = runtime();
     constexpr int kMax = 16;
