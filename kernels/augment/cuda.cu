@@ -184,11 +184,9 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   if (b.device_out) {
     if (b.out_type != OutType::f32 || src != 3)
       throw std::runtime_error("CUDA augment: keeping the output on the GPU needs an f32 output (normalize, dtype f32)");
-    // device_out is reused across batches (a pooled Batch keeps its allocation), and its previous
-    // consumer ran on another stream: a GPU model's backward reads its input (the first conv's
-    // weight gradient) after Model::backward has returned on the host. Wait for all work queued
-    // on the device before overwriting it; this stream alone does not order against the model's.
-    check(cudaDeviceSynchronize(), "wait for the previous reader of the device output");
+    // device_out is reused across batches (a pooled Batch keeps its allocation); its previous
+    // reader, a GPU model, is done with it once Model::backward has returned (it synchronises when
+    // its input came from device memory), so no cross-stream wait is needed here.
     check(cudaMemcpyAsync(b.device_out, dev_out, out_bytes, cudaMemcpyDeviceToDevice, m.stream), "device output");
   } else {
     m.h_out.reserve(out_bytes);

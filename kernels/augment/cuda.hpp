@@ -35,7 +35,9 @@ struct CudaBatch {
   const Dims* out_dims = nullptr;           // plan_output(ops, in_dims[i]).dims
   OutType out_type = OutType::u8;           // must be plan_output's (u8, f32, or bf16)
   // When set, the (f32) output stays in GPU memory: run() writes it here, back to back, instead of
-  // downloading it to `out`, and returns once it is complete (other streams may read it).
+  // downloading it to `out`, and returns once it is complete (other streams may read it). The
+  // buffer must not be in use by other work when run() is called (Model::backward guarantees
+  // that for its input).
   float* device_out = nullptr;
 };
 

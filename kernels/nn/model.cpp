@@ -41,6 +41,7 @@ void Model::forward(const float* x, int n, int h, int w, bool training, float* l
   prepare(in);
   const std::size_t outputs = static_cast<std::size_t>(n) * spec_.num_classes;
   if (on_device_) {
+    device_input_ = false;
     const auto count = static_cast<std::size_t>(in.numel());
     io_->x.resize(count);
     cuda::upload(io_->x.data(), x, count);
@@ -55,6 +56,7 @@ void Model::forward_device(const float* x, int n, int h, int w, bool training, f
   if (!on_device_) throw std::logic_error("model " + spec_.kind + ": forward_device on a CPU model");
   const Shape in{n, spec_.in_channels, h, w};
   prepare(in);
+  device_input_ = true;
   cuda::download(logits, net_.forward(x, training), static_cast<std::size_t>(n) * spec_.num_classes);
 }
 
@@ -64,6 +66,9 @@ void Model::backward(const float* dlogits) {
     io_->dlogits.resize(count);
     cuda::upload(io_->dlogits.data(), dlogits, count);
     net_.backward(io_->dlogits.data());
+    // The caller's device input may be overwritten (by another stream) once we return, and the
+    // first layer's weight gradient still reads it: wait for the backward kernels.
+    if (device_input_) cuda::synchronize();
     return;
   }
   if (threads_ > 0) omp_set_num_threads(threads_);

@@ -48,7 +48,8 @@ class Model {
   // globally, so they take any size; mini_resnet's head fixes its size).
   void forward(const float* x, int n, int h, int w, bool training, float* logits);
   // A GPU model's forward from input already in device memory (n, C, H, W); logits to the host.
-  // x must stay valid until backward() returns.
+  // x must stay valid until backward() returns; backward() returns only once the device is done
+  // reading it, so the caller may then overwrite it from any stream.
   void forward_device(const float* x, int n, int h, int w, bool training, float* logits);
   // dlogits: (n, classes) of the last forward (training). ACCUMULATES into Parameter::grad, as
   // PyTorch's backward does: call zero_grad() first to get this step's gradients alone.
@@ -79,6 +80,7 @@ class Model {
   Shape in_;
   int threads_ = 0;
   bool on_device_ = false;
+  bool device_input_ = false;  // the last forward read the caller's device memory
   struct DeviceIo;  // device copies of the input and dlogits (GPU models)
   std::shared_ptr<DeviceIo> io_;
   std::vector<Parameter*> params_;

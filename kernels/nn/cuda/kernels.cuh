@@ -171,16 +171,26 @@ static __global__ void column_sums_accumulate(float* sums, const float* m, std::
   }
 }
 
-// Convolution bias gradient: sums[c] += the sum of channel c over n and the hw plane, one thread
-// per channel, in memory order.
+// Convolution bias gradient: sums[c] += the sum of channel c over the batch and the hw plane. One
+// block per channel (grid-stride over channels), its threads over the batch's planes, each adding
+// its planes in memory order, then a shared-memory tree. blockDim.x a power of two <= 256 (launch
+// with 256); with one thread it is the plain loop over (plane, element).
 static __global__ void channel_sums_accumulate(float* sums, const float* m, int n, int channels, int hw) {
-  for (std::int64_t c = grid_start(); c < channels; c += grid_step()) {
-    float s = 0.f;
-    for (int b = 0; b < n; ++b) {
+  __shared__ float partial[256];
+  for (int c = static_cast<int>(blockIdx.x); c < channels; c += static_cast<int>(gridDim.x)) {
+    float acc = 0.f;
+    for (int b = static_cast<int>(threadIdx.x); b < n; b += static_cast<int>(blockDim.x)) {
       const float* mp = m + (std::int64_t{b} * channels + c) * hw;
-      for (int k = 0; k < hw; ++k) s += mp[k];
+      for (int k = 0; k < hw; ++k) acc += mp[k];
     }
-    sums[c] += s;
+    partial[threadIdx.x] = acc;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) sums[c] += partial[0];
+    __syncthreads();  // partial is reused for the next channel
   }
 }
 

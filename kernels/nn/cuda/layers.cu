@@ -3,6 +3,7 @@
 // Every tensor is NCHW float in device memory; parameters live on the device (Parameter::
 // device_value / device_grad) with the host vectors as mirrors (Model::to_host / to_device).
 // Backward accumulates parameter gradients (beta = 1), as the Module interface requires.
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -168,8 +169,9 @@ class Conv2d final : public Module {
   const float* backward(const float* dy) override {
     Runtime& rt = runtime();
     if (spec_.bias) {
-      channel_sums_accumulate<<<blocks_for(out_.c), kThreads, 0, rt.stream>>>(b_.grad.data(), dy, out_.n, out_.c,
-                                                                             out_.h * out_.w);
+      // One block per channel (the kernel's tree reduction needs kThreads, a power of two).
+      const auto blocks = static_cast<unsigned>(std::min(out_.c, 4096));
+      channel_sums_accumulate<<<blocks, kThreads, 0, rt.stream>>>(b_.grad.data(), dy, out_.n, out_.c, out_.h * out_.w);
       check_launch("channel_sums_accumulate");
     }
     void* ws = workspace(filter_ws_);

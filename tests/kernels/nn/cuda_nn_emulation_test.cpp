@@ -264,7 +264,8 @@ TEST_CASE("emulated bias adds and bias-gradient sums equal plain loops") {
         for (int k = 0; k < hw; ++k) s += m[(std::int64_t{b} * channels + c) * hw + k];
       want_sums[c] += s;
     }
-    launch([&] { kc::channel_sums_accumulate(sums.data(), m.data(), n, channels, hw); });
+    // One thread per block: the kernel's tree reduction needs __syncthreads (see sum_squares).
+    launch(kBlocks, 1, [&] { kc::channel_sums_accumulate(sums.data(), m.data(), n, channels, hw); });
     CHECK(same_bits("channel_sums c=" + std::to_string(channels), sums, want_sums));
   }
 }

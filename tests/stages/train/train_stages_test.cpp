@@ -4,11 +4,15 @@
 // mismatched checkpoint is rejected by --resume and init_from with a clear message.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "cli/run.hpp"
+#include "kernels/nn/model.hpp"
+#include "pipeline/registry.hpp"
+#include "stages/train/train_state.hpp"
 #include "kernels/io/jpeg.hpp"
 #include "pipeline/error.hpp"
 
@@ -215,4 +219,29 @@ TEST_CASE("training stages end to end on a BHW1-layout dataset") {
     REQUIRE(at != std::string::npos);
     CHECK(std::stod(summary.substr(at + 12)) >= 0.9);
   }
+}
+
+TEST_CASE("input already in GPU memory: the batch stage leaves it, a CPU model refuses it naming [run] device") {
+  Batch b;
+  for (int i = 0; i < 2; ++i) b.id.push_back("s" + std::to_string(i));
+  b.input_device.shape = {2, 3, 8, 8};  // never dereferenced on these paths
+  const StageKind* batch_kind = builtin_registry().find("batch");
+  REQUIRE(batch_kind);
+  auto collate = batch_kind->make(Params(toml::table{}, "batch", "t.toml", &batch_kind->params));
+  collate->run(b);
+  CHECK(b.input.shape.empty());
+  CHECK(input_shape(b) == std::vector<std::int64_t>{2, 3, 8, 8});
+
+  nn::ModelSpec spec;
+  spec.in_channels = 3;
+  spec.height = spec.width = 8;
+  auto model = nn::make_model(spec);
+  std::vector<float> logits(20);
+  CHECK_THROWS_WITH_AS(forward_input(*model, b, true, logits.data()),
+                       doctest::Contains("[run] device = \"cuda\""), Error);
+  // On the host, the same call runs the model on the host tensor.
+  b.input_device.clear();
+  b.input.resize({2, 3, 8, 8});
+  forward_input(*model, b, false, logits.data());
+  CHECK(std::isfinite(logits[0]));
 }
