@@ -170,10 +170,13 @@ void Sgd::step() {
 
 float Sgd::clip_device() {
   // clip_grad_norm_ on the device: squared norms summed in double, the same float coefficient.
-  double sum_sq = 0.0;
-  for (const nn::Parameter* p : params_)
-    sum_sq += nn::cuda::squared_norm(p->device_grad, static_cast<std::int64_t>(p->grad.size()));
-  const auto total = static_cast<float>(std::sqrt(sum_sq));
+  std::vector<const float*> grads;
+  std::vector<std::int64_t> sizes;
+  for (const nn::Parameter* p : params_) {
+    grads.push_back(p->device_grad);
+    sizes.push_back(static_cast<std::int64_t>(p->grad.size()));
+  }
+  const auto total = static_cast<float>(std::sqrt(nn::cuda::squared_norm(grads, sizes)));
   const float coef = static_cast<float>(options_.max_grad_norm) / (total + 1e-6f);
   if (coef < 1.0f)
     for (nn::Parameter* p : params_) nn::cuda::scale(p->device_grad, coef, static_cast<std::int64_t>(p->grad.size()));

@@ -105,13 +105,14 @@ bool g_tf32 = false;
 void set_allow_tf32(bool allow) { g_tf32 = allow; }
 bool allow_tf32() { return g_tf32; }
 
-double squared_norm(const float* x, std::int64_t n) {
+double squared_norm(const std::vector<const float*>& xs, const std::vector<std::int64_t>& ns) {
   Runtime& r = runtime();
-  static DeviceArray acc(2);  // one double
+  static DeviceArray acc(2);  // one double; every tensor's sum_squares adds into it, in stream order
   double* d = reinterpret_cast<double*>(acc.data());
   check(cudaMemsetAsync(d, 0, sizeof(double), r.stream), "sum_squares");
-  if (n > 0) {
-    sum_squares<<<1, kThreads, 0, r.stream>>>(d, x, n);
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    if (ns[k] == 0) continue;
+    sum_squares<<<1, kThreads, 0, r.stream>>>(d, xs[k], ns[k]);
     check_launch("sum_squares");
   }
   double out = 0;

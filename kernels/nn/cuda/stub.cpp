@@ -28,7 +28,7 @@ void download(float*, const float*, std::size_t) { no_cuda(); }
 void zero(float*, std::size_t) { no_cuda(); }
 void synchronize() { no_cuda(); }
 void sgd_update(float*, const float*, float*, std::int64_t, float, float, float, float, bool, bool) { no_cuda(); }
-double squared_norm(const float*, std::int64_t) { no_cuda(); }
+double squared_norm(const std::vector<const float*>&, const std::vector<std::int64_t>&) { no_cuda(); }
 void scale(float*, float, std::int64_t) { no_cuda(); }
 void set_allow_tf32(bool) {}
 bool allow_tf32() { return false; }

@@ -195,6 +195,7 @@ TEST_CASE("whole models on the GPU: logits, gradients and 5 SGD steps match the 
     o.nesterov = true;
     o.weight_decay = 5e-4;
     o.no_decay_norm = true;
+    o.max_grad_norm = kind == "mini_resnet" ? 0.5 : 0.0;  // clipping on the device too
     ft::optim::Sgd opt_c(cpu->parameters(), o), opt_g(gpu->parameters(), o);
     std::vector<float> lc(n * k), lg(n * k), dc(n * k), dg(n * k);
     for (int step = 0; step < 5; ++step) {
@@ -224,6 +225,9 @@ TEST_CASE("whole models on the GPU: logits, gradients and 5 SGD steps match the 
       }
       opt_c.step();
       opt_g.step();
+      if (o.max_grad_norm > 0)
+        CHECK_MESSAGE(std::fabs(opt_g.last_grad_norm() - opt_c.last_grad_norm()) <= 2e-3 * opt_c.last_grad_norm(),
+                      kind << " gradient norm " << opt_g.last_grad_norm() << " vs " << opt_c.last_grad_norm());
     }
     gpu->to_host();
     std::vector<float> wc, wg;
