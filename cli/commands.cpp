@@ -18,7 +18,7 @@ namespace {
 
 // The lines a user reads at the end of a run: accuracy per split, time, throughput, where to look.
 std::string summary_text(const RunSummary& s) {
-  std::string out = fmt::format("run finished in {:.1f} s; run folder: {}\n", s.wall_s, s.run_dir);
+  std::string out = fmt::format("run finished in {:.1f} s on {}; run folder: {}\n", s.wall_s, s.device, s.run_dir);
   if (!s.results) return out;
   if (const auto* t = s.results->last(Split::train)) {
     double seconds = 0;

@@ -75,6 +75,7 @@ RunSummary execute_run(const RunOptions& opt) {
   run_all_passes(pipeline, p.ctx);
   RunSummary s;
   s.run_dir = p.ctx.run_dir.string();
+  s.device = p.ctx.device;
   s.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.profile = pipeline.profiler().report();
   s.results = p.ctx.shared<RunResults>("run_results");

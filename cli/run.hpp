@@ -23,6 +23,7 @@ struct RunOptions {
 
 struct RunSummary {
   std::string run_dir;
+  std::string device;  // where the model ran: cpu or cuda
   std::shared_ptr<RunResults> results;  // what the metrics stage measured (null without one)
   double wall_s = 0;
   std::size_t samples = 0;

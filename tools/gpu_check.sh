@@ -74,8 +74,10 @@ case "${1:-}" in
       cat "$out/torch_gpu.log"
       echo "end-to-end GPU run exit code: $rc_gpu"
       tail -n 3 "$out/e2e_gpu.log"
+      cat "$out/runs/tiny_gpu/summary.json" 2>/dev/null || true
       echo "end-to-end CPU run exit code: $rc_cpu"
       tail -n 3 "$out/e2e_cpu.log"
+      cat "$out/runs/tiny_cpu/summary.json" 2>/dev/null || true
     } > "$out/report.md"
     cat "$out/report.md"
     [[ $rc_aug == 0 && $rc_nn == 0 && $rc_gpu == 0 && $rc_cpu == 0 ]]

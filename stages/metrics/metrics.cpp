@@ -120,11 +120,11 @@ class Metrics final : public Stage {
     {
       std::ofstream out(tmp);
       out << fmt::format(
-          "{{\"epochs\": {}, \"wall_s\": {:.3f}, \"train_images_per_s\": {:.1f}, \"train_loss\": {:.6f}, "
-          "\"train_top1\": {:.6f}, \"val_loss\": {:.6f}, \"val_top1\": {:.6f}, \"val_top5\": {:.6f}, "
-          "\"val_samples\": {}, \"test_samples\": {}, \"test_top1\": {:.6f}}}\n",
-          last_epoch_, wall, last_ips_[0], tr.loss(), tr.acc1(), va.loss(), va.acc1(), va.acc5(), va.samples,
-          te.samples, te.acc1());
+          "{{\"epochs\": {}, \"device\": \"{}\", \"wall_s\": {:.3f}, \"train_images_per_s\": {:.1f}, "
+          "\"train_loss\": {:.6f}, \"train_top1\": {:.6f}, \"val_loss\": {:.6f}, \"val_top1\": {:.6f}, "
+          "\"val_top5\": {:.6f}, \"val_samples\": {}, \"test_samples\": {}, \"test_top1\": {:.6f}}}\n",
+          last_epoch_, ctx.device, wall, last_ips_[0], tr.loss(), tr.acc1(), va.loss(), va.acc1(), va.acc5(),
+          va.samples, te.samples, te.acc1());
     }
     std::rename(tmp.c_str(), (ctx.run_dir / "summary.json").c_str());
   }

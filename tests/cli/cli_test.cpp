@@ -140,7 +140,7 @@ TEST_CASE(
 
   const std::string summary = read_text(run / "summary.json");
   for (const char* key :
-       {"\"epochs\": 2", "\"val_top1\"", "\"val_samples\": 300", "\"train_images_per_s\""})
+       {"\"epochs\": 2", "\"device\": \"cpu\"", "\"val_top1\"", "\"val_samples\": 300", "\"train_images_per_s\""})
     CHECK_MESSAGE(summary.find(key) != std::string::npos, key << " not in " << summary);
 }
 
