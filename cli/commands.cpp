@@ -1,9 +1,9 @@
 // Subcommands run, profile, stages, import (others live in their own files).
 #include "cli/commands.hpp"
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "cli/ablate.hpp"
 #include "cli/preview.hpp"
@@ -18,22 +18,25 @@ namespace {
 
 // The lines a user reads at the end of a run: accuracy per split, time, throughput, where to look.
 std::string summary_text(const RunSummary& s) {
-  std::string out = fmt::format("run finished in {:.1f} s on {}; run folder: {}\n", s.wall_s, s.device, s.run_dir);
+  std::string out = fmt::format("run finished in {:.1f} s on {}; run folder: {}\n", s.wall_s,
+                                s.device, s.run_dir);
   if (!s.results) return out;
   if (const auto* t = s.results->last(Split::train)) {
     double seconds = 0;
     std::size_t images = 0;
     for (const auto& p : s.results->passes)
       if (p.split == Split::train) seconds += p.seconds, images += p.samples;
-    out += fmt::format("  train: {} epochs, {:.1f} s, {:.0f} images/s; last epoch loss {:.4f} top-1 {:.2f}%\n",
-                       t->epoch, seconds, seconds > 0 ? images / seconds : 0.0, t->loss, 100 * t->top1);
+    out += fmt::format(
+        "  train: {} epochs, {:.1f} s, {:.0f} images/s; last epoch loss {:.4f} top-1 {:.2f}%\n",
+        t->epoch, seconds, seconds > 0 ? images / seconds : 0.0, t->loss, 100 * t->top1);
   }
   for (Split split : {Split::val, Split::test}) {
     const auto* p = s.results->last(split);
     if (!p) continue;
     if (p->labelled)
-      out += fmt::format("  {}: {} images, loss {:.4f}, top-1 {:.2f}%, top-5 {:.2f}% ({:.0f} images/s)\n",
-                         split_name(split), p->samples, p->loss, 100 * p->top1, 100 * p->top5, p->images_per_s);
+      out += fmt::format(
+          "  {}: {} images, loss {:.4f}, top-1 {:.2f}%, top-5 {:.2f}% ({:.0f} images/s)\n",
+          split_name(split), p->samples, p->loss, 100 * p->top1, 100 * p->top5, p->images_per_s);
     else
       out += fmt::format("  {}: {} unlabeled images predicted\n", split_name(split), p->samples);
   }
@@ -60,11 +63,13 @@ void add_profile(CLI::App& app) {
   auto opt = std::make_shared<RunOptions>();
   auto batches = std::make_shared<std::size_t>(50);
   auto trace = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("profile", "run N training batches and report per-stage throughput");
+  auto* cmd =
+      app.add_subcommand("profile", "run N training batches and report per-stage throughput");
   cmd->add_option("config", opt->config_path, "TOML config")->required();
   cmd->add_option("--set", opt->overrides, "override a key: KEY=VALUE (repeatable)");
   cmd->add_option("--batches", *batches, "batches to run (default 50)")->check(CLI::PositiveNumber);
-  cmd->add_option("--trace", *trace, "Chrome/Perfetto trace path (default <run folder>/profile.json)");
+  cmd->add_option("--trace", *trace,
+                  "Chrome/Perfetto trace path (default <run folder>/profile.json)");
   cmd->add_option("--threads", opt->threads, "override [run] threads");
   cmd->callback([opt, batches, trace] {
     opt->quiet = true;
@@ -74,24 +79,30 @@ void add_profile(CLI::App& app) {
 
 void add_stages(CLI::App& app) {
   auto markdown = std::make_shared<bool>(false);
-  auto* cmd = app.add_subcommand("stages", "list every stage kind and config table with its parameters");
+  auto* cmd =
+      app.add_subcommand("stages", "list every stage kind and config table with its parameters");
   cmd->add_flag("--markdown", *markdown, "print the config reference as Markdown");
-  cmd->callback([markdown] { std::cout << (*markdown ? stage_docs_markdown() : stage_docs_text()); });
+  cmd->callback(
+      [markdown] { std::cout << (*markdown ? stage_docs_markdown() : stage_docs_text()); });
 }
 
 void add_import(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto src = std::make_shared<std::string>("/usr/share/datasets/fashion-mnist");
   auto limit = std::make_shared<std::size_t>(0);
-  auto* cmd = app.add_subcommand("import", "turn a packaged dataset into the JPEG folder + CSV layout");
-  cmd->add_option("dataset", "dataset name (fashion-mnist)")->required()->check(CLI::IsMember({"fashion-mnist"}));
+  auto* cmd =
+      app.add_subcommand("import", "turn a packaged dataset into the JPEG folder + CSV layout");
+  cmd->add_option("dataset", "dataset name (fashion-mnist)")
+      ->required()
+      ->check(CLI::IsMember({"fashion-mnist"}));
   cmd->add_option("--out", *out, "output folder")->required();
   cmd->add_option("--from", *src, "folder with the gzipped IDX files");
   cmd->add_option("--limit", *limit, "import at most N images per split (0 = all)");
   cmd->callback([out, src, limit] {
     const ImportSummary s = import_fashion_mnist(*src, *out, *limit);
-    std::cout << fmt::format("fashion-mnist in {}: {} train + {} test images{}\n", *out, s.train,
-                             s.test, s.skipped ? " (already imported)" : fmt::format(" ({:.1f} s)", s.seconds));
+    std::cout << fmt::format(
+        "fashion-mnist in {}: {} train + {} test images{}\n", *out, s.train, s.test,
+        s.skipped ? " (already imported)" : fmt::format(" ({:.1f} s)", s.seconds));
   });
 }
 

@@ -116,7 +116,8 @@ class CaptureStage final : public Stage {
           c.pixels.emplace_back(b.image.u8_at(i), b.image.u8_at(i) + d.numel());
         } else if (b.image.dtype == DType::bf16) {
           std::vector<float> wide(d.numel());
-          for (std::size_t e = 0; e < wide.size(); ++e) wide[e] = aug::bf16_to_f32(b.image.bf16_at(i)[e]);
+          for (std::size_t e = 0; e < wide.size(); ++e)
+            wide[e] = aug::bf16_to_f32(b.image.bf16_at(i)[e]);
           c.pixels.push_back(to_display(wide.data(), d.c, d.h, d.w, norm_));
         } else {
           c.pixels.push_back(to_display(b.image.f32_at(i), d.c, d.h, d.w, norm_));

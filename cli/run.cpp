@@ -1,7 +1,9 @@
 // Running a config end to end (see run.hpp).
 #include "cli/run.hpp"
 
+#include <fmt/format.h>
 #include <omp.h>
+#include <tbb/global_control.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,9 +11,6 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
-
-#include <fmt/format.h>
-#include <tbb/global_control.h>
 
 #include "cli/device.hpp"
 #include "pipeline/error.hpp"
@@ -32,7 +31,8 @@ PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
   ctx.seed = static_cast<std::uint64_t>(run("seed").value_or<std::int64_t>(0));
   ctx.epochs = static_cast<int>(run("epochs").value_or<std::int64_t>(1));
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  ctx.threads = opt.threads ? *opt.threads : static_cast<int>(run("threads").value_or<std::int64_t>(0));
+  ctx.threads =
+      opt.threads ? *opt.threads : static_cast<int>(run("threads").value_or<std::int64_t>(0));
   if (ctx.threads <= 0) ctx.threads = hw;
   p.omp_threads = static_cast<int>(run("omp_threads").value_or<std::int64_t>(0));
   if (p.omp_threads <= 0) p.omp_threads = ctx.threads;
@@ -47,7 +47,9 @@ PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
   if (create_run_dir && !opt.dry_run) {
     std::error_code ec;
     fs::create_directories(ctx.run_dir, ec);
-    if (ec) throw Error(fmt::format("{}: cannot create the run folder: {}", ctx.run_dir.string(), ec.message()));
+    if (ec)
+      throw Error(
+          fmt::format("{}: cannot create the run folder: {}", ctx.run_dir.string(), ec.message()));
     const fs::path cfg_out = ctx.run_dir / "config.toml";
     const fs::path tmp = ctx.run_dir / "config.toml.tmp";
     {
@@ -63,12 +65,14 @@ PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
 RunSummary execute_run(const RunOptions& opt) {
   PreparedRun p = prepare_run(opt);
   if (opt.dry_run) {
-    std::cout << fmt::format("config {} is valid; resolved graph:\n{}", opt.config_path, describe_graph(p.graph));
+    std::cout << fmt::format("config {} is valid; resolved graph:\n{}", opt.config_path,
+                             describe_graph(p.graph));
     return {};
   }
   p.ctx.config = &p.config.root;
   omp_set_num_threads(p.omp_threads);
-  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(p.ctx.threads));
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                              static_cast<std::size_t>(p.ctx.threads));
   const auto t0 = std::chrono::steady_clock::now();
   Pipeline pipeline(p.graph, p.ctx, p.in_flight);
   pipeline.setup();
@@ -89,14 +93,17 @@ std::string profile_run(const RunOptions& opt, std::size_t batches, const std::s
   PreparedRun p = prepare_run(opt);
   p.ctx.config = &p.config.root;
   omp_set_num_threads(p.omp_threads);
-  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(p.ctx.threads));
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                              static_cast<std::size_t>(p.ctx.threads));
   Pipeline pipeline(p.graph, p.ctx, p.in_flight);
   pipeline.setup();
   pipeline.run_pass(Split::train, 1, batches);
-  const std::string trace = trace_path.empty() ? (p.ctx.run_dir / "profile.json").string() : trace_path;
+  const std::string trace =
+      trace_path.empty() ? (p.ctx.run_dir / "profile.json").string() : trace_path;
   pipeline.profiler().write_trace(trace);
-  return fmt::format("profile of {} ({} threads, {} batches in flight):\n{}trace: {}\n", opt.config_path,
-                     p.ctx.threads, pipeline.max_in_flight(), pipeline.profiler().report().text(), trace);
+  return fmt::format("profile of {} ({} threads, {} batches in flight):\n{}trace: {}\n",
+                     opt.config_path, p.ctx.threads, pipeline.max_in_flight(),
+                     pipeline.profiler().report().text(), trace);
 }
 
 }  // namespace ft

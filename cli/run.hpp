@@ -15,7 +15,7 @@ namespace ft {
 struct RunOptions {
   std::string config_path;
   std::vector<std::string> overrides;
-  std::string resume;          // checkpoint to resume from
+  std::string resume;  // checkpoint to resume from
   bool dry_run = false;
   bool quiet = false;
   std::optional<int> threads;  // overrides [run] threads
@@ -23,7 +23,7 @@ struct RunOptions {
 
 struct RunSummary {
   std::string run_dir;
-  std::string device;  // where the model ran: cpu or cuda
+  std::string device;                   // where the model ran: cpu or cuda
   std::shared_ptr<RunResults> results;  // what the metrics stage measured (null without one)
   double wall_s = 0;
   std::size_t samples = 0;

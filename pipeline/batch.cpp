@@ -91,9 +91,15 @@ void Batch::retain(const std::vector<bool>& keep) {
       if (!keep[i]) continue;
       const std::size_t n = image.dims[i].numel();
       switch (image.dtype) {
-        case DType::u8: std::copy_n(image.u8_at(i), n, out.u8_at(j)); break;
-        case DType::f32: std::copy_n(image.f32_at(i), n, out.f32_at(j)); break;
-        case DType::bf16: std::copy_n(image.bf16_at(i), n, out.bf16_at(j)); break;
+        case DType::u8:
+          std::copy_n(image.u8_at(i), n, out.u8_at(j));
+          break;
+        case DType::f32:
+          std::copy_n(image.f32_at(i), n, out.f32_at(j));
+          break;
+        case DType::bf16:
+          std::copy_n(image.bf16_at(i), n, out.bf16_at(j));
+          break;
       }
       ++j;
     }

@@ -112,7 +112,8 @@ inline constexpr const char* kLabel = "label";  // int32 class, -1 when unlabele
 inline constexpr const char* kPath = "path";    // file path
 inline constexpr const char* kJpeg = "jpeg";    // encoded bytes
 inline constexpr const char* kImage = "image";  // ragged decoded / augmented images
-inline constexpr const char* kInput = "input";  // dense (N, C, H, W) f32 model input (host, or device)
+inline constexpr const char* kInput =
+    "input";  // dense (N, C, H, W) f32 model input (host, or device)
 inline constexpr const char* kLogits = "logits";  // (N, classes) f32
 inline constexpr const char* kLoss = "loss";      // per-sample loss (N) f32
 }  // namespace col

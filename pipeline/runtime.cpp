@@ -1,11 +1,10 @@
 // Flow-graph construction and the pass loop (see runtime.hpp).
 #include "pipeline/runtime.hpp"
 
+#include <fmt/format.h>
 #include <tbb/concurrent_queue.h>
 #include <tbb/flow_graph.h>
 #include <tbb/task_arena.h>
-
-#include <fmt/format.h>
 
 #include "pipeline/error.hpp"
 
@@ -17,13 +16,16 @@ struct Pipeline::Slot {
 };
 
 Pipeline::Pipeline(const ResolvedGraph& graph, RunContext& ctx, int max_in_flight)
-    : graph_(graph), ctx_(ctx), max_in_flight_(max_in_flight > 0 ? max_in_flight : 2 * ctx.threads + 2) {
+    : graph_(graph),
+      ctx_(ctx),
+      max_in_flight_(max_in_flight > 0 ? max_in_flight : 2 * ctx.threads + 2) {
   std::vector<std::string> ids, kinds;
   std::vector<int> slots;
   for (const auto& s : graph_.chain) {
     ids.push_back(s.id);
     kinds.push_back(s.kind->name);
-    slots.push_back(s.concurrency == 0 ? std::max(1, ctx.threads) : std::min(s.concurrency, std::max(1, ctx.threads)));
+    slots.push_back(s.concurrency == 0 ? std::max(1, ctx.threads)
+                                       : std::min(s.concurrency, std::max(1, ctx.threads)));
   }
   profiler_ = std::make_unique<Profiler>(ids, kinds, slots, max_in_flight_);
   for (int i = 0; i < max_in_flight_; ++i) slots_.push_back(std::make_unique<Slot>());
@@ -37,7 +39,8 @@ void Pipeline::setup() {
       stages_.push_back(s.kind->make(s.params));
       stages_.back()->setup(ctx_);
     } catch (const Error& e) {
-      throw Error(fmt::format("stage '{}' ({}) setup: {}", s.id, s.kind->name, e.what()), e.exit_code());
+      throw Error(fmt::format("stage '{}' ({}) setup: {}", s.id, s.kind->name, e.what()),
+                  e.exit_code());
     } catch (const std::exception& e) {
       throw Error(fmt::format("stage '{}' ({}) setup: {}", s.id, s.kind->name, e.what()));
     }
@@ -87,8 +90,9 @@ std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
       rethrow_in_stage(graph_.chain[chain_index], slot->batch);
     }
     const std::int64_t end = profiler_->now_ns();
-    profiler_->record(StageEvent{static_cast<std::uint32_t>(chain_index), slot->batch.seq, pass_index,
-                                 slot->arrive_ns, start, end, tbb::this_task_arena::current_thread_index()});
+    profiler_->record(StageEvent{static_cast<std::uint32_t>(chain_index), slot->batch.seq,
+                                 pass_index, slot->arrive_ns, start, end,
+                                 tbb::this_task_arena::current_thread_index()});
     slot->arrive_ns = end;
   };
   auto concurrency_of = [this](std::size_t i) -> std::size_t {
@@ -111,7 +115,8 @@ std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
     Slot* slot = nullptr;
     FT_ASSERT(pool.try_pop(slot));  // the limiter guarantees a free slot
     const int now = ++in_flight_;
-    for (int peak = peak_in_flight_.load(); now > peak && !peak_in_flight_.compare_exchange_weak(peak, now);) {
+    for (int peak = peak_in_flight_.load();
+         now > peak && !peak_in_flight_.compare_exchange_weak(peak, now);) {
     }
     slot->batch.reset();
     slot->batch.seq = seq;
@@ -127,13 +132,15 @@ std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
   for (std::size_t k = 1; k < active.size(); ++k) {
     const std::size_t i = active[k];
     if (graph_.chain[i].kind->serial)
-      sequencers.push_back(std::make_unique<sequencer_node<Slot*>>(g, [](Slot* s) { return s->batch.seq; }));
+      sequencers.push_back(
+          std::make_unique<sequencer_node<Slot*>>(g, [](Slot* s) { return s->batch.seq; }));
     else
       sequencers.push_back(nullptr);
-    stage_nodes.push_back(std::make_unique<function_node<Slot*, Slot*>>(g, concurrency_of(i), [&, i](Slot* slot) {
-      timed_run(i, slot);
-      return slot;
-    }));
+    stage_nodes.push_back(
+        std::make_unique<function_node<Slot*, Slot*>>(g, concurrency_of(i), [&, i](Slot* slot) {
+          timed_run(i, slot);
+          return slot;
+        }));
   }
   function_node<Slot*, continue_msg> release(g, unlimited, [&](Slot* slot) {
     profiler_->add_samples(slot->batch.size());
@@ -171,7 +178,8 @@ std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
     try {
       stages_[active[k]]->end_pass(pass);
     } catch (const Error& e) {
-      throw Error(fmt::format("stage '{}' end of {} pass: {}", graph_.chain[active[k]].id, split_name(split), e.what()),
+      throw Error(fmt::format("stage '{}' end of {} pass: {}", graph_.chain[active[k]].id,
+                              split_name(split), e.what()),
                   e.exit_code());
     }
   }
@@ -191,16 +199,25 @@ SectionSchema run_section_schema() {
   s.params = {
       {"name", ParamType::string, "run folder name: <runs_dir>/<name>/", "\"run\""},
       {"runs_dir", ParamType::string, "folder that holds run folders", "\"runs\""},
-      {"seed", ParamType::integer, "seed of every random draw (shuffle, init, augmentation)", "0", false, 0.0},
-      {"device", ParamType::string,
-       "where the model trains: cpu (oneDNN), cuda (cuDNN/cuBLAS; an error without a GPU) or auto (cpu until the GPU "
+      {"seed", ParamType::integer, "seed of every random draw (shuffle, init, augmentation)", "0",
+       false, 0.0},
+      {"device",
+       ParamType::string,
+       "where the model trains: cpu (oneDNN), cuda (cuDNN/cuBLAS; an error without a GPU) or auto "
+       "(cpu until the GPU "
        "path has been validated on a device)",
-       "\"auto\"", false, {}, {},
+       "\"auto\"",
+       false,
+       {},
+       {},
        {"auto", "cpu", "cuda"}},
       {"epochs", ParamType::integer, "number of training epochs", "1", false, 1.0},
-      {"threads", ParamType::integer, "worker threads for the pipeline (0 = all cores)", "0", false, 0.0},
-      {"omp_threads", ParamType::integer, "OpenMP threads for oneDNN layers (0 = same as threads)", "0", false, 0.0},
-      {"in_flight", ParamType::integer, "batches in flight at once (0 = 2 x threads + 2)", "0", false, 0.0},
+      {"threads", ParamType::integer, "worker threads for the pipeline (0 = all cores)", "0", false,
+       0.0},
+      {"omp_threads", ParamType::integer, "OpenMP threads for oneDNN layers (0 = same as threads)",
+       "0", false, 0.0},
+      {"in_flight", ParamType::integer, "batches in flight at once (0 = 2 x threads + 2)", "0",
+       false, 0.0},
   };
   return s;
 }

@@ -3,8 +3,8 @@
 // Intermediate images ping-pong between the two scratch buffers; nothing is allocated once the
 // scratch has grown to the largest image seen.
 #include <cstring>
-#include <type_traits>
 #include <stdexcept>
+#include <type_traits>
 
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/pixel.hpp"
@@ -34,8 +34,8 @@ int compact_taps(int i, int in, int out, bool antialias, int taps, int* idx, flo
 
 // One source row -> one float row of out_w pixels (C channels; C = kMaxChannels means "c").
 template <int C>
-void horizontal_pass(float* trow, const std::uint8_t* row, int out_w, int taps, const int* ix, const float* wx,
-                     const int* nx, int c = C) {
+void horizontal_pass(float* trow, const std::uint8_t* row, int out_w, int taps, const int* ix,
+                     const float* wx, const int* nx, int c = C) {
   for (int x = 0; x < out_w; ++x) {
     float acc[C] = {};
     const int* idx = ix + x * taps;
@@ -88,16 +88,21 @@ void resize_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int
   int* iy = grow(s.iy, static_cast<std::size_t>(ty) * od.h);
   int* nx = grow(s.nx, static_cast<std::size_t>(od.w));
   int* ny = grow(s.ny, static_cast<std::size_t>(od.h));
-  for (int x = 0; x < od.w; ++x) nx[x] = compact_taps(x, win_w, od.w, antialias, tx, ix + x * tx, wx + x * tx);
-  for (int y = 0; y < od.h; ++y) ny[y] = compact_taps(y, win_h, od.h, antialias, ty, iy + y * ty, wy + y * ty);
+  for (int x = 0; x < od.w; ++x)
+    nx[x] = compact_taps(x, win_w, od.w, antialias, tx, ix + x * tx, wx + x * tx);
+  for (int y = 0; y < od.h; ++y)
+    ny[y] = compact_taps(y, win_h, od.h, antialias, ty, iy + y * ty, wy + y * ty);
   // Horizontal pass first (as PyTorch's separable kernel), kept in float: (win_h, out_w, c).
   float* tmp = grow(s.tmp, static_cast<std::size_t>(win_h) * od.w * c);
   for (int y = 0; y < win_h; ++y) {
     const std::uint8_t* row = in + (static_cast<std::size_t>(top + y) * id.w + left) * c;
     float* trow = tmp + static_cast<std::size_t>(y) * od.w * c;
-    if (c == 3) horizontal_pass<3>(trow, row, od.w, tx, ix, wx, nx);
-    else if (c == 1) horizontal_pass<1>(trow, row, od.w, tx, ix, wx, nx);
-    else horizontal_pass<kMaxChannels>(trow, row, od.w, tx, ix, wx, nx, c);
+    if (c == 3)
+      horizontal_pass<3>(trow, row, od.w, tx, ix, wx, nx);
+    else if (c == 1)
+      horizontal_pass<1>(trow, row, od.w, tx, ix, wx, nx);
+    else
+      horizontal_pass<kMaxChannels>(trow, row, od.w, tx, ix, wx, nx, c);
   }
   // Vertical pass, one output row at a time so the inner loop runs over contiguous elements.
   const std::size_t stride = static_cast<std::size_t>(od.w) * c;
@@ -130,7 +135,8 @@ namespace {
 // outputs come from a table of the rounded normalize_value (the CUDA kernel's functions): a lookup
 // instead of a rounding per element, with identical results.
 template <class T>
-void normalize_into(T* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev, int n_stats) {
+void normalize_into(T* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
+                    int n_stats) {
   const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
   for (int ch = 0; ch < d.c; ++ch) {
     const float m = mean[n_stats == 1 ? 0 : ch], s = stdev[n_stats == 1 ? 0 : ch];
@@ -140,15 +146,16 @@ void normalize_into(T* out, const std::uint8_t* in, Dims d, const float* mean, c
       for (std::size_t i = 0; i < plane; ++i) o[i] = normalize_value(src[i * d.c], m, s);
     } else {
       T lut[256];
-      for (int v = 0; v < 256; ++v) store_value(lut + v, normalize_value(static_cast<std::uint8_t>(v), m, s));
+      for (int v = 0; v < 256; ++v)
+        store_value(lut + v, normalize_value(static_cast<std::uint8_t>(v), m, s));
       for (std::size_t i = 0; i < plane; ++i) o[i] = lut[src[i * d.c]];
     }
   }
 }
 
 template <class T>
-void erase_into(T* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed, std::uint32_t epoch,
-                std::uint64_t sample, std::uint32_t op_index) {
+void erase_into(T* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
+                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
   if (!box.apply) return;
   const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
   // Noise element e indexes the (c, h, w) box as torch fills its value tensor; one Philox block
@@ -163,14 +170,16 @@ void erase_into(T* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uin
           if (!(e & 1u)) erase_noise_pair(seed, epoch, sample, op_index, e, r, t);
           v = (e & 1u) ? r * sinf(t) : r * cosf(t);
         }
-        store_value(img + ch * plane + static_cast<std::size_t>(box.top + y) * d.w + box.left + x, v);
+        store_value(img + ch * plane + static_cast<std::size_t>(box.top + y) * d.w + box.left + x,
+                    v);
       }
 }
 
 // normalize, then the random_erasing ops after it (ops[k] is the normalize op).
 template <class T>
-void normalize_and_erase(T* out, const std::vector<AugmentOp>& ops, std::size_t k, const std::uint8_t* in, Dims d,
-                         std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample) {
+void normalize_and_erase(T* out, const std::vector<AugmentOp>& ops, std::size_t k,
+                         const std::uint8_t* in, Dims d, std::uint64_t seed, std::uint32_t epoch,
+                         std::uint64_t sample) {
   const AugmentOp& norm = ops[k];
   normalize_into(out, in, d, norm.mean, norm.std, norm.n_stats);
   for (++k; k < ops.size(); ++k) {
@@ -181,12 +190,12 @@ void normalize_and_erase(T* out, const std::vector<AugmentOp>& ops, std::size_t 
 
 }  // namespace
 
-void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
-                   int n_stats) {
+void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean,
+                   const float* stdev, int n_stats) {
   normalize_into(out, in, d, mean, stdev, n_stats);
 }
-void normalize_cpu(std::uint16_t* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
-                   int n_stats) {
+void normalize_cpu(std::uint16_t* out, const std::uint8_t* in, Dims d, const float* mean,
+                   const float* stdev, int n_stats) {
   normalize_into(out, in, d, mean, stdev, n_stats);
 }
 
@@ -194,8 +203,9 @@ void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::
                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
   erase_into(img, d, box, op, seed, epoch, sample, op_index);
 }
-void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
-               std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
+void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op,
+               std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
+               std::uint32_t op_index) {
   erase_into(img, d, box, op, seed, epoch, sample, op_index);
 }
 
@@ -232,7 +242,10 @@ void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Di
         case TaOp::identity:
           std::memcpy(out, in, id.numel());
           return;
-        case TaOp::shear_x: case TaOp::shear_y: case TaOp::translate_x: case TaOp::translate_y:
+        case TaOp::shear_x:
+        case TaOp::shear_y:
+        case TaOp::translate_x:
+        case TaOp::translate_y:
         case TaOp::rotate:
           affine_cpu(out, in, id, d.matrix, op.interp, op.has_fill, op.fill, op.n_fill);
           return;
@@ -247,11 +260,13 @@ void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Di
     case OpKind::random_erasing:
       break;
   }
-  throw std::invalid_argument(std::string("apply_u8_op_cpu: ") + op_name(op.kind) + " is not a u8 op");
+  throw std::invalid_argument(std::string("apply_u8_op_cpu: ") + op_name(op.kind) +
+                              " is not a u8 op");
 }
 
-Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d, ChainOut out,
-                   std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample, Scratch& s) {
+Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d,
+                   ChainOut out, std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
+                   Scratch& s) {
   const Plan plan = plan_output(ops, in_d);
   std::uint8_t* bufs[2] = {grow(s.a, plan.max_u8), grow(s.b, plan.max_u8)};
   const std::uint8_t* cur = in;

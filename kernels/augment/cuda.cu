@@ -28,7 +28,8 @@ struct Buffer {
   void reserve(std::size_t n) {
     if (n <= bytes) return;
     release();
-    check(kPinned ? cudaMallocHost(&p, n) : cudaMalloc(&p, n), kPinned ? "cudaMallocHost" : "cudaMalloc");
+    check(kPinned ? cudaMallocHost(&p, n) : cudaMalloc(&p, n),
+          kPinned ? "cudaMallocHost" : "cudaMalloc");
     bytes = n;
   }
   void release() {
@@ -37,7 +38,9 @@ struct Buffer {
     bytes = 0;
   }
   template <class T>
-  T* as() const { return static_cast<T*>(p); }
+  T* as() const {
+    return static_cast<T*>(p);
+  }
 };
 
 }  // namespace
@@ -64,8 +67,9 @@ bool cuda_augment_available(std::string* why) {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess || n == 0) {
-    if (why) *why = e != cudaSuccess ? std::string("no usable CUDA device (") + cudaGetErrorString(e) + ")"
-                                     : std::string("no CUDA device is present");
+    if (why)
+      *why = e != cudaSuccess ? std::string("no usable CUDA device (") + cudaGetErrorString(e) + ")"
+                              : std::string("no CUDA device is present");
     return false;
   }
   return true;
@@ -90,7 +94,8 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   const std::size_t in_total = b.in_offsets[n - 1] + b.in_dims[n - 1].numel();
   const std::size_t out_total = b.out_offsets[n - 1] + b.out_dims[n - 1].numel();
   if (ops.empty()) {  // nothing to run: the output is the input
-    if (b.device_out) throw std::runtime_error("CUDA augment: an empty chain has no f32 output to keep on the GPU");
+    if (b.device_out)
+      throw std::runtime_error("CUDA augment: an empty chain has no f32 output to keep on the GPU");
     std::memcpy(b.out, b.in, in_total);
     return;
   }
@@ -114,12 +119,17 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   m.d_ids.reserve(n * sizeof(std::uint64_t));
   m.h_ids.reserve(n * sizeof(std::uint64_t));
   std::memcpy(m.h_in.p, b.in, in_total);
-  if (!plan.tasks.empty()) std::memcpy(m.h_tasks.p, plan.tasks.data(), plan.tasks.size() * sizeof(cuda::Task));
+  if (!plan.tasks.empty())
+    std::memcpy(m.h_tasks.p, plan.tasks.data(), plan.tasks.size() * sizeof(cuda::Task));
   std::memcpy(m.h_ids.p, b.sample_ids, n * sizeof(std::uint64_t));
-  check(cudaMemcpyAsync(m.d_in.p, m.h_in.p, in_total, cudaMemcpyHostToDevice, m.stream), "upload images");
-  check(cudaMemcpyAsync(m.d_tasks.p, m.h_tasks.p, plan.tasks.size() * sizeof(cuda::Task), cudaMemcpyHostToDevice, m.stream),
+  check(cudaMemcpyAsync(m.d_in.p, m.h_in.p, in_total, cudaMemcpyHostToDevice, m.stream),
+        "upload images");
+  check(cudaMemcpyAsync(m.d_tasks.p, m.h_tasks.p, plan.tasks.size() * sizeof(cuda::Task),
+                        cudaMemcpyHostToDevice, m.stream),
         "upload tasks");
-  check(cudaMemcpyAsync(m.d_ids.p, m.h_ids.p, n * sizeof(std::uint64_t), cudaMemcpyHostToDevice, m.stream), "upload ids");
+  check(cudaMemcpyAsync(m.d_ids.p, m.h_ids.p, n * sizeof(std::uint64_t), cudaMemcpyHostToDevice,
+                        m.stream),
+        "upload ids");
 
   // ---- launch ----
   const auto u8_buf = [&](int id) -> std::uint8_t* {
@@ -143,10 +153,13 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
       if (sp.step.normalize && sp.step.op.kind != OpKind::normalize) p.name += "+normalize";
       for (std::size_t i = 0; i < n; ++i) {
         const cuda::Task& t = plan.tasks[sp.first_task + i];
-        const double read = sp.kernel == cuda::Kernel::erase ? 0.0 : static_cast<double>(t.in.numel());
+        const double read =
+            sp.kernel == cuda::Kernel::erase ? 0.0 : static_cast<double>(t.in.numel());
         const double fbytes = sp.step.bf16 ? 2.0 : 4.0;
-        const double written = sp.kernel == cuda::Kernel::erase ? fbytes * t.d.h * t.d.w * t.out.c * t.d.apply
-                               : static_cast<double>(t.out.numel()) * (sp.step.normalize ? fbytes : 1.0);
+        const double written =
+            sp.kernel == cuda::Kernel::erase
+                ? fbytes * t.d.h * t.d.w * t.out.c * t.d.apply
+                : static_cast<double>(t.out.numel()) * (sp.step.normalize ? fbytes : 1.0);
         p.bytes += read + written;
       }
     }
@@ -157,21 +170,33 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     s.out_f32 = m.d_float.as<float>();
     s.out_bf16 = m.d_float.as<std::uint16_t>();
     s.lut = m.d_lut.as<std::uint8_t>();
-    const dim3 grid(static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads)),
-                    static_cast<unsigned>(n));
+    const dim3 grid(
+        static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads)),
+        static_cast<unsigned>(n));
     switch (sp.kernel) {
-      case cuda::Kernel::crop: cuda::crop_kernel<<<grid, kThreads, 0, m.stream>>>(s); break;
-      case cuda::Kernel::resize: cuda::resize_kernel<<<grid, kThreads, 0, m.stream>>>(s); break;
-      case cuda::Kernel::rotate: cuda::rotate_kernel<<<grid, kThreads, 0, m.stream>>>(s); break;
-      case cuda::Kernel::to_rgb: cuda::to_rgb_kernel<<<grid, kThreads, 0, m.stream>>>(s); break;
-      case cuda::Kernel::normalize: cuda::normalize_kernel<<<grid, kThreads, 0, m.stream>>>(s); break;
+      case cuda::Kernel::crop:
+        cuda::crop_kernel<<<grid, kThreads, 0, m.stream>>>(s);
+        break;
+      case cuda::Kernel::resize:
+        cuda::resize_kernel<<<grid, kThreads, 0, m.stream>>>(s);
+        break;
+      case cuda::Kernel::rotate:
+        cuda::rotate_kernel<<<grid, kThreads, 0, m.stream>>>(s);
+        break;
+      case cuda::Kernel::to_rgb:
+        cuda::to_rgb_kernel<<<grid, kThreads, 0, m.stream>>>(s);
+        break;
+      case cuda::Kernel::normalize:
+        cuda::normalize_kernel<<<grid, kThreads, 0, m.stream>>>(s);
+        break;
       case cuda::Kernel::ta:
         cuda::ta_lut_kernel<<<static_cast<unsigned>(n), kThreads, 0, m.stream>>>(s);
         check(cudaGetLastError(), "ta_lut_kernel");
         cuda::ta_apply_kernel<<<grid, kThreads, 0, m.stream>>>(s);
         break;
       case cuda::Kernel::erase:
-        cuda::erase_kernel<<<grid, kThreads, 0, m.stream>>>(s, b.seed, b.epoch, m.d_ids.as<std::uint64_t>(), sp.op_index);
+        cuda::erase_kernel<<<grid, kThreads, 0, m.stream>>>(
+            s, b.seed, b.epoch, m.d_ids.as<std::uint64_t>(), sp.op_index);
         break;
     }
     check(cudaGetLastError(), op_name(sp.step.op.kind));
@@ -183,21 +208,25 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   const void* dev_out = src == 3 ? m.d_float.p : static_cast<const void*>(u8_buf(src));
   if (b.device_out) {
     if (b.out_type != OutType::f32 || src != 3)
-      throw std::runtime_error("CUDA augment: keeping the output on the GPU needs an f32 output (normalize, dtype f32)");
+      throw std::runtime_error(
+          "CUDA augment: keeping the output on the GPU needs an f32 output (normalize, dtype f32)");
     // device_out is reused across batches (a pooled Batch keeps its allocation); its previous
     // reader, a GPU model, is done with it once Model::backward has returned (it synchronises when
     // its input came from device memory), so no cross-stream wait is needed here.
-    check(cudaMemcpyAsync(b.device_out, dev_out, out_bytes, cudaMemcpyDeviceToDevice, m.stream), "device output");
+    check(cudaMemcpyAsync(b.device_out, dev_out, out_bytes, cudaMemcpyDeviceToDevice, m.stream),
+          "device output");
   } else {
     m.h_out.reserve(out_bytes);
-    check(cudaMemcpyAsync(m.h_out.p, dev_out, out_bytes, cudaMemcpyDeviceToHost, m.stream), "download");
+    check(cudaMemcpyAsync(m.h_out.p, dev_out, out_bytes, cudaMemcpyDeviceToHost, m.stream),
+          "download");
   }
   check(cudaStreamSynchronize(m.stream), "augment kernels");
   if (!b.device_out) std::memcpy(b.out, m.h_out.p, out_bytes);
   if (m.profiling)
     for (std::size_t step = 0; step < plan.steps.size(); ++step) {
       float ms = 0;
-      check(cudaEventElapsedTime(&ms, m.events[2 * step], m.events[2 * step + 1]), "cudaEventElapsedTime");
+      check(cudaEventElapsedTime(&ms, m.events[2 * step], m.events[2 * step + 1]),
+            "cudaEventElapsedTime");
       m.profile[step].ms = ms;
     }
 }
@@ -210,7 +239,9 @@ std::shared_ptr<float> cuda_alloc_floats(std::size_t n) {
   return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { cudaFree(q); });
 }
 
-const std::vector<CudaAugment::StepTiming>& CudaAugment::last_profile() const { return impl_->profile; }
+const std::vector<CudaAugment::StepTiming>& CudaAugment::last_profile() const {
+  return impl_->profile;
+}
 
 double CudaAugment::copy_bandwidth_gbs(std::size_t bytes) {
   Impl& m = *impl_;
@@ -223,7 +254,8 @@ double CudaAugment::copy_bandwidth_gbs(std::size_t bytes) {
   check(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, m.stream), "warm-up copy");
   check(cudaEventRecord(e0, m.stream), "cudaEventRecord");
   constexpr int kReps = 10;
-  for (int r = 0; r < kReps; ++r) check(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, m.stream), "copy");
+  for (int r = 0; r < kReps; ++r)
+    check(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, m.stream), "copy");
   check(cudaEventRecord(e1, m.stream), "cudaEventRecord");
   check(cudaEventSynchronize(e1), "cudaEventSynchronize");
   float ms = 0;

@@ -19,21 +19,24 @@ bool cuda_augment_available(std::string* why = nullptr);
 
 // Element type of a chain's output: u8 HWC, or (after normalize) f32 or bf16 CHW.
 enum class OutType : std::uint8_t { u8, f32, bf16 };
-inline std::size_t out_type_bytes(OutType t) { return t == OutType::u8 ? 1 : t == OutType::bf16 ? 2 : 4; }
+inline std::size_t out_type_bytes(OutType t) {
+  return t == OutType::u8 ? 1 : t == OutType::bf16 ? 2 : 4;
+}
 
-// A batch of ragged u8 HWC host images in; the chain's outputs (plan_output's type) out, on the host.
+// A batch of ragged u8 HWC host images in; the chain's outputs (plan_output's type) out, on the
+// host.
 struct CudaBatch {
-  const std::uint8_t* in = nullptr;        // all inputs, back to back
-  const std::size_t* in_offsets = nullptr; // element offset of sample i in `in`
+  const std::uint8_t* in = nullptr;         // all inputs, back to back
+  const std::size_t* in_offsets = nullptr;  // element offset of sample i in `in`
   const Dims* in_dims = nullptr;
   std::size_t n = 0;
   const std::uint64_t* sample_ids = nullptr;  // Philox sample coordinate per sample
   std::uint64_t seed = 0;
   std::uint32_t epoch = 0;
-  void* out = nullptr;                      // elements of out_type, back to back
-  const std::size_t* out_offsets = nullptr; // element offsets
-  const Dims* out_dims = nullptr;           // plan_output(ops, in_dims[i]).dims
-  OutType out_type = OutType::u8;           // must be plan_output's (u8, f32, or bf16)
+  void* out = nullptr;                       // elements of out_type, back to back
+  const std::size_t* out_offsets = nullptr;  // element offsets
+  const Dims* out_dims = nullptr;            // plan_output(ops, in_dims[i]).dims
+  OutType out_type = OutType::u8;            // must be plan_output's (u8, f32, or bf16)
   // When set, the (f32) output stays in GPU memory: run() writes it here, back to back, instead of
   // downloading it to `out`, and returns once it is complete (other streams may read it). The
   // buffer must not be in use by other work when run() is called (Model::backward guarantees
@@ -65,7 +68,8 @@ class CudaAugment {
   };
   void set_profiling(bool on);
   const std::vector<StepTiming>& last_profile() const;
-  // Device-to-device cudaMemcpy bandwidth in GB/s (bytes read + written), the reference for the above.
+  // Device-to-device cudaMemcpy bandwidth in GB/s (bytes read + written), the reference for the
+  // above.
   double copy_bandwidth_gbs(std::size_t bytes);
 
   struct Impl;
@@ -74,7 +78,8 @@ class CudaAugment {
   std::unique_ptr<Impl> impl_;
 };
 
-inline void apply_ops_cuda(CudaAugment& ctx, const std::vector<AugmentOp>& ops, const CudaBatch& batch) {
+inline void apply_ops_cuda(CudaAugment& ctx, const std::vector<AugmentOp>& ops,
+                           const CudaBatch& batch) {
   ctx.run(ops, batch);
 }
 

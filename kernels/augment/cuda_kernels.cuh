@@ -12,7 +12,8 @@ namespace ft::aug::cuda {
 
 // Writes one output pixel (c values), mirrored when the task fuses a flip, normalized when the
 // step fuses normalize.
-__device__ inline void store_pixel(const Step& s, const Task& t, int x, int y, const std::uint8_t* px) {
+__device__ inline void store_pixel(const Step& s, const Task& t, int x, int y,
+                                   const std::uint8_t* px) {
   const int ox = t.flip ? t.out.w - 1 - x : x;
   const int c = t.out.c;
   if (s.normalize) {
@@ -21,8 +22,10 @@ __device__ inline void store_pixel(const Step& s, const Task& t, int x, int y, c
     for (int ch = 0; ch < c; ++ch) {
       const int k = s.n_stats == 1 ? 0 : ch;
       const float v = normalize_value(px[ch], s.mean[k], s.stdev[k]);
-      if (s.bf16) store_value(s.out_bf16 + at + ch * plane, v);
-      else store_value(s.out_f32 + at + ch * plane, v);
+      if (s.bf16)
+        store_value(s.out_bf16 + at + ch * plane, v);
+      else
+        store_value(s.out_f32 + at + ch * plane, v);
     }
   } else {
     std::uint8_t* o = s.out_u8 + t.out_off + (static_cast<std::size_t>(y) * t.out.w + ox) * c;
@@ -67,7 +70,8 @@ __global__ void resize_kernel(Step s) {
   const std::uint8_t* in = s.in + t.in_off;
   const int c = t.in.c;
   std::uint8_t px[kMaxChannels];
-  if (t.d.h == t.out.h && t.d.w == t.out.w) {  // same size: a copy, as torchvision returns the input
+  if (t.d.h == t.out.h &&
+      t.d.w == t.out.w) {  // same size: a copy, as torchvision returns the input
     for (int ch = 0; ch < c; ++ch)
       px[ch] = in[(static_cast<std::size_t>(t.d.top + y) * t.in.w + t.d.left + x) * c + ch];
     store_pixel(s, t, x, y, px);
@@ -75,13 +79,15 @@ __global__ void resize_kernel(Step s) {
   }
   int ix[kMaxTaps], iy[kMaxTaps];
   float wx[kMaxTaps], wy[kMaxTaps];
-  const int tx = resize_taps(t.d.w, t.out.w, s.op.antialias), ty = resize_taps(t.d.h, t.out.h, s.op.antialias);
+  const int tx = resize_taps(t.d.w, t.out.w, s.op.antialias),
+            ty = resize_taps(t.d.h, t.out.h, s.op.antialias);
   resize_weights(x, t.d.w, t.out.w, s.op.antialias, ix, wx);
   resize_weights(y, t.d.h, t.out.h, s.op.antialias, iy, wy);
   for (int ch = 0; ch < c; ++ch) {
     float acc = 0.0f;
     for (int ky = 0; ky < ty; ++ky) {
-      const std::uint8_t* row = in + (static_cast<std::size_t>(t.d.top + iy[ky]) * t.in.w + t.d.left) * c;
+      const std::uint8_t* row =
+          in + (static_cast<std::size_t>(t.d.top + iy[ky]) * t.in.w + t.d.left) * c;
       float r = 0.0f;
       for (int kx = 0; kx < tx; ++kx) r += wx[kx] * static_cast<float>(row[ix[kx] * c + ch]);
       acc += wy[ky] * r;
@@ -97,7 +103,8 @@ __global__ void rotate_kernel(Step s) {
   int x, y;
   if (!pixel_of(t, x, y)) return;
   std::uint8_t px[kMaxChannels];
-  affine_pixel(px, s.in + t.in_off, t.in.h, t.in.w, t.in.c, t.rt, x, y, s.op.interp, true, s.op.fill, s.op.n_fill);
+  affine_pixel(px, s.in + t.in_off, t.in.h, t.in.w, t.in.c, t.rt, x, y, s.op.interp, true,
+               s.op.fill, s.op.n_fill);
   store_pixel(s, t, x, y, px);
 }
 
@@ -118,28 +125,30 @@ __global__ void normalize_kernel(Step s) {
 }
 
 // random_erasing on f32 (or bf16) CHW, in place: one thread per element of the (c, h, w) box.
-__global__ void erase_kernel(Step s, std::uint64_t seed, std::uint32_t epoch, const std::uint64_t* ids,
-                             std::uint32_t op_index) {
+__global__ void erase_kernel(Step s, std::uint64_t seed, std::uint32_t epoch,
+                             const std::uint64_t* ids, std::uint32_t op_index) {
   const Task& t = s.tasks[blockIdx.y];
   if (!t.d.apply) return;
   const long e = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const long box = static_cast<long>(t.d.h) * t.d.w;
   if (e >= box * t.out.c) return;
-  const int ch = static_cast<int>(e / box), y = static_cast<int>((e % box) / t.d.w), x = static_cast<int>(e % t.d.w);
-  const float v = s.op.random_value
-                      ? erase_noise(seed, epoch, ids[blockIdx.y], op_index, static_cast<std::uint32_t>(e))
-                      : s.op.fill_for(ch);
+  const int ch = static_cast<int>(e / box), y = static_cast<int>((e % box) / t.d.w),
+            x = static_cast<int>(e % t.d.w);
+  const float v = s.op.random_value ? erase_noise(seed, epoch, ids[blockIdx.y], op_index,
+                                                  static_cast<std::uint32_t>(e))
+                                    : s.op.fill_for(ch);
   const std::size_t at = t.out_off + ch * static_cast<std::size_t>(t.out.h) * t.out.w +
-                        static_cast<std::size_t>(t.d.top + y) * t.out.w + t.d.left + x;
-  if (s.bf16) store_value(s.out_bf16 + at, v);
-  else store_value(s.out_f32 + at, v);
+                         static_cast<std::size_t>(t.d.top + y) * t.out.w + t.d.left + x;
+  if (s.bf16)
+    store_value(s.out_bf16 + at, v);
+  else
+    store_value(s.out_f32 + at, v);
 }
-
 
 // ---- trivial_augment_wide ---------------------------------------------------------------------
 __device__ inline bool ta_uses_lut(TaOp t) {
-  return t == TaOp::brightness || t == TaOp::contrast || t == TaOp::posterize || t == TaOp::solarize ||
-         t == TaOp::auto_contrast || t == TaOp::equalize;
+  return t == TaOp::brightness || t == TaOp::contrast || t == TaOp::posterize ||
+         t == TaOp::solarize || t == TaOp::auto_contrast || t == TaOp::equalize;
 }
 
 // The table of channel ch (one thread per channel).
@@ -153,7 +162,8 @@ __device__ inline void build_lut(const Step& s, const Task& t, int ch, const uns
       for (int v = 0; v < 256; ++v) lut[v] = blend(static_cast<float>(v), 0.0f, t.k);
       return;
     case TaOp::posterize:
-      for (int v = 0; v < 256; ++v) lut[v] = posterize(static_cast<std::uint8_t>(v), static_cast<int>(t.d.magnitude));
+      for (int v = 0; v < 256; ++v)
+        lut[v] = posterize(static_cast<std::uint8_t>(v), static_cast<int>(t.d.magnitude));
       return;
     case TaOp::solarize:
       for (int v = 0; v < 256; ++v) lut[v] = solarize(static_cast<std::uint8_t>(v), t.d.magnitude);
@@ -173,8 +183,10 @@ __device__ inline void build_lut(const Step& s, const Task& t, int ch, const uns
       while (lo < 255 && h[lo] == 0) ++lo;
       while (hi > 0 && h[hi] == 0) --hi;
       float minimum = static_cast<float>(lo), scale = 1.0f;
-      if (hi != lo) scale = 255.0f / (static_cast<float>(hi) - static_cast<float>(lo));
-      else minimum = 0.0f;
+      if (hi != lo)
+        scale = 255.0f / (static_cast<float>(hi) - static_cast<float>(lo));
+      else
+        minimum = 0.0f;
       for (int v = 0; v < 256; ++v) lut[v] = clamp_to_u8((static_cast<float>(v) - minimum) * scale);
       return;
     }
@@ -214,7 +226,8 @@ __global__ void ta_lut_kernel(Step s) {
     for (long i = threadIdx.x; i < n; i += blockDim.x) {
       const std::uint8_t* p = in + i * c;
       for (int ch = 0; ch < c; ++ch) atomicAdd(&hist[ch][p[ch]], 1u);
-      if (op == TaOp::contrast && c == 3) atomicAdd(&gray_sum, static_cast<unsigned long long>(gray_u8(p[0], p[1], p[2])));
+      if (op == TaOp::contrast && c == 3)
+        atomicAdd(&gray_sum, static_cast<unsigned long long>(gray_u8(p[0], p[1], p[2])));
     }
   __syncthreads();
   for (int ch = threadIdx.x; ch < c; ch += blockDim.x) build_lut(s, t, ch, hist[ch], gray_sum, n);
@@ -231,12 +244,18 @@ __global__ void ta_apply_kernel(Step s) {
   const std::uint8_t* p = in + (static_cast<std::size_t>(y) * t.in.w + x) * c;
   std::uint8_t px[kMaxChannels];
   switch (t.d.ta) {
-    case TaOp::shear_x: case TaOp::shear_y: case TaOp::translate_x: case TaOp::translate_y: case TaOp::rotate:
-      affine_pixel(px, in, t.in.h, t.in.w, c, t.rt, x, y, s.op.interp, s.op.has_fill, s.op.fill, s.op.n_fill);
+    case TaOp::shear_x:
+    case TaOp::shear_y:
+    case TaOp::translate_x:
+    case TaOp::translate_y:
+    case TaOp::rotate:
+      affine_pixel(px, in, t.in.h, t.in.w, c, t.rt, x, y, s.op.interp, s.op.has_fill, s.op.fill,
+                   s.op.n_fill);
       break;
     case TaOp::color: {
       const float g = c == 3 ? static_cast<float>(gray_u8(p[0], p[1], p[2])) : 0.0f;
-      for (int ch = 0; ch < c; ++ch) px[ch] = c == 3 ? blend(static_cast<float>(p[ch]), g, t.k) : p[ch];
+      for (int ch = 0; ch < c; ++ch)
+        px[ch] = c == 3 ? blend(static_cast<float>(p[ch]), g, t.k) : p[ch];
       break;
     }
     case TaOp::sharpness: {

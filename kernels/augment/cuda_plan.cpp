@@ -14,13 +14,21 @@ namespace {
 
 Kernel kernel_of(OpKind k) {
   switch (k) {
-    case OpKind::resize: case OpKind::random_resized_crop: return Kernel::resize;
-    case OpKind::rotate: return Kernel::rotate;
-    case OpKind::to_rgb: return Kernel::to_rgb;
-    case OpKind::trivial_augment_wide: return Kernel::ta;
-    case OpKind::normalize: return Kernel::normalize;
-    case OpKind::random_erasing: return Kernel::erase;
-    default: return Kernel::crop;
+    case OpKind::resize:
+    case OpKind::random_resized_crop:
+      return Kernel::resize;
+    case OpKind::rotate:
+      return Kernel::rotate;
+    case OpKind::to_rgb:
+      return Kernel::to_rgb;
+    case OpKind::trivial_augment_wide:
+      return Kernel::ta;
+    case OpKind::normalize:
+      return Kernel::normalize;
+    case OpKind::random_erasing:
+      return Kernel::erase;
+    default:
+      return Kernel::crop;
   }
 }
 
@@ -49,8 +57,8 @@ void plan_batch(const std::vector<AugmentOp>& ops, const CudaBatch& b, Plan& pla
     sp.first_task = plan.tasks.size();
     sp.op_index = static_cast<std::uint32_t>(k);
     const bool geometric = sp.kernel == Kernel::crop || sp.kernel == Kernel::resize;
-    const bool fuse_flip =
-        geometric && op.kind != OpKind::hflip && k + 1 < ops.size() && ops[k + 1].kind == OpKind::hflip;
+    const bool fuse_flip = geometric && op.kind != OpKind::hflip && k + 1 < ops.size() &&
+                           ops[k + 1].kind == OpKind::hflip;
     const std::size_t after = k + 1 + (fuse_flip ? 1 : 0);
     const bool in_f32 = sp.kernel == Kernel::erase;
     sp.step.normalize = op.kind == OpKind::normalize ||
@@ -69,11 +77,16 @@ void plan_batch(const std::vector<AugmentOp>& ops, const CudaBatch& b, Plan& pla
       t.d = draw_op(op, t.in, b.seed, b.epoch, b.sample_ids[i], static_cast<std::uint32_t>(k));
       t.out = op.kind == OpKind::normalize || in_f32 ? t.in : op_output_dims(op, t.in);
       if (fuse_flip)
-        t.flip = draw_op(ops[k + 1], t.out, b.seed, b.epoch, b.sample_ids[i], static_cast<std::uint32_t>(k + 1)).flip;
+        t.flip = draw_op(ops[k + 1], t.out, b.seed, b.epoch, b.sample_ids[i],
+                         static_cast<std::uint32_t>(k + 1))
+                     .flip;
       if (sp.kernel == Kernel::resize &&
-          std::max(resize_taps(t.d.w, t.out.w, op.antialias), resize_taps(t.d.h, t.out.h, op.antialias)) > kMaxTaps)
-        throw std::runtime_error(std::string("CUDA augment: ") + op_name(op.kind) + " shrinks by more than 16x");
-      if (sp.kernel == Kernel::rotate || sp.kernel == Kernel::ta) affine_rescale(t.d.matrix, t.in.w, t.in.h, t.rt);
+          std::max(resize_taps(t.d.w, t.out.w, op.antialias),
+                   resize_taps(t.d.h, t.out.h, op.antialias)) > kMaxTaps)
+        throw std::runtime_error(std::string("CUDA augment: ") + op_name(op.kind) +
+                                 " shrinks by more than 16x");
+      if (sp.kernel == Kernel::rotate || sp.kernel == Kernel::ta)
+        affine_rescale(t.d.matrix, t.in.w, t.in.h, t.rt);
       if (sp.kernel == Kernel::ta) t.k = blend_coef(1.0 + static_cast<double>(t.d.magnitude));
       t.in_off = cur_off[i];
       t.out_off = sp.step.normalize || in_f32 ? b.out_offsets[i] : out_off;

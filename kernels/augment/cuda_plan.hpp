@@ -35,7 +35,7 @@ struct Step {
   int n_stats = 1;
   const std::uint8_t* in = nullptr;
   std::uint8_t* out_u8 = nullptr;
-  float* out_f32 = nullptr;        // the float output, when !bf16
+  float* out_f32 = nullptr;           // the float output, when !bf16
   std::uint16_t* out_bf16 = nullptr;  // ... when bf16
   const Task* tasks = nullptr;
   std::uint8_t* lut = nullptr;  // trivial_augment_wide: 3 x 256 per sample
@@ -46,10 +46,10 @@ enum class Kernel { crop, resize, rotate, to_rgb, ta, normalize, erase };
 // Buffers a step reads and writes: 0 the uploaded input, 1 / 2 u8 ping-pong, 3 the float output.
 struct StepPlan {
   Kernel kernel = Kernel::crop;
-  Step step;               // pointers are filled at launch
+  Step step;  // pointers are filled at launch
   int src = 0, dst = 0;
   std::size_t first_task = 0;
-  long max_work = 0;       // largest per-sample thread count (pixels, or erased elements)
+  long max_work = 0;  // largest per-sample thread count (pixels, or erased elements)
   std::uint32_t op_index = 0;
 };
 
@@ -57,7 +57,7 @@ struct Plan {
   std::vector<Task> tasks;  // steps.size() x n, step-major
   std::vector<StepPlan> steps;
   std::size_t ping_elems[2] = {0, 0};
-  int final_buffer = 0;     // where the output ends up
+  int final_buffer = 0;  // where the output ends up
 };
 
 // Plans `ops` over the batch (its input offsets, dims, ids, seed, epoch and output offsets).

@@ -14,7 +14,8 @@ bool cuda_augment_available(std::string* why) {
 }
 
 CudaAugment::CudaAugment(int /*device*/) {
-  throw std::runtime_error("flowtrain was built without CUDA (nvcc was not found at configure time)");
+  throw std::runtime_error(
+      "flowtrain was built without CUDA (nvcc was not found at configure time)");
 }
 CudaAugment::~CudaAugment() = default;
 

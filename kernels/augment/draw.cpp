@@ -12,25 +12,34 @@ namespace ft::aug {
 
 const char* op_name(OpKind k) {
   switch (k) {
-    case OpKind::resize: return "resize";
-    case OpKind::center_crop: return "center_crop";
-    case OpKind::random_crop: return "random_crop";
-    case OpKind::hflip: return "hflip";
-    case OpKind::rotate: return "rotate";
-    case OpKind::normalize: return "normalize";
-    case OpKind::random_resized_crop: return "random_resized_crop";
-    case OpKind::trivial_augment_wide: return "trivial_augment_wide";
-    case OpKind::random_erasing: return "random_erasing";
-    case OpKind::to_rgb: return "to_rgb";
+    case OpKind::resize:
+      return "resize";
+    case OpKind::center_crop:
+      return "center_crop";
+    case OpKind::random_crop:
+      return "random_crop";
+    case OpKind::hflip:
+      return "hflip";
+    case OpKind::rotate:
+      return "rotate";
+    case OpKind::normalize:
+      return "normalize";
+    case OpKind::random_resized_crop:
+      return "random_resized_crop";
+    case OpKind::trivial_augment_wide:
+      return "trivial_augment_wide";
+    case OpKind::random_erasing:
+      return "random_erasing";
+    case OpKind::to_rgb:
+      return "to_rgb";
   }
   return "?";
 }
 
 const char* ta_op_name(TaOp t) {
-  static const char* names[kNumTaOps] = {"Identity",   "ShearX",     "ShearY",    "TranslateX",
-                                         "TranslateY", "Rotate",     "Brightness", "Color",
-                                         "Contrast",   "Sharpness",  "Posterize", "Solarize",
-                                         "AutoContrast", "Equalize"};
+  static const char* names[kNumTaOps] = {
+      "Identity", "ShearX",   "ShearY",    "TranslateX", "TranslateY", "Rotate",       "Brightness",
+      "Color",    "Contrast", "Sharpness", "Posterize",  "Solarize",   "AutoContrast", "Equalize"};
   return names[static_cast<int>(t)];
 }
 
@@ -70,24 +79,20 @@ float linspace_f32(float start, float end, int steps, int i) {
 // (its chunked arithmetic differs from the scalar formula in the last bit for a few bins; the
 // other ranges agree with linspace_f32). Values printed by torch.linspace(...).tolist().
 constexpr float kLin099[31] = {
-    0x0.0p+0f, 0x1.0e5604p-5f, 0x1.0e5604p-4f, 0x1.958106p-4f,
-    0x1.0e5604p-3f, 0x1.51eb84p-3f, 0x1.958106p-3f, 0x1.d91688p-3f,
-    0x1.0e5604p-2f, 0x1.3020c4p-2f, 0x1.51eb84p-2f, 0x1.73b646p-2f,
-    0x1.958106p-2f, 0x1.b74bc6p-2f, 0x1.d91688p-2f, 0x1.fae148p-2f,
-    0x1.0e5604p-1f, 0x1.1f3b64p-1f, 0x1.3020c4p-1f, 0x1.410626p-1f,
-    0x1.51eb86p-1f, 0x1.62d0e6p-1f, 0x1.73b646p-1f, 0x1.849ba6p-1f,
-    0x1.958106p-1f, 0x1.a66666p-1f, 0x1.b74bc8p-1f, 0x1.c83128p-1f,
-    0x1.d91688p-1f, 0x1.e9fbe8p-1f, 0x1.fae148p-1f,
+    0x0.0p+0f,      0x1.0e5604p-5f, 0x1.0e5604p-4f, 0x1.958106p-4f, 0x1.0e5604p-3f, 0x1.51eb84p-3f,
+    0x1.958106p-3f, 0x1.d91688p-3f, 0x1.0e5604p-2f, 0x1.3020c4p-2f, 0x1.51eb84p-2f, 0x1.73b646p-2f,
+    0x1.958106p-2f, 0x1.b74bc6p-2f, 0x1.d91688p-2f, 0x1.fae148p-2f, 0x1.0e5604p-1f, 0x1.1f3b64p-1f,
+    0x1.3020c4p-1f, 0x1.410626p-1f, 0x1.51eb86p-1f, 0x1.62d0e6p-1f, 0x1.73b646p-1f, 0x1.849ba6p-1f,
+    0x1.958106p-1f, 0x1.a66666p-1f, 0x1.b74bc8p-1f, 0x1.c83128p-1f, 0x1.d91688p-1f, 0x1.e9fbe8p-1f,
+    0x1.fae148p-1f,
 };
 constexpr float kLin32[31] = {
-    0x0.0p+0f, 0x1.111112p+0f, 0x1.111112p+1f, 0x1.99999cp+1f,
-    0x1.111112p+2f, 0x1.555556p+2f, 0x1.99999cp+2f, 0x1.dddde0p+2f,
-    0x1.111112p+3f, 0x1.333334p+3f, 0x1.555556p+3f, 0x1.777778p+3f,
-    0x1.99999cp+3f, 0x1.bbbbbcp+3f, 0x1.dddde0p+3f, 0x1.000000p+4f,
-    0x1.111110p+4f, 0x1.222222p+4f, 0x1.333332p+4f, 0x1.444444p+4f,
-    0x1.555554p+4f, 0x1.666666p+4f, 0x1.777778p+4f, 0x1.888888p+4f,
-    0x1.99999ap+4f, 0x1.aaaaaap+4f, 0x1.bbbbbcp+4f, 0x1.ccccccp+4f,
-    0x1.dddddep+4f, 0x1.eeeeeep+4f, 0x1.000000p+5f,
+    0x0.0p+0f,      0x1.111112p+0f, 0x1.111112p+1f, 0x1.99999cp+1f, 0x1.111112p+2f, 0x1.555556p+2f,
+    0x1.99999cp+2f, 0x1.dddde0p+2f, 0x1.111112p+3f, 0x1.333334p+3f, 0x1.555556p+3f, 0x1.777778p+3f,
+    0x1.99999cp+3f, 0x1.bbbbbcp+3f, 0x1.dddde0p+3f, 0x1.000000p+4f, 0x1.111110p+4f, 0x1.222222p+4f,
+    0x1.333332p+4f, 0x1.444444p+4f, 0x1.555554p+4f, 0x1.666666p+4f, 0x1.777778p+4f, 0x1.888888p+4f,
+    0x1.99999ap+4f, 0x1.aaaaaap+4f, 0x1.bbbbbcp+4f, 0x1.ccccccp+4f, 0x1.dddddep+4f, 0x1.eeeeeep+4f,
+    0x1.000000p+5f,
 };
 
 float ta_linspace(float end, int num_bins, int bin) {
@@ -116,9 +121,9 @@ Dims op_output_dims(const AugmentOp& op, Dims in) {
       padded_size(op, in, ph, pw, et, el);
       if (ph < op.size_h || pw < op.size_w)
         throw std::invalid_argument("random_crop: crop " + std::to_string(op.size_h) + "x" +
-                                    std::to_string(op.size_w) + " is larger than the padded image " +
-                                    std::to_string(ph) + "x" + std::to_string(pw) +
-                                    " (add padding or pad_if_needed = true)");
+                                    std::to_string(op.size_w) +
+                                    " is larger than the padded image " + std::to_string(ph) + "x" +
+                                    std::to_string(pw) + " (add padding or pad_if_needed = true)");
       return {op.size_h, op.size_w, in.c};
     }
     case OpKind::to_rgb:
@@ -136,7 +141,8 @@ void validate_ops(const std::vector<AugmentOp>& ops) {
     if (normalized && op.kind != OpKind::random_erasing)
       throw std::invalid_argument(at + " comes after normalize; only random_erasing may follow it");
     if (!normalized && op.kind == OpKind::random_erasing)
-      throw std::invalid_argument(at + " works on the normalized f32 image: put normalize before it");
+      throw std::invalid_argument(at +
+                                  " works on the normalized f32 image: put normalize before it");
     if (op.kind == OpKind::normalize) normalized = true;
   }
 }
@@ -184,8 +190,14 @@ void inverse_affine_matrix(float* m, double cx, double cy, double angle, double 
 
 bool ta_signed(TaOp t) {
   switch (t) {
-    case TaOp::shear_x: case TaOp::shear_y: case TaOp::translate_x: case TaOp::translate_y:
-    case TaOp::rotate: case TaOp::brightness: case TaOp::color: case TaOp::contrast:
+    case TaOp::shear_x:
+    case TaOp::shear_y:
+    case TaOp::translate_x:
+    case TaOp::translate_y:
+    case TaOp::rotate:
+    case TaOp::brightness:
+    case TaOp::color:
+    case TaOp::contrast:
     case TaOp::sharpness:
       return true;
     default:
@@ -195,16 +207,22 @@ bool ta_signed(TaOp t) {
 
 float ta_magnitude(TaOp t, int bin, int num_bins) {
   switch (t) {
-    case TaOp::shear_x: case TaOp::shear_y: case TaOp::brightness: case TaOp::color:
-    case TaOp::contrast: case TaOp::sharpness:
+    case TaOp::shear_x:
+    case TaOp::shear_y:
+    case TaOp::brightness:
+    case TaOp::color:
+    case TaOp::contrast:
+    case TaOp::sharpness:
       return ta_linspace(0.99f, num_bins, bin);
-    case TaOp::translate_x: case TaOp::translate_y:
+    case TaOp::translate_x:
+    case TaOp::translate_y:
       return ta_linspace(32.0f, num_bins, bin);
     case TaOp::rotate:
       return linspace_f32(0.0f, 135.0f, num_bins, bin);
     case TaOp::posterize: {
       const float div = static_cast<float>((num_bins - 1) / 6.0);
-      return static_cast<float>(8 - static_cast<int>(std::nearbyint(static_cast<float>(bin) / div)));
+      return static_cast<float>(8 -
+                                static_cast<int>(std::nearbyint(static_cast<float>(bin) / div)));
     }
     case TaOp::solarize:
       return linspace_f32(255.0f, 0.0f, num_bins, bin);
@@ -280,7 +298,8 @@ OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t e
       break;
     case OpKind::rotate: {
       const float angle = r.uniform(-op.degrees, op.degrees);
-      inverse_affine_matrix(d.matrix, 0.0, 0.0, -static_cast<double>(angle), 0.0, 0.0, 1.0, 0.0, 0.0);
+      inverse_affine_matrix(d.matrix, 0.0, 0.0, -static_cast<double>(angle), 0.0, 0.0, 1.0, 0.0,
+                            0.0);
       d.magnitude = angle;
       break;
     }
@@ -297,9 +316,11 @@ OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t e
         const double target = area * static_cast<double>(r.uniform(op.scale_lo, op.scale_hi));
         const double aspect = static_cast<double>(std::exp(r.uniform(lr0, lr1)));
         // RandomResizedCrop: w from area * aspect; RandomErasing: h from area * aspect.
-        const int a = py_round(std::sqrt(target * aspect)), b = py_round(std::sqrt(target / aspect));
+        const int a = py_round(std::sqrt(target * aspect)),
+                  b = py_round(std::sqrt(target / aspect));
         const int w = erasing ? b : a, h = erasing ? a : b;
-        const bool fits = erasing ? (h < in.h && w < in.w) : (0 < w && w <= in.w && 0 < h && h <= in.h);
+        const bool fits =
+            erasing ? (h < in.h && w < in.w) : (0 < w && w <= in.w && 0 < h && h <= in.h);
         if (!fits) continue;
         d.top = static_cast<int>(r.below(static_cast<std::uint32_t>(in.h - h + 1)));
         d.left = static_cast<int>(r.below(static_cast<std::uint32_t>(in.w - w + 1)));
@@ -314,8 +335,10 @@ OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t e
       // Fallback to a central crop with the ratio clamped into [ratio_lo, ratio_hi].
       const double in_ratio = static_cast<double>(in.w) / in.h;
       int w = in.w, h = in.h;
-      if (in_ratio < op.ratio_lo) h = py_round(w / static_cast<double>(op.ratio_lo));
-      else if (in_ratio > op.ratio_hi) w = py_round(h * static_cast<double>(op.ratio_hi));
+      if (in_ratio < op.ratio_lo)
+        h = py_round(w / static_cast<double>(op.ratio_lo));
+      else if (in_ratio > op.ratio_hi)
+        w = py_round(h * static_cast<double>(op.ratio_hi));
       d.top = (in.h - h) / 2;
       d.left = (in.w - w) / 2;
       d.h = h;
@@ -324,9 +347,10 @@ OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t e
     }
     case OpKind::trivial_augment_wide: {
       d.ta = static_cast<TaOp>(r.below(kNumTaOps));
-      const bool has_bins = !(d.ta == TaOp::identity || d.ta == TaOp::auto_contrast ||
-                              d.ta == TaOp::equalize);
-      float mag = has_bins ? ta_magnitude(d.ta, static_cast<int>(r.below(op.num_bins)), op.num_bins) : 0.0f;
+      const bool has_bins =
+          !(d.ta == TaOp::identity || d.ta == TaOp::auto_contrast || d.ta == TaOp::equalize);
+      float mag =
+          has_bins ? ta_magnitude(d.ta, static_cast<int>(r.below(op.num_bins)), op.num_bins) : 0.0f;
       if (ta_signed(d.ta) && r.below(2)) mag = -mag;
       d.magnitude = mag;
       d.apply = d.ta != TaOp::identity;

@@ -2,7 +2,8 @@
 // and the CPU loops (one op at a time over one sample; the caller parallelises across samples).
 // Kernels throw std::invalid_argument for a bad op list or image; stages translate to ft::Error.
 //
-// Randomness: op k of sample s in (seed, epoch) draws from Philox(seed, epoch, s, k), in this order:
+// Randomness: op k of sample s in (seed, epoch) draws from Philox(seed, epoch, s, k), in this
+// order:
 //   hflip: u(p). rotate: u(angle). random_crop: below(top range), below(left range).
 //   random_resized_crop: up to 10 x [u(area), u(log ratio)], then below(top), below(left).
 //   trivial_augment_wide: below(14) op, below(num_bins) bin, below(2) sign (signed ops only).
@@ -25,8 +26,8 @@ const char* ta_op_name(TaOp t);
 // output is stored as f32, or as bf16 bits (std::uint16_t) when the normalize op says dtype = bf16.
 struct Plan {
   Dims dims;
-  bool f32 = false;   // normalized: float values, CHW
-  bool bf16 = false;  // ... stored as bfloat16
+  bool f32 = false;        // normalized: float values, CHW
+  bool bf16 = false;       // ... stored as bfloat16
   std::size_t max_u8 = 0;  // largest intermediate u8 image (elements), for scratch sizing
 };
 // Output shape of `ops` over an input of dims `in`; throws std::invalid_argument when the chain
@@ -61,8 +62,8 @@ struct Scratch {
 // ---- single ops with explicit parameters (used by the chain and by the fixture tests) ---------
 // Crop window (top, left, out.h, out.w) of `in`, reading padding per `mode` / `fill`, optionally
 // mirrored left-right. Covers center_crop, random_crop (with padding) and hflip.
-void crop_pad_cpu(std::uint8_t* out, Dims out_d, const std::uint8_t* in, Dims in_d, int top, int left,
-                  PadMode mode, const float* fill, int n_fill, bool flip);
+void crop_pad_cpu(std::uint8_t* out, Dims out_d, const std::uint8_t* in, Dims in_d, int top,
+                  int left, PadMode mode, const float* fill, int n_fill, bool flip);
 // Bilinear resize of the window (top, left, win_h, win_w) of `in` to out_d (window inside `in`).
 void resize_cpu(std::uint8_t* out, Dims out_d, const std::uint8_t* in, Dims in_d, int top, int left,
                 int win_h, int win_w, bool antialias, Scratch& s);
@@ -72,16 +73,17 @@ void affine_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, const float* 
 // A colour op of trivial_augment_wide at signed magnitude (identity and geometric ops excluded).
 void ta_color_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, TaOp t, float magnitude);
 // u8 HWC -> f32 CHW, or bf16 CHW (std::uint16_t bits, each value rounded to nearest even).
-void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
-                   int n_stats);
-void normalize_cpu(std::uint16_t* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
-                   int n_stats);
+void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean,
+                   const float* stdev, int n_stats);
+void normalize_cpu(std::uint16_t* out, const std::uint8_t* in, Dims d, const float* mean,
+                   const float* stdev, int n_stats);
 // Erase box (top, left, h, w) of an f32 (or bf16) CHW image with op.fill values or noise. On bf16
 // each value is rounded as it is stored, which equals erasing in f32 and converting afterwards.
 void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index);
-void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
-               std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index);
+void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op,
+               std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
+               std::uint32_t op_index);
 // 1 -> 3 channels by repetition (c == 3 copies).
 void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d);
 
@@ -96,11 +98,12 @@ struct ChainOut {
   std::uint16_t* bf16 = nullptr;  // bf16 CHW
 };
 // Runs the whole chain for one sample, writing plan_output(ops, in_d) dims of the plan's type.
-Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d, ChainOut out,
-                   std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample, Scratch& s);
+Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d,
+                   ChainOut out, std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
+                   Scratch& s);
 inline Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d,
-                          std::uint8_t* out_u8, float* out_f32, std::uint64_t seed, std::uint32_t epoch,
-                          std::uint64_t sample, Scratch& s) {
+                          std::uint8_t* out_u8, float* out_f32, std::uint64_t seed,
+                          std::uint32_t epoch, std::uint64_t sample, Scratch& s) {
   return apply_ops_cpu(ops, in, in_d, ChainOut{out_u8, out_f32, nullptr}, seed, epoch, sample, s);
 }
 

@@ -88,8 +88,8 @@ FT_HD inline void resize_weights(int i, int in, int out, bool antialias, int* id
   for (int j = 0; j < taps; ++j) {
     float v = 0.0f;
     if (j < xsize) {
-      float x = static_cast<float>((static_cast<double>(static_cast<float>(j + xmin) - center) + 0.5) *
-                                   invscale);
+      float x = static_cast<float>(
+          (static_cast<double>(static_cast<float>(j + xmin) - center) + 0.5) * invscale);
       x = x < 0.0f ? -x : x;
       v = x < 1.0f ? 1.0f - x : 0.0f;
     }
@@ -113,13 +113,14 @@ FT_HD inline void affine_rescale(const float* m, int w, int h, float* rt) {
 }
 
 // One output pixel (x, y) of an affine warp of a u8 HWC image (same size in and out), all
-// channels. Bilinear with has_fill reproduces torchvision's mask blend: v * mask + (1 - mask) * fill
-// where mask is the in-bounds weight (so border pixels are attenuated twice, as torchvision does).
-// C > 0 fixes the channel count at compile time (the loops unroll); C == 0 reads it from c_rt.
+// channels. Bilinear with has_fill reproduces torchvision's mask blend: v * mask + (1 - mask) *
+// fill where mask is the in-bounds weight (so border pixels are attenuated twice, as torchvision
+// does). C > 0 fixes the channel count at compile time (the loops unroll); C == 0 reads it from
+// c_rt.
 template <int C>
-FT_HD inline void affine_pixel_c(std::uint8_t* out_px, const std::uint8_t* in, int h, int w, int c_rt,
-                                 const float* rt, int x, int y, Interp interp, bool has_fill,
-                                 const float* fill, int n_fill) {
+FT_HD inline void affine_pixel_c(std::uint8_t* out_px, const std::uint8_t* in, int h, int w,
+                                 int c_rt, const float* rt, int x, int y, Interp interp,
+                                 bool has_fill, const float* fill, int n_fill) {
   const int c = C > 0 ? C : c_rt;
   const float bx = static_cast<float>(x) - static_cast<float>(w) * 0.5f + 0.5f;
   const float by = static_cast<float>(y) - static_cast<float>(h) * 0.5f + 0.5f;
@@ -129,11 +130,15 @@ FT_HD inline void affine_pixel_c(std::uint8_t* out_px, const std::uint8_t* in, i
   const float iy = ((gy + 1.0f) * static_cast<float>(h) - 1.0f) / 2.0f;
   if (interp == Interp::nearest) {
     const float rx = rintf(ix), ry = rintf(iy);
-    const bool inside = rx >= 0.0f && rx < static_cast<float>(w) && ry >= 0.0f && ry < static_cast<float>(h);
-    const std::uint8_t* p = inside ? in + (static_cast<long>(ry) * w + static_cast<long>(rx)) * c : nullptr;
+    const bool inside =
+        rx >= 0.0f && rx < static_cast<float>(w) && ry >= 0.0f && ry < static_cast<float>(h);
+    const std::uint8_t* p =
+        inside ? in + (static_cast<long>(ry) * w + static_cast<long>(rx)) * c : nullptr;
     for (int ch = 0; ch < c; ++ch) {
-      if (inside) out_px[ch] = p[ch];
-      else out_px[ch] = has_fill ? round_to_u8(fill[n_fill == 1 ? 0 : ch]) : 0;
+      if (inside)
+        out_px[ch] = p[ch];
+      else
+        out_px[ch] = has_fill ? round_to_u8(fill[n_fill == 1 ? 0 : ch]) : 0;
     }
     return;
   }
@@ -175,9 +180,12 @@ FT_HD inline void affine_pixel_c(std::uint8_t* out_px, const std::uint8_t* in, i
 FT_HD inline void affine_pixel(std::uint8_t* out_px, const std::uint8_t* in, int h, int w, int c,
                                const float* rt, int x, int y, Interp interp, bool has_fill,
                                const float* fill, int n_fill) {
-  if (c == 3) affine_pixel_c<3>(out_px, in, h, w, c, rt, x, y, interp, has_fill, fill, n_fill);
-  else if (c == 1) affine_pixel_c<1>(out_px, in, h, w, c, rt, x, y, interp, has_fill, fill, n_fill);
-  else affine_pixel_c<0>(out_px, in, h, w, c, rt, x, y, interp, has_fill, fill, n_fill);
+  if (c == 3)
+    affine_pixel_c<3>(out_px, in, h, w, c, rt, x, y, interp, has_fill, fill, n_fill);
+  else if (c == 1)
+    affine_pixel_c<1>(out_px, in, h, w, c, rt, x, y, interp, has_fill, fill, n_fill);
+  else
+    affine_pixel_c<0>(out_px, in, h, w, c, rt, x, y, interp, has_fill, fill, n_fill);
 }
 
 // ---- colour (trivial_augment_wide, torchvision's _blend and friends) --------------------------
@@ -189,7 +197,9 @@ struct BlendCoef {
 inline BlendCoef blend_coef(double ratio) {
   return {static_cast<float>(ratio), static_cast<float>(1.0 - ratio)};
 }
-FT_HD inline std::uint8_t blend(float a, float b, BlendCoef k) { return clamp_to_u8(k.r * a + k.q * b); }
+FT_HD inline std::uint8_t blend(float a, float b, BlendCoef k) {
+  return clamp_to_u8(k.r * a + k.q * b);
+}
 // rgb_to_grayscale: (0.2989 r + 0.587 g + 0.114 b).to(uint8), truncating.
 FT_HD inline std::uint8_t gray_u8(std::uint8_t r, std::uint8_t g, std::uint8_t b) {
   const float v = 0.2989f * static_cast<float>(r) + 0.587f * static_cast<float>(g);
@@ -197,7 +207,8 @@ FT_HD inline std::uint8_t gray_u8(std::uint8_t r, std::uint8_t g, std::uint8_t b
 }
 // _blurred_degenerate_image at an interior pixel: 3x3 kernel of ones with 5 in the middle, / 13,
 // conv2d in float32, then torch.round to u8 (borders keep the original pixel).
-FT_HD inline std::uint8_t sharpness_blur(const std::uint8_t* in, int w, int c, int x, int y, int ch) {
+FT_HD inline std::uint8_t sharpness_blur(const std::uint8_t* in, int w, int c, int x, int y,
+                                         int ch) {
   const float k1 = 1.0f / 13.0f, k5 = 5.0f / 13.0f;
   float acc = 0.0f;
   for (int dy = -1; dy <= 1; ++dy)

@@ -21,9 +21,13 @@ struct WeightBias {
     std::size_t n = 1;
     for (auto d : weight_shape) n *= static_cast<std::size_t>(d);
     const std::int64_t out = weight_shape.at(0);
-    weight = Parameter{"", std::move(weight_shape), ParamRole::weight, std::vector<float>(n, 0.f), std::vector<float>(n, 0.f)};
+    weight = Parameter{"", std::move(weight_shape), ParamRole::weight, std::vector<float>(n, 0.f),
+                       std::vector<float>(n, 0.f)};
     if (with_bias)
-      bias = Parameter{"", {out}, ParamRole::bias, std::vector<float>(static_cast<std::size_t>(out), 0.f),
+      bias = Parameter{"",
+                       {out},
+                       ParamRole::bias,
+                       std::vector<float>(static_cast<std::size_t>(out), 0.f),
                        std::vector<float>(static_cast<std::size_t>(out), 0.f)};
   }
   void collect(const std::string& prefix, std::vector<Parameter*>& params) {
@@ -45,13 +49,16 @@ struct NormParams {
   explicit NormParams(int channels) {
     const auto c = static_cast<std::size_t>(channels);
     const std::vector<std::int64_t> shape{channels};
-    weight = Parameter{"", shape, ParamRole::norm, std::vector<float>(c, 1.f), std::vector<float>(c, 0.f)};
-    bias = Parameter{"", shape, ParamRole::norm, std::vector<float>(c, 0.f), std::vector<float>(c, 0.f)};
+    weight = Parameter{"", shape, ParamRole::norm, std::vector<float>(c, 1.f),
+                       std::vector<float>(c, 0.f)};
+    bias = Parameter{"", shape, ParamRole::norm, std::vector<float>(c, 0.f),
+                     std::vector<float>(c, 0.f)};
     running_mean = Buffer{"", shape, std::vector<float>(c, 0.f)};
     running_var = Buffer{"", shape, std::vector<float>(c, 1.f)};
     num_batches_tracked = Buffer{"", {}, std::vector<float>(1, 0.f)};
   }
-  void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) {
+  void collect(const std::string& prefix, std::vector<Parameter*>& params,
+               std::vector<Buffer*>& buffers) {
     weight.name = prefix + "weight";
     bias.name = prefix + "bias";
     running_mean.name = prefix + "running_mean";

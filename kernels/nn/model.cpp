@@ -31,7 +31,8 @@ void Model::prepare(const Shape& in) {
   if (in == in_) return;
   const Shape out = net_.setup(in);
   if (out.per_sample() != spec_.num_classes)
-    throw std::logic_error("model " + spec_.kind + ": output " + to_string(out) + " is not (N, num_classes)");
+    throw std::logic_error("model " + spec_.kind + ": output " + to_string(out) +
+                           " is not (N, num_classes)");
   in_ = in;
 }
 
@@ -53,11 +54,13 @@ void Model::forward(const float* x, int n, int h, int w, bool training, float* l
 }
 
 void Model::forward_device(const float* x, int n, int h, int w, bool training, float* logits) {
-  if (!on_device_) throw std::logic_error("model " + spec_.kind + ": forward_device on a CPU model");
+  if (!on_device_)
+    throw std::logic_error("model " + spec_.kind + ": forward_device on a CPU model");
   const Shape in{n, spec_.in_channels, h, w};
   prepare(in);
   device_input_ = true;
-  cuda::download(logits, net_.forward(x, training), static_cast<std::size_t>(n) * spec_.num_classes);
+  cuda::download(logits, net_.forward(x, training),
+                 static_cast<std::size_t>(n) * spec_.num_classes);
 }
 
 void Model::backward(const float* dlogits) {
@@ -77,8 +80,10 @@ void Model::backward(const float* dlogits) {
 
 void Model::zero_grad() {
   for (Parameter* p : params_) {
-    if (p->device_grad) cuda::zero(p->device_grad, p->grad.size());
-    else std::fill(p->grad.begin(), p->grad.end(), 0.f);
+    if (p->device_grad)
+      cuda::zero(p->device_grad, p->grad.size());
+    else
+      std::fill(p->grad.begin(), p->grad.end(), 0.f);
   }
 }
 
@@ -110,14 +115,16 @@ std::int64_t Model::num_parameters() const {
   return total;
 }
 
-void init_parameters(const std::vector<Parameter*>& params, std::uint64_t seed, bool torchvision_convs) {
+void init_parameters(const std::vector<Parameter*>& params, std::uint64_t seed,
+                     bool torchvision_convs) {
   constexpr std::uint32_t kInitOp = 0x1417;  // keeps init draws apart from other Philox users
   double last_fan_in = 1;
   for (std::size_t i = 0; i < params.size(); ++i) {
     Parameter& p = *params[i];
     rng::Philox gen(seed, 0, i, kInitOp);
     if (p.role == ParamRole::norm) {
-      const bool is_weight = p.name.size() >= 6 && p.name.compare(p.name.size() - 6, 6, "weight") == 0;
+      const bool is_weight =
+          p.name.size() >= 6 && p.name.compare(p.name.size() - 6, 6, "weight") == 0;
       std::fill(p.value.begin(), p.value.end(), is_weight ? 1.f : 0.f);
       continue;
     }
@@ -127,10 +134,12 @@ void init_parameters(const std::vector<Parameter*>& params, std::uint64_t seed, 
       last_fan_in = double(p.shape.size() > 1 ? p.shape[1] : 1) * receptive;
       const double fan_out = double(p.shape[0]) * receptive;
       if (torchvision_convs && p.shape.size() == 4) {
-        // kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / fan_out); Box-Muller.
+        // kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / fan_out);
+        // Box-Muller.
         const double std_dev = std::sqrt(2.0 / fan_out);
         for (float& v : p.value) {
-          const double u1 = (gen.next_u32() + 1.0) / 4294967296.0, u2 = gen.next_u32() / 4294967296.0;
+          const double u1 = (gen.next_u32() + 1.0) / 4294967296.0,
+                       u2 = gen.next_u32() / 4294967296.0;
           v = float(std_dev * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
         }
         continue;

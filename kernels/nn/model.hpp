@@ -16,7 +16,8 @@
 namespace ft::nn {
 
 struct ModelSpec {
-  std::string kind = "resnet_small";  // mini_resnet | resnet18 | resnet34 | resnet50 | resnext50_32x4d | resnet_small
+  std::string kind = "resnet_small";  // mini_resnet | resnet18 | resnet34 | resnet50 |
+                                      // resnext50_32x4d | resnet_small
   int num_classes = 10;
   int in_channels = 3;
   int height = 32, width = 32;  // input size (mini_resnet's flatten size follows it)
@@ -25,9 +26,11 @@ struct ModelSpec {
   int blocks = 6;
   int base_width = 32;
   float dropout = 0.f;
-  // resnet18/34/50, resnext50_32x4d, resnet_small: zero the last BN weight of every residual branch.
+  // resnet18/34/50, resnext50_32x4d, resnet_small: zero the last BN weight of every residual
+  // branch.
   bool zero_init_residual = false;
-  // resnet_small: stem conv3x3 -> widths[0], then stage i of stage_blocks[i] BasicBlocks of widths[i].
+  // resnet_small: stem conv3x3 -> widths[0], then stage i of stage_blocks[i] BasicBlocks of
+  // widths[i].
   std::vector<int> widths{16, 32, 64};
   std::vector<int> stage_blocks{1, 1, 1};
 };
@@ -66,11 +69,15 @@ class Model {
   void set_num_threads(int threads) { threads_ = threads; }
 
   std::vector<Parameter*> parameters() { return params_; }  // torchvision's state_dict order
-  std::vector<Buffer*> buffers() { return buffers_; }      // running_mean, running_var, num_batches_tracked
+  std::vector<Buffer*> buffers() {
+    return buffers_;
+  }  // running_mean, running_var, num_batches_tracked
   Parameter* find_parameter(const std::string& name);
   std::int64_t num_parameters() const;
   // Keys the next forward's dropout masks (philox(seed, step, sample, dropout index)).
-  void set_dropout_seed(std::uint64_t seed, std::uint64_t step) { net_.set_dropout_key(seed, step); }
+  void set_dropout_seed(std::uint64_t seed, std::uint64_t step) {
+    net_.set_dropout_key(seed, step);
+  }
   const ModelSpec& spec() const { return spec_; }
 
  private:
@@ -81,19 +88,21 @@ class Model {
   int threads_ = 0;
   bool on_device_ = false;
   bool device_input_ = false;  // the last forward read the caller's device memory
-  struct DeviceIo;  // device copies of the input and dlogits (GPU models)
+  struct DeviceIo;             // device copies of the input and dlogits (GPU models)
   std::shared_ptr<DeviceIo> io_;
   std::vector<Parameter*> params_;
   std::vector<Buffer*> buffers_;
 };
 
-// A GPU factory (cuda_layers()) gives a model whose parameters are initialised on the host as on the
-// CPU, then uploaded: CPU and GPU models of one spec start from the same weights.
-std::unique_ptr<Model> make_model(const ModelSpec& spec, const LayerFactory& layers = cpu_layers(true));
+// A GPU factory (cuda_layers()) gives a model whose parameters are initialised on the host as on
+// the CPU, then uploaded: CPU and GPU models of one spec start from the same weights.
+std::unique_ptr<Model> make_model(const ModelSpec& spec,
+                                  const LayerFactory& layers = cpu_layers(true));
 
 // PyTorch's default init for every Conv2d/Linear (weights and biases U(-1/sqrt(fan_in), +)),
 // or torchvision ResNet's (conv weights N(0, 2/fan_out), Linear as the default) when
 // torchvision_convs; batch-norm weight 1, bias 0. Draws come from philox(seed, 0, param index).
-void init_parameters(const std::vector<Parameter*>& params, std::uint64_t seed, bool torchvision_convs);
+void init_parameters(const std::vector<Parameter*>& params, std::uint64_t seed,
+                     bool torchvision_convs);
 
 }  // namespace ft::nn

@@ -33,7 +33,8 @@ struct BlockKind {
   int groups = 1, width_per_group = 64;
 };
 
-ModulePtr residual_block(const LayerFactory& L, const BlockKind& kind, int inplanes, int planes, int stride) {
+ModulePtr residual_block(const LayerFactory& L, const BlockKind& kind, int inplanes, int planes,
+                         int stride) {
   Sequential main, skip;
   const int expansion = kind.bottleneck ? 4 : 1;
   if (kind.bottleneck) {
@@ -70,7 +71,8 @@ Sequential torchvision_resnet(const LayerFactory& L, const ModelSpec& spec, cons
     Sequential layer;
     const int planes = 64 << stage;
     for (int b = 0; b < layers[stage]; ++b) {
-      layer.add(std::to_string(b), residual_block(L, kind, inplanes, planes, b == 0 && stage > 0 ? 2 : 1));
+      layer.add(std::to_string(b),
+                residual_block(L, kind, inplanes, planes, b == 0 && stage > 0 ? 2 : 1));
       inplanes = planes * expansion;
     }
     net.add("layer" + std::to_string(stage + 1), std::make_unique<Sequential>(std::move(layer)));
@@ -83,7 +85,8 @@ Sequential torchvision_resnet(const LayerFactory& L, const ModelSpec& spec, cons
 
 Sequential resnet_small(const LayerFactory& L, const ModelSpec& spec) {
   if (spec.widths.empty() || spec.widths.size() != spec.stage_blocks.size())
-    throw std::invalid_argument("resnet_small: widths and stage_blocks must be non-empty and of equal length");
+    throw std::invalid_argument(
+        "resnet_small: widths and stage_blocks must be non-empty and of equal length");
   Sequential net;
   net.add("conv1", L.conv2d(conv(spec.in_channels, spec.widths[0], 3, 1, 1)))
       .add("bn1", L.batch_norm(bn_relu(spec.widths[0])));
@@ -93,8 +96,8 @@ Sequential resnet_small(const LayerFactory& L, const ModelSpec& spec) {
       throw std::invalid_argument("resnet_small: widths and stage_blocks must be > 0");
     Sequential layer;
     for (int b = 0; b < spec.stage_blocks[stage]; ++b) {
-      layer.add(std::to_string(b),
-                residual_block(L, BlockKind{}, inplanes, spec.widths[stage], b == 0 && stage > 0 ? 2 : 1));
+      layer.add(std::to_string(b), residual_block(L, BlockKind{}, inplanes, spec.widths[stage],
+                                                  b == 0 && stage > 0 ? 2 : 1));
       inplanes = spec.widths[stage];
     }
     net.add("layer" + std::to_string(stage + 1), std::make_unique<Sequential>(std::move(layer)));
@@ -107,7 +110,8 @@ Sequential resnet_small(const LayerFactory& L, const ModelSpec& spec) {
 
 // The seed's MiniResNet: block i = relu(conv_block(x) + skip(x)) then MaxPool2, then the head.
 Sequential mini_resnet(const LayerFactory& L, const ModelSpec& spec) {
-  if (spec.blocks <= 0 || spec.base_width <= 0) throw std::invalid_argument("mini_resnet: blocks and width must be > 0");
+  if (spec.blocks <= 0 || spec.base_width <= 0)
+    throw std::invalid_argument("mini_resnet: blocks and width must be > 0");
   Sequential net;
   int in = spec.in_channels, h = spec.height, w = spec.width;
   for (int i = 1; i <= spec.blocks; ++i) {
@@ -119,7 +123,8 @@ Sequential mini_resnet(const LayerFactory& L, const ModelSpec& spec) {
     main.add("3", L.conv2d(c2)).add("4", L.batch_norm(bn(out)));
     skip.add("", L.conv2d(conv(in, out, 1, 1, 0, true)));
     const std::string n = std::to_string(i);
-    net.add("", std::make_unique<Residual>(L, std::move(main), std::move(skip), true, "conv" + n + ".", "skip" + n + "."));
+    net.add("", std::make_unique<Residual>(L, std::move(main), std::move(skip), true,
+                                           "conv" + n + ".", "skip" + n + "."));
     // Once the map is 1 pixel high or wide, MaxPool2 has nothing to halve (PyTorch would raise):
     // later blocks skip it, so 7 or 9 blocks work on 64x64 and 224x224 inputs.
     if (h >= 2 && w >= 2) {
@@ -147,7 +152,8 @@ Sequential mini_resnet(const LayerFactory& L, const ModelSpec& spec) {
 
 std::unique_ptr<Model> make_model(const ModelSpec& spec, const LayerFactory& layers) {
   if (spec.num_classes <= 0 || spec.in_channels <= 0 || spec.height <= 0 || spec.width <= 0)
-    throw std::invalid_argument("model " + spec.kind + ": num_classes, in_channels, height, width must be > 0");
+    throw std::invalid_argument("model " + spec.kind +
+                                ": num_classes, in_channels, height, width must be > 0");
   Sequential net;
   bool torchvision = true;
   const int r18[4] = {2, 2, 2, 2}, r34[4] = {3, 4, 6, 3};
@@ -165,15 +171,18 @@ std::unique_ptr<Model> make_model(const ModelSpec& spec, const LayerFactory& lay
   } else if (spec.kind == "resnet_small") {
     net = resnet_small(layers, spec);
   } else {
-    throw std::invalid_argument("unknown model kind \"" + spec.kind +
-                                "\"; known: mini_resnet, resnet18, resnet34, resnet50, resnext50_32x4d, resnet_small");
+    throw std::invalid_argument(
+        "unknown model kind \"" + spec.kind +
+        "\"; known: mini_resnet, resnet18, resnet34, resnet50, resnext50_32x4d, resnet_small");
   }
   auto model = std::make_unique<Model>(spec, std::move(net), layers.on_device());
   init_parameters(model->parameters(), spec.init_seed, torchvision);
   if (torchvision && spec.zero_init_residual) {
-    const std::string last_bn = spec.kind == "resnet50" || spec.kind == "resnext50_32x4d" ? ".bn3.weight" : ".bn2.weight";
+    const std::string last_bn =
+        spec.kind == "resnet50" || spec.kind == "resnext50_32x4d" ? ".bn3.weight" : ".bn2.weight";
     for (Parameter* p : model->parameters())
-      if (p->name.starts_with("layer") && p->name.ends_with(last_bn)) std::fill(p->value.begin(), p->value.end(), 0.f);
+      if (p->name.starts_with("layer") && p->name.ends_with(last_bn))
+        std::fill(p->value.begin(), p->value.end(), 0.f);
   }
   model->to_device();
   return model;

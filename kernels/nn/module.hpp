@@ -21,7 +21,9 @@ struct Shape {
   Layout layout = Layout::nchw;
   std::int64_t numel() const { return std::int64_t{n} * c * h * w; }
   std::int64_t per_sample() const { return std::int64_t{c} * h * w; }
-  int channel_block() const { return layout == Layout::nChw16c ? 16 : layout == Layout::nChw8c ? 8 : 1; }
+  int channel_block() const {
+    return layout == Layout::nChw16c ? 16 : layout == Layout::nChw8c ? 8 : 1;
+  }
   int padded_c() const { return (c + channel_block() - 1) / channel_block() * channel_block(); }
   // Floats the tensor occupies (numel plus channel padding).
   std::int64_t storage() const { return std::int64_t{n} * padded_c() * h * w; }
@@ -58,13 +60,14 @@ using ModulePtr = std::unique_ptr<Module>;
 struct Conv2dSpec {
   int in_channels = 0, out_channels = 0;
   int kernel = 3, stride = 1;
-  int padding = 0;     // symmetric padding, ignored when same_padding
+  int padding = 0;            // symmetric padding, ignored when same_padding
   bool same_padding = false;  // PyTorch padding="same" (stride 1): extra pad goes right/bottom
   int dilation = 1, groups = 1;
   bool bias = true;
 };
 
-inline Conv2dSpec conv2d_spec(int in, int out, int kernel, int stride, int padding, bool bias, int groups) {
+inline Conv2dSpec conv2d_spec(int in, int out, int kernel, int stride, int padding, bool bias,
+                              int groups) {
   Conv2dSpec s;
   s.in_channels = in;
   s.out_channels = out;
@@ -92,8 +95,9 @@ struct MaxPoolSpec {
   int kernel = 2, stride = 2, padding = 0;
 };
 
-// y = a + b (optionally followed by ReLU); a, b and y share one layout: the join of a residual block. Not a Module since it
-// has two inputs; its backward gives dL/d(a+b), the same for both branches.
+// y = a + b (optionally followed by ReLU); a, b and y share one layout: the join of a residual
+// block. Not a Module since it has two inputs; its backward gives dL/d(a+b), the same for both
+// branches.
 class ResidualAdd {
  public:
   virtual ~ResidualAdd() = default;
@@ -114,12 +118,13 @@ class LayerFactory {
   // and backward are device pointers, and parameters live in device memory.
   virtual bool on_device() const { return false; }
   virtual ModulePtr conv2d(const Conv2dSpec& spec) const = 0;
-  virtual ModulePtr batch_norm(const BatchNormSpec& spec) const = 0;  // 2d on (N,C,H,W), 1d on (N,C)
+  virtual ModulePtr batch_norm(
+      const BatchNormSpec& spec) const = 0;  // 2d on (N,C,H,W), 1d on (N,C)
   virtual ModulePtr linear(const LinearSpec& spec) const = 0;
   virtual ModulePtr relu() const = 0;
   virtual ModulePtr max_pool(const MaxPoolSpec& spec) const = 0;
-  virtual ModulePtr global_avg_pool() const = 0;  // (N,C,H,W) -> (N,C,1,1)
-  virtual ModulePtr flatten() const = 0;          // (N,C,H,W) -> (N,C*H*W,1,1)
+  virtual ModulePtr global_avg_pool() const = 0;            // (N,C,H,W) -> (N,C,1,1)
+  virtual ModulePtr flatten() const = 0;                    // (N,C,H,W) -> (N,C*H*W,1,1)
   virtual ModulePtr dropout(float p, int index) const = 0;  // index: which dropout in the model
   virtual std::unique_ptr<ResidualAdd> residual_add(bool relu) const = 0;
   // Converts to `layout` (forward) and back (backward); the identity when already there.

@@ -28,7 +28,8 @@ struct Buffer {
   std::string name;
   std::vector<std::int64_t> shape;
   std::vector<float> value;
-  float* device_value = nullptr;  // as Parameter::device_value (null: host only, e.g. num_batches_tracked)
+  float* device_value =
+      nullptr;  // as Parameter::device_value (null: host only, e.g. num_batches_tracked)
 };
 
 }  // namespace ft::nn

@@ -155,14 +155,14 @@ void Sgd::step() {
       nn::cuda::DeviceArray& buf = device_buffers_[k];
       const bool first = momentum != 0.0f && buf.size() == 0;
       if (first) buf.resize(p.value.size());
-      nn::cuda::sgd_update(p.device_value, p.device_grad, buf.data(), n, lr, momentum, dampening, wd,
-                           options_.nesterov, first);
+      nn::cuda::sgd_update(p.device_value, p.device_grad, buf.data(), n, lr, momentum, dampening,
+                           wd, options_.nesterov, first);
     } else {
       std::vector<float>& buf = buffers_[k];
       const bool first = momentum != 0.0f && buf.empty();
       if (first) buf.resize(p.value.size());
-      sgd_update(p.value.data(), p.grad.data(), buf.data(), n, lr, momentum, dampening, wd, options_.nesterov,
-                 first);
+      sgd_update(p.value.data(), p.grad.data(), buf.data(), n, lr, momentum, dampening, wd,
+                 options_.nesterov, first);
     }
   }
   ++step_count_;
@@ -179,14 +179,17 @@ float Sgd::clip_device() {
   const auto total = static_cast<float>(std::sqrt(nn::cuda::squared_norm(grads, sizes)));
   const float coef = static_cast<float>(options_.max_grad_norm) / (total + 1e-6f);
   if (coef < 1.0f)
-    for (nn::Parameter* p : params_) nn::cuda::scale(p->device_grad, coef, static_cast<std::int64_t>(p->grad.size()));
+    for (nn::Parameter* p : params_)
+      nn::cuda::scale(p->device_grad, coef, static_cast<std::int64_t>(p->grad.size()));
   return total;
 }
 
 void Sgd::zero_grad() {
   for (nn::Parameter* p : params_) {
-    if (p->device_grad) nn::cuda::zero(p->device_grad, p->grad.size());
-    else std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+    if (p->device_grad)
+      nn::cuda::zero(p->device_grad, p->grad.size());
+    else
+      std::fill(p->grad.begin(), p->grad.end(), 0.0f);
   }
 }
 
@@ -197,7 +200,8 @@ void Sgd::save_state(Checkpoint& ckpt) const {
       if (device_buffers_[k].size() == 0) continue;
       std::vector<float> host(params_[k]->value.size());
       nn::cuda::download(host.data(), device_buffers_[k].data(), host.size());
-      ckpt.tensors[kBufferPrefix + params_[k]->name] = TensorRecord{params_[k]->shape, std::move(host)};
+      ckpt.tensors[kBufferPrefix + params_[k]->name] =
+          TensorRecord{params_[k]->shape, std::move(host)};
       continue;
     }
     if (buffers_[k].empty()) continue;

@@ -75,7 +75,8 @@ class Sgd {
   SgdOptions options_;
   std::vector<std::vector<float>> buffers_;  // parallel to params_; empty = no buffer yet
   bool on_device_ = false;                   // every parameter has device_value
-  std::vector<nn::cuda::DeviceArray> device_buffers_;  // on_device_: the momentum buffers (size 0 = none yet)
+  std::vector<nn::cuda::DeviceArray>
+      device_buffers_;  // on_device_: the momentum buffers (size 0 = none yet)
   std::int64_t step_count_ = 0;
   float last_grad_norm_ = 0.0f;
 };

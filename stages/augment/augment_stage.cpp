@@ -6,13 +6,13 @@
 // upload and download overlap another's kernels.
 #include "stages/augment/augment_stage.hpp"
 
-#include <stdexcept>
-
 #include <fmt/format.h>
 #include <tbb/blocked_range.h>
 #include <tbb/concurrent_queue.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
+
+#include <stdexcept>
 
 #include "kernels/augment/cuda.hpp"
 #include "kernels/augment/ops.hpp"
@@ -35,25 +35,32 @@ struct CudaSlot {
 struct AugmentStage::State {
   tbb::enumerable_thread_specific<aug::Scratch> scratch;
   tbb::concurrent_queue<ImageList> spare;
-  tbb::concurrent_queue<std::unique_ptr<CudaSlot>> cuda;  // idle contexts; grows to the batches in flight
+  tbb::concurrent_queue<std::unique_ptr<CudaSlot>>
+      cuda;  // idle contexts; grows to the batches in flight
 };
 
-AugmentStage::AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id,
-                           bool output_device)
-    : ops_(std::move(ops)), device_(std::move(device)), id_(std::move(stage_id)), output_device_(output_device),
+AugmentStage::AugmentStage(std::vector<aug::AugmentOp> ops, std::string device,
+                           std::string stage_id, bool output_device)
+    : ops_(std::move(ops)),
+      device_(std::move(device)),
+      id_(std::move(stage_id)),
+      output_device_(output_device),
       state_(std::make_unique<State>()) {}
 
 AugmentStage::~AugmentStage() = default;
 
 void AugmentStage::setup(RunContext& ctx) {
   if (output_device_ && ctx.device != "cuda")
-    throw ConfigError(fmt::format("output = \"device\" feeds a model on the GPU, but [run] device "
-                                  "is \"{}\"; set [run] device = \"cuda\" or output = \"host\"", ctx.device));
+    throw ConfigError(
+        fmt::format("output = \"device\" feeds a model on the GPU, but [run] device "
+                    "is \"{}\"; set [run] device = \"cuda\" or output = \"host\"",
+                    ctx.device));
   std::string why;
   if (device_ == "auto") device_ = aug::cuda_augment_available(&why) ? "cuda" : "cpu";
   if (output_device_ && device_ != "cuda")
-    throw Error(fmt::format("output = \"device\" needs the ops on the GPU, but they run on the {}{}", device_,
-                            why.empty() ? "" : " (" + why + ")"));
+    throw Error(
+        fmt::format("output = \"device\" needs the ops on the GPU, but they run on the {}{}",
+                    device_, why.empty() ? "" : " (" + why + ")"));
   if (device_ != "cuda" || !state_->cuda.empty()) return;
   if (!aug::cuda_augment_available(&why))
     throw Error(fmt::format("device = \"cuda\" but {}; use device = \"cpu\" (or \"auto\")", why));
@@ -69,11 +76,13 @@ void AugmentStage::run(Batch& batch) {
   const std::size_t n = in.size();
   if (n == 0) return;
   if (in.dtype != DType::u8)
-    throw Error(fmt::format("stage '{}' (augment): column 'image' is {} already (normalized upstream?); augment "
-                            "reads u8 HWC images", id_, in.dtype == DType::f32 ? "f32" : "bf16"));
+    throw Error(fmt::format(
+        "stage '{}' (augment): column 'image' is {} already (normalized upstream?); augment "
+        "reads u8 HWC images",
+        id_, in.dtype == DType::f32 ? "f32" : "bf16"));
   if (batch.index.size() != n)
-    throw Error(fmt::format("stage '{}' (augment): column 'index' has {} entries for {} images", id_,
-                            batch.index.size(), n));
+    throw Error(fmt::format("stage '{}' (augment): column 'index' has {} entries for {} images",
+                            id_, batch.index.size(), n));
   std::vector<ImageDims> out_dims(n);
   DType out_type = DType::u8;
   for (std::size_t i = 0; i < n; ++i) {
@@ -93,8 +102,10 @@ void AugmentStage::run(Batch& batch) {
   ImageList out;
   state_->spare.try_pop(out);
   out.layout(out_type, out_dims);
-  if (device_ == "cuda") run_cuda(batch, out_dims, out);
-  else run_cpu(batch, out);
+  if (device_ == "cuda")
+    run_cuda(batch, out_dims, out);
+  else
+    run_cpu(batch, out);
   std::swap(batch.image, out);
   state_->spare.push(std::move(out));
 }
@@ -102,36 +113,46 @@ void AugmentStage::run(Batch& batch) {
 void AugmentStage::run_cpu(Batch& batch, ImageList& out) {
   const ImageList& in = batch.image;
   const auto epoch = static_cast<std::uint32_t>(batch.epoch);
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, in.size()), [&](const tbb::blocked_range<std::size_t>& r) {
-    aug::Scratch& s = state_->scratch.local();
-    for (std::size_t i = r.begin(); i != r.end(); ++i) {
-      const ImageDims& d = in.dims[i];
-      try {
-        aug::ChainOut o;
-        switch (out.dtype) {
-          case DType::u8: o.u8 = out.u8_at(i); break;
-          case DType::f32: o.f32 = out.f32_at(i); break;
-          case DType::bf16: o.bf16 = out.bf16_at(i); break;
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, in.size()), [&](const tbb::blocked_range<std::size_t>& r) {
+        aug::Scratch& s = state_->scratch.local();
+        for (std::size_t i = r.begin(); i != r.end(); ++i) {
+          const ImageDims& d = in.dims[i];
+          try {
+            aug::ChainOut o;
+            switch (out.dtype) {
+              case DType::u8:
+                o.u8 = out.u8_at(i);
+                break;
+              case DType::f32:
+                o.f32 = out.f32_at(i);
+                break;
+              case DType::bf16:
+                o.bf16 = out.bf16_at(i);
+                break;
+            }
+            aug::apply_ops_cpu(ops_, in.u8_at(i), aug::Dims{d.h, d.w, d.c}, o, batch.seed, epoch,
+                               static_cast<std::uint64_t>(batch.index[i]), s);
+          } catch (const std::exception& e) {
+            throw Error(
+                fmt::format("stage '{}' (augment): {}: {}", id_, batch.describe(i), e.what()));
+          }
         }
-        aug::apply_ops_cpu(ops_, in.u8_at(i), aug::Dims{d.h, d.w, d.c}, o, batch.seed, epoch,
-                           static_cast<std::uint64_t>(batch.index[i]), s);
-      } catch (const std::exception& e) {
-        throw Error(fmt::format("stage '{}' (augment): {}: {}", id_, batch.describe(i), e.what()));
-      }
-    }
-  });
+      });
 }
 
 namespace {
 
 // An idle CUDA context from the pool, or a new one.
-std::unique_ptr<CudaSlot> take_slot(tbb::concurrent_queue<std::unique_ptr<CudaSlot>>& pool, const std::string& id) {
+std::unique_ptr<CudaSlot> take_slot(tbb::concurrent_queue<std::unique_ptr<CudaSlot>>& pool,
+                                    const std::string& id) {
   std::unique_ptr<CudaSlot> slot;
   if (pool.try_pop(slot)) return slot;
   try {
     return std::make_unique<CudaSlot>();
   } catch (const std::exception& e) {
-    throw Error(fmt::format("stage '{}' (augment, cuda): cannot start another CUDA context: {}", id, e.what()));
+    throw Error(fmt::format("stage '{}' (augment, cuda): cannot start another CUDA context: {}", id,
+                            e.what()));
   }
 }
 
@@ -141,10 +162,11 @@ void AugmentStage::run_cuda_to_device(Batch& batch, const std::vector<ImageDims>
   const std::size_t n = out_dims.size();
   for (std::size_t i = 1; i < n; ++i)
     if (!(out_dims[i] == out_dims[0]))
-      throw Error(fmt::format("stage '{}' (augment): output = \"device\" needs one output size, but {} gives {}x{}x{} "
-                              "and the first sample {}x{}x{}; end the ops with a resize or crop to a fixed size",
-                              id_, batch.describe(i), out_dims[i].h, out_dims[i].w, out_dims[i].c, out_dims[0].h,
-                              out_dims[0].w, out_dims[0].c));
+      throw Error(fmt::format(
+          "stage '{}' (augment): output = \"device\" needs one output size, but {} gives {}x{}x{} "
+          "and the first sample {}x{}x{}; end the ops with a resize or crop to a fixed size",
+          id_, batch.describe(i), out_dims[i].h, out_dims[i].w, out_dims[i].c, out_dims[0].h,
+          out_dims[0].w, out_dims[0].c));
   const ImageDims d = out_dims[0];
   DeviceTensor& t = batch.input_device;
   const std::size_t total = n * d.numel();
@@ -190,8 +212,9 @@ void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims
   b.sample_ids = st.ids.data();
   b.seed = batch.seed;
   b.epoch = static_cast<std::uint32_t>(batch.epoch);
-  b.out_type = out.dtype == DType::bf16 ? aug::OutType::bf16 : out.dtype == DType::f32 ? aug::OutType::f32
-                                                                                     : aug::OutType::u8;
+  b.out_type = out.dtype == DType::bf16  ? aug::OutType::bf16
+               : out.dtype == DType::f32 ? aug::OutType::f32
+                                         : aug::OutType::u8;
   b.out = b.out_type == aug::OutType::bf16  ? static_cast<void*>(out.bf16.data())
           : b.out_type == aug::OutType::f32 ? static_cast<void*>(out.f32.data())
                                             : static_cast<void*>(out.u8.data());
@@ -209,36 +232,57 @@ void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims
 StageKind augment_kind() {
   StageKind k;
   k.name = "augment";
-  k.doc = "Augments column 'image' per sample with a chain of torchvision-compatible ops (u8 HWC in; u8 HWC "
-          "out, or f32 / bf16 CHW once normalize ran). Random draws: Philox(run seed, epoch, sample index, op index).";
+  k.doc =
+      "Augments column 'image' per sample with a chain of torchvision-compatible ops (u8 HWC in; "
+      "u8 HWC "
+      "out, or f32 / bf16 CHW once normalize ran). Random draws: Philox(run seed, epoch, sample "
+      "index, op index).";
   k.params = {
-      {"ops", ParamType::table_list, "the ops in order, each { op = \"name\", ... }: " + augment_ops_doc(), "", false},
-      {"device", ParamType::string, "where the ops run: cpu, cuda (error without a GPU) or auto", "\"cpu\"", false,
-       std::nullopt, std::nullopt, {"cpu", "cuda", "auto"}},
-      {"output", ParamType::string,
-       "host: write column 'image'; device: write column 'input' in GPU memory for a GPU model ([run] device = "
-       "\"cuda\"), skipping the batch stage and the round trip through the host (needs device = \"cuda\" and an f32 "
+      {"ops", ParamType::table_list,
+       "the ops in order, each { op = \"name\", ... }: " + augment_ops_doc(), "", false},
+      {"device",
+       ParamType::string,
+       "where the ops run: cpu, cuda (error without a GPU) or auto",
+       "\"cpu\"",
+       false,
+       std::nullopt,
+       std::nullopt,
+       {"cpu", "cuda", "auto"}},
+      {"output",
+       ParamType::string,
+       "host: write column 'image'; device: write column 'input' in GPU memory for a GPU model "
+       "([run] device = "
+       "\"cuda\"), skipping the batch stage and the round trip through the host (needs device = "
+       "\"cuda\" and an f32 "
        "normalize)",
-       "\"host\"", false, std::nullopt, std::nullopt, {"host", "device"}},
+       "\"host\"",
+       false,
+       std::nullopt,
+       std::nullopt,
+       {"host", "device"}},
   };
   // Parsing the ops here too makes graph validation (and --dry-run) report op errors, with
   // file:line:col and exit code 2, before any stage is built.
   k.access = [](const Params& p) {
     const auto ops = parse_augment_ops(p);
-    if (p.get_string("output") != "device") return Access{{col::kImage, col::kIndex}, {col::kImage}};
+    if (p.get_string("output") != "device")
+      return Access{{col::kImage, col::kIndex}, {col::kImage}};
     if (p.get_string("device") == "cpu")
-      throw ConfigError(p.where("output") + ": output = \"device\" needs device = \"cuda\" (the ops must run on the GPU)");
+      throw ConfigError(
+          p.where("output") +
+          ": output = \"device\" needs device = \"cuda\" (the ops must run on the GPU)");
     bool f32 = false;
     for (const auto& op : ops) f32 = f32 || (op.kind == aug::OpKind::normalize && !op.bf16);
     if (!f32)
-      throw ConfigError(p.where("output") + ": output = \"device\" hands the model an f32 tensor: the ops need a "
+      throw ConfigError(p.where("output") +
+                        ": output = \"device\" hands the model an f32 tensor: the ops need a "
                         "normalize with dtype = \"f32\"");
     return Access{{col::kImage, col::kIndex}, {col::kInput}};
   };
   k.default_concurrency = 0;
   k.make = [](const Params& p) -> std::unique_ptr<Stage> {
-    return std::make_unique<AugmentStage>(parse_augment_ops(p), p.get_string("device"), p.stage_id(),
-                                          p.get_string("output") == "device");
+    return std::make_unique<AugmentStage>(parse_augment_ops(p), p.get_string("device"),
+                                          p.stage_id(), p.get_string("output") == "device");
   };
   return k;
 }

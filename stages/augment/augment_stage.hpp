@@ -1,8 +1,8 @@
 // Stage `augment`: runs a chain of augmentation ops (kernels/augment) over column `image`,
-// per sample, in parallel over the batch with TBB. Output is u8 HWC, or f32 / bf16 CHW once normalize ran.
-// Every random draw is Philox(batch.seed, batch.epoch, batch.index[i], op index), so output is
-// byte-identical for any thread count. Scratch is per worker thread and output buffers are pooled,
-// so steady-state batches allocate nothing per sample.
+// per sample, in parallel over the batch with TBB. Output is u8 HWC, or f32 / bf16 CHW once
+// normalize ran. Every random draw is Philox(batch.seed, batch.epoch, batch.index[i], op index), so
+// output is byte-identical for any thread count. Scratch is per worker thread and output buffers
+// are pooled, so steady-state batches allocate nothing per sample.
 #pragma once
 
 #include <memory>
@@ -25,7 +25,8 @@ class AugmentStage : public Stage {
  public:
   // output_device: hand the batch to a GPU model as the `input` column in device memory (needs
   // device = "cuda", an f32 normalize, and one output size for every sample).
-  AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id, bool output_device = false);
+  AugmentStage(std::vector<aug::AugmentOp> ops, std::string device, std::string stage_id,
+               bool output_device = false);
   ~AugmentStage() override;
   void setup(RunContext& ctx) override;
   void run(Batch& batch) override;

@@ -1,17 +1,18 @@
 // The `metrics` stage (serial, every split): per pass loss, top-1, top-5 and images/s; a live
 // progress line on a terminal (plain periodic lines otherwise); metrics.csv rows per train step
-// and per pass (time_s: seconds since this process started the run); summary.json at the end of the run (read by `flowtrain ablate`).
+// and per pass (time_s: seconds since this process started the run); summary.json at the end of the
+// run (read by `flowtrain ablate`).
+#include "stages/metrics/metrics.hpp"
+
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 
-#include <fmt/format.h>
-
 #include "kernels/nn/loss.hpp"
 #include "pipeline/error.hpp"
-#include "stages/metrics/metrics.hpp"
 #include "stages/register_all.hpp"
 #include "stages/train/train_state.hpp"
 
@@ -33,7 +34,8 @@ struct PassTotals {
 class Metrics final : public Stage {
  public:
   explicit Metrics(const Params& p)
-      : every_steps_(static_cast<int>(p.get_int("log_every"))), interval_s_(p.get_number("print_every_s")) {}
+      : every_steps_(static_cast<int>(p.get_int("log_every"))),
+        interval_s_(p.get_number("print_every_s")) {}
 
   void setup(RunContext& ctx) override {
     ctx_ = &ctx;
@@ -85,10 +87,11 @@ class Metrics final : public Stage {
 
     const double elapsed = seconds_since(pass_start_);
     auto state = ctx_->shared<TrainState>("train_state");
-    if (pass_.split == Split::train && state && window_.batches >= static_cast<std::size_t>(every_steps_)) {
-      csv_ << fmt::format("step,train,{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n", pass_.epoch, state->step,
-                          state->lr(), window_.loss(), window_.acc1(), window_.acc5(), totals_.samples / elapsed,
-                          seconds_since(run_start_));
+    if (pass_.split == Split::train && state &&
+        window_.batches >= static_cast<std::size_t>(every_steps_)) {
+      csv_ << fmt::format("step,train,{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n",
+                          pass_.epoch, state->step, state->lr(), window_.loss(), window_.acc1(),
+                          window_.acc5(), totals_.samples / elapsed, seconds_since(run_start_));
       window_ = {};
     }
     if (!quiet_) progress(false);
@@ -98,13 +101,15 @@ class Metrics final : public Stage {
     const double elapsed = seconds_since(pass_start_);
     auto state = ctx_->shared<TrainState>("train_state");
     const double ips = elapsed > 0 ? totals_.samples / elapsed : 0.0;
-    csv_ << fmt::format("epoch,{},{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n", split_name(pass.split),
-                        pass.epoch, state ? state->step : 0, state ? state->lr() : 0.0, totals_.loss(), totals_.acc1(),
-                        totals_.acc5(), ips, seconds_since(run_start_));
+    csv_ << fmt::format("epoch,{},{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n",
+                        split_name(pass.split), pass.epoch, state ? state->step : 0,
+                        state ? state->lr() : 0.0, totals_.loss(), totals_.acc1(), totals_.acc5(),
+                        ips, seconds_since(run_start_));
     csv_.flush();
     if (!quiet_) progress(true);
-    results_->passes.push_back(PassResult{pass.split, pass.epoch, totals_.samples, totals_.labelled, totals_.loss(),
-                                          totals_.acc1(), totals_.acc5(), ips, elapsed});
+    results_->passes.push_back(PassResult{pass.split, pass.epoch, totals_.samples, totals_.labelled,
+                                          totals_.loss(), totals_.acc1(), totals_.acc5(), ips,
+                                          elapsed});
     auto& last = last_[static_cast<int>(pass.split)];
     last = totals_;
     last_ips_[static_cast<int>(pass.split)] = ips;
@@ -120,17 +125,22 @@ class Metrics final : public Stage {
     {
       std::ofstream out(tmp);
       out << fmt::format(
-          "{{\"epochs\": {}, \"device\": \"{}\", \"wall_s\": {:.3f}, \"train_images_per_s\": {:.1f}, "
-          "\"train_loss\": {:.6f}, \"train_top1\": {:.6f}, \"val_loss\": {:.6f}, \"val_top1\": {:.6f}, "
-          "\"val_top5\": {:.6f}, \"val_samples\": {}, \"test_samples\": {}, \"test_top1\": {:.6f}}}\n",
-          last_epoch_, ctx.device, wall, last_ips_[0], tr.loss(), tr.acc1(), va.loss(), va.acc1(), va.acc5(),
-          va.samples, te.samples, te.acc1());
+          "{{\"epochs\": {}, \"device\": \"{}\", \"wall_s\": {:.3f}, \"train_images_per_s\": "
+          "{:.1f}, "
+          "\"train_loss\": {:.6f}, \"train_top1\": {:.6f}, \"val_loss\": {:.6f}, \"val_top1\": "
+          "{:.6f}, "
+          "\"val_top5\": {:.6f}, \"val_samples\": {}, \"test_samples\": {}, \"test_top1\": "
+          "{:.6f}}}\n",
+          last_epoch_, ctx.device, wall, last_ips_[0], tr.loss(), tr.acc1(), va.loss(), va.acc1(),
+          va.acc5(), va.samples, te.samples, te.acc1());
     }
     std::rename(tmp.c_str(), (ctx.run_dir / "summary.json").c_str());
   }
 
  private:
-  static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+  static double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  }
 
   void progress(bool done) {
     const double elapsed = seconds_since(pass_start_);
@@ -139,12 +149,13 @@ class Metrics final : public Stage {
     last_print_ = Clock::now();
     const double ips = elapsed > 0 ? totals_.samples / elapsed : 0.0;
     const std::size_t total = pass_.num_batches;
-    const double eta = totals_.batches ? elapsed * (static_cast<double>(total) / totals_.batches - 1.0) : 0.0;
-    std::string line = fmt::format("{} epoch {} [{}/{}] {:.0f} img/s", split_name(pass_.split), pass_.epoch,
-                                   totals_.batches, total, ips);
+    const double eta =
+        totals_.batches ? elapsed * (static_cast<double>(total) / totals_.batches - 1.0) : 0.0;
+    std::string line = fmt::format("{} epoch {} [{}/{}] {:.0f} img/s", split_name(pass_.split),
+                                   pass_.epoch, totals_.batches, total, ips);
     if (totals_.labelled)
-      line += fmt::format(" loss {:.4f} top1 {:.2f}% top5 {:.2f}%", totals_.loss(), 100 * totals_.acc1(),
-                          100 * totals_.acc5());
+      line += fmt::format(" loss {:.4f} top1 {:.2f}% top5 {:.2f}%", totals_.loss(),
+                          100 * totals_.acc1(), 100 * totals_.acc5());
     line += done ? fmt::format(" in {:.1f} s", elapsed) : fmt::format(" ETA {:.0f} s", eta);
     if (tty_)
       fmt::print(stderr, "\r\033[K{}{}", line, done ? "\n" : "");
@@ -173,9 +184,10 @@ void register_metrics_stages(Registry& r) {
   StageKind k;
   k.name = "metrics";
   k.doc = "Loss, top-1, top-5 and images/s per pass; progress output; metrics.csv and summary.json";
-  k.params = {{"log_every", ParamType::integer, "write a metrics.csv step row every N train batches", "10", false, 1.0},
-              {"print_every_s", ParamType::number, "seconds between progress lines when not on a terminal", "10.0",
-               false, 0.0}};
+  k.params = {{"log_every", ParamType::integer,
+               "write a metrics.csv step row every N train batches", "10", false, 1.0},
+              {"print_every_s", ParamType::number,
+               "seconds between progress lines when not on a terminal", "10.0", false, 0.0}};
   k.access = [](const Params&) { return Access{}; };
   k.serial = true;
   k.make = [](const Params& p) { return std::make_unique<Metrics>(p); };

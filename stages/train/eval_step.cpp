@@ -24,7 +24,8 @@ class EvalStep final : public Stage {
     FT_ASSERT(shape.size() == 4);
     const int n = static_cast<int>(shape[0]);
     if (n == 0) return;
-    const int c = static_cast<int>(shape[1]), h = static_cast<int>(shape[2]), w = static_cast<int>(shape[3]);
+    const int c = static_cast<int>(shape[1]), h = static_cast<int>(shape[2]),
+              w = static_cast<int>(shape[3]);
     auto& model = state_->model(c, h, w);
     const int k = model.spec().num_classes;
     b.logits.resize({n, k});
@@ -36,15 +37,18 @@ class EvalStep final : public Stage {
         for (int x = 0; x < w; ++x) flipped_[row * w + x] = in[row * w + (w - 1 - x)];
       extra_.resize(b.logits.data.size());
       model.forward(flipped_.data(), n, false, extra_.data());
-      for (std::size_t i = 0; i < extra_.size(); ++i) b.logits.data[i] = 0.5f * (b.logits.data[i] + extra_[i]);
+      for (std::size_t i = 0; i < extra_.size(); ++i)
+        b.logits.data[i] = 0.5f * (b.logits.data[i] + extra_[i]);
     }
     const bool labelled = !b.label.empty() && b.label[0] >= 0;
     if (labelled) {
       for (std::size_t i = 0; i < b.size(); ++i)
         if (b.label[i] < 0 || b.label[i] >= k)
-          throw Error(fmt::format("{} has label {}, outside [0, {})", b.describe(i), b.label[i], k));
+          throw Error(
+              fmt::format("{} has label {}, outside [0, {})", b.describe(i), b.label[i], k));
       b.loss.resize(static_cast<std::size_t>(n));
-      nn::cross_entropy_forward(b.logits.data.data(), b.label.data(), n, k, state_->label_smoothing, b.loss.data());
+      nn::cross_entropy_forward(b.logits.data.data(), b.label.data(), n, k, state_->label_smoothing,
+                                b.loss.data());
     }
   }
 
@@ -59,8 +63,11 @@ class EvalStep final : public Stage {
 StageKind eval_step_kind() {
   StageKind k;
   k.name = "eval_step";
-  k.doc = "Forward in eval mode (running batch-norm statistics, no gradients); optional hflip test-time augmentation";
-  k.params = {{"tta_hflip", ParamType::boolean, "average the logits of each image and its mirror", "false"}};
+  k.doc =
+      "Forward in eval mode (running batch-norm statistics, no gradients); optional hflip "
+      "test-time augmentation";
+  k.params = {{"tta_hflip", ParamType::boolean, "average the logits of each image and its mirror",
+               "false"}};
   k.access = [](const Params&) { return Access{{col::kInput}, {col::kLogits, col::kLoss}}; };
   k.serial = true;
   k.default_splits = {Split::val, Split::test};

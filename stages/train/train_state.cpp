@@ -1,9 +1,9 @@
 // TrainState: model/optimizer/schedule construction from the config, and checkpoints.
 #include "stages/train/train_state.hpp"
 
-#include <filesystem>
-
 #include <fmt/format.h>
+
+#include <filesystem>
 
 #include "kernels/nn/cuda/device.hpp"
 #include "kernels/optim/checkpoint.hpp"
@@ -39,10 +39,12 @@ std::vector<int> int_list(const toml::table& t, const char* key, std::vector<int
 
 // Keys of [schedule] that are about how the run steps the schedule, not the schedule itself.
 bool is_schedule_run_key(const std::string& key) {
-  return key == "per" || key == "warmup_epochs" || key == "warmup_steps" || key == "warmup_start_factor";
+  return key == "per" || key == "warmup_epochs" || key == "warmup_steps" ||
+         key == "warmup_start_factor";
 }
 
-const optim::FieldDoc* find_field(const std::vector<optim::FieldDoc>& fields, const std::string& key) {
+const optim::FieldDoc* find_field(const std::vector<optim::FieldDoc>& fields,
+                                  const std::string& key) {
   for (const auto& f : fields)
     if (key == f.key) return &f;
   return nullptr;
@@ -60,21 +62,24 @@ optim::FieldValue field_value(const toml::node& n, const optim::FieldDoc& f) {
   std::vector<std::string> strings;
   if (auto* a = n.as_array())
     for (auto& e : *a) {
-      if (type == "int list") ints.push_back(e.value_or<std::int64_t>(0));
-      else strings.push_back(e.value_or<std::string>(""));
+      if (type == "int list")
+        ints.push_back(e.value_or<std::int64_t>(0));
+      else
+        strings.push_back(e.value_or<std::string>(""));
     }
   if (type == "int list") return ints;
   return strings;
 }
 
 template <class Setter>
-void set_field(const RunContext& ctx, const toml::node& v, const char* table, const std::string& key, Setter set,
-               const std::vector<optim::FieldDoc>& fields) {
+void set_field(const RunContext& ctx, const toml::node& v, const char* table,
+               const std::string& key, Setter set, const std::vector<optim::FieldDoc>& fields) {
   const auto* f = find_field(fields, key);
   const auto& src = v.source();
-  const std::string where = src.begin.line > 0 && !(src.path && *src.path == kOverrideSource)
-                                ? fmt::format("{}:{}:{}", ctx.config_file, src.begin.line, src.begin.column)
-                                : ctx.config_file + " (--set)";
+  const std::string where =
+      src.begin.line > 0 && !(src.path && *src.path == kOverrideSource)
+          ? fmt::format("{}:{}:{}", ctx.config_file, src.begin.line, src.begin.column)
+          : ctx.config_file + " (--set)";
   try {
     if (!f) throw std::invalid_argument("unknown key");
     set(field_value(v, *f));
@@ -89,16 +94,17 @@ ParamSpec spec_of(const optim::FieldDoc& f) {
   ParamSpec p;
   p.name = f.key;
   const std::string type = f.type;
-  p.type = type == "bool" ? ParamType::boolean
-           : type == "int" ? ParamType::integer
-           : type == "float" ? ParamType::number
-           : type == "string" ? ParamType::string
+  p.type = type == "bool"       ? ParamType::boolean
+           : type == "int"      ? ParamType::integer
+           : type == "float"    ? ParamType::number
+           : type == "string"   ? ParamType::string
            : type == "int list" ? ParamType::integer_list
                                 : ParamType::string_list;
   p.doc = f.doc;
   if (*f.applies) p.doc += std::string(" [") + f.applies + "]";
   const std::string d = f.dflt;
-  const std::string as_toml = p.type == ParamType::string && !d.empty() && d.front() != '"' ? "\"" + d + "\"" : d;
+  const std::string as_toml =
+      p.type == ParamType::string && !d.empty() && d.front() != '"' ? "\"" + d + "\"" : d;
   bool is_value = !d.empty();
   if (is_value) {
     try {
@@ -107,7 +113,8 @@ ParamSpec spec_of(const optim::FieldDoc& f) {
       is_value = false;
     }
   }
-  if (is_value && p.type == ParamType::number && d.find('.') == std::string::npos && d.find('e') == std::string::npos)
+  if (is_value && p.type == ParamType::number && d.find('.') == std::string::npos &&
+      d.find('e') == std::string::npos)
     p.default_value = d + ".0";
   else if (is_value)
     p.default_value = as_toml;
@@ -115,7 +122,9 @@ ParamSpec spec_of(const optim::FieldDoc& f) {
     p.optional = true;
     if (!d.empty()) p.doc += " (default: " + d + ")";
   }
-  if (p.type == ParamType::integer || p.type == ParamType::number || p.type == ParamType::integer_list) p.min = 0.0;
+  if (p.type == ParamType::integer || p.type == ParamType::number ||
+      p.type == ParamType::integer_list)
+    p.min = 0.0;
   return p;
 }
 
@@ -147,16 +156,19 @@ TrainState::TrainState(RunContext& ctx) : ctx_(ctx) {
   // make their schemas (register_train_sections), so names, types and docs cannot drift.
   for (auto&& [k, v] : section(ctx, "optimizer")) {
     const std::string key(k.str());
-    set_field(ctx, v, "optimizer", key, [&](const optim::FieldValue& fv) { optim::set_sgd_field(sgd_options_, key, fv); },
-              optim::sgd_fields());
+    set_field(
+        ctx, v, "optimizer", key,
+        [&](const optim::FieldValue& fv) { optim::set_sgd_field(sgd_options_, key, fv); },
+        optim::sgd_fields());
   }
   const auto& s = section(ctx, "schedule");
   for (auto&& [k, v] : s) {
     const std::string key(k.str());
     if (is_schedule_run_key(key)) continue;
-    set_field(ctx, v, "schedule", key,
-              [&](const optim::FieldValue& fv) { optim::set_schedule_field(schedule_spec_, key, fv); },
-              optim::schedule_fields());
+    set_field(
+        ctx, v, "schedule", key,
+        [&](const optim::FieldValue& fv) { optim::set_schedule_field(schedule_spec_, key, fv); },
+        optim::schedule_fields());
   }
   schedule_per_step_ = value_of<std::string>(s, "per", "step") == "step";
   schedule_spec_.warmup_start_factor = value_of<double>(s, "warmup_start_factor", 1.0 / 3.0);
@@ -170,7 +182,8 @@ nn::Model& TrainState::model(int c, int h, int w) {
   spec_.height = h;
   spec_.width = w;
   try {
-    model_ = nn::make_model(spec_, ctx_.device == "cuda" ? nn::cuda_layers() : nn::cpu_layers(true));
+    model_ =
+        nn::make_model(spec_, ctx_.device == "cuda" ? nn::cuda_layers() : nn::cpu_layers(true));
   } catch (const std::invalid_argument& e) {
     throw ConfigError(fmt::format("{}: [model]: {}", ctx_.config_file, e.what()));
   } catch (const std::runtime_error& e) {
@@ -196,9 +209,11 @@ void TrainState::prepare_schedule(std::int64_t steps_per_epoch) {
   const double warmup_epochs = value_of<double>(s, "warmup_epochs", 0.0);
   spec.warmup_steps = value_of<std::int64_t>(s, "warmup_steps", 0);
   if (warmup_epochs > 0)
-    spec.warmup_steps = schedule_per_step_ ? static_cast<std::int64_t>(warmup_epochs * steps_per_epoch + 0.5)
-                                           : static_cast<std::int64_t>(warmup_epochs + 0.5);
-  const std::int64_t total = optim::schedule_steps(ctx_.epochs, steps_per_epoch, schedule_per_step_);
+    spec.warmup_steps = schedule_per_step_
+                            ? static_cast<std::int64_t>(warmup_epochs * steps_per_epoch + 0.5)
+                            : static_cast<std::int64_t>(warmup_epochs + 0.5);
+  const std::int64_t total =
+      optim::schedule_steps(ctx_.epochs, steps_per_epoch, schedule_per_step_);
   try {
     schedule_ = optim::make_schedule(spec, sgd_options_.lr, sgd_options_.momentum, total);
   } catch (const std::invalid_argument& e) {
@@ -208,7 +223,8 @@ void TrainState::prepare_schedule(std::int64_t steps_per_epoch) {
 
 void TrainState::apply_schedule(int epoch, std::int64_t iteration) {
   FT_ASSERT(schedule_);
-  const std::int64_t idx = optim::schedule_index(epoch - 1, iteration, steps_per_epoch_, schedule_per_step_);
+  const std::int64_t idx =
+      optim::schedule_index(epoch - 1, iteration, steps_per_epoch_, schedule_per_step_);
   auto& opt = optimizer();
   opt.set_lr(schedule_->lr(idx));
   if (auto m = schedule_->momentum(idx)) opt.set_momentum(*m);
@@ -216,7 +232,8 @@ void TrainState::apply_schedule(int epoch, std::int64_t iteration) {
 
 std::vector<optim::ScheduleRow> TrainState::schedule_rows(bool every_step) const {
   FT_ASSERT(schedule_);
-  return optim::schedule_table(*schedule_, ctx_.epochs, steps_per_epoch_, schedule_per_step_, every_step);
+  return optim::schedule_table(*schedule_, ctx_.epochs, steps_per_epoch_, schedule_per_step_,
+                               every_step);
 }
 
 std::string TrainState::describe_schedule() const {
@@ -233,7 +250,9 @@ void TrainState::save(const std::string& path) const {
   optim::RunState run;
   run.epoch = completed_epochs;
   run.step = step;
-  run.schedule_step = schedule_ ? optim::schedule_index(completed_epochs, 0, steps_per_epoch_, schedule_per_step_) : 0;
+  run.schedule_step =
+      schedule_ ? optim::schedule_index(completed_epochs, 0, steps_per_epoch_, schedule_per_step_)
+                : 0;
   run.seed = static_cast<std::int64_t>(ctx_.seed);
   if (ctx_.config) run.config = to_toml_text(*ctx_.config);
   if (schedule_) run.schedule = schedule_->describe();
@@ -241,7 +260,8 @@ void TrainState::save(const std::string& path) const {
   model_->to_host();  // a GPU model's weights and running statistics into the host mirrors
   // The optimizer exists once a step ran; a model saved before that has fresh optimizer state.
   optim::Sgd fresh(model_->parameters(), sgd_options_);
-  optim::Checkpoint ck = optim::make_training_checkpoint(model_->parameters(), model_->buffers(), sgd_ ? *sgd_ : fresh, run);
+  optim::Checkpoint ck = optim::make_training_checkpoint(model_->parameters(), model_->buffers(),
+                                                         sgd_ ? *sgd_ : fresh, run);
   // What rebuilds the model on --resume before its tensors are restored.
   ck.strings["arch.kind"] = spec_.kind;
   ck.ints["arch.in_channels"] = spec_.in_channels;
@@ -272,12 +292,16 @@ void TrainState::load_resume(const std::string& path) {
       throw std::runtime_error(fmt::format("it holds a '{}' model but [model] kind is '{}'",
                                            ck.string_value("arch.kind"), spec_.kind));
     if (static_cast<std::uint64_t>(ck.int_value("run.seed")) != ctx_.seed)
-      throw std::runtime_error(fmt::format("it was made with seed {} but [run] seed is {}; resuming would not "
-                                           "continue the same random stream", ck.int_value("run.seed"), ctx_.seed));
-    model(static_cast<int>(ck.int_value("arch.in_channels")), static_cast<int>(ck.int_value("arch.height")),
+      throw std::runtime_error(
+          fmt::format("it was made with seed {} but [run] seed is {}; resuming would not "
+                      "continue the same random stream",
+                      ck.int_value("run.seed"), ctx_.seed));
+    model(static_cast<int>(ck.int_value("arch.in_channels")),
+          static_cast<int>(ck.int_value("arch.height")),
           static_cast<int>(ck.int_value("arch.width")));
     // Checks everything against the model and optimizer before changing anything.
-    const optim::RunState run = optim::restore_training_checkpoint(ck, model_->parameters(), model_->buffers(), optimizer());
+    const optim::RunState run = optim::restore_training_checkpoint(ck, model_->parameters(),
+                                                                   model_->buffers(), optimizer());
     model_->to_device();
     step = run.step;
     completed_epochs = static_cast<int>(run.epoch);
@@ -297,15 +321,17 @@ void forward_input(nn::Model& model, const Batch& b, bool training, float* logit
   const auto& s = input_shape(b);
   FT_ASSERT(s.size() == 4);
   if (b.input_device.empty()) {
-    model.forward(b.input.data.data(), static_cast<int>(s[0]), static_cast<int>(s[2]), static_cast<int>(s[3]), training,
-                  logits);
+    model.forward(b.input.data.data(), static_cast<int>(s[0]), static_cast<int>(s[2]),
+                  static_cast<int>(s[3]), training, logits);
     return;
   }
   if (!model.on_device())
-    throw Error("column 'input' is in GPU memory (augment output = \"device\") but the model trains on the CPU; set "
-                "[run] device = \"cuda\" or the augment stage's output = \"host\"");
-  model.forward_device(b.input_device.data, static_cast<int>(s[0]), static_cast<int>(s[2]), static_cast<int>(s[3]),
-                       training, logits);
+    throw Error(
+        "column 'input' is in GPU memory (augment output = \"device\") but the model trains on the "
+        "CPU; set "
+        "[run] device = \"cuda\" or the augment stage's output = \"host\"");
+  model.forward_device(b.input_device.data, static_cast<int>(s[0]), static_cast<int>(s[2]),
+                       static_cast<int>(s[3]), training, logits);
 }
 
 void input_to_host(Batch& b) {
@@ -317,28 +343,49 @@ void input_to_host(Batch& b) {
 
 void register_train_sections(Registry& r) {
   using T = ParamType;
-  r.add_section({"model", "The network: kind and its parameters.",
-                 {{"kind", T::string, "network", "\"resnet_small\"", false, {}, {},
-                   {"resnet_small", "mini_resnet", "resnet18", "resnet34", "resnet50", "resnext50_32x4d"}},
-                  {"num_classes", T::integer, "output classes", "10", false, 1.0},
-                  {"blocks", T::integer, "mini_resnet: number of blocks", "6", false, 1.0, 12.0},
-                  {"base_width", T::integer, "mini_resnet: width of block 0 (doubles per block)", "32", false, 1.0},
-                  {"dropout", T::number, "mini_resnet: dropout before each head Linear", "0.0", false, 0.0, 1.0},
-                  {"zero_init_residual", T::boolean, "resnets: zero the last BN of each residual branch", "false"},
-                  {"widths", T::integer_list, "resnet_small: width of each stage", "[16, 32, 64]", false, 1.0},
-                  {"stage_blocks", T::integer_list, "resnet_small: BasicBlocks per stage", "[1, 1, 1]", false, 1.0},
-                  {"init_from", T::string, "start from this checkpoint's weights (new optimizer and schedule)", "",
-                   true}}});
+  r.add_section(
+      {"model",
+       "The network: kind and its parameters.",
+       {{"kind",
+         T::string,
+         "network",
+         "\"resnet_small\"",
+         false,
+         {},
+         {},
+         {"resnet_small", "mini_resnet", "resnet18", "resnet34", "resnet50", "resnext50_32x4d"}},
+        {"num_classes", T::integer, "output classes", "10", false, 1.0},
+        {"blocks", T::integer, "mini_resnet: number of blocks", "6", false, 1.0, 12.0},
+        {"base_width", T::integer, "mini_resnet: width of block 0 (doubles per block)", "32", false,
+         1.0},
+        {"dropout", T::number, "mini_resnet: dropout before each head Linear", "0.0", false, 0.0,
+         1.0},
+        {"zero_init_residual", T::boolean, "resnets: zero the last BN of each residual branch",
+         "false"},
+        {"widths", T::integer_list, "resnet_small: width of each stage", "[16, 32, 64]", false,
+         1.0},
+        {"stage_blocks", T::integer_list, "resnet_small: BasicBlocks per stage", "[1, 1, 1]", false,
+         1.0},
+        {"init_from", T::string,
+         "start from this checkpoint's weights (new optimizer and schedule)", "", true}}});
   SectionSchema optimizer{"optimizer", "SGD as torch.optim.SGD (its defaults too).", {}};
   for (const auto& f : optim::sgd_fields()) optimizer.params.push_back(spec_of(f));
   r.add_section(std::move(optimizer));
-  SectionSchema schedule{"schedule", "Learning-rate schedule (torch.optim.lr_scheduler values), with an optional linear warmup.",
-                        {{"per", T::string, "step the schedule per iteration or per epoch (lengths in that unit)",
-                          "\"step\"", false, {}, {}, {"step", "epoch"}},
-                         {"warmup_epochs", T::number, "linear warmup length in epochs", "0.0", false, 0.0},
-                         {"warmup_steps", T::integer, "linear warmup length in scheduler steps", "0", false, 0.0},
-                         {"warmup_start_factor", T::number, "warmup starts at lr x this", "0.3333333333333333", false,
-                          0.0, 1.0}}};
+  SectionSchema schedule{
+      "schedule",
+      "Learning-rate schedule (torch.optim.lr_scheduler values), with an optional linear warmup.",
+      {{"per",
+        T::string,
+        "step the schedule per iteration or per epoch (lengths in that unit)",
+        "\"step\"",
+        false,
+        {},
+        {},
+        {"step", "epoch"}},
+       {"warmup_epochs", T::number, "linear warmup length in epochs", "0.0", false, 0.0},
+       {"warmup_steps", T::integer, "linear warmup length in scheduler steps", "0", false, 0.0},
+       {"warmup_start_factor", T::number, "warmup starts at lr x this", "0.3333333333333333", false,
+        0.0, 1.0}}};
   for (const auto& f : optim::schedule_fields()) schedule.params.push_back(spec_of(f));
   r.add_section(std::move(schedule));
 }

@@ -35,10 +35,10 @@ class TrainState {
   std::vector<optim::ScheduleRow> schedule_rows(bool every_step) const;
   std::string describe_schedule() const;
 
-  std::int64_t step = 0;        // optimizer steps taken in this run (resume continues it)
-  int completed_epochs = 0;     // epochs whose train pass finished
+  std::int64_t step = 0;     // optimizer steps taken in this run (resume continues it)
+  int completed_epochs = 0;  // epochs whose train pass finished
   float label_smoothing = 0.f;
-  bool trained = false;         // a train_step stage exists in the graph
+  bool trained = false;  // a train_step stage exists in the graph
 
   // Checkpoints: weights, batch-norm stats, optimizer state, step/epoch, seed, config.
   void save(const std::string& path) const;

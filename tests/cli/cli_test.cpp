@@ -139,8 +139,8 @@ TEST_CASE(
   CHECK(step_loss.back() < step_loss.front() - 0.3);
 
   const std::string summary = read_text(run / "summary.json");
-  for (const char* key :
-       {"\"epochs\": 2", "\"device\": \"cpu\"", "\"val_top1\"", "\"val_samples\": 300", "\"train_images_per_s\""})
+  for (const char* key : {"\"epochs\": 2", "\"device\": \"cpu\"", "\"val_top1\"",
+                          "\"val_samples\": 300", "\"train_images_per_s\""})
     CHECK_MESSAGE(summary.find(key) != std::string::npos, key << " not in " << summary);
 }
 
@@ -276,9 +276,12 @@ TEST_CASE("bad input exits with code 2 and names the thing at fault") {
       {"run " + ws().cfg() + " --set optimizer.lrr=0.1", "lrr"},
       {"preview " + ws().cfg() + " --stage augmnt", "augmnt"},
       {"ablate " + ws().cfg() + " --vary optimizer.lr", "optimizer.lr"},
-      {"run " + ws().cfg() + " --set augment.output='\"device\"'", "output = \"device\" needs device = \"cuda\""},
-      {"run " + ws().cfg() + " --set augment.output='\"device\"' --set augment.device='\"cuda\"' "
-       "--set augment.ops.2.dtype='\"bf16\"'", "need a normalize with dtype = \"f32\""},
+      {"run " + ws().cfg() + " --set augment.output='\"device\"'",
+       "output = \"device\" needs device = \"cuda\""},
+      {"run " + ws().cfg() +
+           " --set augment.output='\"device\"' --set augment.device='\"cuda\"' "
+           "--set augment.ops.2.dtype='\"bf16\"'",
+       "need a normalize with dtype = \"f32\""},
   };
   for (const auto& c : cases) {
     const Result r = ws().run(c.args);

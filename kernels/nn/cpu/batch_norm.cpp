@@ -31,31 +31,39 @@ class BatchNorm final : public Module {
 
   Shape setup(const Shape& in) override {
     if (in.c != spec_.channels)
-      throw std::invalid_argument("batch_norm: input " + to_string(in) + " has " + std::to_string(in.c) +
-                                  " channels, expected " + std::to_string(spec_.channels));
+      throw std::invalid_argument("batch_norm: input " + to_string(in) + " has " +
+                                  std::to_string(in.c) + " channels, expected " +
+                                  std::to_string(spec_.channels));
     if (in == in_) return in_;
     in_ = in;
     // (N, C) with C % 16 == 0 is the same memory as nChw16c with 1x1 planes, for which oneDNN has a
     // vectorised kernel (its plain-layout kernel is several times slower on BatchNorm1d(4096)).
     Shape as = in;
-    if (in.layout == Layout::nchw && in.h == 1 && in.w == 1 && in.c % 16 == 0) as.layout = Layout::nChw16c;
+    if (in.layout == Layout::nchw && in.h == 1 && in.w == 1 && in.c % 16 == 0)
+      as.layout = Layout::nChw16c;
     const memory::desc md = md_of(as);
-    const flags base = flags::use_scale | flags::use_shift | (spec_.relu ? flags::fuse_norm_relu : flags::none);
+    const flags base =
+        flags::use_scale | flags::use_shift | (spec_.relu ? flags::fuse_norm_relu : flags::none);
     const auto eps = spec_.eps;
     using bn = dnnl::batch_normalization_forward;
     using bn_b = dnnl::batch_normalization_backward;
-    bn::primitive_desc train_pd(bn::desc(dnnl::prop_kind::forward_training, md, eps, base), engine());
-    bn::primitive_desc infer_pd(bn::desc(dnnl::prop_kind::forward_inference, md, eps, base | flags::use_global_stats),
+    bn::primitive_desc train_pd(bn::desc(dnnl::prop_kind::forward_training, md, eps, base),
                                 engine());
-    bn_b::primitive_desc bwd_pd(bn_b::desc(dnnl::prop_kind::backward, md, md, eps, base), engine(), train_pd);
+    bn::primitive_desc infer_pd(
+        bn::desc(dnnl::prop_kind::forward_inference, md, eps, base | flags::use_global_stats),
+        engine());
+    bn_b::primitive_desc bwd_pd(bn_b::desc(dnnl::prop_kind::backward, md, md, eps, base), engine(),
+                                train_pd);
     train_ = bn(train_pd);
     infer_ = bn(infer_pd);
     bwd_ = bn_b(bwd_pd);
     if (!spec_.relu) {  // eval-mode backward (the statistics are constants)
-      bn::primitive_desc g_pd(bn::desc(dnnl::prop_kind::forward_training, md, eps, base | flags::use_global_stats),
-                              engine());
-      bn_b::primitive_desc gb_pd(bn_b::desc(dnnl::prop_kind::backward, md, md, eps, base | flags::use_global_stats),
-                                 engine(), g_pd);
+      bn::primitive_desc g_pd(
+          bn::desc(dnnl::prop_kind::forward_training, md, eps, base | flags::use_global_stats),
+          engine());
+      bn_b::primitive_desc gb_pd(
+          bn_b::desc(dnnl::prop_kind::backward, md, md, eps, base | flags::use_global_stats),
+          engine(), g_pd);
       bwd_global_ = bn_b(gb_pd);
     }
     x_mem_ = memory(md, engine(), DNNL_MEMORY_NONE);
@@ -74,8 +82,9 @@ class BatchNorm final : public Module {
     training_ = training;
     const std::int64_t m = std::int64_t{in_.n} * in_.h * in_.w;
     if (training && m <= 1)
-      throw std::invalid_argument("batch_norm: training needs more than one value per channel, got input " +
-                                  to_string(in_));
+      throw std::invalid_argument(
+          "batch_norm: training needs more than one value per channel, got input " +
+          to_string(in_));
     x_mem_.set_data_handle(const_cast<float*>(x));
     y_mem_.set_data_handle(y_.data());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem_},
@@ -105,7 +114,8 @@ class BatchNorm final : public Module {
 
   const float* backward(const float* dy) override {
     if (!training_ && spec_.relu)
-      throw std::logic_error("batch_norm: backward after an eval-mode forward is not supported with fused ReLU");
+      throw std::logic_error(
+          "batch_norm: backward after an eval-mode forward is not supported with fused ReLU");
     dy_mem_.set_data_handle(const_cast<float*>(dy));
     dx_mem_.set_data_handle(dx_.data());
     std::unordered_map<int, memory> args{
@@ -128,7 +138,8 @@ class BatchNorm final : public Module {
     return dx_.data();
   }
 
-  void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override {
+  void collect(const std::string& prefix, std::vector<Parameter*>& params,
+               std::vector<Buffer*>& buffers) override {
     p_.collect(prefix, params, buffers);
   }
 
@@ -143,8 +154,8 @@ class BatchNorm final : public Module {
   dnnl::batch_normalization_forward train_, infer_;
   dnnl::batch_normalization_backward bwd_, bwd_global_;
   memory x_mem_, y_mem_, dy_mem_, dx_mem_, workspace_;
-  memory::desc c_md_;  // (C) vectors: scale, shift, mean, variance and their gradients
-  std::vector<float> y_, dx_;                        // in the input's layout
+  memory::desc c_md_;          // (C) vectors: scale, shift, mean, variance and their gradients
+  std::vector<float> y_, dx_;  // in the input's layout
   std::vector<float> mean_, var_, dscale_, dshift_;  // (C): batch statistics, parameter grads
 };
 

@@ -27,14 +27,16 @@ class Conv2d final : public Module {
                                   std::to_string(spec.groups) + ")");
     if (spec.same_padding && spec.stride != 1)
       throw std::invalid_argument("conv2d: padding=\"same\" needs stride 1 (as in PyTorch)");
-    p_ = WeightBias({spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel}, spec.bias);
+    p_ = WeightBias({spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel},
+                    spec.bias);
   }
 
   Shape setup(const Shape& in) override {
     if (in == in_ && built_) return out_;
     if (in.c != spec_.in_channels)
-      throw std::invalid_argument("conv2d: input " + to_string(in) + " has " + std::to_string(in.c) +
-                                  " channels, expected " + std::to_string(spec_.in_channels));
+      throw std::invalid_argument("conv2d: input " + to_string(in) + " has " +
+                                  std::to_string(in.c) + " channels, expected " +
+                                  std::to_string(spec_.in_channels));
     const int ext = spec_.dilation * (spec_.kernel - 1);  // extent of the kernel minus one
     int pl = spec_.padding, pr = spec_.padding;
     if (spec_.same_padding) {
@@ -43,33 +45,42 @@ class Conv2d final : public Module {
     }
     const int oh = (in.h + pl + pr - ext - 1) / spec_.stride + 1;
     const int ow = (in.w + pl + pr - ext - 1) / spec_.stride + 1;
-    if (oh <= 0 || ow <= 0) throw std::invalid_argument("conv2d: input " + to_string(in) + " too small");
+    if (oh <= 0 || ow <= 0)
+      throw std::invalid_argument("conv2d: input " + to_string(in) + " too small");
     in_ = in;
     out_ = Shape{in.n, spec_.out_channels, oh, ow, Layout::nchw};
 
     const memory::dims src_d{in.n, in.c, in.h, in.w}, dst_d{in.n, out_.c, oh, ow};
     const int g = spec_.groups;
-    const memory::dims w_d = g > 1 ? memory::dims{g, spec_.out_channels / g, spec_.in_channels / g, spec_.kernel, spec_.kernel}
-                                   : memory::dims{spec_.out_channels, spec_.in_channels, spec_.kernel, spec_.kernel};
+    const memory::dims w_d =
+        g > 1 ? memory::dims{g, spec_.out_channels / g, spec_.in_channels / g, spec_.kernel,
+                             spec_.kernel}
+              : memory::dims{spec_.out_channels, spec_.in_channels, spec_.kernel, spec_.kernel};
     const tag w_tag = g > 1 ? tag::goihw : tag::oihw;
-    const memory::dims strides{spec_.stride, spec_.stride}, dil{spec_.dilation - 1, spec_.dilation - 1};
+    const memory::dims strides{spec_.stride, spec_.stride},
+        dil{spec_.dilation - 1, spec_.dilation - 1};
     const memory::dims pad_l{pl, pl}, pad_r{pr, pr};
-    const auto any = [](const memory::dims& d) { return memory::desc(d, memory::data_type::f32, tag::any); };
+    const auto any = [](const memory::dims& d) {
+      return memory::desc(d, memory::data_type::f32, tag::any);
+    };
     const memory::desc b_md = spec_.bias ? plain_md({spec_.out_channels}, tag::x) : memory::desc();
 
-    const auto algo = dnnl::algorithm::convolution_direct;  // winograd (convolution_auto) measured no faster here
+    const auto algo =
+        dnnl::algorithm::convolution_direct;  // winograd (convolution_auto) measured no faster here
     dnnl::convolution_forward::primitive_desc fwd_pd(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, any(src_d), any(w_d), b_md,
-                                        blocked_ ? any(dst_d) : md_of(out_), strides, dil, pad_l, pad_r),
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, any(src_d),
+                                        any(w_d), b_md, blocked_ ? any(dst_d) : md_of(out_),
+                                        strides, dil, pad_l, pad_r),
         engine());
     // Hand on the primitive's own output layout when it is one the other layers know.
     if (blocked_ && !layout_of(fwd_pd.dst_desc(), out_, out_.layout)) out_.layout = Layout::nchw;
     dnnl::convolution_backward_data::primitive_desc bwd_d_pd(
-        dnnl::convolution_backward_data::desc(algo, any(src_d), any(w_d), any(dst_d), strides, dil, pad_l, pad_r),
+        dnnl::convolution_backward_data::desc(algo, any(src_d), any(w_d), any(dst_d), strides, dil,
+                                              pad_l, pad_r),
         engine(), fwd_pd);
     dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(
-        dnnl::convolution_backward_weights::desc(algo, any(src_d), any(w_d), b_md, any(dst_d), strides, dil, pad_l,
-                                                 pad_r),
+        dnnl::convolution_backward_weights::desc(algo, any(src_d), any(w_d), b_md, any(dst_d),
+                                                 strides, dil, pad_l, pad_r),
         engine(), fwd_pd);
     fwd_ = dnnl::convolution_forward(fwd_pd);
     bwd_data_ = dnnl::convolution_backward_data(bwd_d_pd);
@@ -137,7 +148,8 @@ class Conv2d final : public Module {
     return input_grad_ ? dx_.data() : nullptr;
   }
 
-  void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>&) override {
+  void collect(const std::string& prefix, std::vector<Parameter*>& params,
+               std::vector<Buffer*>&) override {
     p_.collect(prefix, params);
   }
 
@@ -153,11 +165,14 @@ class Conv2d final : public Module {
   dnnl::convolution_backward_weights bwd_weights_;
   MemoryPair f_src_, f_w_, f_dst_, d_ddst_, d_w_, d_dsrc_, w_src_, w_ddst_, w_dw_;
   memory b_mem_, db_mem_;
-  std::vector<float> y_, dx_, dw_, db_;  // y: (N, O, OH, OW); dx: (N, C, H, W); dw, db as the params
+  std::vector<float> y_, dx_, dw_,
+      db_;  // y: (N, O, OH, OW); dx: (N, C, H, W); dw, db as the params
 };
 
 }  // namespace
 
-ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked) { return std::make_unique<Conv2d>(spec, blocked); }
+ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked) {
+  return std::make_unique<Conv2d>(spec, blocked);
+}
 
 }  // namespace ft::nn::cpu

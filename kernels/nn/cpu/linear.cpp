@@ -25,27 +25,36 @@ class Linear final : public Module {
 
   Shape setup(const Shape& in) override {
     if (in.per_sample() != spec_.in_features)
-      throw std::invalid_argument("linear: input " + to_string(in) + " has " + std::to_string(in.per_sample()) +
-                                  " features per sample, expected " + std::to_string(spec_.in_features));
-    if (in.layout != Layout::nchw) throw std::invalid_argument("linear: needs an NCHW input (flatten first), got " + to_string(in));
+      throw std::invalid_argument(
+          "linear: input " + to_string(in) + " has " + std::to_string(in.per_sample()) +
+          " features per sample, expected " + std::to_string(spec_.in_features));
+    if (in.layout != Layout::nchw)
+      throw std::invalid_argument("linear: needs an NCHW input (flatten first), got " +
+                                  to_string(in));
     if (in == in_ && built_) return out_;
     in_ = in;
     out_ = Shape{in.n, spec_.out_features, 1, 1};
     const memory::dims src_d{in.n, spec_.in_features}, w_d{spec_.out_features, spec_.in_features},
         dst_d{in.n, spec_.out_features};
-    const auto any = [](const memory::dims& d) { return memory::desc(d, memory::data_type::f32, tag::any); };
+    const auto any = [](const memory::dims& d) {
+      return memory::desc(d, memory::data_type::f32, tag::any);
+    };
     const memory::desc b_md = spec_.bias ? plain_md({spec_.out_features}, tag::x) : memory::desc();
     dnnl::inner_product_forward::primitive_desc fwd_pd(
-        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, any(src_d), any(w_d), b_md, any(dst_d)),
+        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, any(src_d), any(w_d),
+                                          b_md, any(dst_d)),
         engine());
     dnnl::inner_product_backward_data::primitive_desc bd_pd(
-        dnnl::inner_product_backward_data::desc(any(src_d), any(w_d), any(dst_d)), engine(), fwd_pd);
+        dnnl::inner_product_backward_data::desc(any(src_d), any(w_d), any(dst_d)), engine(),
+        fwd_pd);
     dnnl::inner_product_backward_weights::primitive_desc bw_pd(
-        dnnl::inner_product_backward_weights::desc(any(src_d), any(w_d), b_md, any(dst_d)), engine(), fwd_pd);
+        dnnl::inner_product_backward_weights::desc(any(src_d), any(w_d), b_md, any(dst_d)),
+        engine(), fwd_pd);
     fwd_ = dnnl::inner_product_forward(fwd_pd);
     bwd_data_ = dnnl::inner_product_backward_data(bd_pd);
     bwd_weights_ = dnnl::inner_product_backward_weights(bw_pd);
-    const memory::desc src_md = plain_md(src_d, tag::nc), w_md = plain_md(w_d, tag::oi), dst_md = plain_md(dst_d, tag::nc);
+    const memory::desc src_md = plain_md(src_d, tag::nc), w_md = plain_md(w_d, tag::oi),
+                       dst_md = plain_md(dst_d, tag::nc);
     f_src_ = MemoryPair(src_md, fwd_pd.src_desc());
     f_w_ = MemoryPair(w_md, fwd_pd.weights_desc());
     f_dst_ = MemoryPair(dst_md, fwd_pd.dst_desc());
@@ -103,7 +112,8 @@ class Linear final : public Module {
     return dx_.data();
   }
 
-  void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>&) override {
+  void collect(const std::string& prefix, std::vector<Parameter*>& params,
+               std::vector<Buffer*>&) override {
     p_.collect(prefix, params);
   }
 

@@ -8,8 +8,9 @@ bool available(std::string* why) {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e == cudaSuccess && n > 0) return true;
-  if (why) *why = e != cudaSuccess ? std::string("no usable CUDA device (") + cudaGetErrorString(e) + ")"
-                                   : std::string("no CUDA device is present");
+  if (why)
+    *why = e != cudaSuccess ? std::string("no usable CUDA device (") + cudaGetErrorString(e) + ")"
+                            : std::string("no CUDA device is present");
   return false;
 }
 
@@ -74,12 +75,14 @@ void DeviceArray::resize(std::size_t n) {
 
 void upload(float* dst, const float* src, std::size_t n) {
   if (n == 0) return;
-  check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, runtime().stream), "upload");
+  check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, runtime().stream),
+        "upload");
 }
 
 void download(float* dst, const float* src, std::size_t n) {
   if (n == 0) return;
-  check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, runtime().stream), "download");
+  check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, runtime().stream),
+        "download");
   check(cudaStreamSynchronize(runtime().stream), "download");
 }
 
@@ -90,11 +93,11 @@ void zero(float* dst, std::size_t n) {
 
 void synchronize() { check(cudaStreamSynchronize(runtime().stream), "synchronize"); }
 
-void sgd_update(float* value, const float* grad, float* momentum_buffer, std::int64_t n, float lr, float momentum,
-                float dampening, float weight_decay, bool nesterov, bool first) {
+void sgd_update(float* value, const float* grad, float* momentum_buffer, std::int64_t n, float lr,
+                float momentum, float dampening, float weight_decay, bool nesterov, bool first) {
   if (n == 0) return;
-  sgd_update_kernel<<<blocks_for(n), kThreads, 0, runtime().stream>>>(value, momentum_buffer, grad, n, lr, momentum,
-                                                                     dampening, weight_decay, nesterov, first);
+  sgd_update_kernel<<<blocks_for(n), kThreads, 0, runtime().stream>>>(
+      value, momentum_buffer, grad, n, lr, momentum, dampening, weight_decay, nesterov, first);
   check_launch("sgd_update_kernel");
 }
 
@@ -107,7 +110,8 @@ bool allow_tf32() { return g_tf32; }
 
 double squared_norm(const std::vector<const float*>& xs, const std::vector<std::int64_t>& ns) {
   Runtime& r = runtime();
-  static DeviceArray acc(2);  // one double; every tensor's sum_squares adds into it, in stream order
+  static DeviceArray acc(
+      2);  // one double; every tensor's sum_squares adds into it, in stream order
   double* d = reinterpret_cast<double*>(acc.data());
   check(cudaMemsetAsync(d, 0, sizeof(double), r.stream), "sum_squares");
   for (std::size_t k = 0; k < xs.size(); ++k) {

@@ -44,8 +44,8 @@ void synchronize();
 // The optimizer's device work: the same per-element update as optim::sgd_update (sgd_math.hpp),
 // the squared 2-norm of a set of tensors (accumulated in double, one wait for the whole set) and an
 // in-place scale (clipping).
-void sgd_update(float* value, const float* grad, float* momentum_buffer, std::int64_t n, float lr, float momentum,
-                float dampening, float weight_decay, bool nesterov, bool first);
+void sgd_update(float* value, const float* grad, float* momentum_buffer, std::int64_t n, float lr,
+                float momentum, float dampening, float weight_decay, bool nesterov, bool first);
 double squared_norm(const std::vector<const float*>& xs, const std::vector<std::int64_t>& ns);
 void scale(float* x, float s, std::int64_t n);
 

@@ -18,21 +18,25 @@
 namespace ft::nn::cuda {
 
 inline void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA ") + what + ": " + cudaGetErrorString(e));
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("CUDA ") + what + ": " + cudaGetErrorString(e));
 }
 inline void check(cudnnStatus_t s, const char* what) {
-  if (s != CUDNN_STATUS_SUCCESS) throw std::runtime_error(std::string("cuDNN ") + what + ": " + cudnnGetErrorString(s));
+  if (s != CUDNN_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("cuDNN ") + what + ": " + cudnnGetErrorString(s));
 }
 inline void check(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string("cuBLAS ") + what + ": status " + std::to_string(static_cast<int>(s)));
+    throw std::runtime_error(std::string("cuBLAS ") + what + ": status " +
+                             std::to_string(static_cast<int>(s)));
 }
 
 struct Runtime {
   cudaStream_t stream = nullptr;
   cudnnHandle_t dnn = nullptr;
   cublasHandle_t blas = nullptr;
-  DeviceArray workspace;  // floats; shared by every cuDNN call (they run one at a time on the stream)
+  DeviceArray
+      workspace;  // floats; shared by every cuDNN call (they run one at a time on the stream)
 };
 
 // Created on first use; throws std::runtime_error when no device can be used.

@@ -8,7 +8,8 @@ namespace ft::nn::cuda {
 
 namespace {
 [[noreturn]] void no_cuda() {
-  throw std::runtime_error("this flowtrain was built without CUDA (meson option gpu): no GPU layers");
+  throw std::runtime_error(
+      "this flowtrain was built without CUDA (meson option gpu): no GPU layers");
 }
 }  // namespace
 
@@ -27,8 +28,13 @@ void upload(float*, const float*, std::size_t) { no_cuda(); }
 void download(float*, const float*, std::size_t) { no_cuda(); }
 void zero(float*, std::size_t) { no_cuda(); }
 void synchronize() { no_cuda(); }
-void sgd_update(float*, const float*, float*, std::int64_t, float, float, float, float, bool, bool) { no_cuda(); }
-double squared_norm(const std::vector<const float*>&, const std::vector<std::int64_t>&) { no_cuda(); }
+void sgd_update(float*, const float*, float*, std::int64_t, float, float, float, float, bool,
+                bool) {
+  no_cuda();
+}
+double squared_norm(const std::vector<const float*>&, const std::vector<std::int64_t>&) {
+  no_cuda();
+}
 void scale(float*, float, std::int64_t) { no_cuda(); }
 void set_allow_tf32(bool) {}
 bool allow_tf32() { return false; }

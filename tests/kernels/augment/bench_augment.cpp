@@ -1,18 +1,18 @@
 // bench_augment: CPU images/s of each augment op and of the seed's training chain (resize 64->224,
 // random_resized_crop 224, hflip, trivial_augment_wide, normalize, random_erasing) over a batch
 // of 64x64 RGB images, parallel across samples with TBB as the augment stage runs them.
-// Usage: bench_augment [threads=2] [seconds per case=2] [only cases containing this text]. tools/bench_augment.sh runs it beside
-// torchvision's DataLoader.
+// Usage: bench_augment [threads=2] [seconds per case=2] [only cases containing this text].
+// tools/bench_augment.sh runs it beside torchvision's DataLoader.
+#include <tbb/blocked_range.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
-
-#include <tbb/blocked_range.h>
-#include <tbb/enumerable_thread_specific.h>
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
 
 #include "kernels/augment/ops.hpp"
 
@@ -48,7 +48,8 @@ AugmentOp normalize_op(bool bf16 = false) {
 }
 
 // Runs `ops` over all images repeatedly for about `seconds`; returns images/s.
-double measure(tbb::task_arena& arena, const std::vector<AugmentOp>& ops, const Images& in, double seconds) {
+double measure(tbb::task_arena& arena, const std::vector<AugmentOp>& ops, const Images& in,
+               double seconds) {
   const Plan plan = plan_output(ops, in.dims);
   const std::size_t out_n = plan.dims.numel();
   std::vector<std::uint8_t> out_u8(plan.f32 ? 0 : in.n * out_n);
@@ -60,16 +61,21 @@ double measure(tbb::task_arena& arena, const std::vector<AugmentOp>& ops, const 
   const auto pass = [&] {
     ++epoch;
     arena.execute([&] {
-      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, in.n), [&](const tbb::blocked_range<std::size_t>& r) {
-        Scratch& s = scratch.local();
-        for (std::size_t i = r.begin(); i != r.end(); ++i) {
-          ChainOut o;
-          if (!plan.f32) o.u8 = out_u8.data() + i * out_n;
-          else if (plan.bf16) o.bf16 = out_h.data() + i * out_n;
-          else o.f32 = out_f.data() + i * out_n;
-          apply_ops_cpu(ops, in.pixels.data() + i * in.dims.numel(), in.dims, o, 1, epoch, i, s);
-        }
-      });
+      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, in.n),
+                        [&](const tbb::blocked_range<std::size_t>& r) {
+                          Scratch& s = scratch.local();
+                          for (std::size_t i = r.begin(); i != r.end(); ++i) {
+                            ChainOut o;
+                            if (!plan.f32)
+                              o.u8 = out_u8.data() + i * out_n;
+                            else if (plan.bf16)
+                              o.bf16 = out_h.data() + i * out_n;
+                            else
+                              o.f32 = out_f.data() + i * out_n;
+                            apply_ops_cpu(ops, in.pixels.data() + i * in.dims.numel(), in.dims, o,
+                                          1, epoch, i, s);
+                          }
+                        });
     });
   };
   pass();  // warm-up: scratch growth, page faults
@@ -97,11 +103,23 @@ int main(int argc, char** argv) {
   const AugmentOp resize{.kind = OpKind::resize, .size_h = 224, .size_w = 224};
   const AugmentOp rrc{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224};
   const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
-  const AugmentOp ta{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
-  const AugmentOp erase{.kind = OpKind::random_erasing, .p = 0.5f, .scale_lo = 0.02f, .scale_hi = 0.33f,
-                        .ratio_lo = 0.3f, .ratio_hi = 3.3f, .random_value = true};
+  const AugmentOp ta{
+      .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
+  const AugmentOp erase{.kind = OpKind::random_erasing,
+                        .p = 0.5f,
+                        .scale_lo = 0.02f,
+                        .scale_hi = 0.33f,
+                        .ratio_lo = 0.3f,
+                        .ratio_hi = 3.3f,
+                        .random_value = true};
   const AugmentOp rot{.kind = OpKind::rotate, .degrees = 10.0f};
-  const AugmentOp crop{.kind = OpKind::random_crop, .size_h = 224, .size_w = 224, .pad_l = 4, .pad_t = 4, .pad_r = 4, .pad_b = 4};
+  const AugmentOp crop{.kind = OpKind::random_crop,
+                       .size_h = 224,
+                       .size_w = 224,
+                       .pad_l = 4,
+                       .pad_t = 4,
+                       .pad_r = 4,
+                       .pad_b = 4};
   const AugmentOp center{.kind = OpKind::center_crop, .size_h = 200, .size_w = 200};
   struct Case {
     std::string name;
@@ -123,7 +141,8 @@ int main(int argc, char** argv) {
       {"seed chain, bf16 output", {resize, rrc, flip, ta, normalize_op(true), erase}, &small},
       {"fmnist 28x28: rotate 10, hflip, normalize", {rot, flip, fmnist_norm}, &fmnist},
   };
-  std::printf("bench_augment: %d threads, %zu images per pass, >= %.1f s per case\n", threads, small.n, seconds);
+  std::printf("bench_augment: %d threads, %zu images per pass, >= %.1f s per case\n", threads,
+              small.n, seconds);
   const std::string only = argc > 3 ? argv[3] : "";
   for (const Case& c : cases)
     if (c.name.find(only) != std::string::npos)

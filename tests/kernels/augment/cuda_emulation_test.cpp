@@ -3,6 +3,7 @@
 // and launched thread by thread, must equal the CPU chain exactly for every op, the fused steps
 // and the seed's chain. This catches planning and indexing bugs in CI; test_augment_gpu checks the
 // real device (scheduling, memory, the CUDA toolchain's float arithmetic) where one exists.
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -10,8 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "tests/cuda_emulation.hpp"  // before the kernels
-
+// clang-format off: the emulation must come before the kernel headers
+#include "tests/cuda_emulation.hpp"
+// clang-format on
 #include "kernels/augment/cuda_kernels.cuh"
 #include "kernels/augment/ops.hpp"
 #include "tests/kernels/augment/host_batch.hpp"
@@ -20,7 +22,8 @@ using namespace ft::aug;
 
 namespace {
 
-// Kernels that synchronise inside a block (ta_lut_kernel) must be launched with one thread per block.
+// Kernels that synchronise inside a block (ta_lut_kernel) must be launched with one thread per
+// block.
 template <class F>
 void launch(unsigned gx, unsigned gy, unsigned threads, F f) {
   emulate_launch(gx, gy, threads, f);
@@ -48,20 +51,32 @@ void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     s.out_f32 = f32.data();
     s.out_bf16 = bf16.data();
     s.lut = lut.data();
-    const auto gx = static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads));
+    const auto gx =
+        static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads));
     const auto gy = static_cast<unsigned>(n);
     switch (sp.kernel) {
-      case cuda::Kernel::crop: launch(gx, gy, kThreads, [&] { cuda::crop_kernel(s); }); break;
-      case cuda::Kernel::resize: launch(gx, gy, kThreads, [&] { cuda::resize_kernel(s); }); break;
-      case cuda::Kernel::rotate: launch(gx, gy, kThreads, [&] { cuda::rotate_kernel(s); }); break;
-      case cuda::Kernel::to_rgb: launch(gx, gy, kThreads, [&] { cuda::to_rgb_kernel(s); }); break;
-      case cuda::Kernel::normalize: launch(gx, gy, kThreads, [&] { cuda::normalize_kernel(s); }); break;
+      case cuda::Kernel::crop:
+        launch(gx, gy, kThreads, [&] { cuda::crop_kernel(s); });
+        break;
+      case cuda::Kernel::resize:
+        launch(gx, gy, kThreads, [&] { cuda::resize_kernel(s); });
+        break;
+      case cuda::Kernel::rotate:
+        launch(gx, gy, kThreads, [&] { cuda::rotate_kernel(s); });
+        break;
+      case cuda::Kernel::to_rgb:
+        launch(gx, gy, kThreads, [&] { cuda::to_rgb_kernel(s); });
+        break;
+      case cuda::Kernel::normalize:
+        launch(gx, gy, kThreads, [&] { cuda::normalize_kernel(s); });
+        break;
       case cuda::Kernel::ta:
         launch(gy, 1, 1, [&] { cuda::ta_lut_kernel(s); });
         launch(gx, gy, kThreads, [&] { cuda::ta_apply_kernel(s); });
         break;
       case cuda::Kernel::erase:
-        launch(gx, gy, kThreads, [&] { cuda::erase_kernel(s, b.seed, b.epoch, b.sample_ids, sp.op_index); });
+        launch(gx, gy, kThreads,
+               [&] { cuda::erase_kernel(s, b.seed, b.epoch, b.sample_ids, sp.op_index); });
         break;
     }
   }
@@ -69,7 +84,9 @@ void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     std::copy(bf16.begin(), bf16.begin() + out_total, static_cast<std::uint16_t*>(b.out));
   else if (plan.final_buffer == 3)
     std::copy(f32.begin(), f32.begin() + out_total, static_cast<float*>(b.out));
-  else std::copy(u8_buf(plan.final_buffer), u8_buf(plan.final_buffer) + out_total, static_cast<std::uint8_t*>(b.out));
+  else
+    std::copy(u8_buf(plan.final_buffer), u8_buf(plan.final_buffer) + out_total,
+              static_cast<std::uint8_t*>(b.out));
 }
 
 using testing::HostBatch;
@@ -79,7 +96,8 @@ HostBatch make_batch(std::size_t n, bool rgb_only, int base = 0) {
   return testing::make_batch(testing::BatchShape{11, 6, 5, 23, 19, 500, 7}, n, rgb_only, base);
 }
 
-void check_equal(const std::string& name, const std::vector<AugmentOp>& ops, const HostBatch& b, std::uint32_t epoch = 1) {
+void check_equal(const std::string& name, const std::vector<AugmentOp>& ops, const HostBatch& b,
+                 std::uint32_t epoch = 1) {
   const testing::ChainOutput cpu = testing::run_cpu_chain(ops, b, 9, epoch);
   testing::ChainOutput emu(ops, b);
   run_emulated(ops, emu.cuda_batch(b, 9, epoch));
@@ -90,14 +108,24 @@ void check_equal(const std::string& name, const std::vector<AugmentOp>& ops, con
 
 TEST_CASE("emulated CUDA kernels equal the CPU chain for every op") {
   const HostBatch mixed = make_batch(40, false), rgb = make_batch(24, true);
-  AugmentOp pad{.kind = OpKind::random_crop, .size_h = 12, .size_w = 14, .pad_l = 3, .pad_t = 2, .pad_r = 1, .pad_b = 4,
+  AugmentOp pad{.kind = OpKind::random_crop,
+                .size_h = 12,
+                .size_w = 14,
+                .pad_l = 3,
+                .pad_t = 2,
+                .pad_r = 1,
+                .pad_b = 4,
                 .pad_if_needed = true};
   pad.fill[0] = 17;
   check_equal("resize aa", {AugmentOp{.kind = OpKind::resize, .size_h = 17, .size_w = 13}}, mixed);
-  check_equal("resize shrink", {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 3}}, mixed);
-  check_equal("resize plain", {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 9, .antialias = false}}, mixed);
+  check_equal("resize shrink", {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 3}},
+              mixed);
+  check_equal("resize plain",
+              {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 9, .antialias = false}},
+              mixed);
   check_equal("resize short edge", {AugmentOp{.kind = OpKind::resize, .size_h = 10}}, mixed);
-  check_equal("center_crop", {AugmentOp{.kind = OpKind::center_crop, .size_h = 9, .size_w = 11}}, mixed);
+  check_equal("center_crop", {AugmentOp{.kind = OpKind::center_crop, .size_h = 9, .size_w = 11}},
+              mixed);
   check_equal("random_crop constant", {pad}, mixed);
   pad.pad_mode = PadMode::edge;
   check_equal("random_crop edge", {pad}, mixed);
@@ -109,11 +137,17 @@ TEST_CASE("emulated CUDA kernels equal the CPU chain for every op") {
   check_equal("rotate nearest", {rot}, mixed);
   check_equal("to_rgb", {AugmentOp{.kind = OpKind::to_rgb}}, mixed);
   check_equal("normalize", {normalize_op(1)}, mixed);
-  check_equal("random_resized_crop", {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 12, .size_w = 10}}, mixed);
-  const AugmentOp ta{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
+  check_equal("random_resized_crop",
+              {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 12, .size_w = 10}}, mixed);
+  const AugmentOp ta{
+      .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
   for (std::uint32_t epoch = 1; epoch <= 8; ++epoch)  // 8 x 40 draws cover all 14 ops
     check_equal("trivial_augment_wide epoch " + std::to_string(epoch), {ta}, mixed, epoch);
-  AugmentOp erase{.kind = OpKind::random_erasing, .p = 1.0f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
+  AugmentOp erase{.kind = OpKind::random_erasing,
+                  .p = 1.0f,
+                  .scale_lo = 0.02f,
+                  .scale_hi = 0.33f,
+                  .ratio_lo = 0.3f,
                   .ratio_hi = 3.3f};
   erase.fill[0] = 0.5f;
   check_equal("random_erasing value", {normalize_op(3), erase}, rgb);
@@ -126,10 +160,14 @@ TEST_CASE("emulated CUDA kernels equal the CPU chain for every op") {
 TEST_CASE("emulated fused steps and the seed chain equal the CPU chain") {
   const HostBatch rgb = make_batch(24, true), big = make_batch(6, true, 40);
   const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
-  check_equal("rrc + hflip + normalize", {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16}, flip,
-                                          normalize_op(3)}, rgb);
-  check_equal("center_crop + hflip", {AugmentOp{.kind = OpKind::center_crop, .size_h = 10, .size_w = 7}, flip}, rgb);
-  check_equal("rotate + normalize", {AugmentOp{.kind = OpKind::rotate, .degrees = 30.0f}, normalize_op(3)}, rgb);
+  check_equal("rrc + hflip + normalize",
+              {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16}, flip,
+               normalize_op(3)},
+              rgb);
+  check_equal("center_crop + hflip",
+              {AugmentOp{.kind = OpKind::center_crop, .size_h = 10, .size_w = 7}, flip}, rgb);
+  check_equal("rotate + normalize",
+              {AugmentOp{.kind = OpKind::rotate, .degrees = 30.0f}, normalize_op(3)}, rgb);
   check_equal("hflip + hflip", {flip, flip}, rgb);
   const std::vector<AugmentOp> chain = {
       AugmentOp{.kind = OpKind::resize, .size_h = 64, .size_w = 64},
@@ -137,13 +175,20 @@ TEST_CASE("emulated fused steps and the seed chain equal the CPU chain") {
       flip,
       AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
       normalize_op(3),
-      AugmentOp{.kind = OpKind::random_erasing, .p = 0.5f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
-                .ratio_hi = 3.3f, .random_value = true}};
-  for (std::uint32_t epoch = 1; epoch <= 3; ++epoch) check_equal("seed chain epoch " + std::to_string(epoch), chain, big, epoch);
+      AugmentOp{.kind = OpKind::random_erasing,
+                .p = 0.5f,
+                .scale_lo = 0.02f,
+                .scale_hi = 0.33f,
+                .ratio_lo = 0.3f,
+                .ratio_hi = 3.3f,
+                .random_value = true}};
+  for (std::uint32_t epoch = 1; epoch <= 3; ++epoch)
+    check_equal("seed chain epoch " + std::to_string(epoch), chain, big, epoch);
   std::vector<AugmentOp> chain_bf16 = chain;
   chain_bf16[4].bf16 = true;
   check_equal("seed chain bf16", chain_bf16, big, 2);
   check_equal("rrc + hflip + normalize bf16",
-              {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16}, flip, testing::normalize_bf16_op(3)},
+              {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16}, flip,
+               testing::normalize_bf16_op(3)},
               rgb);
 }

@@ -29,8 +29,8 @@ HostBatch make_batch(std::size_t n, bool rgb_only, int base = 0) {
 // Runs ops on both paths and compares; returns the worst difference. Tolerances: u8 within 1
 // level, f32 within 1e-5, bf16 within one bf16 step of the value (2^-8 relative; the two paths
 // round the same float, so in practice they agree exactly).
-double compare(CudaAugment& gpu, const std::string& name, const std::vector<AugmentOp>& ops, const HostBatch& b,
-               std::uint64_t seed = 7, std::uint32_t epoch = 1) {
+double compare(CudaAugment& gpu, const std::string& name, const std::vector<AugmentOp>& ops,
+               const HostBatch& b, std::uint64_t seed = 7, std::uint32_t epoch = 1) {
   const testing::ChainOutput cpu = testing::run_cpu_chain(ops, b, seed, epoch);
   testing::ChainOutput dev(ops, b);
   apply_ops_cuda(gpu, ops, dev.cuda_batch(b, seed, epoch));
@@ -44,14 +44,16 @@ double compare(CudaAugment& gpu, const std::string& name, const std::vector<Augm
       if (d == 0) continue;
       ++differing;
       worst = std::max(worst, d);
-      const double tol = dev.type == OutType::u8 ? 1.0 : dev.type == OutType::f32 ? 1e-5 : std::fabs(c) / 256.0;
+      const double tol = dev.type == OutType::u8    ? 1.0
+                         : dev.type == OutType::f32 ? 1e-5
+                                                    : std::fabs(c) / 256.0;
       if (d > tol) ++over;
       if (shown++ < 3)
-        std::printf("  %s: sample %zu (%dx%dx%d) element %zu: cpu %g gpu %g\n", name.c_str(), i, b.dims[i].h,
-                    b.dims[i].w, b.dims[i].c, e, c, g);
+        std::printf("  %s: sample %zu (%dx%dx%d) element %zu: cpu %g gpu %g\n", name.c_str(), i,
+                    b.dims[i].h, b.dims[i].w, b.dims[i].c, e, c, g);
     }
-  std::printf("%-40s %zu images, %zu elements, %zu differ, max |diff| %g\n", name.c_str(), b.dims.size(), dev.total,
-              differing, worst);
+  std::printf("%-40s %zu images, %zu elements, %zu differ, max |diff| %g\n", name.c_str(),
+              b.dims.size(), dev.total, differing, worst);
   CHECK_MESSAGE(over == 0, name);
   return worst;
 }
@@ -69,14 +71,24 @@ TEST_CASE("every op on the GPU matches the CPU image by image") {
   if (!have_gpu()) return;
   CudaAugment gpu;
   const HostBatch mixed = make_batch(96, false), rgb = make_batch(96, true);
-  AugmentOp pad{.kind = OpKind::random_crop, .size_h = 20, .size_w = 24, .pad_l = 3, .pad_t = 2, .pad_r = 1, .pad_b = 4,
+  AugmentOp pad{.kind = OpKind::random_crop,
+                .size_h = 20,
+                .size_w = 24,
+                .pad_l = 3,
+                .pad_t = 2,
+                .pad_r = 1,
+                .pad_b = 4,
                 .pad_if_needed = true};
   pad.fill[0] = 17;
-  compare(gpu, "resize 24x20 aa", {AugmentOp{.kind = OpKind::resize, .size_h = 24, .size_w = 20}}, mixed);
-  compare(gpu, "resize 7x5 aa (shrink)", {AugmentOp{.kind = OpKind::resize, .size_h = 7, .size_w = 5}}, mixed);
-  compare(gpu, "resize 7x5 plain", {AugmentOp{.kind = OpKind::resize, .size_h = 7, .size_w = 5, .antialias = false}}, mixed);
+  compare(gpu, "resize 24x20 aa", {AugmentOp{.kind = OpKind::resize, .size_h = 24, .size_w = 20}},
+          mixed);
+  compare(gpu, "resize 7x5 aa (shrink)",
+          {AugmentOp{.kind = OpKind::resize, .size_h = 7, .size_w = 5}}, mixed);
+  compare(gpu, "resize 7x5 plain",
+          {AugmentOp{.kind = OpKind::resize, .size_h = 7, .size_w = 5, .antialias = false}}, mixed);
   compare(gpu, "resize short edge 32", {AugmentOp{.kind = OpKind::resize, .size_h = 32}}, mixed);
-  compare(gpu, "center_crop 16 (pads small images)", {AugmentOp{.kind = OpKind::center_crop, .size_h = 16, .size_w = 16}}, mixed);
+  compare(gpu, "center_crop 16 (pads small images)",
+          {AugmentOp{.kind = OpKind::center_crop, .size_h = 16, .size_w = 16}}, mixed);
   compare(gpu, "random_crop constant pad", {pad}, mixed);
   pad.pad_mode = PadMode::edge;
   compare(gpu, "random_crop edge pad", {pad}, mixed);
@@ -89,8 +101,10 @@ TEST_CASE("every op on the GPU matches the CPU image by image") {
   compare(gpu, "to_rgb", {AugmentOp{.kind = OpKind::to_rgb}}, mixed);
   compare(gpu, "normalize (1 mean/std)", {normalize_op(1)}, mixed);
   compare(gpu, "normalize (3 means/stds)", {normalize_op(3)}, rgb);
-  compare(gpu, "random_resized_crop 24", {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 24, .size_w = 24}}, mixed);
-  const AugmentOp ta{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
+  compare(gpu, "random_resized_crop 24",
+          {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 24, .size_w = 24}}, mixed);
+  const AugmentOp ta{
+      .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
   for (std::uint32_t epoch = 1; epoch <= 4; ++epoch)  // 4 x 96 draws cover all 14 ops
     compare(gpu, "trivial_augment_wide epoch " + std::to_string(epoch), {ta}, mixed, 7, epoch);
   AugmentOp ta_bilinear = ta;
@@ -98,7 +112,11 @@ TEST_CASE("every op on the GPU matches the CPU image by image") {
   ta_bilinear.has_fill = true;
   ta_bilinear.fill[0] = 128;
   compare(gpu, "trivial_augment_wide bilinear fill", {ta_bilinear}, mixed);
-  AugmentOp erase{.kind = OpKind::random_erasing, .p = 1.0f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
+  AugmentOp erase{.kind = OpKind::random_erasing,
+                  .p = 1.0f,
+                  .scale_lo = 0.02f,
+                  .scale_hi = 0.33f,
+                  .ratio_lo = 0.3f,
                   .ratio_hi = 3.3f};
   erase.fill[0] = 0.5f;
   compare(gpu, "random_erasing value", {normalize_op(3), erase}, rgb);
@@ -114,18 +132,28 @@ TEST_CASE("fused steps and the seed's whole chain match the CPU") {
   const HostBatch rgb = make_batch(64, true), seed_imgs = make_batch(64, true, 56);
   const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
   compare(gpu, "rrc + hflip + normalize (fused)",
-          {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 32, .size_w = 32}, flip, normalize_op(3)}, rgb);
-  compare(gpu, "center_crop + hflip (fused)", {AugmentOp{.kind = OpKind::center_crop, .size_h = 20, .size_w = 12}, flip}, rgb);
-  compare(gpu, "resize + normalize (fused)", {AugmentOp{.kind = OpKind::resize, .size_h = 30, .size_w = 30}, normalize_op(3)}, rgb);
+          {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 32, .size_w = 32}, flip,
+           normalize_op(3)},
+          rgb);
+  compare(gpu, "center_crop + hflip (fused)",
+          {AugmentOp{.kind = OpKind::center_crop, .size_h = 20, .size_w = 12}, flip}, rgb);
+  compare(gpu, "resize + normalize (fused)",
+          {AugmentOp{.kind = OpKind::resize, .size_h = 30, .size_w = 30}, normalize_op(3)}, rgb);
   const std::vector<AugmentOp> chain = {
       AugmentOp{.kind = OpKind::resize, .size_h = 224, .size_w = 224},
       AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224},
       flip,
       AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
       normalize_op(3),
-      AugmentOp{.kind = OpKind::random_erasing, .p = 0.5f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f,
-                .ratio_hi = 3.3f, .random_value = true}};
-  for (std::uint32_t epoch = 1; epoch <= 3; ++epoch) compare(gpu, "seed chain epoch " + std::to_string(epoch), chain, seed_imgs, 3, epoch);
+      AugmentOp{.kind = OpKind::random_erasing,
+                .p = 0.5f,
+                .scale_lo = 0.02f,
+                .scale_hi = 0.33f,
+                .ratio_lo = 0.3f,
+                .ratio_hi = 3.3f,
+                .random_value = true}};
+  for (std::uint32_t epoch = 1; epoch <= 3; ++epoch)
+    compare(gpu, "seed chain epoch " + std::to_string(epoch), chain, seed_imgs, 3, epoch);
   std::vector<AugmentOp> chain_bf16 = chain;
   chain_bf16[4].bf16 = true;
   compare(gpu, "seed chain bf16", chain_bf16, seed_imgs, 3, 2);
@@ -136,13 +164,15 @@ TEST_CASE("fused steps and the seed's whole chain match the CPU") {
   std::vector<Dims> od(256, Dims{224, 224, 3});
   for (std::size_t i = 0; i < 256; ++i) off[i] = i * 224 * 224 * 3;
   std::vector<float> out(256 * 224 * 224 * 3);
-  CudaBatch cb{big.pixels.data(), big.offsets.data(), big.dims.data(), 256, big.ids.data(), 1, 1, out.data(), off.data(),
-               od.data(), OutType::f32};
+  CudaBatch cb{
+      big.pixels.data(), big.offsets.data(), big.dims.data(), 256,         big.ids.data(), 1, 1,
+      out.data(),        off.data(),         od.data(),       OutType::f32};
   apply_ops_cuda(gpu, chain, cb);  // warm-up (allocations)
   const auto t0 = std::chrono::steady_clock::now();
   for (int r = 0; r < 10; ++r) apply_ops_cuda(gpu, chain, cb);
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("seed chain on the GPU (host to host, incl. parameter draws): %.0f images/s\n", 2560 / sec);
+  std::printf("seed chain on the GPU (host to host, incl. parameter draws): %.0f images/s\n",
+              2560 / sec);
 }
 
 TEST_CASE("achieved bandwidth of each kernel against a device-to-device copy") {
@@ -157,14 +187,23 @@ TEST_CASE("achieved bandwidth of each kernel against a device-to-device copy") {
     big.pixels.resize(big.pixels.size() + 224 * 224 * 3, static_cast<std::uint8_t>(i));
   }
   const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
-  const AugmentOp erase{.kind = OpKind::random_erasing, .p = 1.0f, .scale_lo = 0.02f, .scale_hi = 0.33f,
-                        .ratio_lo = 0.3f, .ratio_hi = 3.3f, .random_value = true};
+  const AugmentOp erase{.kind = OpKind::random_erasing,
+                        .p = 1.0f,
+                        .scale_lo = 0.02f,
+                        .scale_hi = 0.33f,
+                        .ratio_lo = 0.3f,
+                        .ratio_hi = 3.3f,
+                        .random_value = true};
   const std::vector<std::pair<std::vector<AugmentOp>, const HostBatch*>> cases = {
       {{AugmentOp{.kind = OpKind::resize, .size_h = 224, .size_w = 224}}, &small},
-      {{AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224}, flip, normalize_op(3)}, &big},
+      {{AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224}, flip,
+        normalize_op(3)},
+       &big},
       {{flip}, &big},
       {{AugmentOp{.kind = OpKind::rotate, .degrees = 10.0f}}, &big},
-      {{AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false}}, &big},
+      {{AugmentOp{
+           .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false}},
+       &big},
       {{normalize_op(3), erase}, &big},
       {{testing::normalize_bf16_op(3), erase}, &big},
   };
@@ -176,6 +215,7 @@ TEST_CASE("achieved bandwidth of each kernel against a device-to-device copy") {
     apply_ops_cuda(gpu, ops, cb);  // warm-up
     apply_ops_cuda(gpu, ops, cb);
     for (const auto& t : gpu.last_profile())
-      std::printf("  %-28s %8.3f ms  %8.1f MB  %7.1f GB/s\n", t.name.c_str(), t.ms, t.bytes / 1e6, t.bytes / (t.ms * 1e-3) / 1e9);
+      std::printf("  %-28s %8.3f ms  %8.1f MB  %7.1f GB/s\n", t.name.c_str(), t.ms, t.bytes / 1e6,
+                  t.bytes / (t.ms * 1e-3) / 1e9);
   }
 }

@@ -18,7 +18,8 @@ struct HostBatch {
   std::vector<std::uint64_t> ids;
 };
 
-// Sample i is 1x1 when i % one_in == 5, else (base + h0 + i*7 % h_mod) x (base + w0 + i*13 % w_mod).
+// Sample i is 1x1 when i % one_in == 5, else (base + h0 + i*7 % h_mod) x (base + w0 + i*13 %
+// w_mod).
 struct BatchShape {
   int one_in, h0, w0, h_mod, w_mod;
   std::uint64_t id0, id_step;
@@ -28,8 +29,10 @@ inline HostBatch make_batch(const BatchShape& s, std::size_t n, bool rgb_only, i
   HostBatch b;
   for (std::size_t i = 0; i < n; ++i) {
     const bool tiny = static_cast<int>(i % static_cast<std::size_t>(s.one_in)) == 5;
-    const int h = tiny ? 1 : base + s.h0 + static_cast<int>((i * 7) % static_cast<std::size_t>(s.h_mod));
-    const int w = tiny ? 1 : base + s.w0 + static_cast<int>((i * 13) % static_cast<std::size_t>(s.w_mod));
+    const int h =
+        tiny ? 1 : base + s.h0 + static_cast<int>((i * 7) % static_cast<std::size_t>(s.h_mod));
+    const int w =
+        tiny ? 1 : base + s.w0 + static_cast<int>((i * 13) % static_cast<std::size_t>(s.w_mod));
     const int c = (rgb_only || i % 3) ? 3 : 1;
     b.offsets.push_back(b.pixels.size());
     b.dims.push_back({h, w, c});
@@ -58,11 +61,14 @@ struct ChainOutput {
       total += p.dims.numel();
       type = p.bf16 ? OutType::bf16 : p.f32 ? OutType::f32 : OutType::u8;
     }
-    (type == OutType::u8 ? u8.resize(total) : type == OutType::f32 ? f32.resize(total) : bf16.resize(total));
+    (type == OutType::u8    ? u8.resize(total)
+     : type == OutType::f32 ? f32.resize(total)
+                            : bf16.resize(total));
   }
   void* data() {
-    return type == OutType::u8 ? static_cast<void*>(u8.data())
-           : type == OutType::f32 ? static_cast<void*>(f32.data()) : static_cast<void*>(bf16.data());
+    return type == OutType::u8    ? static_cast<void*>(u8.data())
+           : type == OutType::f32 ? static_cast<void*>(f32.data())
+                                  : static_cast<void*>(bf16.data());
   }
   ChainOut at(std::size_t i) {
     ChainOut o;
@@ -75,21 +81,25 @@ struct ChainOutput {
   double value(std::size_t k) const {
     return type == OutType::u8 ? u8[k] : type == OutType::f32 ? f32[k] : bf16_to_f32(bf16[k]);
   }
-  bool operator==(const ChainOutput& o) const { return type == o.type && u8 == o.u8 && f32 == o.f32 && bf16 == o.bf16; }
+  bool operator==(const ChainOutput& o) const {
+    return type == o.type && u8 == o.u8 && f32 == o.f32 && bf16 == o.bf16;
+  }
   // The CudaBatch that writes into this output.
   CudaBatch cuda_batch(const HostBatch& b, std::uint64_t seed, std::uint32_t epoch) {
-    return CudaBatch{b.pixels.data(), b.offsets.data(), b.dims.data(), b.dims.size(), b.ids.data(), seed, epoch,
-                     data(),          offsets.data(),   dims.data(),   type};
+    return CudaBatch{
+        b.pixels.data(), b.offsets.data(), b.dims.data(),  b.dims.size(), b.ids.data(), seed,
+        epoch,           data(),           offsets.data(), dims.data(),   type};
   }
 };
 
 // The CPU chain over every sample of b.
-inline ChainOutput run_cpu_chain(const std::vector<AugmentOp>& ops, const HostBatch& b, std::uint64_t seed,
-                                 std::uint32_t epoch) {
+inline ChainOutput run_cpu_chain(const std::vector<AugmentOp>& ops, const HostBatch& b,
+                                 std::uint64_t seed, std::uint32_t epoch) {
   ChainOutput out(ops, b);
   Scratch s;
   for (std::size_t i = 0; i < b.dims.size(); ++i)
-    apply_ops_cpu(ops, b.pixels.data() + b.offsets[i], b.dims[i], out.at(i), seed, epoch, b.ids[i], s);
+    apply_ops_cpu(ops, b.pixels.data() + b.offsets[i], b.dims[i], out.at(i), seed, epoch, b.ids[i],
+                  s);
   return out;
 }
 

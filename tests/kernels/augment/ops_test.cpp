@@ -1,10 +1,11 @@
 // Every augment op against torchvision 0.14 tensor-path outputs with fixed parameters
 // (tests/fixtures/augment/ops.bin). Tolerances are stated per op with the reason.
+#include "kernels/augment/ops.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 
-#include "kernels/augment/ops.hpp"
 #include "kernels/augment/pixel.hpp"
 #include "tests/kernels/augment/fixture.hpp"
 
@@ -31,8 +32,9 @@ int normalize_params(const Record& r, float* mean, float* stdev) {
 }  // namespace
 
 TEST_CASE("fixtures load and cover every op family") {
-  for (const char* p : {"resize/", "resize_short/", "center_crop/", "random_crop/", "hflip/", "rotate/",
-                        "normalize/", "normalize_bf16/", "ta/", "ta_magnitudes/", "erase/"})
+  for (const char* p :
+       {"resize/", "resize_short/", "center_crop/", "random_crop/", "hflip/", "rotate/",
+        "normalize/", "normalize_bf16/", "ta/", "ta_magnitudes/", "erase/"})
     CHECK_MESSAGE(fixtures_with(p).size() > 0, p);
 }
 
@@ -44,7 +46,8 @@ TEST_CASE("resize matches torchvision (bilinear, antialias on and off, crop wind
     const Dims od{int(p[0]), int(p[1]), in.dims.c};
     REQUIRE(od == r->dims);
     std::vector<std::uint8_t> out(od.numel());
-    resize_cpu(out.data(), od, in.u8.data(), in.dims, int(p[3]), int(p[4]), int(p[5]), int(p[6]), p[2] != 0, s);
+    resize_cpu(out.data(), od, in.u8.data(), in.dims, int(p[3]), int(p[4]), int(p[5]), int(p[6]),
+               p[2] != 0, s);
     // 1 level: float32 sums in a different order than PyTorch's kernel can land on the other side
     // of a .5 rounding boundary.
     CHECK_MESSAGE(count_mismatches(r->name, out.data(), r->u8.data(), out.size(), 1) == 0, r->name);
@@ -70,7 +73,8 @@ TEST_CASE("center_crop matches torchvision, including padding and rounding") {
   Scratch s;
   for (const Record* r : fixtures_with("center_crop/")) {
     const Record& in = input_of(*r);
-    AugmentOp op{.kind = OpKind::center_crop, .size_h = int(r->params[0]), .size_w = int(r->params[1])};
+    AugmentOp op{
+        .kind = OpKind::center_crop, .size_h = int(r->params[0]), .size_w = int(r->params[1])};
     const Dims od = op_output_dims(op, in.dims);
     REQUIRE(od == r->dims);
     std::vector<std::uint8_t> out(od.numel());
@@ -88,8 +92,8 @@ TEST_CASE("random_crop's pad + crop matches torchvision for every padding mode")
     REQUIRE(od == r->dims);
     std::vector<std::uint8_t> out(od.numel());
     const float fill = float(p[5]);
-    crop_pad_cpu(out.data(), od, in.u8.data(), in.dims, int(p[6]) - int(p[1]), int(p[7]) - int(p[0]),
-                 static_cast<PadMode>(int(p[4])), &fill, 1, false);
+    crop_pad_cpu(out.data(), od, in.u8.data(), in.dims, int(p[6]) - int(p[1]),
+                 int(p[7]) - int(p[0]), static_cast<PadMode>(int(p[4])), &fill, 1, false);
     CHECK_MESSAGE(count_mismatches(r->name, out.data(), r->u8.data(), out.size(), 0) == 0, r->name);
   }
 }
@@ -116,10 +120,12 @@ TEST_CASE("rotate matches torchvision (center, sign, fill blend, nearest)") {
     float m[6];
     inverse_affine_matrix(m, 0, 0, -angle, 0, 0, 1, 0, 0);  // F.rotate negates the angle
     std::vector<std::uint8_t> out(in.dims.numel());
-    affine_cpu(out.data(), in.u8.data(), in.dims, m, nearest ? Interp::nearest : Interp::bilinear, true, &fill, 1);
+    affine_cpu(out.data(), in.u8.data(), in.dims, m, nearest ? Interp::nearest : Interp::bilinear,
+               true, &fill, 1);
     // Bilinear: 1 level (float32 grid arithmetic, rounding boundary). Nearest: a source
     // coordinate within float32 rounding of .5 may pick the neighbour, so allow 2% of elements.
-    const int bad = count_mismatches(r->name, out.data(), r->u8.data(), out.size(), nearest ? 0 : 1);
+    const int bad =
+        count_mismatches(r->name, out.data(), r->u8.data(), out.size(), nearest ? 0 : 1);
     CHECK_MESSAGE(bad <= (nearest ? int(out.size() / 50) : 0), r->name);
   }
 }
@@ -148,7 +154,8 @@ TEST_CASE("normalize to bf16 matches torchvision's .to(torch.bfloat16)") {
       const float got = bf16_to_f32(out[i]), want = r->f[i];
       // Equal, except where torch's f32 value (within 1e-6 of ours, see above) sits on the other
       // side of a bf16 rounding boundary: then one bf16 step (2^-8 relative) apart.
-      CHECK_MESSAGE(std::fabs(got - want) <= std::fabs(want) / 128.0f + 1e-30f, r->name << " element " << i);
+      CHECK_MESSAGE(std::fabs(got - want) <= std::fabs(want) / 128.0f + 1e-30f,
+                    r->name << " element " << i);
       exact += got == want;
       ++total;
     }
@@ -178,7 +185,8 @@ TEST_CASE("trivial_augment_wide magnitude tables equal torchvision's") {
   for (const Record* r : fixtures_with("ta_magnitudes/")) {
     const auto t = static_cast<TaOp>(int(r->params[0]));
     REQUIRE(r->f.size() == 31u);
-    for (int b = 0; b < 31; ++b) CHECK_MESSAGE(ta_magnitude(t, b, 31) == r->f[b], r->name << " bin " << b);
+    for (int b = 0; b < 31; ++b)
+      CHECK_MESSAGE(ta_magnitude(t, b, 31) == r->f[b], r->name << " bin " << b);
   }
 }
 
@@ -197,7 +205,8 @@ TEST_CASE("trivial_augment_wide ops match torchvision at fixed magnitudes") {
     // Colour ops: 1 level (float32 blend / 3x3 blur sums in another order, truncating casts).
     // Geometric ops are nearest-neighbour: a coordinate within float32 rounding of .5 may pick the
     // neighbour, so allow 2% of elements to differ.
-    const int bad = count_mismatches(r->name, out.data(), r->u8.data(), out.size(), geometric ? 0 : 1);
+    const int bad =
+        count_mismatches(r->name, out.data(), r->u8.data(), out.size(), geometric ? 0 : 1);
     CHECK_MESSAGE(bad <= (geometric ? int(out.size() / 50) : 0), r->name);
   }
 }

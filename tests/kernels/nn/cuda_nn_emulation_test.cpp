@@ -12,8 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "tests/cuda_emulation.hpp"  // before the kernels
-
+// clang-format off: the emulation must come before the kernel headers
+#include "tests/cuda_emulation.hpp"
+// clang-format on
 #include "kernels/nn/cuda/kernels.cuh"
 #include "kernels/nn/module.hpp"
 #include "kernels/optim/sgd.hpp"
@@ -38,7 +39,8 @@ void launch(F f) {
 }
 
 // Uniform in [lo, hi); every 7th value exactly zero (ReLU's boundary).
-std::vector<float> random_floats(std::size_t n, std::uint32_t seed, float lo = -2.f, float hi = 2.f) {
+std::vector<float> random_floats(std::size_t n, std::uint32_t seed, float lo = -2.f,
+                                 float hi = 2.f) {
   std::mt19937 gen(seed);
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);
@@ -66,7 +68,8 @@ bool same_bits(const std::string& what, const float* got, const float* want, std
 bool same_bits(const std::string& what, const std::vector<float>& got, const float* want) {
   return same_bits(what, got.data(), want, got.size());
 }
-bool same_bits(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
+bool same_bits(const std::string& what, const std::vector<float>& got,
+               const std::vector<float>& want) {
   return got.size() == want.size() && same_bits(what, got.data(), want.data(), got.size());
 }
 
@@ -79,12 +82,14 @@ TEST_CASE("philox_uniform_at equals the sequential Philox stream word for word")
     std::uint64_t sample;
     std::uint32_t op;
   };
-  for (const Key k : {Key{0, 0, 0, 0}, Key{42, 7, 3, 1}, Key{0x0123456789ABCDEFull, 123456, (1ull << 40) + 17, 9},
-                      Key{~0ull, 0xFFFFFFFFu, (1ull << 48) - 1, 0xFFFFu}}) {
+  for (const Key k :
+       {Key{0, 0, 0, 0}, Key{42, 7, 3, 1}, Key{0x0123456789ABCDEFull, 123456, (1ull << 40) + 17, 9},
+        Key{~0ull, 0xFFFFFFFFu, (1ull << 48) - 1, 0xFFFFu}}) {
     ft::rng::Philox gen(k.seed, k.epoch, k.sample, k.op);
     int bad = 0;
     for (std::uint64_t i = 0; i <= 1000; ++i) {
-      const float want = gen.uniform(), got = kc::philox_uniform_at(k.seed, k.epoch, k.sample, k.op, i);
+      const float want = gen.uniform(),
+                  got = kc::philox_uniform_at(k.seed, k.epoch, k.sample, k.op, i);
       bad += std::memcmp(&want, &got, sizeof(float)) != 0;
     }
     CHECK_MESSAGE(bad == 0, "seed " << k.seed << " sample " << k.sample << " op " << k.op);
@@ -94,8 +99,8 @@ TEST_CASE("philox_uniform_at equals the sequential Philox stream word for word")
 TEST_CASE("emulated relu and the residual join equal the CPU layers") {
   const Shape s{3, 5, 7, 9};
   const std::int64_t n = s.numel();
-  const std::vector<float> x = random_floats(n, 1), b = random_floats(n, 2), dy = random_floats(n, 3),
-                           dy2 = random_floats(n, 4);
+  const std::vector<float> x = random_floats(n, 1), b = random_floats(n, 2),
+                           dy = random_floats(n, 3), dy2 = random_floats(n, 4);
 
   auto relu = cpu_layers(false).relu();
   relu->setup(s);
@@ -141,7 +146,9 @@ TEST_CASE("emulated dropout draws the CPU layer's mask and output") {
     drop->set_dropout_key(seed, step);
     const float* y_cpu = drop->forward(x.data(), true);
     std::vector<float> y(n), mask(n), dx(n);
-    launch([&] { kc::dropout_forward(y.data(), mask.data(), x.data(), per, n, p, seed, step, index); });
+    launch([&] {
+      kc::dropout_forward(y.data(), mask.data(), x.data(), per, n, p, seed, step, index);
+    });
     CHECK(same_bits(name + " y", y, y_cpu));
     // The CPU mask is private: backward of ones gives it (1 * mask).
     CHECK(same_bits(name + " mask", mask, drop->backward(ones.data())));
@@ -157,20 +164,27 @@ TEST_CASE("emulated max pool (first maximum, gathered backward) equals the CPU l
     Shape in;
     bool ties;
   };
-  for (const Case& c : {Case{{3, 2, 1}, {4, 5, 11, 10}, false}, Case{{3, 2, 1}, {4, 5, 11, 10}, true},
-                        Case{{2, 2, 0}, {4, 5, 8, 9}, false}, Case{{2, 2, 0}, {4, 5, 8, 9}, true},
-                        Case{{3, 1, 1}, {2, 3, 6, 7}, true}}) {
-    const std::string name = "max_pool k" + std::to_string(c.spec.kernel) + " s" + std::to_string(c.spec.stride) +
-                             " p" + std::to_string(c.spec.padding) + (c.ties ? " ties" : "");
+  for (const Case& c : {Case{{3, 2, 1}, {4, 5, 11, 10}, false},
+                        Case{{3, 2, 1}, {4, 5, 11, 10}, true}, Case{{2, 2, 0}, {4, 5, 8, 9}, false},
+                        Case{{2, 2, 0}, {4, 5, 8, 9}, true}, Case{{3, 1, 1}, {2, 3, 6, 7}, true}}) {
+    const std::string name = "max_pool k" + std::to_string(c.spec.kernel) + " s" +
+                             std::to_string(c.spec.stride) + " p" + std::to_string(c.spec.padding) +
+                             (c.ties ? " ties" : "");
     auto pool = cpu_layers(false).max_pool(c.spec);
     const Shape out = pool->setup(c.in);
-    const kc::PoolGeom g{c.in.n, c.in.c, c.in.h, c.in.w,
+    const kc::PoolGeom g{c.in.n,
+                         c.in.c,
+                         c.in.h,
+                         c.in.w,
                          (c.in.h + 2 * c.spec.padding - c.spec.kernel) / c.spec.stride + 1,
                          (c.in.w + 2 * c.spec.padding - c.spec.kernel) / c.spec.stride + 1,
-                         c.spec.kernel, c.spec.stride, c.spec.padding};
+                         c.spec.kernel,
+                         c.spec.stride,
+                         c.spec.padding};
     REQUIRE(out.h == g.oh);
     REQUIRE(out.w == g.ow);
-    const std::vector<float> x = c.ties ? tied_floats(c.in.numel(), 7) : random_floats(c.in.numel(), 7),
+    const std::vector<float> x = c.ties ? tied_floats(c.in.numel(), 7)
+                                        : random_floats(c.in.numel(), 7),
                              dy = random_floats(out.numel(), 8);
     std::vector<float> y(out.numel()), dx(c.in.numel());
     std::vector<std::int32_t> argmax(out.numel());
@@ -203,10 +217,12 @@ TEST_CASE("emulated max pool (first maximum, gathered backward) equals the CPU l
       reordered += hits[i] > 2 && !exact;
       if (hits[i] <= 2 ? exact : std::abs(dx[i] - dx_cpu[i]) <= 1e-6f * mag[i]) continue;
       if (bad++ == 0)
-        MESSAGE(name << " dx[" << i << "] (" << hits[i] << " outputs): kernel " << dx[i] << ", CPU " << dx_cpu[i]);
+        MESSAGE(name << " dx[" << i << "] (" << hits[i] << " outputs): kernel " << dx[i] << ", CPU "
+                     << dx_cpu[i]);
     }
     CHECK_MESSAGE(bad == 0, name << ": dx differs from the CPU layer");
-    MESSAGE(name << ": " << reordered << " inputs with 3+ outputs differ from oneDNN in the last bits");
+    MESSAGE(name << ": " << reordered
+                 << " inputs with 3+ outputs differ from oneDNN in the last bits");
   }
 }
 
@@ -265,7 +281,8 @@ TEST_CASE("emulated bias adds and bias-gradient sums equal plain loops") {
       want_sums[c] += s;
     }
     // One thread per block: the kernel's tree reduction needs __syncthreads (see sum_squares).
-    launch(kBlocks, 1, [&] { kc::channel_sums_accumulate(sums.data(), m.data(), n, channels, hw); });
+    launch(kBlocks, 1,
+           [&] { kc::channel_sums_accumulate(sums.data(), m.data(), n, channels, hw); });
     CHECK(same_bits("channel_sums c=" + std::to_string(channels), sums, want_sums));
   }
 }
@@ -304,11 +321,11 @@ TEST_CASE("emulated sgd_update_kernel equals sgd_update for every flag combinati
     for (int step = 1; step <= 3; ++step) {
       const std::vector<float> grad = random_floats(n, 100 + step);
       const bool first = c.momentum != 0.f && step == 1;
-      ft::optim::sgd_update(value.data(), grad.data(), buf.data(), n, lr, c.momentum, c.dampening, weight_decay,
-                            c.nesterov, first);
+      ft::optim::sgd_update(value.data(), grad.data(), buf.data(), n, lr, c.momentum, c.dampening,
+                            weight_decay, c.nesterov, first);
       launch([&] {
-        kc::sgd_update_kernel(value_emu.data(), buf_emu.data(), grad.data(), n, lr, c.momentum, c.dampening,
-                              weight_decay, c.nesterov, first);
+        kc::sgd_update_kernel(value_emu.data(), buf_emu.data(), grad.data(), n, lr, c.momentum,
+                              c.dampening, weight_decay, c.nesterov, first);
       });
       const std::string name = std::string(c.name) + " step " + std::to_string(step);
       CHECK(same_bits(name + " value", value_emu, value));

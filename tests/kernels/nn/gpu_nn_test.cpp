@@ -34,7 +34,8 @@ bool have_gpu() {
   return false;
 }
 
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float lo = -1.f, float hi = 1.f) {
+std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float lo = -1.f,
+                                 float hi = 1.f) {
   ft::rng::Philox g(seed, 0, n, 7);
   std::vector<float> v(n);
   for (float& x : v) x = g.uniform(lo, hi);
@@ -48,13 +49,16 @@ std::vector<float> from_device(const float* p, std::size_t n) {
 }
 
 // max |a - b| / max(max |b|, 1e-12); prints and checks against tol.
-double compare(const std::string& what, const std::vector<float>& got, const std::vector<float>& want, double tol) {
+double compare(const std::string& what, const std::vector<float>& got,
+               const std::vector<float>& want, double tol) {
   REQUIRE(got.size() == want.size());
   double worst = 0, scale = 1e-12;
   for (float w : want) scale = std::max(scale, double(std::fabs(w)));
-  for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+  for (std::size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, double(std::fabs(got[i] - want[i])));
   const double rel = worst / scale;
-  std::printf("%-58s max|diff| %.3g (relative %.3g, tolerance %.3g)\n", what.c_str(), worst, rel, tol);
+  std::printf("%-58s max|diff| %.3g (relative %.3g, tolerance %.3g)\n", what.c_str(), worst, rel,
+              tol);
   CHECK_MESSAGE(rel <= tol, what);
   return rel;
 }
@@ -66,7 +70,8 @@ struct LayerPair {
   std::vector<Buffer*> bc, bg;
 };
 
-LayerPair make_layer_pair(const std::function<ModulePtr(const LayerFactory&)>& make, std::uint64_t seed) {
+LayerPair make_layer_pair(const std::function<ModulePtr(const LayerFactory&)>& make,
+                          std::uint64_t seed) {
   LayerPair lp{make(cpu_layers(false)), make(cuda_layers()), {}, {}, {}, {}};
   lp.cpu->collect("", lp.pc, lp.bc);
   lp.gpu->collect("", lp.pg, lp.bg);
@@ -87,8 +92,8 @@ LayerPair make_layer_pair(const std::function<ModulePtr(const LayerFactory&)>& m
 
 // Forward (training or eval) and, in training, backward: outputs, input gradients and parameter
 // gradients of the two layers.
-void check_layer(const std::string& name, const std::function<ModulePtr(const LayerFactory&)>& make, Shape in,
-                 double tol, bool training = true) {
+void check_layer(const std::string& name, const std::function<ModulePtr(const LayerFactory&)>& make,
+                 Shape in, double tol, bool training = true) {
   LayerPair lp = make_layer_pair(make, 11);
   const Shape out = lp.cpu->setup(in);
   const Shape out_gpu = lp.gpu->setup(in);
@@ -100,7 +105,8 @@ void check_layer(const std::string& name, const std::function<ModulePtr(const La
   const float* yc = lp.cpu->forward(x.data(), training);
   const float* yg = lp.gpu->forward(dx_dev.data(), training);
   const auto n_out = static_cast<std::size_t>(out.numel());
-  compare(name + " forward" + (training ? "" : " (eval)"), from_device(yg, n_out), std::vector<float>(yc, yc + n_out), tol);
+  compare(name + " forward" + (training ? "" : " (eval)"), from_device(yg, n_out),
+          std::vector<float>(yc, yc + n_out), tol);
   if (!training) return;
   const auto dy = random_vector(n_out, 5);
   cuda::DeviceArray ddy(n_out);
@@ -110,12 +116,12 @@ void check_layer(const std::string& name, const std::function<ModulePtr(const La
   const auto n_in = static_cast<std::size_t>(in.numel());
   compare(name + " backward dx", from_device(gg, n_in), std::vector<float>(gc, gc + n_in), tol);
   for (std::size_t i = 0; i < lp.pc.size(); ++i)
-    compare(name + " backward d" + lp.pc[i]->name, from_device(lp.pg[i]->device_grad, lp.pg[i]->grad.size()),
-            lp.pc[i]->grad, tol);
+    compare(name + " backward d" + lp.pc[i]->name,
+            from_device(lp.pg[i]->device_grad, lp.pg[i]->grad.size()), lp.pc[i]->grad, tol);
   for (std::size_t i = 0; i < lp.bc.size(); ++i)
     if (lp.bg[i]->device_value)
-      compare(name + " " + lp.bc[i]->name, from_device(lp.bg[i]->device_value, lp.bg[i]->value.size()), lp.bc[i]->value,
-              tol);
+      compare(name + " " + lp.bc[i]->name,
+              from_device(lp.bg[i]->device_value, lp.bg[i]->value.size()), lp.bc[i]->value, tol);
 }
 
 }  // namespace
@@ -123,29 +129,58 @@ void check_layer(const std::string& name, const std::function<ModulePtr(const La
 TEST_CASE("each CUDA layer matches the CPU layer, forward and backward") {
   if (!have_gpu()) return;
   const auto conv = [](int in, int out, int k, int s, int p, bool bias, int groups) {
-    return [=](const LayerFactory& f) { return f.conv2d(conv2d_spec(in, out, k, s, p, bias, groups)); };
+    return [=](const LayerFactory& f) {
+      return f.conv2d(conv2d_spec(in, out, k, s, p, bias, groups));
+    };
   };
   check_layer("conv 3x3 s1 p1 bias 16->32", conv(16, 32, 3, 1, 1, true, 1), {8, 16, 12, 12}, 1e-4);
   check_layer("conv 1x1 s2 16->64", conv(16, 64, 1, 2, 0, false, 1), {8, 16, 12, 12}, 1e-4);
   check_layer("conv 7x7 s2 p3 3->16 (stem)", conv(3, 16, 7, 2, 3, false, 1), {4, 3, 32, 32}, 1e-4);
-  check_layer("conv 3x3 grouped 32x4 (resnext)", conv(128, 128, 3, 1, 1, false, 32), {4, 128, 8, 8}, 1e-4);
+  check_layer("conv 3x3 grouped 32x4 (resnext)", conv(128, 128, 3, 1, 1, false, 32), {4, 128, 8, 8},
+              1e-4);
   for (bool relu : {false, true}) {
     const std::string tag = relu ? " + relu" : "";
-    const auto bn = [relu](const LayerFactory& f) { return f.batch_norm(BatchNormSpec{24, 1e-5f, 0.1f, relu}); };
+    const auto bn = [relu](const LayerFactory& f) {
+      return f.batch_norm(BatchNormSpec{24, 1e-5f, 0.1f, relu});
+    };
     check_layer("batch_norm 2d" + tag, bn, {8, 24, 6, 6}, 1e-4);
     check_layer("batch_norm 2d" + tag, bn, {8, 24, 6, 6}, 1e-4, false);
     check_layer("batch_norm 1d" + tag, bn, {16, 24, 1, 1}, 1e-4);
   }
-  check_layer("linear 96->10 bias", [](const LayerFactory& f) { return f.linear(LinearSpec{96, 10, true}); },
-              {16, 96, 1, 1}, 1e-4);
-  check_layer("linear on (N, 6, 4, 4) no bias", [](const LayerFactory& f) { return f.linear(LinearSpec{96, 7, false}); },
-              {16, 6, 4, 4}, 1e-4);
-  check_layer("relu", [](const LayerFactory& f) { return f.relu(); }, {4, 8, 5, 5}, 0);
-  check_layer("max_pool 3/2/1", [](const LayerFactory& f) { return f.max_pool(MaxPoolSpec{3, 2, 1}); }, {4, 8, 13, 13}, 0);
-  check_layer("max_pool 2/2/0", [](const LayerFactory& f) { return f.max_pool(MaxPoolSpec{2, 2, 0}); }, {4, 8, 12, 12}, 0);
-  check_layer("global_avg_pool", [](const LayerFactory& f) { return f.global_avg_pool(); }, {4, 8, 7, 7}, 1e-6);
-  check_layer("flatten", [](const LayerFactory& f) { return f.flatten(); }, {4, 8, 3, 3}, 0);
-  check_layer("dropout 0.3 (eval)", [](const LayerFactory& f) { return f.dropout(0.3f, 1); }, {16, 40, 1, 1}, 0, false);
+  check_layer(
+      "linear 96->10 bias",
+      [](const LayerFactory& f) {
+        return f.linear(LinearSpec{96, 10, true});
+      },
+      {16, 96, 1, 1}, 1e-4);
+  check_layer(
+      "linear on (N, 6, 4, 4) no bias",
+      [](const LayerFactory& f) {
+        return f.linear(LinearSpec{96, 7, false});
+      },
+      {16, 6, 4, 4}, 1e-4);
+  check_layer(
+      "relu", [](const LayerFactory& f) { return f.relu(); }, {4, 8, 5, 5}, 0);
+  check_layer(
+      "max_pool 3/2/1",
+      [](const LayerFactory& f) {
+        return f.max_pool(MaxPoolSpec{3, 2, 1});
+      },
+      {4, 8, 13, 13}, 0);
+  check_layer(
+      "max_pool 2/2/0",
+      [](const LayerFactory& f) {
+        return f.max_pool(MaxPoolSpec{2, 2, 0});
+      },
+      {4, 8, 12, 12}, 0);
+  check_layer(
+      "global_avg_pool", [](const LayerFactory& f) { return f.global_avg_pool(); }, {4, 8, 7, 7},
+      1e-6);
+  check_layer(
+      "flatten", [](const LayerFactory& f) { return f.flatten(); }, {4, 8, 3, 3}, 0);
+  check_layer(
+      "dropout 0.3 (eval)", [](const LayerFactory& f) { return f.dropout(0.3f, 1); },
+      {16, 40, 1, 1}, 0, false);
   {
     auto make = [](const LayerFactory& f) {
       auto d = f.dropout(0.3f, 1);
@@ -219,15 +254,17 @@ TEST_CASE("whole models on the GPU: logits, gradients and 5 SGD steps match the 
           }
           worst = std::max(worst, diff / scale);
         }
-        std::printf("%-58s worst relative difference over %zu tensors %.3g\n", (kind + " gradients").c_str(), pc.size(),
-                    worst);
+        std::printf("%-58s worst relative difference over %zu tensors %.3g\n",
+                    (kind + " gradients").c_str(), pc.size(), worst);
         CHECK_MESSAGE(worst <= 2e-3, kind << " gradients");
       }
       opt_c.step();
       opt_g.step();
       if (o.max_grad_norm > 0)
-        CHECK_MESSAGE(std::fabs(opt_g.last_grad_norm() - opt_c.last_grad_norm()) <= 2e-3 * opt_c.last_grad_norm(),
-                      kind << " gradient norm " << opt_g.last_grad_norm() << " vs " << opt_c.last_grad_norm());
+        CHECK_MESSAGE(std::fabs(opt_g.last_grad_norm() - opt_c.last_grad_norm()) <=
+                          2e-3 * opt_c.last_grad_norm(),
+                      kind << " gradient norm " << opt_g.last_grad_norm() << " vs "
+                           << opt_c.last_grad_norm());
     }
     gpu->to_host();
     std::vector<float> wc, wg;
@@ -261,7 +298,8 @@ TEST_CASE("GPU training step throughput (forward, loss, backward, SGD)") {
       o.lr = 0.01;
       o.momentum = 0.9;
       ft::optim::Sgd opt(model->parameters(), o);
-      const auto x = random_vector(static_cast<std::size_t>(c.batch) * spec.in_channels * c.hw * c.hw, 1);
+      const auto x =
+          random_vector(static_cast<std::size_t>(c.batch) * spec.in_channels * c.hw * c.hw, 1);
       const auto y = labels_for(c.batch, c.classes);
       std::vector<float> logits(static_cast<std::size_t>(c.batch) * c.classes), d(logits.size());
       const auto step = [&] {
@@ -277,10 +315,14 @@ TEST_CASE("GPU training step throughput (forward, loss, backward, SGD)") {
       const auto t0 = std::chrono::steady_clock::now();
       for (int i = 0; i < reps; ++i) step();
       cuda::synchronize();
-      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("train step %-16s %3dx%-3d batch %3d tf32 %-3s: %8.1f ms/step %9.0f images/s (host input, "
-                  "host loss)\n",
-                  c.kind.c_str(), c.hw, c.hw, c.batch, tf32 ? "on" : "off", 1e3 * sec / reps, c.batch * reps / sec);
+      const double sec =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf(
+          "train step %-16s %3dx%-3d batch %3d tf32 %-3s: %8.1f ms/step %9.0f images/s (host "
+          "input, "
+          "host loss)\n",
+          c.kind.c_str(), c.hw, c.hw, c.batch, tf32 ? "on" : "off", 1e3 * sec / reps,
+          c.batch * reps / sec);
     }
   }
   cuda::set_allow_tf32(false);

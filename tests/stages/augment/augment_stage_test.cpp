@@ -1,15 +1,15 @@
 // The augment stage: op parsing and its errors (file:line:col, op index, key), the CPU run over a
 // batch (equal to the kernel chain, byte-identical for 1 and 2 threads, new draws per epoch), and
 // device = "cuda" failing clearly where CUDA cannot run.
-#include <doctest/doctest.h>
+#include "stages/augment/augment_stage.hpp"
 
+#include <doctest/doctest.h>
 #include <tbb/task_arena.h>
 
 #include "kernels/augment/cuda.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/pixel.hpp"
 #include "pipeline/error.hpp"
-#include "stages/augment/augment_stage.hpp"
 
 using namespace ft;
 
@@ -25,7 +25,9 @@ Params params_of(const std::string& toml_text) {
   return Params(std::move(t), "aug", "aug.toml", &kind().params);
 }
 
-std::unique_ptr<Stage> make(const std::string& toml_text) { return kind().make(params_of(toml_text)); }
+std::unique_ptr<Stage> make(const std::string& toml_text) {
+  return kind().make(params_of(toml_text));
+}
 
 std::string error_of(const std::string& toml_text) {
   try {
@@ -50,7 +52,8 @@ Batch test_batch(int epoch) {
     b.label.push_back(i % 10);
   }
   b.image.layout(DType::u8, dims);
-  for (std::size_t k = 0; k < b.image.u8.size(); ++k) b.image.u8[k] = static_cast<std::uint8_t>((k * 131 + k / 5) % 256);
+  for (std::size_t k = 0; k < b.image.u8.size(); ++k)
+    b.image.u8[k] = static_cast<std::uint8_t>((k * 131 + k / 5) % 256);
   return b;
 }
 
@@ -96,7 +99,9 @@ TEST_CASE("ops parse into kernel descriptions with torchvision defaults") {
   CHECK(ops[6].n_stats == 3);
   CHECK(ops[7].random_value);
   CHECK(ops[7].scale_hi == doctest::Approx(0.33));
-  const auto r = make("ops = [ { op = \"resize\", size = 10 }, { op = \"resize\", size = [4, 6], antialias = false } ]");
+  const auto r = make(
+      "ops = [ { op = \"resize\", size = 10 }, { op = \"resize\", size = [4, 6], antialias = false "
+      "} ]");
   const auto& ro = dynamic_cast<AugmentStage&>(*r).ops();
   CHECK(ro[0].size_w == 0);  // an int size is the smaller edge, as torchvision
   CHECK(ro[1].size_h == 4);
@@ -105,33 +110,40 @@ TEST_CASE("ops parse into kernel descriptions with torchvision defaults") {
 }
 
 TEST_CASE("op errors name file:line:col, the op index and name, and the key") {
-  const std::string unknown = error_of("ops = [ { op = \"hflip\" },\n  { op = \"rotat\", degrees = 3 } ]");
+  const std::string unknown =
+      error_of("ops = [ { op = \"hflip\" },\n  { op = \"rotat\", degrees = 3 } ]");
   CHECK(unknown.find("aug.toml:2:") != std::string::npos);
   CHECK(unknown.find("op 1: unknown op 'rotat' (did you mean 'rotate'?)") != std::string::npos);
-  CHECK(unknown.find("known ops: center_crop, hflip, normalize, random_crop, random_erasing, random_resized_crop, "
+  CHECK(unknown.find("known ops: center_crop, hflip, normalize, random_crop, random_erasing, "
+                     "random_resized_crop, "
                      "resize, rotate, to_rgb, trivial_augment_wide") != std::string::npos);
 
   const std::string type = error_of("ops = [ { op = \"hflip\", p = \"half\" } ]");
   CHECK(type.find("aug.toml:1:") != std::string::npos);
-  CHECK(type.find("stage 'aug' key 'ops': op 0 (hflip) key 'p': expected a number in [0, 1]") != std::string::npos);
+  CHECK(type.find("stage 'aug' key 'ops': op 0 (hflip) key 'p': expected a number in [0, 1]") !=
+        std::string::npos);
 
-  CHECK(error_of("ops = [ { op = \"hflip\", p = 1.5 } ]").find("op 0 (hflip) key 'p': 1.5 is out of range") != std::string::npos);
-  CHECK(error_of("ops = [ { op = \"rotate\" } ]").find("op 0 (rotate) key 'degrees': is required") != std::string::npos);
-  CHECK(error_of("ops = [ { op = \"center_crop\", size = [3] } ]").find("key 'size': expected an integer or [height, width]") !=
-        std::string::npos);
-  CHECK(error_of("ops = [ { op = \"hflip\", prob = 0.3 } ]").find("op 0 (hflip) key 'prob': unknown key; hflip takes: p") !=
-        std::string::npos);
-  CHECK(error_of("ops = [ { op = \"random_crop\", size = 8, padding = [1, 2, 3] } ]").find("key 'padding': expected N") !=
-        std::string::npos);
+  CHECK(error_of("ops = [ { op = \"hflip\", p = 1.5 } ]")
+            .find("op 0 (hflip) key 'p': 1.5 is out of range") != std::string::npos);
+  CHECK(
+      error_of("ops = [ { op = \"rotate\" } ]").find("op 0 (rotate) key 'degrees': is required") !=
+      std::string::npos);
+  CHECK(error_of("ops = [ { op = \"center_crop\", size = [3] } ]")
+            .find("key 'size': expected an integer or [height, width]") != std::string::npos);
+  CHECK(error_of("ops = [ { op = \"hflip\", prob = 0.3 } ]")
+            .find("op 0 (hflip) key 'prob': unknown key; hflip takes: p") != std::string::npos);
+  CHECK(error_of("ops = [ { op = \"random_crop\", size = 8, padding = [1, 2, 3] } ]")
+            .find("key 'padding': expected N") != std::string::npos);
   CHECK(error_of("ops = [ { op = \"random_resized_crop\", size = 8, scale = [0.9, 0.1] } ]")
             .find("key 'scale': [0.9, 0.1]: expected [low, high]") != std::string::npos);
   CHECK(error_of("ops = [ { op = \"normalize\", mean = [0.5, 0.5], std = [0.2, 0.2, 0.2] } ]")
             .find("key 'std': has 3 values but mean has 2") != std::string::npos);
-  CHECK(error_of("ops = [ { op = \"random_erasing\", value = \"noise\" } ]").find("key 'value': expected a number") !=
-        std::string::npos);
+  CHECK(error_of("ops = [ { op = \"random_erasing\", value = \"noise\" } ]")
+            .find("key 'value': expected a number") != std::string::npos);
   CHECK(error_of("ops = [ { op = \"normalize\", mean = 0.5, std = 0.5 }, { op = \"hflip\" } ]")
             .find("op 1 (hflip) comes after normalize") != std::string::npos);
-  CHECK(error_of("ops = [ { op = \"random_erasing\" } ]").find("put normalize before it") != std::string::npos);
+  CHECK(error_of("ops = [ { op = \"random_erasing\" } ]").find("put normalize before it") !=
+        std::string::npos);
   CHECK(error_of("ops = [ 3 ]").find("op 0: expected a table") != std::string::npos);
 }
 
@@ -157,7 +169,8 @@ TEST_CASE("the stage equals the kernel chain per sample and writes f32 CHW after
 TEST_CASE("normalize dtype = bf16 stores the f32 chain's values rounded to bf16") {
   std::string bf16_chain = kChain;
   const std::string norm = "std = [0.229, 0.224, 0.225] }";
-  bf16_chain.replace(bf16_chain.find(norm), norm.size(), "std = [0.229, 0.224, 0.225], dtype = \"bf16\" }");
+  bf16_chain.replace(bf16_chain.find(norm), norm.size(),
+                     "std = [0.229, 0.224, 0.225], dtype = \"bf16\" }");
   Batch f = test_batch(3), h = test_batch(3);
   make(kChain)->run(f);
   make(bf16_chain)->run(h);
@@ -167,7 +180,8 @@ TEST_CASE("normalize dtype = bf16 stores the f32 chain's values rounded to bf16"
   // Erasing commutes with the rounding, so the whole chain (noise boxes included) equals the f32
   // chain rounded element by element.
   std::size_t same = 0;
-  for (std::size_t e = 0; e < h.image.bf16.size(); ++e) same += h.image.bf16[e] == aug::f32_to_bf16(f.image.f32[e]);
+  for (std::size_t e = 0; e < h.image.bf16.size(); ++e)
+    same += h.image.bf16[e] == aug::f32_to_bf16(f.image.f32[e]);
   CHECK(same == h.image.bf16.size());
   CHECK(error_of("ops = [ { op = \"normalize\", mean = 0.5, std = 0.5, dtype = \"f16\" } ]")
             .find("key 'dtype': 'f16' is not one of: f32, bf16") != std::string::npos);
@@ -179,7 +193,8 @@ TEST_CASE("output is byte-identical for 1 and 2 threads and changes with the epo
   CHECK(one.image.f32 == two.image.f32);
   const Batch next = run_with_threads(kChain, 2, 2);
   CHECK(one.image.f32 != next.image.f32);
-  const std::string u8_chain = "ops = [ { op = \"random_crop\", size = 16 }, { op = \"trivial_augment_wide\" } ]";
+  const std::string u8_chain =
+      "ops = [ { op = \"random_crop\", size = 16 }, { op = \"trivial_augment_wide\" } ]";
   CHECK(run_with_threads(u8_chain, 1, 1).image.u8 == run_with_threads(u8_chain, 2, 1).image.u8);
 }
 

@@ -2,7 +2,6 @@
 // JPEGs: identical batches, byte for byte, with 1 and 2 threads; a new epoch gives a new order
 // and new augmentation draws; the in-flight bound holds with real stages.
 #include <doctest/doctest.h>
-
 #include <tbb/global_control.h>
 
 #include <cstring>
@@ -44,17 +43,23 @@ const fs::path& dataset() {
   return dir;
 }
 
-std::map<std::uint64_t, Captured> run_epoch(int threads, int epoch, const std::string& dtype = "f32") {
+std::map<std::uint64_t, Captured> run_epoch(int threads, int epoch,
+                                            const std::string& dtype = "f32") {
   const std::string d = dataset().string();
-  const std::string text = "[run]\nseed = 7\n[data]\ntrain = { format = \"csv\", images = \"" + d + "/train\", labels = \"" + d +
-                           "/train.csv\" }\n"
-                           "[[stage]]\nid = \"read\"\nkind = \"read_files\"\nbatch_size = 32\n"
-                           "[[stage]]\nid = \"decode\"\nkind = \"decode_jpeg\"\nafter = \"read\"\n"
-                           "[[stage]]\nid = \"augment\"\nkind = \"augment\"\nafter = \"decode\"\n"
-                           "ops = [ { op = \"random_crop\", size = 28, padding = 2 }, { op = \"hflip\", p = 0.5 },"
-                           " { op = \"rotate\", degrees = 10.0 }, { op = \"normalize\", mean = [0.286], std = [0.353], dtype = \"" + dtype + "\" } ]\n"
-                           "[[stage]]\nid = \"batch\"\nkind = \"batch\"\nafter = \"augment\"\n"
-                           "[[stage]]\nid = \"capture\"\nkind = \"capture\"\nafter = \"batch\"\n";
+  const std::string text =
+      "[run]\nseed = 7\n[data]\ntrain = { format = \"csv\", images = \"" + d +
+      "/train\", labels = \"" + d +
+      "/train.csv\" }\n"
+      "[[stage]]\nid = \"read\"\nkind = \"read_files\"\nbatch_size = 32\n"
+      "[[stage]]\nid = \"decode\"\nkind = \"decode_jpeg\"\nafter = \"read\"\n"
+      "[[stage]]\nid = \"augment\"\nkind = \"augment\"\nafter = \"decode\"\n"
+      "ops = [ { op = \"random_crop\", size = 28, padding = 2 }, { op = \"hflip\", p = 0.5 },"
+      " { op = \"rotate\", degrees = 10.0 }, { op = \"normalize\", mean = [0.286], std = [0.353], "
+      "dtype = \"" +
+      dtype +
+      "\" } ]\n"
+      "[[stage]]\nid = \"batch\"\nkind = \"batch\"\nafter = \"augment\"\n"
+      "[[stage]]\nid = \"capture\"\nkind = \"capture\"\nafter = \"batch\"\n";
   Registry registry = builtin_registry();
   StageKind cap;
   cap.name = "capture";
@@ -69,7 +74,8 @@ std::map<std::uint64_t, Captured> run_epoch(int threads, int epoch, const std::s
   ctx.config = &cfg.root;
   ctx.seed = 7;
   ctx.threads = threads;
-  tbb::global_control gc(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  tbb::global_control gc(tbb::global_control::max_allowed_parallelism,
+                         static_cast<std::size_t>(threads));
   g_batches.clear();
   Pipeline p(g, ctx, 3);
   p.setup();
@@ -88,7 +94,8 @@ TEST_CASE("same seed: identical batches with 1 and 2 threads; a new epoch reorde
   for (const auto& [seq, b] : one) {
     CHECK(b.index == two.at(seq).index);
     REQUIRE(b.input.size() == two.at(seq).input.size());
-    CHECK(std::memcmp(b.input.data(), two.at(seq).input.data(), b.input.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(b.input.data(), two.at(seq).input.data(), b.input.size() * sizeof(float)) ==
+          0);
   }
   CHECK(one.at(9).index.size() == 300 - 9 * 32);
   CHECK(one.at(0).input.size() == 32u * 28 * 28);
@@ -102,7 +109,8 @@ TEST_CASE("same seed: identical batches with 1 and 2 threads; a new epoch reorde
   for (int s : seen) CHECK(s == 1);
 }
 
-TEST_CASE("normalize to bf16: the model input is the f32 path's input rounded to bf16, widened exactly") {
+TEST_CASE(
+    "normalize to bf16: the model input is the f32 path's input rounded to bf16, widened exactly") {
   const auto f32 = run_epoch(2, 1), bf16 = run_epoch(2, 1, "bf16");
   REQUIRE(f32.size() == bf16.size());
   std::size_t elements = 0, changed = 0;

@@ -10,11 +10,11 @@
 #include <sstream>
 
 #include "cli/run.hpp"
+#include "kernels/io/jpeg.hpp"
 #include "kernels/nn/model.hpp"
+#include "pipeline/error.hpp"
 #include "pipeline/registry.hpp"
 #include "stages/train/train_state.hpp"
-#include "kernels/io/jpeg.hpp"
-#include "pipeline/error.hpp"
 
 namespace fs = std::filesystem;
 using namespace ft;
@@ -37,7 +37,8 @@ fs::path make_dataset() {
   auto image = [&](int cls) {
     std::vector<std::uint8_t> px(16 * 16 * 3);
     for (int i = 0; i < 16 * 16; ++i)
-      for (int c = 0; c < 3; ++c) px[i * 3 + c] = static_cast<std::uint8_t>((c == cls ? 200 : 30) + noise());
+      for (int c = 0; c < 3; ++c)
+        px[i * 3 + c] = static_cast<std::uint8_t>((c == cls ? 200 : 30) + noise());
     return io::encode_jpeg(px.data(), 16, 16, 3, 95);
   };
   for (int i = 0; i < 96; ++i) {
@@ -58,10 +59,12 @@ fs::path make_dataset() {
 
 std::string config(const fs::path& data, const std::string& name, int epochs) {
   const std::string d = data.string();
-  std::string text = "[run]\nname = \"" + name + "\"\nruns_dir = \"" + (data / "runs").string() + "\"\nseed = 3\nepochs = " +
-                     std::to_string(epochs) + "\nthreads = 2\n";
-  text += "[data]\ntrain = { format = \"csv\", images = \"" + d + "/trainval\", labels = \"" + d + "/labels.csv\" }\n";
-  text += "val = { from = \"train\", fraction = 0.25 }\ntest = { format = \"folder\", images = \"" + d + "/test\" }\n";
+  std::string text = "[run]\nname = \"" + name + "\"\nruns_dir = \"" + (data / "runs").string() +
+                     "\"\nseed = 3\nepochs = " + std::to_string(epochs) + "\nthreads = 2\n";
+  text += "[data]\ntrain = { format = \"csv\", images = \"" + d + "/trainval\", labels = \"" + d +
+          "/labels.csv\" }\n";
+  text += "val = { from = \"train\", fraction = 0.25 }\ntest = { format = \"folder\", images = \"" +
+          d + "/test\" }\n";
   text += "[model]\nkind = \"mini_resnet\"\nnum_classes = 3\nblocks = 2\nbase_width = 4\n";
   text += "[optimizer]\nlr = 0.01\nmomentum = 0.9\n[schedule]\nkind = \"cosine\"\n";
   text += R"([[stage]]
@@ -116,7 +119,8 @@ std::string read_text(const fs::path& p) {
   return s.str();
 }
 
-RunSummary run(const std::string& cfg, std::vector<std::string> overrides = {}, std::string resume = "") {
+RunSummary run(const std::string& cfg, std::vector<std::string> overrides = {},
+               std::string resume = "") {
   RunOptions opt;
   opt.config_path = cfg;
   opt.overrides = std::move(overrides);
@@ -175,7 +179,8 @@ TEST_CASE("training stages end to end on a BHW1-layout dataset") {
     CHECK(fs::exists(dir / "checkpoints" / "epoch_004.ckpt"));
   }
 
-  SUBCASE("a non-finite loss stops the run naming epoch and step; the last checkpoint stays intact") {
+  SUBCASE(
+      "a non-finite loss stops the run naming epoch and step; the last checkpoint stays intact") {
     const std::string before = read_text(dir / "checkpoints" / "last.ckpt");
     try {
       run(cfg, {"optimizer.lr=1e30", "run.epochs=6"}, (dir / "checkpoints" / "last.ckpt").string());
@@ -194,7 +199,8 @@ TEST_CASE("training stages end to end on a BHW1-layout dataset") {
     std::ofstream(bad, std::ios::binary) << full.substr(0, full.size() / 2);
     CHECK_THROWS_WITH_AS(run(cfg, {"run.name=b", "run.epochs=5"}, bad.string()),
                          doctest::Contains(bad.string().c_str()), Error);
-    CHECK_THROWS_WITH_AS(run(cfg, {"run.name=b", "run.epochs=5"}, bad.string()), doctest::Contains("truncated"), Error);
+    CHECK_THROWS_WITH_AS(run(cfg, {"run.name=b", "run.epochs=5"}, bad.string()),
+                         doctest::Contains("truncated"), Error);
   }
 
   SUBCASE("init_from with a mismatched model names the tensor and both shapes") {
@@ -221,7 +227,9 @@ TEST_CASE("training stages end to end on a BHW1-layout dataset") {
   }
 }
 
-TEST_CASE("input already in GPU memory: the batch stage leaves it, a CPU model refuses it naming [run] device") {
+TEST_CASE(
+    "input already in GPU memory: the batch stage leaves it, a CPU model refuses it naming [run] "
+    "device") {
   Batch b;
   for (int i = 0; i < 2; ++i) b.id.push_back("s" + std::to_string(i));
   b.input_device.shape = {2, 3, 8, 8};  // never dereferenced on these paths
