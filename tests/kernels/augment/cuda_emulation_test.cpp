@@ -169,23 +169,10 @@ TEST_CASE("emulated fused steps and the seed chain equal the CPU chain") {
   check_equal("rotate + normalize",
               {AugmentOp{.kind = OpKind::rotate, .degrees = 30.0f}, normalize_op(3)}, rgb);
   check_equal("hflip + hflip", {flip, flip}, rgb);
-  const std::vector<AugmentOp> chain = {
-      AugmentOp{.kind = OpKind::resize, .size_h = 64, .size_w = 64},
-      AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 56, .size_w = 56},
-      flip,
-      AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
-      normalize_op(3),
-      AugmentOp{.kind = OpKind::random_erasing,
-                .p = 0.5f,
-                .scale_lo = 0.02f,
-                .scale_hi = 0.33f,
-                .ratio_lo = 0.3f,
-                .ratio_hi = 3.3f,
-                .random_value = true}};
+  const std::vector<AugmentOp> chain = testing::seed_chain(64, 56);
   for (std::uint32_t epoch = 1; epoch <= 3; ++epoch)
     check_equal("seed chain epoch " + std::to_string(epoch), chain, big, epoch);
-  std::vector<AugmentOp> chain_bf16 = chain;
-  chain_bf16[4].bf16 = true;
+  const std::vector<AugmentOp> chain_bf16 = testing::seed_chain(64, 56, true);
   check_equal("seed chain bf16", chain_bf16, big, 2);
   check_equal("rrc + hflip + normalize bf16",
               {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16}, flip,

@@ -139,23 +139,10 @@ TEST_CASE("fused steps and the seed's whole chain match the CPU") {
           {AugmentOp{.kind = OpKind::center_crop, .size_h = 20, .size_w = 12}, flip}, rgb);
   compare(gpu, "resize + normalize (fused)",
           {AugmentOp{.kind = OpKind::resize, .size_h = 30, .size_w = 30}, normalize_op(3)}, rgb);
-  const std::vector<AugmentOp> chain = {
-      AugmentOp{.kind = OpKind::resize, .size_h = 224, .size_w = 224},
-      AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224},
-      flip,
-      AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
-      normalize_op(3),
-      AugmentOp{.kind = OpKind::random_erasing,
-                .p = 0.5f,
-                .scale_lo = 0.02f,
-                .scale_hi = 0.33f,
-                .ratio_lo = 0.3f,
-                .ratio_hi = 3.3f,
-                .random_value = true}};
+  const std::vector<AugmentOp> chain = testing::seed_chain(224, 224);
   for (std::uint32_t epoch = 1; epoch <= 3; ++epoch)
     compare(gpu, "seed chain epoch " + std::to_string(epoch), chain, seed_imgs, 3, epoch);
-  std::vector<AugmentOp> chain_bf16 = chain;
-  chain_bf16[4].bf16 = true;
+  const std::vector<AugmentOp> chain_bf16 = testing::seed_chain(224, 224, true);
   compare(gpu, "seed chain bf16", chain_bf16, seed_imgs, 3, 2);
 
   // Throughput of the seed chain (host to host, 256 images of ~64x64), for the benchmark notes.

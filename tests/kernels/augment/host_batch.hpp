@@ -114,6 +114,26 @@ inline AugmentOp normalize_op(int n) {
   op.n_stats = n;
   return op;
 }
+// The seed's training chain: resize to `resize`, random_resized_crop `crop`, hflip,
+// trivial_augment_wide, ImageNet normalize (f32 or bf16), random_erasing (p 0.5, noise).
+inline std::vector<AugmentOp> seed_chain(int resize, int crop, bool bf16 = false) {
+  AugmentOp norm = normalize_op(3);
+  norm.bf16 = bf16;
+  return {
+      AugmentOp{.kind = OpKind::resize, .size_h = resize, .size_w = resize},
+      AugmentOp{.kind = OpKind::random_resized_crop, .size_h = crop, .size_w = crop},
+      AugmentOp{.kind = OpKind::hflip, .p = 0.5f},
+      AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
+      norm,
+      AugmentOp{.kind = OpKind::random_erasing,
+                .p = 0.5f,
+                .scale_lo = 0.02f,
+                .scale_hi = 0.33f,
+                .ratio_lo = 0.3f,
+                .ratio_hi = 3.3f,
+                .random_value = true}};
+}
+
 inline AugmentOp normalize_bf16_op(int n) {
   AugmentOp op = normalize_op(n);
   op.bf16 = true;
