@@ -3,6 +3,7 @@
 // batch of gray and RGB images of many sizes (1x1 included). Built only with CUDA, into
 // test_augment_gpu, which is not registered with meson test (CI has no GPU): run it by hand or
 // from the GPU check script. Tolerances (issue 5): u8 within 1 level, f32 within 1e-5.
+#include <cuda_runtime.h>
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -167,6 +168,15 @@ TEST_CASE("fused steps and the seed's whole chain match the CPU") {
   cb.device_out = device_out.get();
   std::printf("seed chain on the GPU (host to device, batch stays there): %.0f images/s\n",
               images_per_s(cb));
+  // Kept on the device, the batch is the very same bytes as the downloaded one.
+  cb.device_out = nullptr;
+  apply_ops_cuda(gpu, chain, cb);
+  cb.device_out = device_out.get();
+  apply_ops_cuda(gpu, chain, cb);
+  std::vector<float> kept(out.size());
+  REQUIRE(cudaMemcpy(kept.data(), device_out.get(), kept.size() * sizeof(float),
+                     cudaMemcpyDeviceToHost) == cudaSuccess);
+  CHECK(kept == out);
 }
 
 TEST_CASE("achieved bandwidth of each kernel against a device-to-device copy") {
