@@ -28,6 +28,7 @@ struct CudaSlot {
   aug::CudaAugment gpu{0};
   std::vector<aug::Dims> in_dims, out_dims;
   std::vector<std::uint64_t> ids;
+  std::vector<std::size_t> out_offsets;  // output = "device": the dense batch's sample offsets
 };
 
 }  // namespace
@@ -103,7 +104,7 @@ void AugmentStage::run(Batch& batch) {
   state_->spare.try_pop(out);
   out.layout(out_type, out_dims);
   if (device_ == "cuda")
-    run_cuda(batch, out_dims, out);
+    run_cuda(batch, out_dims, &out);
   else
     run_cpu(batch, out);
   std::swap(batch.image, out);
@@ -181,17 +182,12 @@ void AugmentStage::run_cuda_to_device(Batch& batch, const std::vector<ImageDims>
     }
   }
   t.shape = {static_cast<std::int64_t>(n), d.c, d.h, d.w};
-  ImageList none;  // run_cuda reads only its layout (offsets) when the output stays on the device
-  none.dims = out_dims;
-  none.offsets.resize(n);
-  for (std::size_t i = 0; i < n; ++i) none.offsets[i] = i * d.numel();
-  none.dtype = DType::f32;
-  run_cuda(batch, out_dims, none);
+  run_cuda(batch, out_dims, nullptr);
   batch.input.clear();
   batch.image.clear();
 }
 
-void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList& out) {
+void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList* out) {
   std::unique_ptr<CudaSlot> slot = take_slot(state_->cuda, id_);
   const ImageList& in = batch.image;
   const std::size_t n = in.size();
@@ -212,15 +208,22 @@ void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims
   b.sample_ids = st.ids.data();
   b.seed = batch.seed;
   b.epoch = static_cast<std::uint32_t>(batch.epoch);
-  b.out_type = out.dtype == DType::bf16  ? aug::OutType::bf16
-               : out.dtype == DType::f32 ? aug::OutType::f32
-                                         : aug::OutType::u8;
-  b.out = b.out_type == aug::OutType::bf16  ? static_cast<void*>(out.bf16.data())
-          : b.out_type == aug::OutType::f32 ? static_cast<void*>(out.f32.data())
-                                            : static_cast<void*>(out.u8.data());
-  b.out_offsets = out.offsets.data();
   b.out_dims = st.out_dims.data();
-  if (output_device_) b.device_out = batch.input_device.data;
+  if (out) {
+    b.out_type = out->dtype == DType::bf16  ? aug::OutType::bf16
+                 : out->dtype == DType::f32 ? aug::OutType::f32
+                                            : aug::OutType::u8;
+    b.out = b.out_type == aug::OutType::bf16  ? static_cast<void*>(out->bf16.data())
+            : b.out_type == aug::OutType::f32 ? static_cast<void*>(out->f32.data())
+                                              : static_cast<void*>(out->u8.data());
+    b.out_offsets = out->offsets.data();
+  } else {  // the dense f32 batch in batch.input_device
+    st.out_offsets.resize(n);
+    for (std::size_t i = 0; i < n; ++i) st.out_offsets[i] = i * out_dims[0].numel();
+    b.out_type = aug::OutType::f32;
+    b.out_offsets = st.out_offsets.data();
+    b.device_out = batch.input_device.data;
+  }
   try {
     aug::apply_ops_cuda(st.gpu, ops_, b);
   } catch (const std::exception& e) {
@@ -234,9 +237,8 @@ StageKind augment_kind() {
   k.name = "augment";
   k.doc =
       "Augments column 'image' per sample with a chain of torchvision-compatible ops (u8 HWC in; "
-      "u8 HWC "
-      "out, or f32 / bf16 CHW once normalize ran). Random draws: Philox(run seed, epoch, sample "
-      "index, op index).";
+      "u8 HWC out, or f32 / bf16 CHW once normalize ran). Random draws: Philox(run seed, epoch, "
+      "sample index, op index).";
   k.params = {
       {"ops", ParamType::table_list,
        "the ops in order, each { op = \"name\", ... }: " + augment_ops_doc(), "", false},

@@ -34,7 +34,8 @@ class AugmentStage : public Stage {
 
  private:
   void run_cpu(Batch& batch, ImageList& out);
-  void run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList& out);
+  // out: the host output list; null: output = "device" (the dense f32 batch in input_device)
+  void run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims, ImageList* out);
 
   void run_cuda_to_device(Batch& batch, const std::vector<ImageDims>& out_dims);
 
