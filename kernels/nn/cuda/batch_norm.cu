@@ -50,6 +50,10 @@ class BatchNorm final : public Module {
     Runtime& rt = runtime();
     x_ = x;
     trained_ = training;
+    if (training && std::int64_t{in_.n} * in_.h * in_.w <= 1)  // as the CPU layer and PyTorch
+      throw std::invalid_argument(
+          "batch_norm (cuda): training needs more than one value per channel, got input " +
+          to_string(in_));
     if (training) {
       check(cudnnBatchNormalizationForwardTraining(
                 rt.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, x_desc_.get(), x, x_desc_.get(),
