@@ -38,7 +38,7 @@ case "${1:-}" in
     {
       nvidia-smi || true
       echo "libraries: $libdirs"
-      ldd .gpu/bin/test_augment_gpu | grep -e cuda -e 'not found' || true
+      ldd .gpu/bin/test_nn_gpu | grep -e cuda -e cudnn -e cublas -e 'not found' || true
     } > "$out/environment.txt" 2>&1
     set +e
     timeout 120 .gpu/bin/test_augment_gpu --duration=true > "$out/augment_gpu.log" 2>&1
