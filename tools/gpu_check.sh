@@ -32,7 +32,7 @@ case "${1:-}" in
   run)
     out="${OUT:-gpu-out}"
     mkdir -p "$out"
-    libdirs=$(find / -name 'libcudnn.so.9*' -o -name 'libcublas.so.13*' -o -name 'libcudart.so.13*' 2>/dev/null |
+    libdirs=$(find / -name 'libcudnn.so.9*' -o -name 'libcublas.so.13*' -o -name 'libcudart.so.13*' -o -name 'libnvrtc.so.13*' 2>/dev/null |
               xargs -r -n1 dirname | sort -u | tr '\n' ':' || true)  # find exits 1 on unreadable dirs
     export LD_LIBRARY_PATH="$PWD/.gpu/lib:${libdirs}${LD_LIBRARY_PATH:-}"
     {
