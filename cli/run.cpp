@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/device.hpp"
+#include "kernels/nn/cuda/device.hpp"
 #include "pipeline/error.hpp"
 
 namespace ft {
@@ -39,6 +40,7 @@ PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
   ctx.omp_threads = p.omp_threads;
   p.in_flight = static_cast<int>(run("in_flight").value_or<std::int64_t>(0));
   ctx.device = resolve_device(run("device").value_or<std::string>("auto"), opt.config_path);
+  if (ctx.device == "cuda") nn::cuda::set_allow_tf32(run("tf32").value_or(false));
   ctx.resume_path = opt.resume;
   ctx.quiet = opt.quiet;
 

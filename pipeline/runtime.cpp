@@ -204,8 +204,7 @@ SectionSchema run_section_schema() {
       {"device",
        ParamType::string,
        "where the model trains: cpu (oneDNN), cuda (cuDNN/cuBLAS; an error without a GPU) or auto "
-       "(cpu until the GPU "
-       "path has been validated on a device)",
+       "(cpu until the GPU path has been validated on a device)",
        "\"auto\"",
        false,
        {},
@@ -218,6 +217,11 @@ SectionSchema run_section_schema() {
        "0", false, 0.0},
       {"in_flight", ParamType::integer, "batches in flight at once (0 = 2 x threads + 2)", "0",
        false, 0.0},
+      {"tf32", ParamType::boolean,
+       "device = cuda: let convolutions use TF32 tensor cores (PyTorch's cuDNN default; much "
+       "faster, "
+       "about 1e-3 relative error); off keeps the GPU within float rounding of the CPU",
+       "false"},
   };
   return s;
 }
