@@ -4,11 +4,19 @@
 
 #include "kernels/nn/cuda/kernels.cuh"
 #include "kernels/nn/cuda/layers.cuh"
+#include "kernels/nn/cuda/linear_gemm.hpp"
 
 namespace ft::nn::cuda {
 namespace {
 
-// ---- Linear (cuBLAS; row-major (N, in) x (out, in)^T as column-major GEMMs) --------------------
+// C = op(A) op(B) + beta C on the library stream, as linear_gemm.hpp plans it.
+void sgemm(const Gemm& g, const float* a, const float* b, float* c, const char* what) {
+  check(cublasSgemm(runtime().blas, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, g.m, g.n, g.k, &kOne, a, g.lda, b, g.ldb,
+                    &g.beta, c, g.ldc),
+        what);
+}
+
 class Linear final : public Module {
  public:
   explicit Linear(const LinearSpec& spec) : spec_(spec) {
@@ -37,9 +45,7 @@ class Linear final : public Module {
     Runtime& rt = runtime();
     x_ = x;
     const int n = in_.n, in = spec_.in_features, out = spec_.out_features;
-    // Y (out x n, column-major) = W^T' (W stored column-major as in x out, transposed) * X (in x n)
-    check(cublasSgemm(rt.blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &kOne, w_.value.data(), in, x,
-                      in, &kZero, y_.data(), out),
+    sgemm(linear_forward_gemm(n, in, out), w_.value.data(), x, y_.data(),
           "cublasSgemm (linear forward)");
     if (spec_.bias) {
       add_bias_rows<<<blocks_for(out_.numel()), kThreads, 0, rt.stream>>>(y_.data(),
@@ -57,13 +63,9 @@ class Linear final : public Module {
                                                                           out);
       check_launch("column_sums_accumulate");
     }
-    // dW^T (in x out) += X (in x n) * dY^T (n x out)
-    check(cublasSgemm(rt.blas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &kOne, x_, in, dy, out, &kOne,
-                      w_.grad.data(), in),
+    sgemm(linear_weight_grad_gemm(n, in, out), x_, dy, w_.grad.data(),
           "cublasSgemm (linear weight grad)");
-    // dX (in x n) = W^T-stored (in x out) * dY (out x n)
-    check(cublasSgemm(rt.blas, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &kOne, w_.value.data(), in, dy,
-                      out, &kZero, dx_.data(), in),
+    sgemm(linear_input_grad_gemm(n, in, out), w_.value.data(), dy, dx_.data(),
           "cublasSgemm (linear input grad)");
     return dx_.data();
   }

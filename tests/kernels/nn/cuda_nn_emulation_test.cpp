@@ -16,6 +16,7 @@
 #include "tests/cuda_emulation.hpp"
 // clang-format on
 #include "kernels/nn/cuda/kernels.cuh"
+#include "kernels/nn/cuda/linear_gemm.hpp"
 #include "kernels/nn/module.hpp"
 #include "kernels/optim/sgd.hpp"
 #include "kernels/random/philox.hpp"
@@ -332,4 +333,59 @@ TEST_CASE("emulated sgd_update_kernel equals sgd_update for every flag combinati
       CHECK(same_bits(name + " buffer", buf_emu, buf));
     }
   }
+}
+
+namespace {
+
+// Column-major C = op(A) op(B) + beta C, as cublasSgemm computes it (alpha = 1), in double.
+void reference_sgemm(const kc::Gemm& g, const float* a, const float* b, float* c) {
+  for (int j = 0; j < g.n; ++j)
+    for (int i = 0; i < g.m; ++i) {
+      double acc = 0;
+      for (int p = 0; p < g.k; ++p) {
+        const float av =
+            g.trans_a ? a[p + std::int64_t{i} * g.lda] : a[i + std::int64_t{p} * g.lda];
+        const float bv =
+            g.trans_b ? b[j + std::int64_t{p} * g.ldb] : b[p + std::int64_t{j} * g.ldb];
+        acc += double(av) * bv;
+      }
+      float& out = c[i + std::int64_t{j} * g.ldc];
+      out = static_cast<float>(acc + double(g.beta) * out);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the CUDA Linear's GEMM arguments compute the CPU Linear (reference column-major GEMM)") {
+  const int n = 6, in = 13, out = 5;
+  auto cpu = cpu_layers(false).linear(LinearSpec{in, out, false});
+  std::vector<Parameter*> params;
+  std::vector<Buffer*> buffers;
+  cpu->collect("", params, buffers);
+  REQUIRE(params.size() == 1);
+  params[0]->value = random_floats(params[0]->value.size(), 31);
+  cpu->setup(Shape{n, in, 1, 1});
+  const std::vector<float> x = random_floats(std::size_t(n) * in, 32),
+                           dy = random_floats(std::size_t(n) * out, 33);
+  const float* y_cpu = cpu->forward(x.data(), true);
+  const float* dx_cpu = cpu->backward(dy.data());
+  const std::vector<float>& w = params[0]->value;
+
+  std::vector<float> y(std::size_t(n) * out, 7.f), dw(w.size(), 0.f), dx(x.size(), 7.f);
+  reference_sgemm(kc::linear_forward_gemm(n, in, out), w.data(), x.data(), y.data());
+  reference_sgemm(kc::linear_weight_grad_gemm(n, in, out), x.data(), dy.data(), dw.data());
+  reference_sgemm(kc::linear_input_grad_gemm(n, in, out), w.data(), dy.data(), dx.data());
+  // oneDNN sums in float in its own order; the reference in double: a few float ulps apart.
+  const auto close = [](const float* got, const float* want, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i)
+      if (std::abs(got[i] - want[i]) > 1e-5f * (1.f + std::abs(want[i]))) return false;
+    return true;
+  };
+  CHECK(close(y.data(), y_cpu, y.size()));
+  CHECK(close(dw.data(), params[0]->grad.data(), dw.size()));
+  CHECK(close(dx.data(), dx_cpu, dx.size()));
+  // beta = 1 accumulates, as Parameter::grad must.
+  reference_sgemm(kc::linear_weight_grad_gemm(n, in, out), x.data(), dy.data(), dw.data());
+  for (float& g : params[0]->grad) g *= 2.f;
+  CHECK(close(dw.data(), params[0]->grad.data(), dw.size()));
 }
