@@ -78,6 +78,9 @@ case "${1:-}" in
       echo "end-to-end CPU run exit code: $rc_cpu"
       tail -n 3 "$out/e2e_cpu.log"
       cat "$out/runs/tiny_cpu/summary.json" 2>/dev/null || true
+      top1() { grep -o '"val_top1": [0-9.]*' "$out/runs/$1/summary.json" 2>/dev/null | awk '{print $2}'; }
+      echo "end-to-end val top-1: GPU $(top1 tiny_gpu), CPU $(top1 tiny_cpu) (same recipe and seed; the"
+      echo "GPU sums convolutions in another order, so expect them close, not equal)"
     } > "$out/report.md"
     cat "$out/report.md"
     [[ $rc_aug == 0 && $rc_nn == 0 && $rc_gpu == 0 && $rc_cpu == 0 ]]
