@@ -169,6 +169,13 @@ TEST_CASE("SGD options are validated as torch does") {
   CHECK_THROWS_WITH_AS(Sgd({&bad}, SgdOptions{}),
                        doctest::Contains("'bad' has 2 values but 1 gradients"),
                        std::invalid_argument);
+  // One optimizer updates parameters on one device: a GPU parameter among host ones is refused
+  // (the device pointers are only compared, never dereferenced here).
+  float fake[2];
+  Parameter gpu{"gpu", {1}, ParamRole::weight, {0}, {0}, &fake[0], &fake[1]};
+  CHECK_THROWS_WITH_AS(Sgd({&a, &gpu}, SgdOptions{}),
+                       doctest::Contains("some parameters are on the GPU and some are not"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("SGD state restores exactly: resumed run equals uninterrupted run bit for bit") {
