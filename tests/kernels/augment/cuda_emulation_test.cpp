@@ -108,74 +108,16 @@ void check_equal(const std::string& name, const std::vector<AugmentOp>& ops, con
 
 TEST_CASE("emulated CUDA kernels equal the CPU chain for every op") {
   const HostBatch mixed = make_batch(40, false), rgb = make_batch(24, true);
-  AugmentOp pad{.kind = OpKind::random_crop,
-                .size_h = 12,
-                .size_w = 14,
-                .pad_l = 3,
-                .pad_t = 2,
-                .pad_r = 1,
-                .pad_b = 4,
-                .pad_if_needed = true};
-  pad.fill[0] = 17;
-  check_equal("resize aa", {AugmentOp{.kind = OpKind::resize, .size_h = 17, .size_w = 13}}, mixed);
-  check_equal("resize shrink", {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 3}},
-              mixed);
-  check_equal("resize plain",
-              {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 9, .antialias = false}},
-              mixed);
-  check_equal("resize short edge", {AugmentOp{.kind = OpKind::resize, .size_h = 10}}, mixed);
-  check_equal("center_crop", {AugmentOp{.kind = OpKind::center_crop, .size_h = 9, .size_w = 11}},
-              mixed);
-  check_equal("random_crop constant", {pad}, mixed);
-  pad.pad_mode = PadMode::edge;
-  check_equal("random_crop edge", {pad}, mixed);
-  check_equal("hflip", {AugmentOp{.kind = OpKind::hflip, .p = 0.5f}}, mixed);
-  AugmentOp rot{.kind = OpKind::rotate, .degrees = 40.0f};
-  rot.fill[0] = 90;
-  check_equal("rotate bilinear", {rot}, mixed);
-  rot.interp = Interp::nearest;
-  check_equal("rotate nearest", {rot}, mixed);
-  check_equal("to_rgb", {AugmentOp{.kind = OpKind::to_rgb}}, mixed);
-  check_equal("normalize", {normalize_op(1)}, mixed);
-  check_equal("random_resized_crop",
-              {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 12, .size_w = 10}}, mixed);
-  const AugmentOp ta{
-      .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
-  for (std::uint32_t epoch = 1; epoch <= 8; ++epoch)  // 8 x 40 draws cover all 14 ops
-    check_equal("trivial_augment_wide epoch " + std::to_string(epoch), {ta}, mixed, epoch);
-  AugmentOp erase{.kind = OpKind::random_erasing,
-                  .p = 1.0f,
-                  .scale_lo = 0.02f,
-                  .scale_hi = 0.33f,
-                  .ratio_lo = 0.3f,
-                  .ratio_hi = 3.3f};
-  erase.fill[0] = 0.5f;
-  check_equal("random_erasing value", {normalize_op(3), erase}, rgb);
-  erase.random_value = true;
-  check_equal("random_erasing random", {normalize_op(3), erase}, rgb);
-  check_equal("normalize bf16", {testing::normalize_bf16_op(1)}, mixed);
-  check_equal("random_erasing random bf16", {testing::normalize_bf16_op(3), erase}, rgb);
+  for (const auto& c : testing::every_op_cases(8))  // 8 x 40 draws cover all 14 TA ops
+    check_equal(c.name, c.ops, c.rgb_only ? rgb : mixed, c.epoch);
 }
 
 TEST_CASE("emulated fused steps and the seed chain equal the CPU chain") {
   const HostBatch rgb = make_batch(24, true), big = make_batch(6, true, 40);
-  const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
-  check_equal("rrc + hflip + normalize",
-              {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16}, flip,
-               normalize_op(3)},
-              rgb);
-  check_equal("center_crop + hflip",
-              {AugmentOp{.kind = OpKind::center_crop, .size_h = 10, .size_w = 7}, flip}, rgb);
-  check_equal("rotate + normalize",
-              {AugmentOp{.kind = OpKind::rotate, .degrees = 30.0f}, normalize_op(3)}, rgb);
-  check_equal("hflip + hflip", {flip, flip}, rgb);
+  for (const auto& c : testing::fused_cases()) check_equal(c.name, c.ops, rgb);
   const std::vector<AugmentOp> chain = testing::seed_chain(64, 56);
   for (std::uint32_t epoch = 1; epoch <= 3; ++epoch)
     check_equal("seed chain epoch " + std::to_string(epoch), chain, big, epoch);
   const std::vector<AugmentOp> chain_bf16 = testing::seed_chain(64, 56, true);
   check_equal("seed chain bf16", chain_bf16, big, 2);
-  check_equal("rrc + hflip + normalize bf16",
-              {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16}, flip,
-               testing::normalize_bf16_op(3)},
-              rgb);
 }

@@ -72,74 +72,15 @@ TEST_CASE("every op on the GPU matches the CPU image by image") {
   if (!have_gpu()) return;
   CudaAugment gpu;
   const HostBatch mixed = make_batch(96, false), rgb = make_batch(96, true);
-  AugmentOp pad{.kind = OpKind::random_crop,
-                .size_h = 20,
-                .size_w = 24,
-                .pad_l = 3,
-                .pad_t = 2,
-                .pad_r = 1,
-                .pad_b = 4,
-                .pad_if_needed = true};
-  pad.fill[0] = 17;
-  compare(gpu, "resize 24x20 aa", {AugmentOp{.kind = OpKind::resize, .size_h = 24, .size_w = 20}},
-          mixed);
-  compare(gpu, "resize 7x5 aa (shrink)",
-          {AugmentOp{.kind = OpKind::resize, .size_h = 7, .size_w = 5}}, mixed);
-  compare(gpu, "resize 7x5 plain",
-          {AugmentOp{.kind = OpKind::resize, .size_h = 7, .size_w = 5, .antialias = false}}, mixed);
-  compare(gpu, "resize short edge 32", {AugmentOp{.kind = OpKind::resize, .size_h = 32}}, mixed);
-  compare(gpu, "center_crop 16 (pads small images)",
-          {AugmentOp{.kind = OpKind::center_crop, .size_h = 16, .size_w = 16}}, mixed);
-  compare(gpu, "random_crop constant pad", {pad}, mixed);
-  pad.pad_mode = PadMode::edge;
-  compare(gpu, "random_crop edge pad", {pad}, mixed);
-  compare(gpu, "hflip p=0.5", {AugmentOp{.kind = OpKind::hflip, .p = 0.5f}}, mixed);
-  AugmentOp rot{.kind = OpKind::rotate, .degrees = 40.0f};
-  rot.fill[0] = 90;
-  compare(gpu, "rotate 40 bilinear fill 90", {rot}, mixed);
-  rot.interp = Interp::nearest;
-  compare(gpu, "rotate 40 nearest", {rot}, mixed);
-  compare(gpu, "to_rgb", {AugmentOp{.kind = OpKind::to_rgb}}, mixed);
-  compare(gpu, "normalize (1 mean/std)", {normalize_op(1)}, mixed);
-  compare(gpu, "normalize (3 means/stds)", {normalize_op(3)}, rgb);
-  compare(gpu, "random_resized_crop 24",
-          {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 24, .size_w = 24}}, mixed);
-  const AugmentOp ta{
-      .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
-  for (std::uint32_t epoch = 1; epoch <= 4; ++epoch)  // 4 x 96 draws cover all 14 ops
-    compare(gpu, "trivial_augment_wide epoch " + std::to_string(epoch), {ta}, mixed, 7, epoch);
-  AugmentOp ta_bilinear = ta;
-  ta_bilinear.interp = Interp::bilinear;
-  ta_bilinear.has_fill = true;
-  ta_bilinear.fill[0] = 128;
-  compare(gpu, "trivial_augment_wide bilinear fill", {ta_bilinear}, mixed);
-  AugmentOp erase{.kind = OpKind::random_erasing,
-                  .p = 1.0f,
-                  .scale_lo = 0.02f,
-                  .scale_hi = 0.33f,
-                  .ratio_lo = 0.3f,
-                  .ratio_hi = 3.3f};
-  erase.fill[0] = 0.5f;
-  compare(gpu, "random_erasing value", {normalize_op(3), erase}, rgb);
-  erase.random_value = true;
-  compare(gpu, "random_erasing random", {normalize_op(3), erase}, rgb);
-  compare(gpu, "normalize bf16", {testing::normalize_bf16_op(3)}, rgb);
-  compare(gpu, "random_erasing random bf16", {testing::normalize_bf16_op(3), erase}, rgb);
+  for (const auto& c : testing::every_op_cases(4))  // 4 x 96 draws cover all 14 TA ops
+    compare(gpu, c.name, c.ops, c.rgb_only ? rgb : mixed, 7, c.epoch);
 }
 
 TEST_CASE("fused steps and the seed's whole chain match the CPU") {
   if (!have_gpu()) return;
   CudaAugment gpu;
   const HostBatch rgb = make_batch(64, true), seed_imgs = make_batch(64, true, 56);
-  const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
-  compare(gpu, "rrc + hflip + normalize (fused)",
-          {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 32, .size_w = 32}, flip,
-           normalize_op(3)},
-          rgb);
-  compare(gpu, "center_crop + hflip (fused)",
-          {AugmentOp{.kind = OpKind::center_crop, .size_h = 20, .size_w = 12}, flip}, rgb);
-  compare(gpu, "resize + normalize (fused)",
-          {AugmentOp{.kind = OpKind::resize, .size_h = 30, .size_w = 30}, normalize_op(3)}, rgb);
+  for (const auto& c : testing::fused_cases()) compare(gpu, c.name + " (fused)", c.ops, rgb);
   const std::vector<AugmentOp> chain = testing::seed_chain(224, 224);
   for (std::uint32_t epoch = 1; epoch <= 3; ++epoch)
     compare(gpu, "seed chain epoch " + std::to_string(epoch), chain, seed_imgs, 3, epoch);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/augment/cuda.hpp"
@@ -138,6 +139,90 @@ inline AugmentOp normalize_bf16_op(int n) {
   AugmentOp op = normalize_op(n);
   op.bf16 = true;
   return op;
+}
+
+// One conformance case: a chain, run on the mixed (gray and RGB) batch or the RGB-only one.
+struct OpCase {
+  std::string name;
+  std::vector<AugmentOp> ops;
+  bool rgb_only = false;
+  std::uint32_t epoch = 1;
+};
+
+// Every op alone, with its variants (padding modes, interpolations, erasing values, bf16), for
+// the emulated and the GPU suites alike. trivial_augment_wide runs `ta_epochs` epochs so that the
+// batch's draws cover all 14 of its ops.
+inline std::vector<OpCase> every_op_cases(std::uint32_t ta_epochs) {
+  std::vector<OpCase> cases = {
+      {"resize aa", {AugmentOp{.kind = OpKind::resize, .size_h = 17, .size_w = 13}}},
+      {"resize shrink", {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 3}}},
+      {"resize plain",
+       {AugmentOp{.kind = OpKind::resize, .size_h = 4, .size_w = 9, .antialias = false}}},
+      {"resize short edge", {AugmentOp{.kind = OpKind::resize, .size_h = 10}}},
+      {"center_crop (pads small images)",
+       {AugmentOp{.kind = OpKind::center_crop, .size_h = 9, .size_w = 11}}},
+      {"hflip", {AugmentOp{.kind = OpKind::hflip, .p = 0.5f}}},
+      {"to_rgb", {AugmentOp{.kind = OpKind::to_rgb}}},
+      {"normalize (1 mean/std)", {normalize_op(1)}},
+      {"normalize (3 means/stds)", {normalize_op(3)}, true},
+      {"normalize bf16", {normalize_bf16_op(1)}},
+      {"random_resized_crop",
+       {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 12, .size_w = 10}}},
+  };
+  AugmentOp pad{.kind = OpKind::random_crop,
+                .size_h = 12,
+                .size_w = 14,
+                .pad_l = 3,
+                .pad_t = 2,
+                .pad_r = 1,
+                .pad_b = 4,
+                .pad_if_needed = true};
+  pad.fill[0] = 17;
+  cases.push_back({"random_crop constant pad", {pad}});
+  pad.pad_mode = PadMode::edge;
+  cases.push_back({"random_crop edge pad", {pad}});
+  AugmentOp rot{.kind = OpKind::rotate, .degrees = 40.0f};
+  rot.fill[0] = 90;
+  cases.push_back({"rotate bilinear fill 90", {rot}});
+  rot.interp = Interp::nearest;
+  cases.push_back({"rotate nearest", {rot}});
+  AugmentOp ta{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
+  for (std::uint32_t epoch = 1; epoch <= ta_epochs; ++epoch)
+    cases.push_back({"trivial_augment_wide epoch " + std::to_string(epoch), {ta}, false, epoch});
+  ta.interp = Interp::bilinear;
+  ta.has_fill = true;
+  ta.fill[0] = 128;
+  cases.push_back({"trivial_augment_wide bilinear fill", {ta}});
+  AugmentOp erase{.kind = OpKind::random_erasing,
+                  .p = 1.0f,
+                  .scale_lo = 0.02f,
+                  .scale_hi = 0.33f,
+                  .ratio_lo = 0.3f,
+                  .ratio_hi = 3.3f};
+  erase.fill[0] = 0.5f;
+  cases.push_back({"random_erasing value", {normalize_op(3), erase}, true});
+  erase.random_value = true;
+  cases.push_back({"random_erasing random", {normalize_op(3), erase}, true});
+  cases.push_back({"random_erasing random bf16", {normalize_bf16_op(3), erase}, true});
+  return cases;
+}
+
+// Steps the CUDA path fuses into one kernel (crop/resize + hflip, + normalize), on RGB images.
+inline std::vector<OpCase> fused_cases() {
+  const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
+  const AugmentOp rrc{.kind = OpKind::random_resized_crop, .size_h = 16, .size_w = 16};
+  return {{"rrc + hflip + normalize", {rrc, flip, normalize_op(3)}, true},
+          {"rrc + hflip + normalize bf16", {rrc, flip, normalize_bf16_op(3)}, true},
+          {"center_crop + hflip",
+           {AugmentOp{.kind = OpKind::center_crop, .size_h = 10, .size_w = 7}, flip},
+           true},
+          {"resize + normalize",
+           {AugmentOp{.kind = OpKind::resize, .size_h = 30, .size_w = 30}, normalize_op(3)},
+           true},
+          {"rotate + normalize",
+           {AugmentOp{.kind = OpKind::rotate, .degrees = 30.0f}, normalize_op(3)},
+           true},
+          {"hflip + hflip", {flip, flip}, true}};
 }
 
 }  // namespace ft::aug::testing
