@@ -1,0 +1,90 @@
+// The oneDNN execution the two weight layers (Conv2d, Linear) share: a forward, a backward-data
+// and a backward-weights primitive, MemoryPairs that reorder between the plain user layouts and
+// the primitives' own, and Parameter::grad accumulation (oneDNN overwrites its gradient outputs,
+// PyTorch accumulates across backward calls). The layers build the primitive descs; this runs them.
+#pragma once
+
+#include <unordered_map>
+#include <vector>
+
+#include "kernels/nn/cpu/dnnl_memory.hpp"
+#include "kernels/nn/layer_params.hpp"
+
+namespace ft::nn::cpu {
+
+template <class Fwd, class BwdData, class BwdWeights>
+class WeightPrimitives {
+ public:
+  // src_md, w_md, dst_md: the plain user layouts; b_md: the bias desc (unused without a bias).
+  void build(const typename Fwd::primitive_desc& f, const typename BwdData::primitive_desc& d,
+             const typename BwdWeights::primitive_desc& w, const dnnl::memory::desc& src_md,
+             const dnnl::memory::desc& w_md, const dnnl::memory::desc& dst_md,
+             const dnnl::memory::desc& b_md, const WeightBias& p) {
+    fwd_ = Fwd(f);
+    bwd_data_ = BwdData(d);
+    bwd_weights_ = BwdWeights(w);
+    f_src_ = MemoryPair(src_md, f.src_desc());
+    f_w_ = MemoryPair(w_md, f.weights_desc());
+    f_dst_ = MemoryPair(dst_md, f.dst_desc());
+    d_ddst_ = MemoryPair(dst_md, d.diff_dst_desc());
+    d_w_ = MemoryPair(w_md, d.weights_desc());
+    d_dsrc_ = MemoryPair(src_md, d.diff_src_desc());
+    w_src_ = MemoryPair(src_md, w.src_desc());
+    w_ddst_ = MemoryPair(dst_md, w.diff_dst_desc());
+    w_dw_ = MemoryPair(w_md, w.diff_weights_desc());
+    if (p.has_bias) {
+      b_mem_ = dnnl::memory(b_md, engine(), DNNL_MEMORY_NONE);
+      db_mem_ = dnnl::memory(b_md, engine(), DNNL_MEMORY_NONE);
+    }
+    dw_.assign(p.weight.value.size(), 0.f);
+    db_.assign(p.bias.value.size(), 0.f);
+  }
+
+  // y = f(x); x must stay valid until backward() returns.
+  void forward(const float* x, const WeightBias& p, float* y) {
+    x_ = x;
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, f_src_.in(x)},
+                                               {DNNL_ARG_WEIGHTS, f_w_.in(p.weight.value.data())},
+                                               {DNNL_ARG_DST, f_dst_.out(y)}};
+    if (p.has_bias) {
+      b_mem_.set_data_handle(const_cast<float*>(p.bias.value.data()));
+      args.emplace(DNNL_ARG_BIAS, b_mem_);
+    }
+    fwd_.execute(stream(), args);
+    f_dst_.store();
+    stream().wait();
+  }
+
+  // Accumulates dL/dweight and dL/dbias into p's grads; writes dL/dx unless dx is null.
+  void backward(const float* dy, WeightBias& p, float* dx) {
+    if (dx) {
+      bwd_data_.execute(stream(), {{DNNL_ARG_DIFF_DST, d_ddst_.in(dy)},
+                                   {DNNL_ARG_WEIGHTS, d_w_.in(p.weight.value.data())},
+                                   {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx)}});
+      d_dsrc_.store();
+    }
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, w_src_.in(x_)},
+                                               {DNNL_ARG_DIFF_DST, w_ddst_.in(dy)},
+                                               {DNNL_ARG_DIFF_WEIGHTS, w_dw_.out(dw_.data())}};
+    if (p.has_bias) {
+      db_mem_.set_data_handle(db_.data());
+      args.emplace(DNNL_ARG_DIFF_BIAS, db_mem_);
+    }
+    bwd_weights_.execute(stream(), args);
+    w_dw_.store();
+    stream().wait();
+    for (std::size_t i = 0; i < dw_.size(); ++i) p.weight.grad[i] += dw_[i];
+    for (std::size_t i = 0; i < db_.size(); ++i) p.bias.grad[i] += db_[i];
+  }
+
+ private:
+  const float* x_ = nullptr;
+  Fwd fwd_;
+  BwdData bwd_data_;
+  BwdWeights bwd_weights_;
+  MemoryPair f_src_, f_w_, f_dst_, d_ddst_, d_w_, d_dsrc_, w_src_, w_ddst_, w_dw_;
+  dnnl::memory b_mem_, db_mem_;
+  std::vector<float> dw_, db_;  // oneDNN's gradient outputs, added into the parameters' grads
+};
+
+}  // namespace ft::nn::cpu
