@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/augment/ops.hpp"
+#include "tests/kernels/augment/host_batch.hpp"
 
 using namespace ft::aug;
 
@@ -34,17 +35,6 @@ Images make_images(std::size_t n, Dims d) {
     p = static_cast<std::uint8_t>((&p - im.pixels.data()) % 97 + (x >> 28));
   }
   return im;
-}
-
-AugmentOp normalize_op(bool bf16 = false) {
-  AugmentOp op{.kind = OpKind::normalize, .bf16 = bf16};
-  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
-  for (int k = 0; k < 3; ++k) {
-    op.mean[k] = mean[k];
-    op.std[k] = stdev[k];
-  }
-  op.n_stats = 3;
-  return op;
 }
 
 // Runs `ops` over all images repeatedly for about `seconds`; returns images/s.
@@ -98,20 +88,13 @@ int main(int argc, char** argv) {
   const Images small = make_images(256, {64, 64, 3});
   const Images big = make_images(256, {224, 224, 3});
   const Images fmnist = make_images(256, {28, 28, 1});
-  AugmentOp fmnist_norm = normalize_op();
-  fmnist_norm.n_stats = 1;
-  const AugmentOp resize{.kind = OpKind::resize, .size_h = 224, .size_w = 224};
-  const AugmentOp rrc{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224};
-  const AugmentOp flip{.kind = OpKind::hflip, .p = 0.5f};
-  const AugmentOp ta{
-      .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
-  const AugmentOp erase{.kind = OpKind::random_erasing,
-                        .p = 0.5f,
-                        .scale_lo = 0.02f,
-                        .scale_hi = 0.33f,
-                        .ratio_lo = 0.3f,
-                        .ratio_hi = 3.3f,
-                        .random_value = true};
+  using testing::normalize_bf16_op;
+  using testing::normalize_op;
+  const AugmentOp fmnist_norm = normalize_op(1);
+  // The seed's chain: resize, random_resized_crop, hflip, trivial_augment_wide, normalize, erasing.
+  const std::vector<AugmentOp> chain = testing::seed_chain(224, 224);
+  const AugmentOp &resize = chain[0], &rrc = chain[1], &flip = chain[2], &ta = chain[3],
+                  &erase = chain[5];
   const AugmentOp rot{.kind = OpKind::rotate, .degrees = 10.0f};
   const AugmentOp crop{.kind = OpKind::random_crop,
                        .size_h = 224,
@@ -131,14 +114,14 @@ int main(int argc, char** argv) {
       {"random_resized_crop 224 (from 224)", {rrc}, &big},
       {"hflip p=0.5 (224)", {flip}, &big},
       {"trivial_augment_wide (224)", {ta}, &big},
-      {"normalize (224, u8 HWC -> f32 CHW)", {normalize_op()}, &big},
-      {"normalize (224, u8 HWC -> bf16 CHW)", {normalize_op(true)}, &big},
-      {"normalize + random_erasing random (224)", {normalize_op(), erase}, &big},
+      {"normalize (224, u8 HWC -> f32 CHW)", {normalize_op(3)}, &big},
+      {"normalize (224, u8 HWC -> bf16 CHW)", {normalize_bf16_op(3)}, &big},
+      {"normalize + random_erasing random (224)", {normalize_op(3), erase}, &big},
       {"rotate +-10 bilinear (224)", {rot}, &big},
       {"random_crop 224 pad 4 (224)", {crop}, &big},
       {"center_crop 200 (224)", {center}, &big},
-      {"seed chain (64 -> 224, 6 ops)", {resize, rrc, flip, ta, normalize_op(), erase}, &small},
-      {"seed chain, bf16 output", {resize, rrc, flip, ta, normalize_op(true), erase}, &small},
+      {"seed chain (64 -> 224, 6 ops)", chain, &small},
+      {"seed chain, bf16 output", testing::seed_chain(224, 224, true), &small},
       {"fmnist 28x28: rotate 10, hflip, normalize", {rot, flip, fmnist_norm}, &fmnist},
   };
   std::printf("bench_augment: %d threads, %zu images per pass, >= %.1f s per case\n", threads,
