@@ -170,13 +170,7 @@ void Sgd::step() {
 
 float Sgd::clip_device() {
   // clip_grad_norm_ on the device: squared norms summed in double, the same float coefficient.
-  std::vector<const float*> grads;
-  std::vector<std::int64_t> sizes;
-  for (const nn::Parameter* p : params_) {
-    grads.push_back(p->device_grad);
-    sizes.push_back(static_cast<std::int64_t>(p->grad.size()));
-  }
-  const auto total = static_cast<float>(std::sqrt(nn::cuda::squared_norm(grads, sizes)));
+  const auto total = static_cast<float>(std::sqrt(nn::cuda::grad_squared_norm(params_)));
   const float coef = static_cast<float>(options_.max_grad_norm) / (total + 1e-6f);
   if (coef < 1.0f)
     for (nn::Parameter* p : params_)

@@ -108,15 +108,16 @@ bool g_tf32 = false;
 void set_allow_tf32(bool allow) { g_tf32 = allow; }
 bool allow_tf32() { return g_tf32; }
 
-double squared_norm(const std::vector<const float*>& xs, const std::vector<std::int64_t>& ns) {
+double grad_squared_norm(const std::vector<Parameter*>& params) {
   Runtime& r = runtime();
   static DeviceArray acc(
       2);  // one double; every tensor's sum_squares adds into it, in stream order
   double* d = reinterpret_cast<double*>(acc.data());
   check(cudaMemsetAsync(d, 0, sizeof(double), r.stream), "sum_squares");
-  for (std::size_t k = 0; k < xs.size(); ++k) {
-    if (ns[k] == 0) continue;
-    sum_squares<<<1, kThreads, 0, r.stream>>>(d, xs[k], ns[k]);
+  for (const Parameter* p : params) {
+    if (p->grad.empty()) continue;
+    sum_squares<<<1, kThreads, 0, r.stream>>>(d, p->device_grad,
+                                              static_cast<std::int64_t>(p->grad.size()));
     check_launch("sum_squares");
   }
   double out = 0;

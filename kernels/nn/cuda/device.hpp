@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/nn/parameter.hpp"
+
 namespace ft::nn::cuda {
 
 // True when CUDA is compiled in and a device is visible; otherwise *why says why.
@@ -42,11 +44,11 @@ void zero(float* device_dst, std::size_t n);
 void synchronize();
 
 // The optimizer's device work: the same per-element update as optim::sgd_update (sgd_math.hpp),
-// the squared 2-norm of a set of tensors (accumulated in double, one wait for the whole set) and an
+// the squared 2-norm of all parameters' gradients (accumulated in double, one wait) and an
 // in-place scale (clipping).
 void sgd_update(float* value, const float* grad, float* momentum_buffer, std::int64_t n, float lr,
                 float momentum, float dampening, float weight_decay, bool nesterov, bool first);
-double squared_norm(const std::vector<const float*>& xs, const std::vector<std::int64_t>& ns);
+double grad_squared_norm(const std::vector<Parameter*>& params);  // over every device_grad
 void scale(float* x, float s, std::int64_t n);
 
 // Convolutions may use TF32 tensor cores (as PyTorch allows by default): much faster on Ampere

@@ -32,9 +32,7 @@ void sgd_update(float*, const float*, float*, std::int64_t, float, float, float,
                 bool) {
   no_cuda();
 }
-double squared_norm(const std::vector<const float*>&, const std::vector<std::int64_t>&) {
-  no_cuda();
-}
+double grad_squared_norm(const std::vector<Parameter*>&) { no_cuda(); }
 void scale(float*, float, std::int64_t) { no_cuda(); }
 void set_allow_tf32(bool) {}
 bool allow_tf32() { return false; }
