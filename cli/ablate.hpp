@@ -1,6 +1,5 @@
 // `flowtrain ablate`: a grid of `--set` overrides run one variant after another, each in its own
-// run folder under <runs_dir>/<name>/, then a comparison table, ablation.csv and a chart. Also the
-// best-effort chart of one run (draw_curves) that `flowtrain run` draws at the end.
+// run folder under <runs_dir>/<name>/, then a comparison table, ablation.csv and a chart.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -20,12 +19,5 @@ std::vector<std::string> split_bundle(const std::string& value);
 
 // A folder-name-safe slug of overrides: {"optimizer.lr=0.05"} -> "optimizer.lr-0.05".
 std::string variant_slug(const std::vector<std::string>& assignments);
-
-// Runs tools/plot_runs.py on `run_dirs`, writing `out_png`. Best effort: returns false after one
-// warning line on stderr when python, matplotlib or the script is missing or it fails.
-bool plot_runs(const std::vector<std::string>& run_dirs, const std::string& out_png);
-
-// <run_dir>/curves.png from the run's metrics.csv (best effort, never throws).
-void draw_curves(const std::string& run_dir);
 
 }  // namespace ft

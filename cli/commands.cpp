@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/ablate.hpp"
+#include "cli/plots.hpp"
 #include "cli/preview.hpp"
 #include "cli/run.hpp"
 #include "cli/stage_docs.hpp"

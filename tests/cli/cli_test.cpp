@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/ablate.hpp"
+#include "cli/plots.hpp"
 #include "cli/preview.hpp"
 #include "kernels/optim/checkpoint.hpp"
 
