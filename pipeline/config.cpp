@@ -216,6 +216,10 @@ Config parse_config(const std::string& text, const std::string& file,
       } else if (key == "splits") {
         auto* a = v.as_array();
         if (!a) throw ConfigError(where + ": expected a list of split names");
+        // An empty list names no split; it must not quietly mean the kind's default splits.
+        if (a->empty())
+          throw ConfigError(where + ": an empty list names no split; list at least one of train, "
+                                    "val, test, or leave the key out for the stage's default splits");
         for (auto& e : *a) {
           if (!e.is_string()) throw ConfigError(where + ": expected a list of split names");
           d.splits.push_back(parse_split(*e.value<std::string>(), where));
