@@ -6,6 +6,7 @@
 #include <tbb/parallel_for.h>
 
 #include <cstdio>
+#include <new>
 #include <stdexcept>
 
 #include "kernels/io/jpeg.hpp"
@@ -16,12 +17,15 @@ namespace ft {
 namespace {
 
 constexpr std::size_t kMaxExamples = 10;
+// The largest max_pixels accepted: TurboJPEG's 65500x65500 limit, rounded up.
+constexpr std::int64_t kMaxPixelsLimit = std::int64_t{1} << 32;
 
 }  // namespace
 
 DecodeJpeg::DecodeJpeg(const Params& p)
     : skip_(p.get_string("on_error") == "skip"),
-      channels_(static_cast<int>(p.get_int("channels"))) {
+      channels_(static_cast<int>(p.get_int("channels"))),
+      max_pixels_(p.get_int("max_pixels")) {
   if (channels_ != 0 && channels_ != 1 && channels_ != 3)
     throw ConfigError(p.where("channels") + ": must be 0 (keep the file's), 1 or 3, got " +
                       std::to_string(channels_));
@@ -32,35 +36,67 @@ void DecodeJpeg::run(Batch& batch) {
   FT_ASSERT(n == batch.size());
   // Per-batch scratch (12 bytes and an empty string per sample). Not thread_local: while this
   // thread waits in parallel_for, TBB may run another batch's run() on it.
+  std::vector<io::JpegInfo> infos(n);
   std::vector<ImageDims> dims(n);
   std::vector<std::string> errors(n);
 
   const auto name_of = [&](std::size_t i) { return batch.describe(i); };
+  // std::bad_alloc from a decode (libjpeg's own buffers, the CMYK scratch) becomes that file's
+  // error, so that "skip" skips it and "fail" names it.
+  const auto out_of_memory = [&](std::size_t i) {
+    return "out of memory decoding a " + std::to_string(infos[i].width) + "x" +
+           std::to_string(infos[i].height) + " image";
+  };
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 16), [&](const tbb::blocked_range<
                                                                    std::size_t>& r) {
     io::JpegDecoder& dec = io::thread_jpeg_decoder();
     for (std::size_t i = r.begin(); i != r.end(); ++i) {
       try {
-        const io::JpegInfo info = dec.header(batch.jpeg.data(i), batch.jpeg.length(i), "");
-        dims[i] = ImageDims{info.height, info.width, channels_ != 0 ? channels_ : info.channels};
+        infos[i] = dec.header(batch.jpeg.data(i), batch.jpeg.length(i), "", max_pixels_);
+        if (channels_ != 0) infos[i].channels = channels_;
+        dims[i] = ImageDims{infos[i].height, infos[i].width, infos[i].channels};
       } catch (const std::runtime_error& e) {
         errors[i] = e.what();
+      } catch (const std::bad_alloc&) {
+        errors[i] = out_of_memory(i);
       }
     }
   });
-  // A broken file keeps a 0x0 slot so that indices stay aligned until retain() drops it.
-  batch.image.layout(DType::u8, dims);
+  // A broken file keeps a 0x0 slot so that indices stay aligned until retain() drops it. When
+  // the batch's images do not fit in memory, the largest is the broken one: "skip" drops it and
+  // tries again, "fail" names it.
+  const auto bytes_of = [](const ImageDims& d) { return std::size_t(d.h) * d.w * d.c; };
+  for (;;) {
+    try {
+      batch.image.layout(DType::u8, dims);
+      break;
+    } catch (const std::bad_alloc&) {
+      std::size_t total = 0, largest = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        total += bytes_of(dims[i]);
+        if (bytes_of(dims[i]) > bytes_of(dims[largest])) largest = i;
+      }
+      const std::string reason = out_of_memory(largest) + " (the batch's " + std::to_string(n) +
+                                 " images need " + std::to_string(total) + " bytes)";
+      if (!skip_ || bytes_of(dims[largest]) == 0)
+        throw Error(name_of(largest) + ": " + reason +
+                    " (lower the decode stage's max_pixels or the batch size)");
+      errors[largest] = reason;
+      dims[largest] = ImageDims{};
+    }
+  }
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 8),
                     [&](const tbb::blocked_range<std::size_t>& r) {
                       io::JpegDecoder& dec = io::thread_jpeg_decoder();
                       for (std::size_t i = r.begin(); i != r.end(); ++i) {
                         if (!errors[i].empty()) continue;
                         try {
-                          const io::JpegInfo info{dims[i].h, dims[i].w, dims[i].c};
                           dec.decode(batch.jpeg.data(i), batch.jpeg.length(i), batch.image.u8_at(i),
-                                     info, dims[i].c, "");
+                                     infos[i], dims[i].c, "");
                         } catch (const std::runtime_error& e) {
                           errors[i] = e.what();
+                        } catch (const std::bad_alloc&) {
+                          errors[i] = out_of_memory(i);
                         }
                       }
                     });
@@ -110,8 +146,8 @@ StageKind decode_jpeg_kind() {
   k.params = {
       {"on_error",
        ParamType::string,
-       "a corrupt, truncated, empty or non-JPEG file: \"fail\" stops the run naming it, \"skip\" "
-       "drops and counts it",
+       "a corrupt, truncated, empty or non-JPEG file, or one over max_pixels: \"fail\" stops the "
+       "run naming it, \"skip\" drops and counts it",
        "\"fail\"",
        false,
        std::nullopt,
@@ -124,6 +160,15 @@ StageKind decode_jpeg_kind() {
        false,
        0,
        3,
+       {}},
+      {"max_pixels",
+       ParamType::integer,
+       "largest width x height decoded, checked from the header before anything is allocated "
+       "(default: Pillow's MAX_IMAGE_PIXELS); a larger file is handled by on_error",
+       std::to_string(io::kDefaultMaxPixels),
+       false,
+       1,
+       static_cast<double>(kMaxPixelsLimit),
        {}},
   };
   k.access = [](const Params&) { return Access{{col::kJpeg}, {col::kImage}}; };

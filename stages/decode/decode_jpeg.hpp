@@ -1,10 +1,12 @@
 // Stage `decode_jpeg`: "jpeg" bytes -> "image" (ragged u8 HWC). Headers first (to lay out the
-// batch's image buffer once), then a parallel decode straight into it. A broken file either fails
-// the run naming the sample (on_error = "fail") or is dropped from the batch and counted ("skip").
+// batch's image buffer once), then a parallel decode straight into it. A broken file, or one whose
+// header claims more than max_pixels pixels, either fails the run naming the sample (on_error =
+// "fail") or is dropped from the batch and counted ("skip"); nothing is allocated for it first.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -29,6 +31,7 @@ class DecodeJpeg : public Stage {
  private:
   bool skip_;
   int channels_;  // 0 = keep the file's
+  std::int64_t max_pixels_;
   std::atomic<std::size_t> skipped_pass_{0}, skipped_total_{0};
   mutable std::mutex mu_;
   std::vector<std::string> examples_;

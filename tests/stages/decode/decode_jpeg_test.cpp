@@ -1,14 +1,17 @@
-// stages/decode/decode_jpeg: grayscale and RGB batches, forced channels, and corrupt, truncated,
-// empty and non-JPEG files under on_error = "fail" (names the sample) and "skip" (drops, counts).
+// stages/decode/decode_jpeg: grayscale, RGB and CMYK batches, forced channels, and corrupt,
+// truncated, empty and non-JPEG files and decompression bombs under on_error = "fail" (names the
+// sample) and "skip" (drops, counts).
 #include "stages/decode/decode_jpeg.hpp"
 
 #include <doctest/doctest.h>
+#include <turbojpeg.h>
 
 #include <string>
 #include <vector>
 
 #include "kernels/io/jpeg.hpp"
 #include "pipeline/error.hpp"
+#include "tests/hostile.hpp"
 
 using namespace ft;
 
@@ -162,4 +165,84 @@ TEST_CASE("decode_jpeg: skip keeps the other samples' ids and paths") {
   CHECK(b.id == std::vector<std::string>{"g0.jpg", "c1.jpg"});
   CHECK(b.path == std::vector<std::string>{"/data/g0.jpg", "/data/c1.jpg"});
   CHECK(b.label == std::vector<std::int32_t>{0, 2});
+}
+
+// Hostile input: a decompression bomb (a ~1 KB JPEG whose header claims 65000x65000 pixels, about
+// 12.7 GB decoded) is refused from its header under either policy without allocating its pixels;
+// run under an address-space limit, so that a regression fails here instead of exhausting memory.
+TEST_CASE("decode_jpeg: a decompression bomb is handled by on_error without allocating") {
+  const auto bomb = testing::with_claimed_size(jpeg(16, 16, 3, 3), 65000, 65000);
+  REQUIRE(!bomb.empty());
+  const std::size_t rss_before = testing::peak_rss_bytes();
+  {
+    testing::AddressSpaceLimit limit(std::size_t{1} << 30);
+    Batch b = batch_with(bomb);
+    auto st = make_stage({});
+    CHECK_THROWS_WITH_AS(st->run(b),
+                         doctest::Contains("sample 'bad.jpg' (/data/bad.jpg): image is "
+                                           "65000x65000 = 4225000000 pixels, over the limit of "
+                                           "89478485 (max_pixels"),
+                         Error);
+
+    Batch s = batch_with(bomb);
+    auto skip = make_stage(toml::table{{"on_error", "skip"}});
+    skip->run(s);
+    CHECK(skip->skipped() == 1);
+    CHECK(s.id == std::vector<std::string>{"g0.jpg", "c1.jpg"});
+    REQUIRE(skip->skipped_examples().size() == 1);
+    CHECK(skip->skipped_examples()[0].find("65000x65000") != std::string::npos);
+  }
+  CHECK(testing::peak_rss_bytes() - rss_before < (std::size_t{64} << 20));
+
+  // max_pixels is the stage's: a lower one refuses the batch's 28x28 image too.
+  Batch b = batch_with(jpeg(8, 8, 3, 4));
+  auto st = make_stage(toml::table{{"max_pixels", 700}, {"on_error", "skip"}});
+  st->run(b);
+  CHECK(b.id == std::vector<std::string>{"bad.jpg", "c1.jpg"});  // g0.jpg is 28x28 = 784
+}
+
+TEST_CASE("decode_jpeg: running out of memory is that file's error: skipped, or named") {
+  testing::AddressSpaceLimit limit(std::size_t{1} << 30);
+  if (!limit.active()) return;  // AddressSanitizer: no address-space limit to run into
+  const auto bomb = testing::with_claimed_size(jpeg(16, 16, 3, 3), 65000, 65000);
+  const toml::table raised{{"max_pixels", std::int64_t{1} << 32}};
+  {
+    Batch b = batch_with(bomb);
+    auto st = make_stage(raised);
+    CHECK_THROWS_WITH_AS(
+        st->run(b),
+        doctest::Contains("sample 'bad.jpg' (/data/bad.jpg): out of memory decoding a 65000x65000"),
+        Error);
+  }
+  toml::table skip = raised;
+  skip.insert("on_error", "skip");
+  Batch b = batch_with(bomb);
+  auto st = make_stage(skip);
+  st->run(b);
+  CHECK(st->skipped() == 1);
+  CHECK(b.id == std::vector<std::string>{"g0.jpg", "c1.jpg"});
+  const auto ref = decoded(jpeg(16, 24, 3, 1));
+  CHECK(std::equal(ref.begin(), ref.end(), b.image.u8_at(1)));
+}
+
+TEST_CASE("decode_jpeg: a CMYK (YCCK) JPEG decodes to RGB as the kernel decodes it") {
+  tjhandle h = tjInitCompress();
+  REQUIRE(h != nullptr);
+  const auto px = pattern(12, 20, 4, 5);
+  unsigned char* buf = nullptr;
+  unsigned long len = 0;
+  REQUIRE(tjCompress2(h, px.data(), 20, 20 * 4, 12, TJPF_CMYK, &buf, &len, TJSAMP_444, 90, 0) ==
+          0);
+  const std::vector<std::uint8_t> cmyk(buf, buf + len);
+  tjFree(buf);
+  tjDestroy(h);
+  for (int channels : {0, 1}) {
+    Batch b = batch_with(cmyk);
+    auto st = make_stage(toml::table{{"channels", channels}});
+    st->run(b);
+    REQUIRE(b.size() == 3);
+    CHECK(b.image.dims[1] == ImageDims{12, 20, channels == 0 ? 3 : 1});
+    const auto ref = decoded(cmyk, channels);
+    CHECK(std::equal(ref.begin(), ref.end(), b.image.u8_at(1)));
+  }
 }
