@@ -159,16 +159,16 @@ void erase_into(T* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uin
   if (!box.apply) return;
   const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
   // Noise element e indexes the (c, h, w) box as torch fills its value tensor; one Philox block
-  // serves the pair (2k, 2k + 1).
-  float r = 0.0f, t = 0.0f;
+  // serves the pair (2k, 2k + 1), e running through it in order.
+  float noise[2] = {0.0f, 0.0f};
   for (int ch = 0; ch < d.c; ++ch)
     for (int y = 0; y < box.h; ++y)
       for (int x = 0; x < box.w; ++x) {
         const auto e = static_cast<std::uint32_t>((ch * box.h + y) * box.w + x);
         float v = op.fill_for(ch);
         if (op.random_value) {
-          if (!(e & 1u)) erase_noise_pair(seed, epoch, sample, op_index, e, r, t);
-          v = (e & 1u) ? r * sinf(t) : r * cosf(t);
+          if (!(e & 1u)) erase_noise_pair(seed, epoch, sample, op_index, e, noise[0], noise[1]);
+          v = noise[e & 1u];
         }
         store_value(img + ch * plane + static_cast<std::size_t>(box.top + y) * d.w + box.left + x,
                     v);
