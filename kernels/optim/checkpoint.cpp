@@ -9,6 +9,7 @@
 
 #include <bit>
 #include <cerrno>
+#include <filesystem>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -213,6 +214,44 @@ void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path) 
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     fail("rename of " + tmp.string() + " over the target failed: " + errno_text());
   fsync_directory(path.parent_path(), path_text);
+}
+
+void publish_checkpoint_copy(const std::filesystem::path& path,
+                             const std::filesystem::path& copy) {
+  const std::string what = "checkpoint " + copy.string() + " (a copy of " + path.string() + ")";
+  std::filesystem::path tmp = copy;
+  tmp += ".tmp." + std::to_string(::getpid());
+  std::remove(tmp.c_str());
+  if (::link(path.c_str(), tmp.c_str()) != 0) {
+    // No hard links here (some network and FUSE filesystems): copy the bytes and fsync them.
+    const int link_errno = errno;
+    std::error_code ec;
+    if (!std::filesystem::copy_file(path, tmp, ec)) {
+      std::remove(tmp.c_str());
+      throw std::runtime_error(what + ": cannot link (" + std::strerror(link_errno) +
+                               ") nor copy it: " + ec.message());
+    }
+    const int fd = ::open(tmp.c_str(), O_RDONLY);
+    const bool synced = fd >= 0 && ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!synced) {
+      const std::string why = errno_text();
+      std::remove(tmp.c_str());
+      throw std::runtime_error(what + ": fsync of " + tmp.string() + " failed: " + why);
+    }
+  }
+  if (std::rename(tmp.c_str(), copy.c_str()) != 0) {
+    const std::string why = errno_text();
+    std::remove(tmp.c_str());
+    throw std::runtime_error(what + ": rename of " + tmp.string() + " over it failed: " + why);
+  }
+  fsync_directory(copy.parent_path(), copy.string());
+}
+
+void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path,
+                     const std::vector<std::filesystem::path>& copies) {
+  save_checkpoint(ckpt, path);
+  for (const auto& c : copies) publish_checkpoint_copy(path, c);
 }
 
 Checkpoint load_checkpoint(const std::filesystem::path& path) {

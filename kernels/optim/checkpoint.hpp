@@ -42,8 +42,17 @@ constexpr std::uint32_t kCheckpointVersion = 1;
 constexpr std::size_t kCheckpointHeaderSize = 32;
 
 // Throws std::runtime_error naming the path on any failure; the target is then untouched and the
-// temp file removed.
+// temp file removed. The temp file is `<path>.tmp.<pid>`.
 void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path);
+// Saves to `path`, then makes each of `copies` a complete copy of it (publish_checkpoint_copy),
+// in that order: a kill at any point leaves `path` complete whenever any copy exists.
+void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path,
+                     const std::vector<std::filesystem::path>& copies);
+// Makes `copy` hold the bytes of the complete checkpoint file `path`, atomically: a hard link
+// made under `<copy>.tmp.<pid>` and renamed over `copy` (a copied and fsynced file where the
+// filesystem has no hard links), then the directory fsynced. Throws std::runtime_error naming
+// both paths; `copy` is then untouched.
+void publish_checkpoint_copy(const std::filesystem::path& path, const std::filesystem::path& copy);
 Checkpoint load_checkpoint(const std::filesystem::path& path);
 
 // The model part: tensors "model.<name>" for every parameter value and buffer.
@@ -55,9 +64,14 @@ void pack_model(Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
 // nothing is modified then.
 void unpack_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
                   const std::vector<nn::Buffer*>& buffers);
-// The checks of unpack_model alone (throws the same message; modifies nothing).
+// The checks of unpack_model alone (throws the same message; modifies nothing). They include
+// check_finite over the model's tensors.
 void check_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
                  const std::vector<nn::Buffer*>& buffers);
+// Throws std::runtime_error naming the first tensor whose name starts with `prefix` ("" = all)
+// that holds a NaN or an infinity, with the element's index and value: such a checkpoint comes
+// from a diverged run, and its checksum being valid does not make it usable.
+void check_finite(const Checkpoint& ckpt, const std::string& prefix = "");
 
 // "[64, 3, 7, 7]"
 std::string shape_string(const std::vector<std::int64_t>& shape);

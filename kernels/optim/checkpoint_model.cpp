@@ -1,6 +1,8 @@
 // Packing a model (parameters and buffers) into a Checkpoint and back, strictly: unpack checks
-// every name and shape before it copies anything, so a mismatch leaves the model untouched.
+// every name, shape and value (finite) before it copies anything, so a mismatch leaves the model
+// untouched.
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 
@@ -33,6 +35,22 @@ void pack_model(Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
   for (const Slot& s : model_slots(params, buffers)) {
     if (!ckpt.tensors.emplace(kModelPrefix + *s.name, TensorRecord{*s.shape, *s.value}).second)
       throw std::invalid_argument("pack_model: the model has two tensors named '" + *s.name + "'");
+  }
+}
+
+void check_finite(const Checkpoint& ckpt, const std::string& prefix) {
+  for (const auto& [name, rec] : ckpt.tensors) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    const auto bad = std::find_if(rec.data.begin(), rec.data.end(),
+                                  [](float x) { return !std::isfinite(x); });
+    if (bad == rec.data.end()) continue;
+    const auto count = std::count_if(bad, rec.data.end(), [](float x) { return !std::isfinite(x); });
+    throw std::runtime_error(
+        "checkpoint " + (ckpt.source.empty() ? std::string("(in memory)") : ckpt.source) +
+        ": tensor '" + name + "' holds " + std::to_string(count) + " non-finite value" +
+        (count > 1 ? "s" : "") + " (the first, at index " +
+        std::to_string(bad - rec.data.begin()) + ", is " + std::to_string(*bad) +
+        "); it comes from a diverged run and cannot be loaded");
   }
 }
 
@@ -70,6 +88,7 @@ void check_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& para
       msg += "\n  ... and " + std::to_string(problems.size() - shown) + " more";
     throw std::runtime_error(msg);
   }
+  check_finite(ckpt, kModelPrefix);
 }
 
 void unpack_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,

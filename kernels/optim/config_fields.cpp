@@ -1,6 +1,8 @@
 // Key tables and setters for SgdOptions and ScheduleSpec; see config_fields.hpp.
 #include "kernels/optim/config_fields.hpp"
 
+#include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 namespace ft::optim {
@@ -33,6 +35,36 @@ std::int64_t as_int(const std::string& t, const std::string& k, const FieldValue
 bool as_bool(const std::string& t, const std::string& k, const FieldValue& v) {
   if (const auto* b = std::get_if<bool>(&v)) return *b;
   wrong_type(t, k, "a bool", v);
+}
+
+// Range checks for a number key: finite, and >= lo (or > lo when open). NaN fails both
+// comparisons, so `!(x >= lo)` refuses it too.
+double number_in(const std::string& t, const std::string& k, const FieldValue& v, double lo,
+                 bool open, const char* why = "") {
+  const double x = as_number(t, k, v);
+  if (!std::isfinite(x) || (open ? !(x > lo) : !(x >= lo))) {
+    std::ostringstream s;
+    s << t << " key '" << k << "' must be finite and " << (open ? "> " : ">= ") << lo << why
+      << ", got " << x;
+    throw std::invalid_argument(s.str());
+  }
+  return x;
+}
+
+double any_finite(const std::string& t, const std::string& k, const FieldValue& v) {
+  const double x = as_number(t, k, v);
+  if (!std::isfinite(x))
+    throw std::invalid_argument(t + " key '" + k + "' must be finite, got " + std::to_string(x));
+  return x;
+}
+
+std::int64_t int_at_least(const std::string& t, const std::string& k, const FieldValue& v,
+                          std::int64_t lo, const char* why = "") {
+  const std::int64_t i = as_int(t, k, v);
+  if (i < lo)
+    throw std::invalid_argument(t + " key '" + k + "' must be >= " + std::to_string(lo) + why +
+                                ", got " + std::to_string(i));
+  return i;
 }
 
 const std::string& as_string(const std::string& t, const std::string& k, const FieldValue& v) {
@@ -71,17 +103,17 @@ void set_sgd_field(SgdOptions& o, const std::string& key, const FieldValue& v) {
       throw std::invalid_argument("unknown optimizer kind '" + std::get<std::string>(v) +
                                   "' (known: sgd)");
   } else if (key == "lr") {
-    o.lr = as_number(t, key, v);
+    o.lr = number_in(t, key, v, 0.0, false);
   } else if (key == "momentum") {
-    o.momentum = as_number(t, key, v);
+    o.momentum = number_in(t, key, v, 0.0, false);
   } else if (key == "dampening") {
-    o.dampening = as_number(t, key, v);
+    o.dampening = any_finite(t, key, v);
   } else if (key == "nesterov") {
     o.nesterov = as_bool(t, key, v);
   } else if (key == "weight_decay") {
-    o.weight_decay = as_number(t, key, v);
+    o.weight_decay = number_in(t, key, v, 0.0, false);
   } else if (key == "max_grad_norm") {
-    o.max_grad_norm = as_number(t, key, v);
+    o.max_grad_norm = number_in(t, key, v, 0.0, false, " (0 = no clipping)");
   } else if (key == "no_decay") {
     const auto* list = std::get_if<std::vector<std::string>>(&v);
     if (list == nullptr) wrong_type(t, key, "a string list", v);
@@ -136,47 +168,56 @@ void set_schedule_field(ScheduleSpec& s, const std::string& key, const FieldValu
   if (key == "kind") {
     s.kind = parse_schedule_kind(as_string(t, key, v));
   } else if (key == "step_size") {
-    s.step_size = as_int(t, key, v);
+    s.step_size = int_at_least(t, key, v, 1);
   } else if (key == "milestones") {
     const auto* list = std::get_if<std::vector<std::int64_t>>(&v);
     if (list == nullptr) wrong_type(t, key, "an integer list", v);
+    for (std::int64_t m : *list)
+      if (m < 0)
+        throw std::invalid_argument("schedule key 'milestones' must hold steps >= 0, got " +
+                                    std::to_string(m));
     s.milestones = *list;
   } else if (key == "gamma") {
-    s.gamma = as_number(t, key, v);
+    s.gamma = number_in(t, key, v, 0.0, true);
   } else if (key == "T_max" || key == "t_max") {
-    s.t_max = as_int(t, key, v);
+    s.t_max = int_at_least(t, key, v, 1, " (leave it out for the main schedule's length)");
   } else if (key == "eta_min") {
-    s.eta_min = as_number(t, key, v);
+    s.eta_min = number_in(t, key, v, 0.0, false);
   } else if (key == "T_0" || key == "t_0") {
-    s.t_0 = as_int(t, key, v);
+    s.t_0 = int_at_least(t, key, v, 1);
   } else if (key == "T_mult" || key == "t_mult") {
-    s.t_mult = as_int(t, key, v);
+    s.t_mult = int_at_least(t, key, v, 1);
   } else if (key == "base_lr") {
-    s.base_lr = as_number(t, key, v);
+    s.base_lr = number_in(t, key, v, 0.0, false);
   } else if (key == "max_lr") {
-    s.max_lr = as_number(t, key, v);
+    s.max_lr = number_in(t, key, v, 0.0, false);
   } else if (key == "step_size_up") {
-    s.step_size_up = as_number(t, key, v);
+    s.step_size_up = number_in(t, key, v, 0.0, true);
   } else if (key == "step_size_down") {
-    s.step_size_down = as_number(t, key, v);
+    s.step_size_down = number_in(t, key, v, 0.0, true);
   } else if (key == "mode") {
     s.mode = parse_cyclic_mode(as_string(t, key, v));
   } else if (key == "cycle_momentum") {
     s.cycle_momentum = as_bool(t, key, v);
   } else if (key == "base_momentum") {
-    s.base_momentum = as_number(t, key, v);
+    s.base_momentum = number_in(t, key, v, 0.0, false);
   } else if (key == "max_momentum") {
-    s.max_momentum = as_number(t, key, v);
+    s.max_momentum = number_in(t, key, v, 0.0, false);
   } else if (key == "total_steps") {
-    s.onecycle_total_steps = as_int(t, key, v);
+    s.onecycle_total_steps =
+        int_at_least(t, key, v, 1, " (leave it out for the main schedule's length)");
   } else if (key == "pct_start") {
-    s.pct_start = as_number(t, key, v);
+    s.pct_start = number_in(t, key, v, 0.0, false);
+    if (s.pct_start > 1.0)
+      throw std::invalid_argument("schedule key 'pct_start' must be in [0, 1], got " +
+                                  std::to_string(s.pct_start));
   } else if (key == "anneal_strategy" || key == "anneal") {
     s.anneal = parse_anneal(as_string(t, key, v));
   } else if (key == "div_factor") {
-    s.div_factor = as_number(t, key, v);
+    s.div_factor = number_in(t, key, v, 0.0, true, " (initial lr = max_lr / div_factor)");
   } else if (key == "final_div_factor") {
-    s.final_div_factor = as_number(t, key, v);
+    s.final_div_factor =
+        number_in(t, key, v, 0.0, true, " (final lr = initial lr / final_div_factor)");
   } else if (key == "three_phase") {
     s.three_phase = as_bool(t, key, v);
   } else {

@@ -1,7 +1,8 @@
 // Config keys of the optimizer and schedule tables, one place for names, types, defaults and docs,
 // so the config reader and `flowtrain stages`/README cannot drift from ScheduleSpec/SgdOptions.
 // Values arrive as a small variant (the config layer converts TOML); setters throw
-// std::invalid_argument naming the key (the caller adds file:line:col).
+// std::invalid_argument naming the key (the caller adds file:line:col) for a wrong type, and for
+// a value that is not finite or out of the key's range (e.g. gamma <= 0, div_factor <= 0).
 #pragma once
 
 #include <cstdint>

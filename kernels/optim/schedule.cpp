@@ -136,8 +136,102 @@ Anneal parse_anneal(const std::string& name) {
   throw std::invalid_argument("unknown anneal strategy '" + name + "' (known: cos, linear)");
 }
 
+void check_schedule_spec(const ScheduleSpec& p, double base_lr) {
+  const std::string k = to_string(p.kind);
+  // `!(x >= 0)` and `!(x > 0)` also refuse NaN, which fails every comparison.
+  const auto finite_at_least = [&](const char* name, double x, double lo, bool open) {
+    if (!std::isfinite(x) || (open ? !(x > lo) : !(x >= lo)))
+      bad(k, std::string(name) + " must be finite and " + (open ? "> " : ">= ") + num(lo) +
+                 ", got " + num(x));
+  };
+  finite_at_least("lr", base_lr, 0.0, false);
+  if (p.warmup_steps < 0)
+    bad(k, "warmup steps must be >= 0, got " + std::to_string(p.warmup_steps));
+  // torch.optim.lr_scheduler.LinearLR: "Starting multiplicative factor expected to be greater
+  // than 0 and less or equal to 1."
+  if (!(p.warmup_start_factor > 0.0 && p.warmup_start_factor <= 1.0))
+    bad(k, "warmup start_factor must be in (0, 1], got " + num(p.warmup_start_factor));
+  if (p.gamma) finite_at_least("gamma", *p.gamma, 0.0, true);
+  finite_at_least("eta_min", p.eta_min, 0.0, false);
+  if (p.base_lr) finite_at_least("base_lr", *p.base_lr, 0.0, false);
+  if (p.max_lr) finite_at_least("max_lr", *p.max_lr, 0.0, false);
+  if (p.base_momentum) finite_at_least("base_momentum", *p.base_momentum, 0.0, false);
+  if (p.max_momentum) finite_at_least("max_momentum", *p.max_momentum, 0.0, false);
+  if (p.t_max < 0) bad(k, "T_max must be >= 1, got " + std::to_string(p.t_max));
+  if (p.onecycle_total_steps < 0)
+    bad(k, "total_steps must be >= 1, got " + std::to_string(p.onecycle_total_steps));
+  switch (p.kind) {
+    case ScheduleKind::constant:
+    case ScheduleKind::cosine:
+      break;
+    case ScheduleKind::step:
+      if (p.step_size <= 0) bad(k, "step_size must be > 0, got " + std::to_string(p.step_size));
+      break;
+    case ScheduleKind::multistep:
+      if (!std::is_sorted(p.milestones.begin(), p.milestones.end()))
+        bad(k, "milestones must be increasing");
+      if (!p.milestones.empty() && p.milestones.front() < 0)
+        bad(k, "milestones must be >= 0, got " + std::to_string(p.milestones.front()));
+      break;
+    case ScheduleKind::exponential:
+      if (!p.gamma) bad(k, "gamma is required");
+      break;
+    case ScheduleKind::cosine_restarts:
+      // torch.optim.lr_scheduler.CosineAnnealingWarmRestarts: "Expected positive integer T_0",
+      // "Expected integer T_mult >= 1".
+      if (p.t_0 <= 0) bad(k, "T_0 must be > 0, got " + std::to_string(p.t_0));
+      if (p.t_mult < 1) bad(k, "T_mult must be >= 1, got " + std::to_string(p.t_mult));
+      break;
+    case ScheduleKind::cyclic:
+      if (!p.max_lr) bad(k, "max_lr is required");
+      finite_at_least("step_size_up", p.step_size_up, 0.0, true);
+      if (p.step_size_down) finite_at_least("step_size_down", *p.step_size_down, 0.0, true);
+      break;
+    case ScheduleKind::onecycle:
+      // torch.optim.lr_scheduler.OneCycleLR: "Expected float between 0 and 1 pct_start". It
+      // does not check the factors, but 0 makes the initial or final lr infinite.
+      if (!(p.pct_start >= 0.0 && p.pct_start <= 1.0))
+        bad(k, "pct_start must be in [0, 1], got " + num(p.pct_start));
+      finite_at_least("div_factor", p.div_factor, 0.0, true);
+      finite_at_least("final_div_factor", p.final_div_factor, 0.0, true);
+      break;
+  }
+}
+
+bool schedule_follows_run_length(const ScheduleSpec& spec) {
+  return (spec.kind == ScheduleKind::cosine && spec.t_max == 0) ||
+         (spec.kind == ScheduleKind::onecycle && spec.onecycle_total_steps == 0);
+}
+
+namespace {
+
+// Every step's lr and momentum finite (exponential with gamma > 1, exp_range cycles and
+// chained factors can overflow on a long run).
+void check_finite_over_run(const Schedule& s, std::int64_t total_steps) {
+  constexpr std::int64_t kEveryStepUpTo = std::int64_t{1} << 22;
+  const auto check = [&](std::int64_t t) {
+    const auto fail = [&](const char* what, double v) {
+      bad(to_string(s.spec().kind), std::string("the ") + what + " is " + num(v) +
+                                        " at scheduler step " + std::to_string(t) + " of " +
+                                        std::to_string(total_steps) +
+                                        "; check gamma and the factors");
+    };
+    if (const double lr = s.lr(t); !std::isfinite(lr)) fail("learning rate", lr);
+    if (const auto m = s.momentum(t); m && !std::isfinite(*m)) fail("momentum", *m);
+  };
+  if (total_steps <= kEveryStepUpTo) {
+    for (std::int64_t t = 0; t < std::max<std::int64_t>(total_steps, 1); ++t) check(t);
+  } else {
+    check(0);
+    check(total_steps - 1);
+  }
+}
+
+}  // namespace
+
 Schedule make_schedule(const ScheduleSpec& spec_in, double base_lr, double base_momentum,
                        std::int64_t total_steps) {
+  check_schedule_spec(spec_in, base_lr);
   Schedule s;
   s.spec_ = spec_in;
   s.base_lr_ = base_lr;
@@ -145,26 +239,15 @@ Schedule make_schedule(const ScheduleSpec& spec_in, double base_lr, double base_
   s.total_steps_ = total_steps;
   ScheduleSpec& p = s.spec_;
   const std::string k = to_string(p.kind);
-  if (!(base_lr >= 0.0)) bad(k, "lr must be >= 0, got " + num(base_lr));
-  if (p.warmup_steps < 0)
-    bad(k, "warmup steps must be >= 0, got " + std::to_string(p.warmup_steps));
-  if (p.warmup_steps > 0 && !(p.warmup_start_factor > 0.0 && p.warmup_start_factor <= 1.0))
-    bad(k, "warmup start_factor must be in (0, 1], got " + num(p.warmup_start_factor));
   const std::int64_t main_steps = total_steps - p.warmup_steps;
   switch (p.kind) {
     case ScheduleKind::constant:
+    case ScheduleKind::exponential:
+    case ScheduleKind::cosine_restarts:
       break;
     case ScheduleKind::step:
-      if (p.step_size <= 0) bad(k, "step_size must be > 0, got " + std::to_string(p.step_size));
-      if (!p.gamma) p.gamma = 0.1;
-      break;
     case ScheduleKind::multistep:
-      if (!std::is_sorted(p.milestones.begin(), p.milestones.end()))
-        bad(k, "milestones must be increasing");
       if (!p.gamma) p.gamma = 0.1;
-      break;
-    case ScheduleKind::exponential:
-      if (!p.gamma) bad(k, "gamma is required");
       break;
     case ScheduleKind::cosine:
       if (p.t_max == 0) p.t_max = main_steps;
@@ -172,17 +255,9 @@ Schedule make_schedule(const ScheduleSpec& spec_in, double base_lr, double base_
         bad(k, "T_max must be > 0 (it defaults to total steps - warmup steps = " +
                    std::to_string(main_steps) + ")");
       break;
-    case ScheduleKind::cosine_restarts:
-      if (p.t_0 <= 0) bad(k, "T_0 must be > 0, got " + std::to_string(p.t_0));
-      if (p.t_mult < 1) bad(k, "T_mult must be >= 1, got " + std::to_string(p.t_mult));
-      break;
     case ScheduleKind::cyclic:
       if (!p.base_lr) p.base_lr = base_lr;
-      if (!p.max_lr) bad(k, "max_lr is required");
-      if (!(p.step_size_up > 0.0)) bad(k, "step_size_up must be > 0, got " + num(p.step_size_up));
       if (!p.step_size_down) p.step_size_down = p.step_size_up;
-      if (!(*p.step_size_down > 0.0))
-        bad(k, "step_size_down must be > 0, got " + num(*p.step_size_down));
       if (!p.gamma) p.gamma = 1.0;
       if (!p.base_momentum) p.base_momentum = 0.8;
       if (!p.max_momentum) p.max_momentum = 0.9;
@@ -193,8 +268,6 @@ Schedule make_schedule(const ScheduleSpec& spec_in, double base_lr, double base_
       if (p.onecycle_total_steps <= 0)
         bad(k, "total_steps must be > 0 (it defaults to total steps - warmup steps = " +
                    std::to_string(main_steps) + ")");
-      if (!(p.pct_start >= 0.0 && p.pct_start <= 1.0))
-        bad(k, "pct_start must be in [0, 1], got " + num(p.pct_start));
       if (!p.base_momentum) p.base_momentum = 0.85;
       if (!p.max_momentum) p.max_momentum = 0.95;
       // Each phase divides by its length; torch fails with ZeroDivisionError there.
@@ -207,6 +280,7 @@ Schedule make_schedule(const ScheduleSpec& spec_in, double base_lr, double base_
       break;
     }
   }
+  check_finite_over_run(s, total_steps);
   return s;
 }
 

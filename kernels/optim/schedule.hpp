@@ -108,10 +108,24 @@ class Schedule {
   std::int64_t total_steps_ = 0;
 };
 
+// The checks of make_schedule that do not need the run's length, so a config can be checked
+// before its data is read: every number finite and in range (torch.optim's argument checks where
+// it has them, and those that keep the learning rate finite and >= 0 where it has none:
+// gamma > 0, div_factor > 0, final_div_factor > 0, step_size >= 1, T_0 >= 1, T_mult >= 1,
+// warmup start_factor in (0, 1]), and the fields a kind requires. Throws std::invalid_argument
+// naming the field.
+void check_schedule_spec(const ScheduleSpec& spec, double base_lr);
+
+// True when the schedule's length defaults to the run's (cosine without T_max, onecycle without
+// total_steps), so changing the number of epochs changes the schedule itself.
+bool schedule_follows_run_length(const ScheduleSpec& spec);
+
 // base_lr / base_momentum: the optimizer's configured values. total_steps: scheduler steps in
 // the run (epochs, or epochs * iterations per epoch); used for the defaults of cosine t_max and
 // onecycle total steps, which span total_steps - warmup_steps. Throws std::invalid_argument naming
-// the field on an invalid spec.
+// the field on an invalid spec (check_schedule_spec, then the length-dependent checks), and when
+// the learning rate or momentum is not finite at some step of the run (e.g. exponential with
+// gamma > 1 overflowing; every step is checked up to 2^22 steps, the two ends beyond).
 Schedule make_schedule(const ScheduleSpec& spec, double base_lr, double base_momentum,
                        std::int64_t total_steps);
 

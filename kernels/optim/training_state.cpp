@@ -31,6 +31,7 @@ RunState restore_training_checkpoint(const Checkpoint& ckpt,
   s.schedule = ckpt.string_value("run.schedule");
   s.optimizer = ckpt.string_value("run.optimizer");
   check_model(ckpt, params, buffers);
+  check_finite(ckpt);    // the optimizer state too (momentum buffers)
   sgd.load_state(ckpt);  // checks before it assigns
   unpack_model(ckpt, params, buffers);
   return s;

@@ -31,12 +31,14 @@ Checkpoint make_training_checkpoint(const std::vector<nn::Parameter*>& params,
 
 // Resume: checks the model and optimizer state against the checkpoint first, then restores
 // weights, buffers and optimizer state and returns the counters. Throws std::runtime_error
-// (naming the checkpoint's path) with nothing modified when anything is missing or mismatched.
+// (naming the checkpoint's path) with nothing modified when anything is missing or mismatched,
+// or when a tensor (weights, buffers, optimizer state) holds a NaN or an infinity.
 RunState restore_training_checkpoint(const Checkpoint& ckpt,
                                      const std::vector<nn::Parameter*>& params,
                                      const std::vector<nn::Buffer*>& buffers, Sgd& sgd);
 
-// init_from: weights and buffers only (unpack_model); the optimizer and schedule start fresh.
+// init_from: weights and buffers only (unpack_model, which refuses non-finite values too); the
+// optimizer and schedule start fresh.
 inline void restore_weights(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
                             const std::vector<nn::Buffer*>& buffers) {
   unpack_model(ckpt, params, buffers);

@@ -1,17 +1,25 @@
 // Checkpoint file format: round trip, every truncation rejected with its byte offset, flipped
 // bytes rejected by the checksums, failed writes leave the target untouched, model mismatches
-// name the tensor and both shapes.
+// name the tensor and both shapes; a save with copies writes the main file first, so a kill at
+// any moment leaves it complete whenever a copy exists; NaN and inf are named.
 #include "kernels/optim/checkpoint.hpp"
 
 #include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
+#include <random>
 #include <string>
+#include <thread>
 
 using namespace ft::optim;
 namespace fs = std::filesystem;
@@ -202,4 +210,93 @@ TEST_CASE("a checkpoint for another model is rejected with a clear message") {
                        std::runtime_error);
   CHECK_THROWS_WITH_AS(unpack_model(ck, {&w2}, {&rm2}), doctest::Contains("unexpected 'conv.bias'"),
                        std::runtime_error);
+}
+
+TEST_CASE("save with copies: the main file first, each copy complete and atomic") {
+  TempDir dir;
+  const fs::path last = dir.path / "last.ckpt", epoch = dir.path / "epoch_001.ckpt";
+  Checkpoint one = sample();
+  one.ints["epoch"] = 1;
+  save_checkpoint(one, last, {epoch});
+  CHECK(bytes_of(epoch) == bytes_of(last));
+  // The next save replaces last.ckpt; epoch_001.ckpt keeps the first epoch's bytes.
+  Checkpoint two = sample();
+  two.ints["epoch"] = 2;
+  save_checkpoint(two, last);
+  CHECK(load_checkpoint(epoch).ints.at("epoch") == 1);
+  CHECK(load_checkpoint(last).ints.at("epoch") == 2);
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 2);
+
+  // A copy that cannot be made (its path is a directory) fails after the main file is complete:
+  // the failure between the two writes leaves last.ckpt whole, and no temp file.
+  const fs::path blocked = dir.path / "epoch_003.ckpt";
+  fs::create_directory(blocked);
+  Checkpoint three = sample();
+  three.ints["epoch"] = 3;
+  CHECK_THROWS_WITH_AS(save_checkpoint(three, last, {blocked}),
+                       doctest::Contains("epoch_003.ckpt (a copy of"), std::runtime_error);
+  CHECK(load_checkpoint(last).ints.at("epoch") == 3);
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 3);
+}
+
+TEST_CASE("a process killed at any moment of a save leaves last.ckpt complete whenever a copy "
+          "exists") {
+  // A child saves epoch after epoch (last.ckpt, then epoch_NNN.ckpt as its copy) and is killed
+  // with SIGKILL after a random delay; every epoch file then has a last.ckpt at least as new.
+  Checkpoint big = sample();
+  big.tensors["model.big"] = {{1 << 20}, std::vector<float>(1 << 20, 0.5f)};  // 4 MB per save
+  std::mt19937 rng(1234);
+  int killed_after_a_copy = 0;
+  for (int trial = 0; trial < 6; ++trial) {
+    TempDir dir;
+    const fs::path last = dir.path / "last.ckpt";
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      try {
+        for (int e = 1; e < 100000; ++e) {
+          big.ints["epoch"] = e;
+          char name[32];
+          std::snprintf(name, sizeof name, "epoch_%05d.ckpt", e);
+          save_checkpoint(big, last, {dir.path / name});
+        }
+      } catch (...) {
+        ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 120)(rng)));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    REQUIRE(WIFSIGNALED(status));
+    std::int64_t newest_copy = 0;
+    for (const auto& e : fs::directory_iterator(dir.path)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("epoch_", 0) == 0 && name.find(".tmp.") == std::string::npos)
+        newest_copy = std::max(newest_copy, load_checkpoint(e.path()).ints.at("epoch"));
+    }
+    if (newest_copy > 0) {
+      REQUIRE_MESSAGE(fs::exists(last), "trial " << trial << ": epoch " << newest_copy
+                                                 << " exists but last.ckpt does not");
+      CHECK(load_checkpoint(last).ints.at("epoch") >= newest_copy);
+      ++killed_after_a_copy;
+    }
+  }
+  CHECK(killed_after_a_copy > 0);  // else the delays were too short to test anything
+}
+
+TEST_CASE("check_finite names the first tensor holding NaN or inf") {
+  Checkpoint c = sample();
+  CHECK_NOTHROW(check_finite(c));
+  c.source = "x.ckpt";
+  c.tensors.at("model.conv.weight").data[5] = std::numeric_limits<float>::quiet_NaN();
+  c.tensors.at("model.conv.weight").data[6] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH_AS(check_finite(c),
+                       "checkpoint x.ckpt: tensor 'model.conv.weight' holds 2 non-finite values "
+                       "(the first, at index 5, is nan); it comes from a diverged run and cannot "
+                       "be loaded",
+                       std::runtime_error);
+  CHECK_NOTHROW(check_finite(c, "optim."));  // only the tensors under the prefix
 }

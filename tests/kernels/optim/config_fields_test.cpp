@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <stdexcept>
 
 using namespace ft::optim;
@@ -80,4 +81,62 @@ TEST_CASE("schedule keys set ScheduleSpec; every documented key is settable") {
                                            : FieldValue{std::string("sgd")};
     CHECK_NOTHROW(set_sgd_field(o, f.key, v));
   }
+}
+
+TEST_CASE("keys refuse values that are not finite or make no learning rate, naming the key") {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  SgdOptions o;
+  CHECK_THROWS_WITH_AS(set_sgd_field(o, "lr", nan),
+                       doctest::Contains("optimizer key 'lr' must be finite and >= 0"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_sgd_field(o, "lr", inf), doctest::Contains("got inf"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_sgd_field(o, "momentum", -0.5),
+                       doctest::Contains("optimizer key 'momentum' must be finite and >= 0"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_sgd_field(o, "dampening", inf),
+                       doctest::Contains("optimizer key 'dampening' must be finite"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_sgd_field(o, "max_grad_norm", inf),
+                       doctest::Contains("(0 = no clipping)"), std::invalid_argument);
+  CHECK(o.lr == SgdOptions{}.lr);  // a refused value leaves the options as they were
+
+  ScheduleSpec s;
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "div_factor", 0.0),
+                       "schedule key 'div_factor' must be finite and > 0 (initial lr = max_lr / "
+                       "div_factor), got 0",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "final_div_factor", std::int64_t{0}),
+                       doctest::Contains("'final_div_factor' must be finite and > 0"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "gamma", inf),
+                       doctest::Contains("'gamma' must be finite and > 0, got inf"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "gamma", 0.0), doctest::Contains("got 0"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "step_size", std::int64_t{0}),
+                       "schedule key 'step_size' must be >= 1, got 0", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "T_0", std::int64_t{0}),
+                       doctest::Contains("'T_0' must be >= 1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "T_mult", std::int64_t{0}),
+                       doctest::Contains("'T_mult' must be >= 1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "T_max", std::int64_t{0}),
+                       doctest::Contains("leave it out for the main schedule's length"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "total_steps", std::int64_t{0}),
+                       doctest::Contains("'total_steps' must be >= 1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "eta_min", nan),
+                       doctest::Contains("'eta_min' must be finite"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "max_lr", inf),
+                       doctest::Contains("'max_lr' must be finite"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "step_size_up", 0.0),
+                       doctest::Contains("'step_size_up' must be finite and > 0"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "pct_start", 1.5),
+                       doctest::Contains("'pct_start' must be in [0, 1]"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "pct_start", nan),
+                       doctest::Contains("'pct_start' must be finite"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(set_schedule_field(s, "milestones", std::vector<std::int64_t>{-1, 3}),
+                       doctest::Contains("steps >= 0, got -1"), std::invalid_argument);
 }

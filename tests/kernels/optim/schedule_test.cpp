@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <stdexcept>
 
 #include "tests/kernels/optim/fixture_text.hpp"
 
@@ -166,4 +168,99 @@ TEST_CASE("schedule table rows: per epoch and per iteration") {
   CHECK(rows[5].epoch == 1);
   CHECK(rows[5].lr == std::pow(0.5, 5));
   CHECK_FALSE(rows[5].momentum.has_value());
+}
+
+TEST_CASE("values that make no learning rate are refused before the run's length is known") {
+  auto message = [](ScheduleSpec spec, double lr = 0.1) {
+    try {
+      check_schedule_spec(spec, lr);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  ScheduleSpec s;
+  s.kind = ScheduleKind::onecycle;
+  s.div_factor = 0;  // initial lr = max_lr / 0 = inf
+  CHECK(message(s).find("div_factor must be finite and > 0, got 0") != std::string::npos);
+  s.div_factor = 25;
+  s.final_div_factor = 0;
+  CHECK(message(s).find("final_div_factor must be finite and > 0") != std::string::npos);
+  s = {};
+  s.kind = ScheduleKind::step;
+  s.step_size = 1;
+  s.gamma = inf;
+  CHECK(message(s).find("gamma must be finite and > 0, got inf") != std::string::npos);
+  s.gamma = 0.0;
+  CHECK(message(s).find("gamma must be finite and > 0, got 0") != std::string::npos);
+  s.gamma = nan;
+  CHECK(message(s).find("gamma must be finite") != std::string::npos);
+  s = {};
+  CHECK(message(s, nan).find("lr must be finite and >= 0") != std::string::npos);
+  CHECK(message(s, inf).find("lr must be finite and >= 0") != std::string::npos);
+  s.warmup_start_factor = 0;  // torch.optim.lr_scheduler.LinearLR refuses 0 too
+  CHECK(message(s).find("warmup start_factor must be in (0, 1], got 0") != std::string::npos);
+  s.warmup_start_factor = nan;
+  CHECK(message(s).find("warmup start_factor must be in (0, 1]") != std::string::npos);
+  s = {};
+  s.kind = ScheduleKind::cosine_restarts;
+  s.t_0 = 5;
+  s.t_mult = 0;
+  CHECK(message(s).find("T_mult must be >= 1, got 0") != std::string::npos);
+  s = {};
+  s.kind = ScheduleKind::cosine;
+  s.eta_min = nan;
+  CHECK(message(s).find("eta_min must be finite") != std::string::npos);
+  s = {};
+  s.kind = ScheduleKind::cyclic;
+  s.max_lr = 0.5;
+  s.step_size_up = inf;
+  CHECK(message(s).find("step_size_up must be finite and > 0") != std::string::npos);
+  s = {};
+  s.kind = ScheduleKind::onecycle;
+  s.pct_start = nan;
+  CHECK(message(s).find("pct_start must be in [0, 1]") != std::string::npos);
+  // The same checks run inside make_schedule.
+  s = {};
+  s.kind = ScheduleKind::exponential;
+  s.gamma = inf;
+  CHECK_THROWS_WITH_AS(make_schedule(s, 0.1, 0.9, 10), doctest::Contains("gamma must be finite"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("a schedule whose learning rate overflows during the run is refused, naming the step") {
+  ScheduleSpec s;
+  s.kind = ScheduleKind::exponential;
+  s.gamma = 2.0;  // 0.1 * 2^t passes DBL_MAX near t = 1027
+  CHECK_NOTHROW(make_schedule(s, 0.1, 0.9, 1000));
+  CHECK_THROWS_WITH_AS(make_schedule(s, 0.1, 0.9, 2000),
+                       doctest::Contains("the learning rate is inf at scheduler step 1024 of 2000"),
+                       std::invalid_argument);
+  // exp_range grows between the cycle ends: the peaks overflow first, not the last step.
+  ScheduleSpec c;
+  c.kind = ScheduleKind::cyclic;
+  c.mode = CyclicMode::exp_range;
+  c.max_lr = 1.0;
+  c.gamma = 4.0;
+  c.step_size_up = 600;
+  CHECK_THROWS_WITH_AS(make_schedule(c, 0.1, 0.9, 1200),
+                       doctest::Contains("the learning rate is inf"), std::invalid_argument);
+}
+
+TEST_CASE("which schedules follow the run's length") {
+  ScheduleSpec s;
+  s.kind = ScheduleKind::cosine;
+  CHECK(schedule_follows_run_length(s));
+  s.t_max = 10;
+  CHECK_FALSE(schedule_follows_run_length(s));
+  s = {};
+  s.kind = ScheduleKind::onecycle;
+  CHECK(schedule_follows_run_length(s));
+  s.onecycle_total_steps = 100;
+  CHECK_FALSE(schedule_follows_run_length(s));
+  s = {};
+  s.kind = ScheduleKind::multistep;
+  CHECK_FALSE(schedule_follows_run_length(s));
 }

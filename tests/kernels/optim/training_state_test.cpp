@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 
 using namespace ft::optim;
 using ft::nn::Buffer;
@@ -96,4 +97,50 @@ TEST_CASE("a mismatched or incomplete checkpoint changes nothing") {
   restore_weights(ck, t.params(), t.buffers());
   CHECK(t.w.value == a.w.value);
   CHECK(sgd3.step_count() == 0);
+}
+
+TEST_CASE("a checkpoint holding NaN or inf (valid checksum) is refused, naming the tensor") {
+  Tiny a;
+  Sgd sgd(a.params(), options());
+  sgd.step();
+  const Checkpoint good = make_training_checkpoint(a.params(), a.buffers(), sgd, RunState{});
+
+  Checkpoint nan_weight = good;
+  nan_weight.source = "runs/x/last.ckpt";
+  nan_weight.tensors.at("model.fc.weight").data[2] = std::numeric_limits<float>::quiet_NaN();
+  Tiny t;
+  Sgd sgd2(t.params(), options());
+  CHECK_THROWS_WITH_AS(restore_training_checkpoint(nan_weight, t.params(), t.buffers(), sgd2),
+                       "checkpoint runs/x/last.ckpt: tensor 'model.fc.weight' holds 1 non-finite "
+                       "value (the first, at index 2, is nan); it comes from a diverged run and "
+                       "cannot be loaded",
+                       std::runtime_error);
+  // init_from goes through the same check.
+  CHECK_THROWS_WITH_AS(restore_weights(nan_weight, t.params(), t.buffers()),
+                       doctest::Contains("'model.fc.weight' holds 1 non-finite"),
+                       std::runtime_error);
+  CHECK(t.w.value == std::vector<float>{1, 2, 3, 4});  // nothing copied
+
+  Checkpoint inf_buffer = good;
+  inf_buffer.tensors.at("model.bn.running_mean").data[0] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH_AS(restore_weights(inf_buffer, t.params(), t.buffers()),
+                       doctest::Contains("'model.bn.running_mean' holds 1 non-finite value (the "
+                                         "first, at index 0, is inf)"),
+                       std::runtime_error);
+
+  // The optimizer state: a momentum buffer.
+  Checkpoint bad_momentum = good;
+  bool found = false;
+  for (auto& [name, rec] : bad_momentum.tensors)
+    if (name.rfind("optim.", 0) == 0 && !rec.data.empty()) {
+      rec.data.assign(rec.data.size(), -std::numeric_limits<float>::infinity());
+      found = true;
+      break;
+    }
+  REQUIRE(found);
+  CHECK_THROWS_WITH_AS(restore_training_checkpoint(bad_momentum, t.params(), t.buffers(), sgd2),
+                       doctest::Contains("non-finite values (the first, at index 0, is -inf)"),
+                       std::runtime_error);
+  CHECK(sgd2.step_count() == 0);
+  CHECK(t.w.value == std::vector<float>{1, 2, 3, 4});
 }
