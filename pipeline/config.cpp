@@ -2,8 +2,16 @@
 // about them say "(--set)"; everything read from the file keeps file:line:col.
 #include "pipeline/config.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <fstream>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -31,6 +39,14 @@ std::vector<std::string> split_path(const std::string& key) {
 
 bool is_index(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// An array index segment of a --set key as a number; digits too many for 64 bits give SIZE_MAX,
+// which no array reaches, so the caller's "not an index of an array of N elements" names it.
+std::size_t index_value(const std::string& s) {
+  std::size_t v = 0;
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && ptr == s.data() + s.size() ? v : SIZE_MAX;
 }
 
 // Parses an override value as TOML; falls back to a string.
@@ -122,9 +138,9 @@ void apply_override(toml::table& root, const std::string& assignment) {
       if (!t->contains(seg)) t->insert(seg, toml::table{});
       cur = t->get(seg);
     } else if (auto* a = cur->as_array()) {
-      if (!is_index(seg) || std::stoul(seg) >= a->size())
+      if (!is_index(seg) || index_value(seg) >= a->size())
         throw bad(fmt::format("'{}' is not an index of an array of {} elements", seg, a->size()));
-      cur = a->get(std::stoul(seg));
+      cur = a->get(index_value(seg));
     } else {
       throw bad(fmt::format("'{}' is inside a value that is neither a table nor an array", seg));
     }
@@ -143,11 +159,11 @@ void apply_override(toml::table& root, const std::string& assignment) {
   } else if (auto* a = cur->as_array()) {
     if (!last.empty() && last[0] == '+') {
       const std::string n = last.substr(1);
-      std::size_t at = n.empty() ? a->size() : (is_index(n) ? std::stoul(n) : a->size() + 1);
+      const std::size_t at = n.empty() ? a->size() : (is_index(n) ? index_value(n) : SIZE_MAX);
       if (at > a->size() || erase) throw bad(fmt::format("cannot insert at '{}'", last));
       v.visit([&](auto&& x) { a->insert(a->begin() + static_cast<std::ptrdiff_t>(at), std::move(x)); });
-    } else if (is_index(last) && std::stoul(last) < a->size()) {
-      const auto at = static_cast<std::ptrdiff_t>(std::stoul(last));
+    } else if (is_index(last) && index_value(last) < a->size()) {
+      const auto at = static_cast<std::ptrdiff_t>(index_value(last));
       if (erase) {
         a->erase(a->begin() + at);
       } else {
@@ -225,8 +241,11 @@ Config parse_config(const std::string& text, const std::string& file,
           d.splits.push_back(parse_split(*e.value<std::string>(), where));
         }
       } else if (key == "concurrency") {
-        if (!v.is_integer() || *v.value<std::int64_t>() < 0)
-          throw ConfigError(where + ": expected an integer >= 0 (0 = unlimited)");
+        const auto c = v.value_exact<std::int64_t>();
+        if (!c || *c < 0 || *c > kMaxConcurrency)
+          throw ConfigError(where + fmt::format(": expected an integer in [0, {}] (0 = unlimited)",
+                                                kMaxConcurrency) +
+                            (c ? fmt::format(", got {}", *c) : std::string()));
         d.concurrency = static_cast<int>(*v.value<std::int64_t>());
       }
     }
@@ -236,12 +255,79 @@ Config parse_config(const std::string& text, const std::string& file,
   return cfg;
 }
 
+namespace {
+
+// "a directory", "a FIFO", ... for a file that is not a regular one.
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+}  // namespace
+
+std::string read_config_text(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer; the kind is then checked on the
+  // open descriptor, so nothing can swap the file between the check and the read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    throw ConfigError(fmt::format("{}: cannot open the config file: {}", path, std::strerror(errno)));
+  std::string text;
+  struct stat st {};
+  const bool stat_ok = ::fstat(fd, &st) == 0;
+  const int stat_errno = errno;
+  if (!stat_ok || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw ConfigError(stat_ok ? fmt::format("{}: the config file is {}, not a regular file", path,
+                                            file_kind(st.st_mode))
+                              : fmt::format("{}: cannot stat the config file: {}", path,
+                                            std::strerror(stat_errno)));
+  }
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r == 0) break;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      throw ConfigError(fmt::format("{}: cannot read the config file: {}", path, std::strerror(e)));
+    }
+    text.append(buf, static_cast<std::size_t>(r));
+  }
+  ::close(fd);
+  return text;
+}
+
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open the config file", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path, overrides);
+  return parse_config(read_config_text(path), path, overrides);
+}
+
+void write_config_file(const std::filesystem::path& path, const toml::table& root,
+                       const std::string& header) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  const auto fail = [&](const std::filesystem::path& p, const std::string& what, int err) {
+    throw Error(fmt::format("{}: cannot write the resolved config: {}: {}", p.string(), what,
+                            std::strerror(err)));
+  };
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) fail(tmp, "cannot create", errno);
+  const std::string text = header + to_toml_text(root) + "\n";
+  const bool wrote = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const int write_errno = errno;
+  if (std::fclose(f) != 0 || !wrote) {
+    const int e = wrote ? errno : write_errno;
+    std::remove(tmp.c_str());
+    fail(tmp, "write failed", e);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    std::remove(tmp.c_str());
+    fail(path, "cannot rename " + tmp.string() + " over it", e);
+  }
 }
 
 }  // namespace ft

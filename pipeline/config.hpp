@@ -3,6 +3,8 @@
 // registry's schemas lives in graph.hpp; this file only parses and keeps source positions.
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,18 @@ struct Config {
 Config parse_config(const std::string& text, const std::string& file,
                     const std::vector<std::string>& overrides = {});
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The text of a config file. Only a regular file is read: a directory, FIFO or device is refused
+// by name (a FIFO would block the read forever). Errors are ConfigErrors naming the path and the
+// system's reason.
+std::string read_config_text(const std::string& path);
+
+// Writes `header` + the resolved config as TOML to path, through path.tmp and a rename so a
+// failure leaves no half-written file; errors name the file and the system's reason (errno).
+void write_config_file(const std::filesystem::path& path, const toml::table& root,
+                       const std::string& header = "");
+
+// Upper bound of a [[stage]] table's `concurrency` (batches of one stage at once).
+inline constexpr std::int64_t kMaxConcurrency = 4096;
 
 // One `--set KEY=VALUE`. KEY is a dotted path: `run.epochs`, `model.kind`, or a stage id first
 // (`augment.ops.1.p`, also `stage.augment.device`). Integer segments index arrays; `+N` inserts

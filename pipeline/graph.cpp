@@ -2,6 +2,8 @@
 #include "pipeline/graph.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <sstream>
@@ -49,19 +51,52 @@ bool type_matches(const toml::node& v, ParamType t) {
   return false;
 }
 
+// Bounds print as integers for integer keys ("in [1, 1000000]", not "in [1, 1e+06]").
+std::string bound_text(double b, bool integer) {
+  if (integer && std::abs(b) < 9.2e18) return fmt::format("{}", static_cast<std::int64_t>(b));
+  return fmt::format("{}", b);
+}
+
 std::string range_text(const ParamSpec& s) {
-  if (s.min && s.max) return fmt::format("in [{}, {}]", *s.min, *s.max);
-  if (s.min) return fmt::format(">= {}", *s.min);
-  if (s.max) return fmt::format("<= {}", *s.max);
+  const bool integer = s.type == ParamType::integer || s.type == ParamType::integer_list;
+  if (s.min && s.max)
+    return fmt::format("in [{}, {}]", bound_text(*s.min, integer), bound_text(*s.max, integer));
+  if (s.min) return fmt::format(">= {}", bound_text(*s.min, integer));
+  if (s.max) return fmt::format("<= {}", bound_text(*s.max, integer));
   return "";
+}
+
+// x < b and x > b for a 64-bit integer x and a bound b, exactly: converting x to double rounds
+// beyond 2^53 (and toml++ refuses that conversion outright), so compare against b's integer
+// floor/ceiling instead. For integer x: x < b <=> x < ceil(b), x > b <=> x > floor(b).
+constexpr double kTwo63 = 9223372036854775808.0;
+bool int_below(std::int64_t x, double b) {
+  const double c = std::ceil(b);
+  if (c >= kTwo63) return true;
+  if (c < -kTwo63) return false;
+  return x < static_cast<std::int64_t>(c);
+}
+bool int_above(std::int64_t x, double b) {
+  const double f = std::floor(b);
+  if (f >= kTwo63) return false;
+  if (f < -kTwo63) return true;
+  return x > static_cast<std::int64_t>(f);
 }
 
 void check_range(const toml::node& v, const ParamSpec& s, const std::string& where) {
   const auto check_one = [&](const toml::node& e) {
-    if (!e.is_number()) return;
-    const double x = *e.value<double>();
-    if ((s.min && x < *s.min) || (s.max && x > *s.max))
-      throw ConfigError(fmt::format("{}: {} is out of range: expected {}", where, x, range_text(s)));
+    if (const auto i = e.value_exact<std::int64_t>()) {
+      if ((s.min && int_below(*i, *s.min)) || (s.max && int_above(*i, *s.max)))
+        throw ConfigError(
+            fmt::format("{}: {} is out of range: expected {}", where, *i, range_text(s)));
+      return;
+    }
+    const auto x = e.value_exact<double>();
+    if (!x) return;
+    // NaN fails every comparison: `!(x >= min)` refuses it where a range is declared.
+    if ((s.min && !(*x >= *s.min)) || (s.max && !(*x <= *s.max)))
+      throw ConfigError(
+          fmt::format("{}: {} is out of range: expected {}", where, *x, range_text(s)));
   };
   if (auto* a = v.as_array())
     for (auto& e : *a) check_one(e);

@@ -74,6 +74,13 @@ namespace {
   throw ConfigError(fmt::format("{}: expected a {} and none was given", p.where(key), type));
 }
 
+// A number node as a double. An integer beyond 2^53 converts with rounding (toml++'s value<double>
+// refuses it and returns nothing, which read as garbage before).
+double as_double(const toml::node& n) {
+  if (const auto i = n.value_exact<std::int64_t>()) return static_cast<double>(*i);
+  return n.value_exact<double>().value_or(0.0);
+}
+
 }  // namespace
 
 bool Params::get_bool(const std::string& key) const {
@@ -91,7 +98,7 @@ std::int64_t Params::get_int(const std::string& key) const {
 double Params::get_number(const std::string& key) const {
   auto* n = value_or_default(key);
   if (!n || !n->is_number()) missing(*this, key, "number");
-  return n->value<double>().value();
+  return as_double(*n);
 }
 
 std::string Params::get_string(const std::string& key) const {
@@ -120,7 +127,7 @@ std::vector<std::int64_t> Params::get_int_list(const std::string& key) const {
 std::vector<double> Params::get_number_list(const std::string& key) const {
   std::vector<double> out;
   if (auto* a = get_array(key))
-    for (auto& e : *a) out.push_back(e.value<double>().value_or(0.0));
+    for (auto& e : *a) out.push_back(as_double(e));
   return out;
 }
 

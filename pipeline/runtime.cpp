@@ -210,13 +210,13 @@ SectionSchema run_section_schema() {
        {},
        {},
        {"auto", "cpu", "cuda"}},
-      {"epochs", ParamType::integer, "number of training epochs", "1", false, 1.0},
+      {"epochs", ParamType::integer, "number of training epochs", "1", false, 1.0, 1e6},
       {"threads", ParamType::integer, "worker threads for the pipeline (0 = all cores)", "0", false,
-       0.0},
+       0.0, 4096.0},
       {"omp_threads", ParamType::integer, "OpenMP threads for oneDNN layers (0 = same as threads)",
-       "0", false, 0.0},
+       "0", false, 0.0, 4096.0},
       {"in_flight", ParamType::integer, "batches in flight at once (0 = 2 x threads + 2)", "0",
-       false, 0.0},
+       false, 0.0, 4096.0},
       {"tf32", ParamType::boolean,
        "device = cuda: let convolutions use TF32 tensor cores (PyTorch's cuDNN default; much "
        "faster, "

@@ -1,5 +1,9 @@
 // Config parsing, overrides and every validation error, with the message content asserted.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "pipeline/config.hpp"
 #include "pipeline/error.hpp"
@@ -196,4 +200,100 @@ TEST_CASE("--set overrides") {
     auto e = error_of(kGood, {"src.batches=-1"});
     CHECK(e.find("(--set): stage 'src' (count) key 'batches': -1 is out of range") != std::string::npos);
   }
+}
+
+// Hostile input: integers at and beyond the double-exact range (2^53) are range-checked exactly,
+// with the value as written; toml++ refuses to convert them to double, which used to read an
+// empty optional (a different garbage number each run, and -2^63 epochs accepted).
+TEST_CASE("integer ranges are exact over the whole 64-bit range") {
+  SUBCASE("the most negative integer is below min") {
+    auto e = error_of(replace(kGood, "name = \"x\"", "epochs = -9223372036854775808"));
+    CHECK(e.find("cfg.toml:2:10: [run] key 'epochs': -9223372036854775808 is out of range: "
+                 "expected >= 1") != std::string::npos);
+  }
+  SUBCASE("the largest integer is above max") {
+    auto e = error_of(replace(kGood, "batches = 3", "batch_size = 9223372036854775807"));
+    CHECK(e.find("cfg.toml:7:14: stage 'src' (count) key 'batch_size': 9223372036854775807 is out "
+                 "of range: expected in [1, 1024]") != std::string::npos);
+  }
+  SUBCASE("2^53 + 1 in a list, from --set") {
+    auto e = error_of(kGood, {"src.batch_size=9007199254740993"});
+    CHECK(e.find("(--set): stage 'src' (count) key 'batch_size': 9007199254740993 is out of "
+                 "range") != std::string::npos);
+  }
+  SUBCASE("exact at the bounds") {
+    CHECK(error_of(replace(kGood, "batches = 3", "batch_size = 1024")).empty());
+    CHECK(error_of(replace(kGood, "batches = 3", "batch_size = 1025")).find("1025 is out of range") !=
+          std::string::npos);
+    CHECK(error_of(replace(kGood, "batches = 3", "batches = 9223372036854775807")).empty());
+  }
+  SUBCASE("a value beyond 64 bits is a TOML error naming it") {
+    auto e = error_of(replace(kGood, "batches = 3", "batches = 9223372036854775808"));
+    CHECK(e.find("cfg.toml:7:") != std::string::npos);
+    CHECK(e.find("not representable in 64 bits") != std::string::npos);
+  }
+  SUBCASE("a stage's concurrency") {
+    auto e = error_of(replace(kGood, "after = \"src\"", "after = \"src\"\nconcurrency = 4294967297"));
+    CHECK(e.find("stage 'w' key 'concurrency': expected an integer in [0, 4096] (0 = unlimited), "
+                 "got 4294967297") != std::string::npos);
+  }
+  SUBCASE("a number key given a huge integer reads as that number") {
+    toml::table t{{"x", std::int64_t{1} << 62}};
+    static const std::vector<ParamSpec> specs = {{"x", ParamType::number, "x", "0.0"}};
+    Params p(t, "s", "c.toml", &specs);
+    CHECK(p.get_number("x") == doctest::Approx(4.611686018427388e18));
+  }
+}
+
+TEST_CASE("--set: an array index too large for 64 bits is named, not a bare stoul error") {
+  const std::string text = std::string(kGood) + "[x]\nops = [ {op=\"a\"}, {op=\"b\"} ]\n";
+  toml::table root = toml::parse(text);
+  for (const std::string& key :
+       {"x.ops.99999999999999999999.op=c", "x.ops.99999999999999999999=~",
+        "x.ops.+99999999999999999999={op=\"c\"}"}) {
+    CAPTURE(key);
+    try {
+      apply_override(root, key);
+      FAIL("accepted");
+    } catch (const ConfigError& e) {
+      const std::string m = e.what();
+      CHECK(m.find("--set '" + key + "'") == 0);
+      CHECK((m.find("'99999999999999999999' is not an index of an array of 2 elements") !=
+                 std::string::npos ||
+             m.find("cannot insert at '+99999999999999999999'") != std::string::npos));
+    }
+  }
+}
+
+TEST_CASE("only a regular file is read as a config; errors carry the system's reason") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("ft_cfg_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto error_of_load = [](const fs::path& p) {
+    try {
+      load_config(p.string());
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(error_of_load(dir) == dir.string() + ": the config file is a directory, not a regular file");
+  const fs::path fifo = dir / "cfg.toml";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // Opening a FIFO without a writer used to block forever; now it is refused at once.
+  CHECK(error_of_load(fifo) == fifo.string() + ": the config file is a FIFO (named pipe), not a regular file");
+  CHECK(error_of_load(dir / "missing.toml") ==
+        (dir / "missing.toml").string() + ": cannot open the config file: No such file or directory");
+
+  // Writing the resolved config: the reason comes with the error.
+  const toml::table root = toml::parse(kGood);
+  CHECK_THROWS_WITH_AS(write_config_file(dir / "no" / "such" / "config.toml", root),
+                       doctest::Contains("config.toml.tmp: cannot write the resolved config: "
+                                         "cannot create: No such file or directory"),
+                       Error);
+  write_config_file(dir / "config.toml", root, "# header\n");
+  const Config back = load_config((dir / "config.toml").string());
+  CHECK(back.root["run"]["name"].value<std::string>() == "x");
+  CHECK(!fs::exists(dir / "config.toml.tmp"));
+  fs::remove_all(dir);
 }
