@@ -117,6 +117,7 @@ void add_commands(CLI::App& app) {
   add_ablate(app);
   add_preview(app);
   add_schedule(app);
+  add_devices(app);
 }
 
 }  // namespace ft

@@ -7,5 +7,6 @@ namespace ft {
 
 void add_commands(CLI::App& app);
 void add_schedule(CLI::App& app);
+void add_devices(CLI::App& app);  // device.cpp
 
 }  // namespace ft

@@ -1,7 +1,7 @@
 // End-to-end tests of the flowtrain binary ($FLOWTRAIN), run as a subprocess on a 300-image
 // Fashion-MNIST subset imported once into a scratch folder (configs/tiny.toml, run from there):
 // run folder contents, falling loss, resume == uninterrupted, ablate, preview, plain output when
-// not on a terminal, exit code 2 for bad input.
+// not on a terminal, exit code 2 for bad input, `devices`.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/ablate.hpp"
+#include "cli/device.hpp"
 #include "cli/plots.hpp"
 #include "cli/preview.hpp"
 #include "kernels/optim/checkpoint.hpp"
@@ -310,4 +311,58 @@ TEST_CASE(
   }
   CHECK_FALSE(ft::plot_runs({(ws().dir / "data").string()}, (ws().dir / "none.png").string()));
   CHECK_FALSE(fs::exists(ws().dir / "none.png"));
+}
+
+TEST_CASE("devices: exits 0 and either lists each GPU or says why none is usable") {
+  const Result r = ws().run("devices");
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  const bool listed = r.out.find("GPU 0: ") != std::string::npos;
+  const bool reason = r.out.find("no usable GPU: ") != std::string::npos;
+  CHECK_MESSAGE(listed != reason, r.out);
+  if (reason) CHECK(r.out.size() > std::string("no usable GPU: \n").size() + 3);  // says why
+}
+
+TEST_CASE("devices: each GPU's memory and compute capability, and the library versions") {
+  ft::nn::cuda::DeviceReport r;
+  r.built_with_cuda = true;
+  r.runtime_version = 13000;
+  r.driver_cuda_version = 13010;
+  r.driver_release = "580.65.06";
+  r.cudnn_version = 91002;
+  r.cublas_major = 13;
+  r.cublas_minor = 1;
+  r.devices.push_back({.index = 0,
+                       .name = "NVIDIA H200",
+                       .memory_bytes = std::size_t{140} << 30,
+                       .cc_major = 9,
+                       .cc_minor = 0,
+                       .multiprocessors = 132});
+  r.devices.push_back(
+      {.index = 1,
+       .name = "Old GPU",
+       .memory_bytes = std::size_t{8} << 30,
+       .cc_major = 7,
+       .cc_minor = 5,
+       .multiprocessors = 40,
+       .kernels_error = "no kernel image is available for execution on the device"});
+  CHECK(ft::devices_text(r) ==
+        "CUDA runtime 13.0, driver 580.65.06 (CUDA 13.1), cuDNN 9.10.2, cuBLAS 13.1.0\n"
+        "GPU 0: NVIDIA H200, 140.0 GiB, compute capability 9.0, 132 SMs\n"
+        "GPU 1: Old GPU, 8.0 GiB, compute capability 7.5, 40 SMs; flowtrain's kernels cannot run "
+        "on it: no kernel image is available for execution on the device\n");
+
+  ft::nn::cuda::DeviceReport no_driver;
+  no_driver.built_with_cuda = true;
+  no_driver.runtime_version = 13000;
+  no_driver.cudnn_version = 91900;
+  no_driver.cublas_major = 13;
+  no_driver.why_none = "cudaGetDeviceCount: CUDA driver version is insufficient";
+  CHECK(ft::devices_text(no_driver) ==
+        "CUDA runtime 13.0, no CUDA driver, cuDNN 9.19.0, cuBLAS 13.0.0\n"
+        "no usable GPU: cudaGetDeviceCount: CUDA driver version is insufficient\n");
+
+  ft::nn::cuda::DeviceReport none;
+  none.why_none = "this flowtrain was built without CUDA (meson option gpu)";
+  CHECK(ft::devices_text(none) ==
+        "no usable GPU: this flowtrain was built without CUDA (meson option gpu)\n");
 }
