@@ -14,6 +14,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "kernels/io/regular_file.hpp"
+
 namespace ft::optim {
 
 static_assert(std::endian::native == std::endian::little, "checkpoint I/O assumes little-endian");
@@ -256,8 +258,18 @@ void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path,
 
 Checkpoint load_checkpoint(const std::filesystem::path& path) {
   const std::string p = path.string();
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) throw std::runtime_error("checkpoint " + p + ": cannot open: " + errno_text());
+  // Only a regular file: a directory used to give std::bad_alloc (its "size") and a FIFO blocked.
+  int fd = -1;
+  try {
+    fd = io::open_regular_file(p);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("checkpoint " + std::string(e.what()));
+  }
+  std::FILE* f = ::fdopen(fd, "rb");
+  if (f == nullptr) {
+    ::close(fd);
+    throw std::runtime_error("checkpoint " + p + ": cannot open: " + errno_text());
+  }
   // One allocation and one read: checkpoints of large models are hundreds of MB.
   std::vector<char> bytes;
   bool read_error = std::fseek(f, 0, SEEK_END) != 0;

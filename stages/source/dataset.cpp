@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "kernels/io/regular_file.hpp"
 #include "kernels/random/philox.hpp"
 #include "pipeline/error.hpp"
 
@@ -57,13 +57,37 @@ std::vector<std::string> class_index_names(int k) {
 
 Dataset read_csv_dataset(const fs::path& images, const fs::path& labels, int num_classes) {
   require_dir(images, "images folder");
-  std::ifstream in(labels, std::ios::binary);
-  if (!in) data_error("labels file '" + labels.string() + "' cannot be opened");
+  std::string text;
+  try {
+    text = io::read_regular_file(labels.string());
+  } catch (const std::runtime_error& e) {
+    data_error("labels file " + std::string(e.what()));
+  }
+  std::istringstream in(text);
   const std::string where = labels.string();
 
-  // One directory listing instead of a stat per row: 60k rows stay fast.
+  // One directory listing instead of a stat per row: 60k rows stay fast (the entry's type comes
+  // with the listing). Only regular files (or links to them) count as images; a FIFO or device
+  // named by a row is an error here rather than a read that blocks later.
   std::unordered_set<std::string> on_disk;
-  for (const auto& e : fs::directory_iterator(images)) on_disk.insert(e.path().filename().string());
+  std::unordered_map<std::string, std::string> not_regular;
+  for (const auto& e : fs::directory_iterator(images)) {
+    std::error_code ec;
+    const fs::file_status st = e.status(ec);
+    std::string name = e.path().filename().string();
+    if (!ec && fs::is_regular_file(st)) {
+      on_disk.insert(std::move(name));
+    } else {
+      const fs::file_type t = st.type();
+      not_regular.emplace(std::move(name), t == fs::file_type::directory   ? "a directory"
+                                           : t == fs::file_type::fifo      ? "a FIFO (named pipe)"
+                                           : t == fs::file_type::character ? "a character device"
+                                           : t == fs::file_type::block     ? "a block device"
+                                           : t == fs::file_type::socket    ? "a socket"
+                                           : t == fs::file_type::not_found ? "a dangling link"
+                                                                           : "not a regular file");
+    }
+  }
 
   Dataset ds;
   ds.origin = where;
@@ -110,6 +134,14 @@ Dataset read_csv_dataset(const fs::path& images, const fs::path& labels, int num
     std::string file = id;
     if (!on_disk.count(file) && fs::path(id).extension().empty() && on_disk.count(id + ".jpg"))
       file = id + ".jpg";
+    if (!on_disk.count(file)) {
+      auto it = not_regular.find(file);
+      if (it == not_regular.end() && fs::path(id).extension().empty())
+        it = not_regular.find(id + ".jpg");
+      if (it != not_regular.end())
+        data_error(at + "file '" + it->first + "' in '" + images.string() + "' is " + it->second +
+                   ", not a regular file");
+    }
     if (!on_disk.count(file) && missing++ == 0) {
       first_missing = id;
       first_missing_line = line_no;

@@ -39,11 +39,14 @@ void ReadFiles::setup(RunContext& ctx) {
                       ": read_files needs a [data] table (train/val/test splits)");
   int num_classes = 0;
   if (const toml::node* nc = (*ctx.config)["model"]["num_classes"].node()) {
-    if (!nc->is_integer() || nc->value<std::int64_t>().value_or(0) < 1)
+    const auto v = nc->value_exact<std::int64_t>();
+    if (!v || *v < 1 || *v > kMaxNumClasses)
       throw ConfigError(ctx.config_file + ":" + std::to_string(nc->source().begin.line) + ":" +
                         std::to_string(nc->source().begin.column) +
-                        ": [model] num_classes must be an integer >= 1");
-    num_classes = static_cast<int>(nc->value<std::int64_t>().value_or(0));
+                        ": [model] num_classes must be an integer in [1, " +
+                        std::to_string(kMaxNumClasses) + "]" +
+                        (v ? ", got " + std::to_string(*v) : std::string()));
+    num_classes = static_cast<int>(*v);
   }
   data_ =
       std::make_shared<DataSplits>(load_data_splits(*data, ctx.config_file, num_classes, ctx.seed));
@@ -100,7 +103,14 @@ StageKind read_files_kind() {
       "Source: reads the split's files ([data] table) into the jpeg column, in batches; "
       "train order reshuffled each epoch from (seed, epoch)";
   k.params = {
-      {"batch_size", ParamType::integer, "samples per batch", "128", false, 1, std::nullopt, {}},
+      {"batch_size",
+       ParamType::integer,
+       "samples per batch",
+       "128",
+       false,
+       1,
+       static_cast<double>(kMaxBatchSize),
+       {}},
       {"shuffle",
        ParamType::boolean,
        "shuffle the train split each epoch (val/test keep file order)",

@@ -12,6 +12,10 @@
 
 namespace ft {
 
+// Upper bounds of the memory-sizing keys read here (each sizes per-batch or per-class buffers).
+inline constexpr std::int64_t kMaxBatchSize = 65536;
+inline constexpr std::int64_t kMaxNumClasses = 1'000'000;
+
 // Philox op index of the per-epoch shuffle.
 inline constexpr std::uint32_t kShuffleOp = 0xA0;
 
