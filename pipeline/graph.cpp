@@ -93,6 +93,11 @@ void check_range(const toml::node& v, const ParamSpec& s, const std::string& whe
     }
     const auto x = e.value_exact<double>();
     if (!x) return;
+    // No number key means anything with nan or inf (a NaN warmup was ignored, an infinite
+    // factor made an infinite learning rate).
+    if (!std::isfinite(*x))
+      throw ConfigError(fmt::format("{}: {} is not a finite number; expected {}", where, *x,
+                                    s.min || s.max ? range_text(s) : "a finite number"));
     // NaN fails every comparison: `!(x >= min)` refuses it where a range is declared.
     if ((s.min && !(*x >= *s.min)) || (s.max && !(*x <= *s.max)))
       throw ConfigError(
