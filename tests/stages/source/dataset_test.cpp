@@ -3,13 +3,16 @@
 #include "stages/source/dataset.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <set>
 
 #include "pipeline/error.hpp"
 #include "temp_dir.hpp"
+#include "tests/hostile.hpp"
 
 using namespace ft;
 
@@ -146,4 +149,49 @@ TEST_CASE("holdout split is deterministic, disjoint, complete and order-preservi
   const auto train_ids = as_int(a.train), val_ids = as_int(a.val);
   CHECK(std::is_sorted(train_ids.begin(), train_ids.end()));
   CHECK(std::is_sorted(val_ids.begin(), val_ids.end()));
+}
+
+// Hostile input: a FIFO (or device, or folder) where a data file is expected. Opening a FIFO for
+// reading waits for a writer, so these run in a child with a deadline: a regression shows as exit
+// code 142 (SIGALRM) instead of a hung test.
+TEST_CASE("CSV layout: only regular files are data; a FIFO, device or folder is named") {
+  const TempDir d = csv_fixture("Id,Label\na.jpg,0\n");
+  const std::string img = (d.path / "img").string();
+  const auto child_error = [](const std::function<void()>& f, const std::string& expected) {
+    return testing::run_in_child(
+        [&] {
+          const std::string m = error_of(f);
+          return m == expected ? 0 : (std::fprintf(stderr, "got: %s\n", m.c_str()), 1);
+        },
+        10);
+  };
+
+  SUBCASE("the labels file is a FIFO") {
+    const auto fifo = d.path / "fifo.csv";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK(child_error([&] { read_csv_dataset(d.path / "img", fifo); },
+                      "labels file " + fifo.string() +
+                          ": is a FIFO (named pipe), not a regular file") == 0);
+  }
+  SUBCASE("the labels file is a folder") {
+    CHECK(error_of([&] { read_csv_dataset(d.path / "img", d.path / "img"); }) ==
+          "labels file " + img + ": is a directory, not a regular file");
+  }
+  SUBCASE("a row names a FIFO, a folder or a dangling link") {
+    REQUIRE(::mkfifo((d.path / "img" / "p.jpg").c_str(), 0600) == 0);
+    std::filesystem::create_directories(d.path / "img" / "sub.jpg");
+    std::filesystem::create_symlink(d.path / "nowhere.jpg", d.path / "img" / "gone.jpg");
+    const auto labels = d.write("rows.csv", "Id,Label\na.jpg,0\np,1\n");
+    CHECK(child_error([&] { read_csv_dataset(d.path / "img", labels); },
+                      labels.string() + ":3: file 'p.jpg' in '" + img +
+                          "' is a FIFO (named pipe), not a regular file") == 0);
+    const auto labels2 = d.write("rows2.csv", "Id,Label\nsub.jpg,0\n");
+    CHECK(error_of([&] { read_csv_dataset(d.path / "img", labels2); }) ==
+          labels2.string() + ":2: file 'sub.jpg' in '" + img +
+              "' is a directory, not a regular file");
+    const auto labels3 = d.write("rows3.csv", "Id,Label\ngone.jpg,0\n");
+    CHECK(error_of([&] { read_csv_dataset(d.path / "img", labels3); }) ==
+          labels3.string() + ":2: file 'gone.jpg' in '" + img +
+              "' is a dangling link, not a regular file");
+  }
 }

@@ -3,6 +3,7 @@
 #include "stages/source/read_files.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <set>
@@ -10,6 +11,7 @@
 #include "kernels/io/jpeg.hpp"
 #include "pipeline/error.hpp"
 #include "temp_dir.hpp"
+#include "tests/hostile.hpp"
 
 using namespace ft;
 
@@ -145,4 +147,51 @@ TEST_CASE("read_files setup reads [data] and [model] num_classes from the config
   REQUIRE(ctx.shared<DataSplits>("datasets"));
   CHECK(ctx.shared<DataSplits>("datasets")->train->num_classes == 5);
   CHECK(st->begin_source_pass(PassInfo{Split::train, 1, 0, 0, 0}) == 1);
+}
+
+// Hostile input: a sample's file replaced by a FIFO after the dataset was listed. The read opens
+// without blocking and refuses it by name (in a child with a deadline: a regression would hang).
+TEST_CASE("read_files: a FIFO in place of a sample is refused at once, named") {
+  TempDir d("readfiles_fifo");
+  auto data = files_dataset(d, 3);
+  const auto path = data->train->samples[1].path;
+  std::filesystem::remove(path);
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  auto st = make_stage(toml::table{{"batch_size", 8}, {"shuffle", false}});
+  st->set_datasets(data);
+  REQUIRE(st->begin_source_pass(PassInfo{Split::train, 1, 0, 0, 0}) == 1);
+  const std::string expected =
+      "cannot read sample '1.jpg': " + path.string() + ": is a FIFO (named pipe), not a regular file";
+  const int code = testing::run_in_child(
+      [&] {
+        Batch b;
+        try {
+          st->run(b);
+        } catch (const Error& e) {
+          return std::string(e.what()) == expected ? 0 : 1;
+        }
+        return 2;
+      },
+      10);
+  CHECK_MESSAGE(code == 0, "exit code " << code << " (142: blocked until the 10 s alarm)");
+}
+
+TEST_CASE("read_files: [model] num_classes is bounded, exactly") {
+  TempDir d("readfiles_classes");
+  d.write("img/a.jpg", "a");
+  d.write("l.csv", "Id,Label\na.jpg,0\n");
+  for (const char* v : {"0", "1000001", "9223372036854775807", "-9223372036854775808", "2.5"}) {
+    CAPTURE(v);
+    const toml::table cfg = toml::parse(
+        std::string("[model]\nnum_classes = ") + v + "\n[data]\ntrain = { images = \"" +
+        (d.path / "img").string() + "\", labels = \"" + (d.path / "l.csv").string() + "\" }\n");
+    RunContext ctx;
+    ctx.config = &cfg;
+    ctx.config_file = "cfg.toml";
+    auto st = make_stage(toml::table{});
+    CHECK_THROWS_WITH_AS(
+        st->setup(ctx),
+        doctest::Contains("cfg.toml:2:15: [model] num_classes must be an integer in [1, 1000000]"),
+        ConfigError);
+  }
 }
