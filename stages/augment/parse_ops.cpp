@@ -19,6 +19,18 @@ namespace {
 using aug::AugmentOp;
 using aug::OpKind;
 
+// Upper bounds of the op keys that size memory: an output side (16384 x 16384 x 3 f32 is already
+// 3 GiB per sample) and a padding width. The run's memory estimate checks the whole batch.
+constexpr std::int64_t kMaxSide = 16384;
+constexpr std::int64_t kMaxPadding = 4096;
+
+// A number node as a double; an integer beyond 2^53 converts with rounding (toml++'s value<double>
+// refuses it and returns nothing).
+double number_of(const toml::node& n) {
+  if (const auto i = n.value_exact<std::int64_t>()) return static_cast<double>(*i);
+  return n.value_exact<double>().value_or(0.0);
+}
+
 // One op's table with typed, range-checked getters whose errors name the op and the key.
 class OpTable {
  public:
@@ -36,7 +48,7 @@ class OpTable {
     const toml::node* n = get(key);
     if (!n) return def;
     if (!n->is_number()) fail(*n, key, fmt::format("expected a number in [{}, {}]", lo, hi));
-    const double v = *n->value<double>();
+    const double v = number_of(*n);
     if (!(v >= lo && v <= hi))
       fail(*n, key, fmt::format("{} is out of range: expected a number in [{}, {}]", v, lo, hi));
     return v;
@@ -67,11 +79,11 @@ class OpTable {
         fmt::format("expected a number or a list of 1 to {} numbers in [{}, {}]", max_len, lo, hi);
     std::vector<double> out;
     if (n->is_number()) {
-      out.push_back(*n->value<double>());
+      out.push_back(number_of(*n));
     } else if (auto* a = n->as_array(); a && !a->empty() && a->size() <= max_len) {
       for (auto& e : *a) {
         if (!e.is_number()) fail(e, key, expect);
-        out.push_back(*e.value<double>());
+        out.push_back(number_of(e));
       }
     } else {
       fail(*n, key, expect);
@@ -80,7 +92,7 @@ class OpTable {
       if (!(v >= lo && v <= hi)) fail(*n, key, fmt::format("{} is out of range: {}", v, expect));
     return out;
   }
-  // `size`: an integer (square) or [h, w], each in [1, 65536].
+  // `size`: an integer (square) or [h, w], each in [1, kMaxSide].
   void size(const std::string& key, int& h, int& w) const {
     const toml::node* n = get(key);
     if (!n) fail(t_, key, "is required: an integer or [height, width]");
@@ -94,8 +106,8 @@ class OpTable {
       fail(*n, key, "expected an integer or [height, width]");
     }
     for (auto x : v)
-      if (x < 1 || x > 65536)
-        fail(*n, key, fmt::format("{} is out of range: sizes are in [1, 65536]", x));
+      if (x < 1 || x > kMaxSide)
+        fail(*n, key, fmt::format("{} is out of range: sizes are in [1, {}]", x, kMaxSide));
     h = static_cast<int>(v[0]);
     w = static_cast<int>(v[1]);
   }
@@ -108,7 +120,7 @@ class OpTable {
         fmt::format("expected [low, high] with {} <= low <= high <= {}", min, max);
     if (!a || a->size() != 2 || !a->get(0)->is_number() || !a->get(1)->is_number())
       fail(*n, key, expect);
-    const double l = *a->get(0)->value<double>(), h = *a->get(1)->value<double>();
+    const double l = number_of(*a->get(0)), h = number_of(*a->get(1));
     if (!(l >= min && l <= h && h <= max)) fail(*n, key, fmt::format("[{}, {}]: {}", l, h, expect));
     lo = static_cast<float>(l);
     hi = static_cast<float>(h);
@@ -175,8 +187,8 @@ const std::map<std::string, OpSchema>& op_schemas() {
               t.fail(*n, "padding",
                      "expected N, [left/right, top/bottom] or [left, top, right, bottom] integers");
             for (auto x : v)
-              if (x < 0 || x > 4096)
-                t.fail(*n, "padding", fmt::format("{} is out of range [0, 4096]", x));
+              if (x < 0 || x > kMaxPadding)
+                t.fail(*n, "padding", fmt::format("{} is out of range [0, {}]", x, kMaxPadding));
             if (v.size() == 1) v = {v[0], v[0], v[0], v[0]};
             if (v.size() == 2) v = {v[0], v[1], v[0], v[1]};
             op.pad_l = int(v[0]), op.pad_t = int(v[1]), op.pad_r = int(v[2]), op.pad_b = int(v[3]);

@@ -227,3 +227,23 @@ TEST_CASE("device = cuda without a usable GPU is a clear error") {
   a->run(b);
   CHECK(b.image.dtype == DType::f32);
 }
+
+// Hostile input: op keys that size memory are bounded (a 50000-pixel crop is refused at parse time,
+// not by running out of memory), and integers beyond 2^53 in number keys are read, not garbage.
+TEST_CASE("memory-sizing op keys are bounded") {
+  for (const char* op : {"center_crop", "resize", "random_crop", "random_resized_crop"}) {
+    CAPTURE(op);
+    CHECK(error_of(std::string("ops = [ { op = \"") + op + "\", size = 50000 } ]")
+              .find("key 'size': 50000 is out of range: sizes are in [1, 16384]") !=
+          std::string::npos);
+    CHECK(error_of(std::string("ops = [ { op = \"") + op + "\", size = [8, 16385] } ]")
+              .find("16385 is out of range") != std::string::npos);
+    CHECK(error_of(std::string("ops = [ { op = \"") + op + "\", size = 16384 } ]") == "(no error)");
+  }
+  CHECK(error_of("ops = [ { op = \"random_crop\", size = 8, padding = 4097 } ]")
+            .find("key 'padding': 4097 is out of range [0, 4096]") != std::string::npos);
+  CHECK(error_of("ops = [ { op = \"random_crop\", size = 8, padding = [1, 9223372036854775807] } ]")
+            .find("9223372036854775807 is out of range [0, 4096]") != std::string::npos);
+  CHECK(error_of("ops = [ { op = \"hflip\", p = 9007199254740993 } ]")
+            .find("op 0 (hflip) key 'p': 9007199254740992 is out of range") != std::string::npos);
+}
