@@ -56,7 +56,9 @@ optim::FieldValue field_value(const toml::node& n, const optim::FieldDoc& f) {
   const std::string type = f.type;
   if (type == "bool") return n.value_or(false);
   if (type == "int") return n.value_or<std::int64_t>(0);
-  if (type == "float") return n.value_or(0.0);
+  // An integer beyond 2^53 in a float key: toml++'s value_or(0.0) would give 0 silently.
+  if (type == "float")
+    return n.is_integer() ? static_cast<double>(*n.value_exact<std::int64_t>()) : n.value_or(0.0);
   if (type == "string") return n.value_or<std::string>("");
   std::vector<std::int64_t> ints;
   std::vector<std::string> strings;
@@ -354,18 +356,20 @@ void register_train_sections(Registry& r) {
          {},
          {},
          {"resnet_small", "mini_resnet", "resnet18", "resnet34", "resnet50", "resnext50_32x4d"}},
-        {"num_classes", T::integer, "output classes", "10", false, 1.0},
+        // Upper bounds on the keys that size the model's memory (the run's memory estimate
+        // checks their product); read_files applies the same num_classes bound.
+        {"num_classes", T::integer, "output classes", "10", false, 1.0, 1e6},
         {"blocks", T::integer, "mini_resnet: number of blocks", "6", false, 1.0, 12.0},
         {"base_width", T::integer, "mini_resnet: width of block 0 (doubles per block)", "32", false,
-         1.0},
+         1.0, 4096.0},
         {"dropout", T::number, "mini_resnet: dropout before each head Linear", "0.0", false, 0.0,
          1.0},
         {"zero_init_residual", T::boolean, "resnets: zero the last BN of each residual branch",
          "false"},
         {"widths", T::integer_list, "resnet_small: width of each stage", "[16, 32, 64]", false,
-         1.0},
+         1.0, 8192.0},
         {"stage_blocks", T::integer_list, "resnet_small: BasicBlocks per stage", "[1, 1, 1]", false,
-         1.0},
+         1.0, 1024.0},
         {"init_from", T::string,
          "start from this checkpoint's weights (new optimizer and schedule)", "", true}}});
   SectionSchema optimizer{"optimizer", "SGD as torch.optim.SGD (its defaults too).", {}};
