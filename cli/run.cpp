@@ -15,6 +15,7 @@
 #include "cli/device.hpp"
 #include "kernels/nn/cuda/device.hpp"
 #include "pipeline/error.hpp"
+#include "stages/memory_estimate.hpp"
 
 namespace ft {
 
@@ -78,6 +79,7 @@ RunSummary execute_run(const RunOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   Pipeline pipeline(p.graph, p.ctx, p.in_flight);
   pipeline.setup();
+  check_run_memory(p.graph, p.ctx, pipeline.max_in_flight());  // refuses what cannot fit
   run_all_passes(pipeline, p.ctx);
   RunSummary s;
   s.run_dir = p.ctx.run_dir.string();
