@@ -169,12 +169,11 @@ void Sgd::step() {
 }
 
 float Sgd::clip_device() {
-  // clip_grad_norm_ on the device: squared norms summed in double, the same float coefficient.
+  // clip_grad_norm_ on the device: squared norms summed in double, the same float coefficient;
+  // one launch for the norm, one for the scale.
   const auto total = static_cast<float>(std::sqrt(nn::cuda::grad_squared_norm(params_)));
   const float coef = static_cast<float>(options_.max_grad_norm) / (total + 1e-6f);
-  if (coef < 1.0f)
-    for (nn::Parameter* p : params_)
-      nn::cuda::scale(p->device_grad, coef, static_cast<std::int64_t>(p->grad.size()));
+  if (coef < 1.0f) nn::cuda::scale_grads(params_, coef);
   return total;
 }
 

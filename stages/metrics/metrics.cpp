@@ -185,7 +185,7 @@ void register_metrics_stages(Registry& r) {
   k.name = "metrics";
   k.doc = "Loss, top-1, top-5 and images/s per pass; progress output; metrics.csv and summary.json";
   k.params = {{"log_every", ParamType::integer,
-               "write a metrics.csv step row every N train batches", "10", false, 1.0},
+               "write a metrics.csv step row every N train batches", "10", false, 1.0, 1e9},
               {"print_every_s", ParamType::number,
                "seconds between progress lines when not on a terminal", "10.0", false, 0.0}};
   k.access = [](const Params&) { return Access{}; };

@@ -39,7 +39,7 @@ StageKind checkpoint_kind() {
   StageKind k;
   k.name = "checkpoint";
   k.doc = "Saves weights, optimizer, schedule position and config between epochs (atomic, checksummed)";
-  k.params = {{"every", ParamType::integer, "save every N epochs (and after the last)", "1", false, 1.0},
+  k.params = {{"every", ParamType::integer, "save every N epochs (and after the last)", "1", false, 1.0, 1e6},
               {"keep_all", ParamType::boolean, "keep epoch_NNN.ckpt files besides last.ckpt", "true"}};
   k.access = [](const Params&) { return Access{}; };
   k.serial = true;

@@ -1,10 +1,17 @@
-// Conv2d on cuDNN (see layers.cuh): algorithms from cuDNN's heuristics, chosen deterministic and,
-// unless TF32 is allowed, without tensor-op math; the descriptor's math type is set per call.
+// Conv2d on cuDNN (see layers.cuh). Per input shape, each pass (forward, backward-data,
+// backward-filter) keeps cuDNN's heuristic list ranked as conv_algorithms.hpp says (deterministic
+// first; tensor-op math only with TF32) and runs the first that works, falling back to the next
+// when one fails at execution. Backward-data is neither planned nor run for a convolution whose
+// input needs no gradient (the network's first).
 #include <algorithm>
+#include <array>
+#include <map>
 #include <memory>
 
+#include "kernels/nn/cuda/conv_algorithms.hpp"
 #include "kernels/nn/cuda/kernels.cuh"
 #include "kernels/nn/cuda/layers.cuh"
+#include "kernels/nn/cuda/reductions.cuh"
 
 namespace ft::nn::cuda {
 namespace {
@@ -13,28 +20,37 @@ bool uses_tensor_ops(cudnnMathType_t m) {
   return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
-// The fastest algorithm cuDNN's heuristics list that succeeds, preferring deterministic ones
-// (so a run repeats bit for bit) and, unless TF32 is allowed, one without tensor-op math. `math`
-// gets the math type to set on the descriptor when running it: the listed one, except that
-// CUDNN_DEFAULT_MATH (which permits TF32 on Ampere and later) runs as CUDNN_FMA_MATH when TF32 is
-// off. CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION is never taken: for float data it lets cuDNN
-// down-convert to FP16 (range and precision loss well beyond TF32).
+// cuDNN's heuristic list for one pass, as conv_algorithms.hpp ranks it. The math type to run an
+// algorithm with is the listed one, except that CUDNN_DEFAULT_MATH (which permits TF32 on Ampere
+// and later) runs as CUDNN_FMA_MATH when TF32 is off.
 template <class Perf>
-Perf pick(const Perf* perf, int count, const char* what, cudnnMathType_t& math) {
-  for (int pass = 0; pass < 2; ++pass)
-    for (int i = 0; i < count; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-      if (pass == 0 && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-      if (perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
-      if (!allow_tf32() && uses_tensor_ops(perf[i].mathType)) continue;
-      math = allow_tf32() || perf[i].mathType != CUDNN_DEFAULT_MATH ? perf[i].mathType
-                                                                    : CUDNN_FMA_MATH;
-      return perf[i];
-    }
-  throw std::runtime_error(std::string("cuDNN offers no ") + what +
-                           " algorithm for this convolution" +
-                           (allow_tf32() ? "" : " without TF32"));
+std::vector<ListedAlgorithm> ranked(const Perf* perf, int count) {
+  std::vector<ListedAlgorithm> listed;
+  for (int i = 0; i < count; ++i) {
+    const Perf& p = perf[i];
+    ListedAlgorithm a;
+    a.algo = static_cast<int>(p.algo);
+    a.math = allow_tf32() || p.mathType != CUDNN_DEFAULT_MATH ? p.mathType : CUDNN_FMA_MATH;
+    a.usable = p.status == CUDNN_STATUS_SUCCESS;
+    a.deterministic = p.determinism == CUDNN_DETERMINISTIC;
+    a.tensor_ops = uses_tensor_ops(p.mathType);
+    a.fp16_conversion = p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    a.workspace = p.memory;
+    listed.push_back(a);
+  }
+  return rank_algorithms(listed, allow_tf32());
 }
+
+// One pass's ranked algorithms for one input shape, and where the last working one sits.
+struct PassPlan {
+  std::vector<ListedAlgorithm> ranked;
+  std::size_t current = 0;                 // the first that has worked (earlier ones failed)
+  std::size_t recorded = std::size_t(-1);  // the nondeterministic one last noted, if any
+};
+struct ShapePlan {
+  PassPlan fwd, data, filter;
+  ChannelSumsPlan bias_sums;
+};
 
 // ---- Conv2d (cuDNN) ---------------------------------------------------------------------------
 class Conv2d final : public Module {
@@ -86,36 +102,16 @@ class Conv2d final : public Module {
     out_ = Shape{in.n, spec_.out_channels, oh, ow, Layout::nchw};
     x_desc_.set(in.n, in.c, in.h, in.w);
     y_desc_.set(in.n, out_.c, oh, ow);
-    // What the heuristics may list: tensor-op (TF32) kernels only when allowed. DEFAULT_MATH, as
-    // PyTorch sets for float with allow_tf32: TF32 on Ampere and later, never an FP16 conversion.
-    check(cudnnSetConvolutionMathType(conv_, allow_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
-          "cudnnSetConvolutionMathType");
-    Runtime& rt = runtime();
-    constexpr int kMax = 16;
-    int got = 0;
-    cudnnConvolutionFwdAlgoPerf_t fwd[kMax];
-    check(cudnnGetConvolutionForwardAlgorithm_v7(rt.dnn, x_desc_.get(), filter_, conv_,
-                                                 y_desc_.get(), kMax, &got, fwd),
-          "cudnnGetConvolutionForwardAlgorithm_v7");
-    const auto f = pick(fwd, got, "forward", fwd_math_);
-    cudnnConvolutionBwdDataAlgoPerf_t bwd_data[kMax];
-    check(cudnnGetConvolutionBackwardDataAlgorithm_v7(rt.dnn, filter_, y_desc_.get(), conv_,
-                                                      x_desc_.get(), kMax, &got, bwd_data),
-          "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-    const auto d = pick(bwd_data, got, "backward-data", data_math_);
-    cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[kMax];
-    check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(rt.dnn, x_desc_.get(), y_desc_.get(), conv_,
-                                                        filter_, kMax, &got, bwd_filter),
-          "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-    const auto w = pick(bwd_filter, got, "backward-filter", filter_math_);
-    fwd_algo_ = f.algo;
-    data_algo_ = d.algo;
-    filter_algo_ = w.algo;
-    fwd_ws_ = f.memory;
-    data_ws_ = d.memory;
-    filter_ws_ = w.memory;
+    // Shapes alternate (the last, shorter batch of an epoch; eval batches): the heuristics are
+    // asked once per shape and TF32 setting, and a fallback found at execution is kept.
+    const std::array<int, 5> key{in.n, in.c, in.h, in.w, allow_tf32() ? 1 : 0};
+    auto it = plans_.find(key);
+    if (it == plans_.end()) it = plans_.emplace(key, make_plan()).first;
+    plan_ = &it->second;
     y_.resize(static_cast<std::size_t>(out_.numel()));
     if (input_grad_) dx_.resize(static_cast<std::size_t>(in.numel()));
+    if (spec_.bias)
+      bias_partial_.resize(std::size_t{plan_->bias_sums.chunks} * static_cast<std::size_t>(out_.c));
     built_ = true;
     return out_;
   }
@@ -123,11 +119,11 @@ class Conv2d final : public Module {
   const float* forward(const float* x, bool) override {
     x_ = x;
     Runtime& rt = runtime();
-    void* ws = workspace(fwd_ws_);
-    check(cudnnSetConvolutionMathType(conv_, fwd_math_), "cudnnSetConvolutionMathType");
-    check(cudnnConvolutionForward(rt.dnn, &kOne, x_desc_.get(), x, filter_, w_.value.data(), conv_,
-                                  fwd_algo_, ws, fwd_ws_, &kZero, y_desc_.get(), y_.data()),
-          "cudnnConvolutionForward");
+    run(plan_->fwd, "forward", [&](int algo, void* ws, std::size_t bytes) {
+      return cudnnConvolutionForward(rt.dnn, &kOne, x_desc_.get(), x, filter_, w_.value.data(),
+                                     conv_, static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, bytes,
+                                     &kZero, y_desc_.get(), y_.data());
+    });
     if (spec_.bias) {
       const std::int64_t planes = std::int64_t{out_.n} * out_.c;
       add_bias_channels<<<blocks_for(out_.numel()), kThreads, 0, rt.stream>>>(
@@ -140,25 +136,30 @@ class Conv2d final : public Module {
   const float* backward(const float* dy) override {
     Runtime& rt = runtime();
     if (spec_.bias) {
-      // One block per channel (the kernel's tree reduction needs kThreads, a power of two).
-      const auto blocks = static_cast<unsigned>(std::min(out_.c, 4096));
-      channel_sums_accumulate<<<blocks, kThreads, 0, rt.stream>>>(b_.grad.data(), dy, out_.n,
-                                                                  out_.c, out_.h * out_.w);
-      check_launch("channel_sums_accumulate");
+      // Parallel over N*H*W: blocks over (runs of a channel, channels), then a sum per channel.
+      const ChannelSumsPlan& bp = plan_->bias_sums;
+      const std::int64_t hw = std::int64_t{out_.h} * out_.w;
+      channel_sums_partial<<<dim3(bp.chunks, static_cast<unsigned>(out_.c)), kReduceThreads, 0,
+                             rt.stream>>>(bias_partial_.data(), dy, out_.c, hw, out_.n * hw,
+                                          bp.chunk);
+      check_launch("channel_sums_partial");
+      channel_sums_finish<<<blocks_for(out_.c), kThreads, 0, rt.stream>>>(
+          b_.grad.data(), bias_partial_.data(), out_.c, bp.chunks);
+      check_launch("channel_sums_finish");
     }
-    void* ws = workspace(filter_ws_);
-    check(cudnnSetConvolutionMathType(conv_, filter_math_), "cudnnSetConvolutionMathType");
-    check(cudnnConvolutionBackwardFilter(rt.dnn, &kOne, x_desc_.get(), x_, y_desc_.get(), dy, conv_,
-                                         filter_algo_, ws, filter_ws_, &kOne, filter_,
-                                         w_.grad.data()),
-          "cudnnConvolutionBackwardFilter");
+    run(plan_->filter, "backward-filter", [&](int algo, void* ws, std::size_t bytes) {
+      return cudnnConvolutionBackwardFilter(rt.dnn, &kOne, x_desc_.get(), x_, y_desc_.get(), dy,
+                                            conv_,
+                                            static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), ws,
+                                            bytes, &kOne, filter_, w_.grad.data());
+    });
     if (!input_grad_) return nullptr;
-    ws = workspace(data_ws_);
-    check(cudnnSetConvolutionMathType(conv_, data_math_), "cudnnSetConvolutionMathType");
-    check(cudnnConvolutionBackwardData(rt.dnn, &kOne, filter_, w_.value.data(), y_desc_.get(), dy,
-                                       conv_, data_algo_, ws, data_ws_, &kZero, x_desc_.get(),
-                                       dx_.data()),
-          "cudnnConvolutionBackwardData");
+    run(plan_->data, "backward-data", [&](int algo, void* ws, std::size_t bytes) {
+      return cudnnConvolutionBackwardData(rt.dnn, &kOne, filter_, w_.value.data(), y_desc_.get(),
+                                          dy, conv_,
+                                          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws,
+                                          bytes, &kZero, x_desc_.get(), dx_.data());
+    });
     return dx_.data();
   }
 
@@ -169,6 +170,82 @@ class Conv2d final : public Module {
   void skip_input_grad() override { input_grad_ = false; }
 
  private:
+  // The heuristics' lists for the shape set in the descriptors (backward-data only when the
+  // input needs a gradient) and the bias-gradient split.
+  ShapePlan make_plan() {
+    // What the heuristics may list: tensor-op (TF32) kernels only when allowed. DEFAULT_MATH, as
+    // PyTorch sets for float with allow_tf32: TF32 on Ampere and later, never an FP16 conversion.
+    check(cudnnSetConvolutionMathType(conv_, allow_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
+          "cudnnSetConvolutionMathType");
+    Runtime& rt = runtime();
+    constexpr int kMax = 16;
+    int got = 0;
+    ShapePlan plan;
+    cudnnConvolutionFwdAlgoPerf_t fwd[kMax];
+    check(cudnnGetConvolutionForwardAlgorithm_v7(rt.dnn, x_desc_.get(), filter_, conv_,
+                                                 y_desc_.get(), kMax, &got, fwd),
+          "cudnnGetConvolutionForwardAlgorithm_v7");
+    plan.fwd.ranked = ranked(fwd, got);
+    if (input_grad_) {
+      cudnnConvolutionBwdDataAlgoPerf_t data[kMax];
+      check(cudnnGetConvolutionBackwardDataAlgorithm_v7(rt.dnn, filter_, y_desc_.get(), conv_,
+                                                        x_desc_.get(), kMax, &got, data),
+            "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+      plan.data.ranked = ranked(data, got);
+    }
+    cudnnConvolutionBwdFilterAlgoPerf_t filter[kMax];
+    check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(rt.dnn, x_desc_.get(), y_desc_.get(), conv_,
+                                                        filter_, kMax, &got, filter),
+          "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+    plan.filter.ranked = ranked(filter, got);
+    if (spec_.bias)
+      plan.bias_sums = plan_channel_sums(std::int64_t{out_.n} * out_.h * out_.w, out_.c);
+    return plan;
+  }
+
+  // "conv2d 64->128 k3 s2 g1 on (128, 64, 32, 32), backward-filter": names a layer's pass in
+  // errors and in the nondeterministic record.
+  std::string describe(const char* pass) const {
+    return "conv2d " + std::to_string(spec_.in_channels) + "->" +
+           std::to_string(spec_.out_channels) + " k" + std::to_string(spec_.kernel) + " s" +
+           std::to_string(spec_.stride) + " g" + std::to_string(spec_.groups) + " on " +
+           to_string(in_) + ", " + pass;
+  }
+
+  // Runs one pass with the first of its ranked algorithms that works, from the last that did.
+  // `call(algo, workspace, bytes)` returns cuDNN's status. A failure (a status, or a workspace
+  // that cannot be allocated) moves on to the next algorithm. cuDNN refuses (NOT_SUPPORTED,
+  // BAD_PARAM) before it launches anything and a failed launch writes nothing, so the retry of
+  // the accumulating (beta = 1) filter pass adds once; an algorithm failing between two of its
+  // own kernels could leave a partial result, which PyTorch's fallback accepts too.
+  template <class Call>
+  void run(PassPlan& pass, const char* name, Call call) {
+    const std::size_t used = run_first_that_works(
+        pass.ranked, pass.current, describe(name), allow_tf32() ? "" : " without TF32",
+        [&](const ListedAlgorithm& a) -> std::string {
+          void* ws = nullptr;
+          try {
+            ws = workspace(a.workspace);
+          } catch (const std::runtime_error& e) {
+            cudaGetLastError();  // an allocation failure is not sticky: clear it
+            return std::string("workspace of ") + std::to_string(a.workspace) +
+                   " bytes: " + e.what();
+          }
+          check(cudnnSetConvolutionMathType(conv_, static_cast<cudnnMathType_t>(a.math)),
+                "cudnnSetConvolutionMathType");
+          const cudnnStatus_t s = call(a.algo, ws, a.workspace);
+          if (s == CUDNN_STATUS_SUCCESS) return {};
+          cudaGetLastError();  // a failed launch leaves its error behind: clear it for the next
+          return cudnnGetErrorString(s);
+        });
+    pass.current = used;
+    const ListedAlgorithm& a = pass.ranked[used];
+    if (!a.deterministic && pass.recorded != used) {
+      nondeterministic_record().note(describe(name) + " algorithm " + std::to_string(a.algo));
+      pass.recorded = used;
+    }
+  }
+
   Conv2dSpec spec_;
   int pad_ = 0;
   WeightBias p_;
@@ -176,16 +253,12 @@ class Conv2d final : public Module {
   cudnnFilterDescriptor_t filter_ = nullptr;
   cudnnConvolutionDescriptor_t conv_ = nullptr;
   TensorDesc x_desc_, y_desc_;
-  cudnnConvolutionFwdAlgo_t fwd_algo_{};
-  cudnnConvolutionBwdDataAlgo_t data_algo_{};
-  cudnnConvolutionBwdFilterAlgo_t filter_algo_{};
-  cudnnMathType_t fwd_math_ = CUDNN_FMA_MATH, data_math_ = CUDNN_FMA_MATH,
-                  filter_math_ = CUDNN_FMA_MATH;
-  std::size_t fwd_ws_ = 0, data_ws_ = 0, filter_ws_ = 0;
+  std::map<std::array<int, 5>, ShapePlan> plans_;  // (n, c, h, w, tf32) -> plan
+  ShapePlan* plan_ = nullptr;                      // the current shape's
   Shape in_, out_;
   bool built_ = false, input_grad_ = true;
   const float* x_ = nullptr;
-  DeviceArray y_, dx_;
+  DeviceArray y_, dx_, bias_partial_;
 };
 
 }  // namespace

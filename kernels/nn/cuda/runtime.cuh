@@ -1,7 +1,9 @@
-// The CUDA side shared by device.cu and layers.cu (nvcc only): error checks that throw with the
-// library's error string, and the process-wide runtime (device 0, one stream, a cuDNN and a
-// cuBLAS handle bound to it, a grow-only workspace). Training runs on one serial stage, so one
-// stream orders every layer's work; the host waits only in download().
+// The CUDA side shared by the layer files and device.cu (nvcc only): error checks that throw with
+// the library's error string, and the process-wide runtime (device 0, one stream, a cuDNN and a
+// cuBLAS handle bound to it, a grow-only workspace, pinned staging for uploads). Training runs on
+// one serial stage, so one stream orders every layer's work; device memory is allocated and freed
+// in that stream's order (cudaMallocAsync): nothing synchronises the whole device, and the host
+// waits for the stream only in download(), synchronize() and the gradient norm.
 #pragma once
 
 #include <cublas_v2.h>
@@ -31,17 +33,31 @@ inline void check(cublasStatus_t s, const char* what) {
                              std::to_string(static_cast<int>(s)));
 }
 
+// One half of the pinned upload staging: host copies fill it while the other half's DMA runs.
+struct StagingSlot {
+  float* host = nullptr;       // pinned, kStagingFloats
+  cudaEvent_t done = nullptr;  // recorded after the copy out of it
+};
+inline constexpr std::size_t kStagingFloats = std::size_t{1} << 20;  // 4 MiB per slot
+
 struct Runtime {
   cudaStream_t stream = nullptr;
   cudnnHandle_t dnn = nullptr;
   cublasHandle_t blas = nullptr;
+  // Stream-ordered allocation (cudaMallocAsync / cudaFreeAsync, the pool keeps what is freed):
+  // growing or dropping a buffer never waits for the device. False on devices without memory
+  // pools, which fall back to a stream wait before cudaFree.
+  bool async_alloc = false;
   DeviceArray
       workspace;  // floats; shared by every cuDNN call (they run one at a time on the stream)
+  StagingSlot staging[2];
+  int next_slot = 0;
 };
 
 // Created on first use; throws std::runtime_error when no device can be used.
 Runtime& runtime();
-// At least `bytes` of workspace (grown on demand; only safe between calls on the one stream).
+// At least `bytes` of workspace (grown on demand, in stream order: safe between calls on the one
+// stream). Throws std::runtime_error when it cannot be allocated.
 void* workspace(std::size_t bytes);
 
 // Launch shape for the grid-stride kernels of kernels.cuh.

@@ -33,7 +33,8 @@ void sgd_update(float*, const float*, float*, std::int64_t, float, float, float,
   no_cuda();
 }
 double grad_squared_norm(const std::vector<Parameter*>&) { no_cuda(); }
-void scale(float*, float, std::int64_t) { no_cuda(); }
+void scale_grads(const std::vector<Parameter*>&, float) { no_cuda(); }
+std::vector<std::string> nondeterministic_algorithms() { return {}; }
 void set_allow_tf32(bool) {}
 bool allow_tf32() { return false; }
 
