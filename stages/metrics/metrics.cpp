@@ -1,7 +1,8 @@
 // The `metrics` stage (serial, every split): per pass loss, top-1, top-5 and images/s; a live
 // progress line on a terminal (plain periodic lines otherwise); metrics.csv rows per train step
 // and per pass (time_s: seconds since this process started the run); summary.json at the end of the
-// run (read by `flowtrain ablate`).
+// run (read by `flowtrain ablate`; on a GPU it lists the convolution algorithms that ran without a
+// determinism guarantee).
 #include "stages/metrics/metrics.hpp"
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "kernels/nn/cuda/device.hpp"
 #include "kernels/nn/loss.hpp"
 #include "pipeline/error.hpp"
 #include "stages/register_all.hpp"
@@ -121,6 +123,12 @@ class Metrics final : public Stage {
     const auto& tr = last_[0];
     const auto& va = last_[1];
     const auto& te = last_[2];
+    // Last, so cli/ablate.cpp (a reader of flat numbers) reads the keys before it unchanged. The
+    // entries hold no quotes, backslashes or colons (conv2d.cu writes them).
+    std::string nondeterministic;
+    if (ctx.device == "cuda")
+      for (const std::string& a : nn::cuda::nondeterministic_algorithms())
+        nondeterministic += fmt::format("{}\"{}\"", nondeterministic.empty() ? "" : ", ", a);
     const std::string tmp = (ctx.run_dir / "summary.json.tmp").string();
     {
       std::ofstream out(tmp);
@@ -130,9 +138,9 @@ class Metrics final : public Stage {
           "\"train_loss\": {:.6f}, \"train_top1\": {:.6f}, \"val_loss\": {:.6f}, \"val_top1\": "
           "{:.6f}, "
           "\"val_top5\": {:.6f}, \"val_samples\": {}, \"test_samples\": {}, \"test_top1\": "
-          "{:.6f}}}\n",
+          "{:.6f}, \"nondeterministic_algorithms\": [{}]}}\n",
           last_epoch_, ctx.device, wall, last_ips_[0], tr.loss(), tr.acc1(), va.loss(), va.acc1(),
-          va.acc5(), va.samples, te.samples, te.acc1());
+          va.acc5(), va.samples, te.samples, te.acc1(), nondeterministic);
     }
     std::rename(tmp.c_str(), (ctx.run_dir / "summary.json").c_str());
   }
