@@ -107,6 +107,10 @@ TEST_CASE("integers beyond 2^53 and 20-digit --set indices are refused, named, e
   CHECK(err("read.batch_size=9007199254740993")
             .find("key 'batch_size': 9007199254740993 is out of range: expected in [1, 65536]") !=
         std::string::npos);
+  // 2^32 used to be cast to int 0: a modulo by zero (SIGFPE) at the first step.
+  CHECK(err("metrics.log_every=4294967296")
+            .find("key 'log_every': 4294967296 is out of range: expected in [1, 1000000000]") !=
+        std::string::npos);
   CHECK(err("augment.ops.99999999999999999999.size=3")
             .find("'99999999999999999999' is not an index of an array of 3 elements") !=
         std::string::npos);
