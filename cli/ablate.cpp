@@ -15,6 +15,7 @@
 
 #include "cli/plots.hpp"
 #include "cli/run.hpp"
+#include "cli/run_folder.hpp"
 #include "pipeline/error.hpp"
 
 namespace ft {
@@ -149,7 +150,7 @@ struct Variant {
 struct AblateOptions {
   std::string config_path;
   std::vector<std::string> vary, sets;
-  bool dry_run = false, quiet = false;
+  bool dry_run = false, quiet = false, overwrite = false;
   std::optional<int> threads;
 };
 
@@ -262,6 +263,7 @@ void run_ablation(const AblateOptions& opt) {
   std::vector<Variant> grid = make_grid(varies);
 
   const Config base_cfg = load_config(opt.config_path, opt.sets);
+  check_run_paths(base_cfg, ResolvedGraph{});  // the ablation folder's name
   const auto run = base_cfg.root["run"];
   const fs::path base = fs::path(run["runs_dir"].value_or<std::string>("runs")) /
                         run["name"].value_or<std::string>("run");
@@ -275,11 +277,11 @@ void run_ablation(const AblateOptions& opt) {
     r.overrides.push_back("run.runs_dir=" + toml_string(base.string()));
     r.overrides.push_back("run.name=" + toml_string(v.slug));
     r.quiet = opt.quiet;
+    r.overwrite = opt.overwrite;
     r.threads = opt.threads;
     v.run_dir = (base / v.slug).string();
     try {
-      const Config cfg = load_config(r.config_path, r.overrides);
-      resolve_graph(cfg, builtin_registry());
+      validate_config(load_config(r.config_path, r.overrides));
     } catch (const Error& e) {
       throw Error(fmt::format("ablate variant {} ({}): {}", v.slug, fmt::join(v.assignments, " "),
                               e.what()),
@@ -297,11 +299,19 @@ void run_ablation(const AblateOptions& opt) {
   std::cout << std::flush;
   if (opt.dry_run) return;
 
+  // One ablation at a time in a folder, and an earlier one is not replaced silently.
   std::error_code ec;
   fs::create_directories(base, ec);
   if (ec)
     throw Error(
         fmt::format("{}: cannot create the ablation folder: {}", base.string(), ec.message()));
+  const FolderLock lock(base);
+  std::vector<std::string> found;
+  if (!opt.overwrite && folder_holds_run(base, &found))
+    throw ConfigError(fmt::format(
+        "{} already holds runs ({}); pass --overwrite to replace this grid's variants and the "
+        "table (other folders in it are kept), or choose another run.name",
+        base.string(), fmt::join(found, ", ")));
   std::size_t failed = 0;
   for (std::size_t i = 0; i < grid.size(); ++i) {
     auto& v = grid[i];
@@ -343,6 +353,8 @@ void add_ablate(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_flag("--dry-run", opt->dry_run, "validate every variant and list them, run nothing");
   cmd->add_flag("--quiet", opt->quiet, "no progress output from the runs");
+  cmd->add_flag("--overwrite", opt->overwrite,
+                "replace the variants' runs and the table of an earlier ablation of this name");
   cmd->add_option("--threads", opt->threads, "override [run] threads");
   cmd->callback([opt] { run_ablation(*opt); });
 }

@@ -1,5 +1,7 @@
 // `flowtrain ablate`: a grid of `--set` overrides run one variant after another, each in its own
-// run folder under <runs_dir>/<name>/, then a comparison table, ablation.csv and a chart.
+// run folder under <runs_dir>/<name>/, then a comparison table, ablation.csv and a chart. The
+// ablation folder follows the run folder rules (run_folder.hpp): locked while it runs, and one
+// that already holds runs is refused unless --overwrite.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -17,7 +19,9 @@ std::vector<std::string> split_values(const std::string& text);
 // value `batch` plus the override `augment.ops=~` in the same variant.
 std::vector<std::string> split_bundle(const std::string& value);
 
-// A folder-name-safe slug of overrides: {"optimizer.lr=0.05"} -> "optimizer.lr-0.05".
+// A folder-name-safe slug of overrides: {"optimizer.lr=0.05"} -> "optimizer.lr-0.05". Only
+// [A-Za-z0-9.+_-], at most 80 bytes, never "." or ".." (it always holds a '-'): one plain path
+// component whatever the values (`../../x` gives "run.name-.._.._x").
 std::string variant_slug(const std::vector<std::string>& assignments);
 
 }  // namespace ft

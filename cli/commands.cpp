@@ -51,10 +51,14 @@ void add_run(CLI::App& app) {
   cmd->add_option("--set", opt->overrides, "override a key: KEY=VALUE (repeatable)");
   cmd->add_flag("--dry-run", opt->dry_run, "validate and print the resolved graph, run nothing");
   cmd->add_option("--resume", opt->resume, "continue the run from this checkpoint");
+  cmd->add_flag("--overwrite", opt->overwrite,
+                "replace the run already in the run folder (flowtrain's files only)");
+  cmd->add_flag("--accept-changes", opt->accept_changes,
+                "--resume although the config differs from the checkpoint's (listed)");
   cmd->add_flag("--quiet", opt->quiet, "no progress output");
   cmd->callback([opt] {
     RunSummary s = execute_run(*opt);
-    if (opt->dry_run) return;
+    if (opt->dry_run || s.nothing_to_do) return;
     draw_curves(s.run_dir);
     std::cout << summary_text(s);
   });

@@ -14,17 +14,81 @@
 
 #include "cli/device.hpp"
 #include "kernels/nn/cuda/device.hpp"
+#include "kernels/optim/checkpoint.hpp"
 #include "pipeline/error.hpp"
 #include "stages/memory_estimate.hpp"
+#include "stages/train/resume.hpp"
+#include "stages/train/train_state.hpp"
 
 namespace ft {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// File names the graph's stages write into the run folder besides the fixed ones.
+std::vector<std::string> stage_outputs(const ResolvedGraph& graph) {
+  std::vector<std::string> out;
+  for (const auto& s : graph.chain)
+    if (s.kind->name == "predict") out.push_back(s.params.get_string("file"));
+  return out;
+}
+
+// A scratch folder for stages whose outputs are not wanted (profile); removed on destruction.
+struct ScratchDir {
+  fs::path path;
+  explicit ScratchDir(const char* what)
+      : path(fs::temp_directory_path() / fmt::format("flowtrain-{}-{}", what, ::getpid())) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// Loads the --resume checkpoint and checks it against the config before anything is written.
+void prepare_resume(PreparedRun& p, const RunOptions& opt) {
+  auto source = std::make_shared<ResumeSource>();
+  try {
+    source->checkpoint = optim::load_checkpoint(opt.resume);
+  } catch (const std::runtime_error& e) {
+    throw Error(fmt::format("--resume {}: {}", opt.resume, e.what()));
+  }
+  ResumePlan plan;
+  try {
+    plan = check_resume(source->checkpoint, p.config.root, opt.config_path, opt.accept_changes);
+  } catch (const Error& e) {
+    throw Error(fmt::format("--resume {}: {}", opt.resume, e.what()), e.exit_code());
+  }
+  p.resume_epoch = plan.epoch;
+  p.resume_finished = plan.finished;
+  if (!plan.accepted.empty() && !opt.quiet) {
+    std::cerr << fmt::format(
+        "flowtrain: resuming {} after epoch {} with {} changed key{} "
+        "(--accept-changes):\n",
+        opt.resume, plan.epoch, plan.accepted.size(), plan.accepted.size() == 1 ? "" : "s");
+    for (const auto& c : plan.accepted)
+      std::cerr << fmt::format("  {}: {} -> {}{}\n", c.key, c.before, c.after,
+                               c.why.empty() ? "" : " (" + c.why + ")");
+  }
+  p.ctx.set_shared("resume", std::move(source));
+}
+
+}  // namespace
+
+ResolvedGraph validate_config(const Config& config) {
+  ResolvedGraph graph = resolve_graph(config, builtin_registry());
+  check_run_paths(config, graph);
+  check_train_config(config.root, config.file);
+  return graph;
+}
+
 PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
   PreparedRun p;
   p.config = load_config(opt.config_path, opt.overrides);
-  p.graph = resolve_graph(p.config, builtin_registry());
+  p.graph = validate_config(p.config);
 
   const toml::table& root = p.config.root;
   const auto run = [&](const char* key) { return root["run"][key]; };
@@ -47,21 +111,23 @@ PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
 
   const fs::path runs_dir = run("runs_dir").value_or<std::string>("runs");
   ctx.run_dir = runs_dir / run("name").value_or<std::string>("run");
-  if (create_run_dir && !opt.dry_run) {
-    std::error_code ec;
-    fs::create_directories(ctx.run_dir, ec);
-    if (ec)
-      throw Error(
-          fmt::format("{}: cannot create the run folder: {}", ctx.run_dir.string(), ec.message()));
-    const fs::path cfg_out = ctx.run_dir / "config.toml";
-    const fs::path tmp = ctx.run_dir / "config.toml.tmp";
-    {
-      std::ofstream out(tmp);
-      out << "# resolved config of this run (overrides applied)\n" << to_toml_text(root) << "\n";
-      if (!out) throw Error(fmt::format("{}: cannot write the resolved config", tmp.string()));
-    }
-    fs::rename(tmp, cfg_out);
-  }
+  if (!create_run_dir) return p;
+
+  // A dry run checks the checkpoint too; it only reads.
+  if (!opt.resume.empty()) prepare_resume(p, opt);
+  if (opt.dry_run || p.resume_finished) return p;  // the folder is not touched
+  const FolderUse use = opt.overwrite         ? FolderUse::overwrite
+                        : !opt.resume.empty() ? FolderUse::resume
+                                              : FolderUse::fresh;
+  if (use == FolderUse::overwrite && !opt.resume.empty() && path_inside(opt.resume, ctx.run_dir))
+    throw ConfigError(
+        fmt::format("--overwrite would delete the checkpoint --resume {} names (it "
+                    "is in the run folder {}); drop --overwrite to continue that run",
+                    opt.resume, ctx.run_dir.string()));
+  p.folder = RunFolder(ctx.run_dir, use, opt.resume, stage_outputs(p.graph));
+  if (!p.folder.kept().empty() && !opt.quiet)
+    std::cerr << fmt::format("flowtrain: --overwrite kept what flowtrain did not write in {}: {}\n",
+                             ctx.run_dir.string(), fmt::join(p.folder.kept(), ", "));
   return p;
 }
 
@@ -70,7 +136,24 @@ RunSummary execute_run(const RunOptions& opt) {
   if (opt.dry_run) {
     std::cout << fmt::format("config {} is valid; resolved graph:\n{}", opt.config_path,
                              describe_graph(p.graph));
+    if (p.resume_finished)
+      std::cout << fmt::format("note: {} completed all {} epochs; resuming would do nothing\n",
+                               opt.resume, p.resume_epoch);
+    else if (opt.resume.empty() && !opt.overwrite && folder_holds_run(p.ctx.run_dir))
+      std::cout << fmt::format(
+          "note: {} already holds a run; running needs --resume or --overwrite\n",
+          p.ctx.run_dir.string());
     return {};
+  }
+  RunSummary s;
+  s.run_dir = p.ctx.run_dir.string();
+  if (p.resume_finished) {
+    std::cout << fmt::format(
+        "nothing to do: {} completed {} epoch{} and the config asks for {}; {} is unchanged "
+        "(raise run.epochs to train further)\n",
+        opt.resume, p.resume_epoch, p.resume_epoch == 1 ? "" : "s", p.ctx.epochs, s.run_dir);
+    s.nothing_to_do = true;
+    return s;
   }
   p.ctx.config = &p.config.root;
   omp_set_num_threads(p.omp_threads);
@@ -80,9 +163,11 @@ RunSummary execute_run(const RunOptions& opt) {
   Pipeline pipeline(p.graph, p.ctx, p.in_flight);
   pipeline.setup();
   check_run_memory(p.graph, p.ctx, pipeline.max_in_flight());  // refuses what cannot fit
+  // The new run has started: an overwritten run's files go, and its config replaces the old one.
+  p.folder.commit();
+  write_config_file(p.ctx.run_dir / "config.toml", p.config.root,
+                    "# resolved config of this run (overrides applied)\n");
   run_all_passes(pipeline, p.ctx);
-  RunSummary s;
-  s.run_dir = p.ctx.run_dir.string();
   s.device = p.ctx.device;
   s.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.profile = pipeline.profiler().report();
@@ -94,7 +179,10 @@ RunSummary execute_run(const RunOptions& opt) {
 }
 
 std::string profile_run(const RunOptions& opt, std::size_t batches, const std::string& trace_path) {
-  PreparedRun p = prepare_run(opt);
+  PreparedRun p = prepare_run(opt, /*create_run_dir=*/false);
+  const fs::path run_dir = p.ctx.run_dir;
+  const ScratchDir scratch("profile");
+  p.ctx.run_dir = scratch.path;
   p.ctx.config = &p.config.root;
   omp_set_num_threads(p.omp_threads);
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
@@ -102,8 +190,15 @@ std::string profile_run(const RunOptions& opt, std::size_t batches, const std::s
   Pipeline pipeline(p.graph, p.ctx, p.in_flight);
   pipeline.setup();
   pipeline.run_pass(Split::train, 1, batches);
-  const std::string trace =
-      trace_path.empty() ? (p.ctx.run_dir / "profile.json").string() : trace_path;
+  std::string trace = trace_path;
+  if (trace.empty()) {
+    std::error_code ec;
+    fs::create_directories(run_dir, ec);
+    if (ec)
+      throw Error(
+          fmt::format("{}: cannot create the run folder: {}", run_dir.string(), ec.message()));
+    trace = (run_dir / "profile.json").string();
+  }
   pipeline.profiler().write_trace(trace);
   return fmt::format("profile of {} ({} threads, {} batches in flight):\n{}trace: {}\n",
                      opt.config_path, p.ctx.threads, pipeline.max_in_flight(),

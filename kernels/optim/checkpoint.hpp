@@ -72,6 +72,9 @@ void check_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& para
 // that holds a NaN or an infinity, with the element's index and value: such a checkpoint comes
 // from a diverged run, and its checksum being valid does not make it usable.
 void check_finite(const Checkpoint& ckpt, const std::string& prefix = "");
+// "tensor 'NAME' holds N non-finite values (the first, at index I, is nan)", or "" when all are
+// finite: the check alone, for callers that word the error themselves.
+std::string non_finite_text(const Checkpoint& ckpt, const std::string& prefix = "");
 
 // "[64, 3, 7, 7]"
 std::string shape_string(const std::vector<std::int64_t>& shape);

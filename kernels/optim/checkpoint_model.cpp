@@ -38,20 +38,27 @@ void pack_model(Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
   }
 }
 
-void check_finite(const Checkpoint& ckpt, const std::string& prefix) {
+std::string non_finite_text(const Checkpoint& ckpt, const std::string& prefix) {
   for (const auto& [name, rec] : ckpt.tensors) {
     if (name.rfind(prefix, 0) != 0) continue;
     const auto bad = std::find_if(rec.data.begin(), rec.data.end(),
                                   [](float x) { return !std::isfinite(x); });
     if (bad == rec.data.end()) continue;
-    const auto count = std::count_if(bad, rec.data.end(), [](float x) { return !std::isfinite(x); });
-    throw std::runtime_error(
-        "checkpoint " + (ckpt.source.empty() ? std::string("(in memory)") : ckpt.source) +
-        ": tensor '" + name + "' holds " + std::to_string(count) + " non-finite value" +
-        (count > 1 ? "s" : "") + " (the first, at index " +
-        std::to_string(bad - rec.data.begin()) + ", is " + std::to_string(*bad) +
-        "); it comes from a diverged run and cannot be loaded");
+    const auto count =
+        std::count_if(bad, rec.data.end(), [](float x) { return !std::isfinite(x); });
+    return "tensor '" + name + "' holds " + std::to_string(count) + " non-finite value" +
+           (count > 1 ? "s" : "") + " (the first, at index " +
+           std::to_string(bad - rec.data.begin()) + ", is " + std::to_string(*bad) + ")";
   }
+  return "";
+}
+
+void check_finite(const Checkpoint& ckpt, const std::string& prefix) {
+  const std::string problem = non_finite_text(ckpt, prefix);
+  if (!problem.empty())
+    throw std::runtime_error(
+        "checkpoint " + (ckpt.source.empty() ? std::string("(in memory)") : ckpt.source) + ": " +
+        problem + "; it comes from a diverged run and cannot be loaded");
 }
 
 void check_model(const Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,

@@ -1,6 +1,7 @@
 // The `checkpoint` stage: between epochs, every `every` epochs and after the last one, saves the
-// training state to <run>/checkpoints/epoch_NNN.ckpt and last.ckpt (atomic writes with checksum).
-// It does nothing per batch; it is a stage so the graph declares when checkpoints happen.
+// training state to <run>/checkpoints/last.ckpt and then epoch_NNN.ckpt as an atomic copy of it
+// (a hard link): once any checkpoint exists, last.ckpt exists and is complete, whenever a run is
+// killed. It does nothing per batch; it is a stage so the graph declares when checkpoints happen.
 #include <fmt/format.h>
 
 #include "stages/train/train_stages.hpp"
@@ -22,8 +23,9 @@ class CheckpointStage final : public Stage {
   void end_epoch(int epoch) override {
     if (!state_->has_model() || (epoch % every_ != 0 && epoch != epochs_)) return;
     const std::string dir = state_->checkpoint_dir();
-    if (keep_) state_->save(fmt::format("{}/epoch_{:03d}.ckpt", dir, epoch));
-    state_->save(dir + "/last.ckpt");
+    std::vector<std::string> copies;
+    if (keep_) copies.push_back(fmt::format("{}/epoch_{:03d}.ckpt", dir, epoch));
+    state_->save(dir + "/last.ckpt", copies);
   }
 
  private:

@@ -73,15 +73,19 @@ optim::FieldValue field_value(const toml::node& n, const optim::FieldDoc& f) {
   return strings;
 }
 
+// "file:line:col" of a config value, or "file (--set)" for one an override made.
+std::string where_of(const toml::node& v, const std::string& file) {
+  const auto& src = v.source();
+  return src.begin.line > 0 && !(src.path && *src.path == kOverrideSource)
+             ? fmt::format("{}:{}:{}", file, src.begin.line, src.begin.column)
+             : file + " (--set)";
+}
+
 template <class Setter>
-void set_field(const RunContext& ctx, const toml::node& v, const char* table,
+void set_field(const std::string& file, const toml::node& v, const char* table,
                const std::string& key, Setter set, const std::vector<optim::FieldDoc>& fields) {
   const auto* f = find_field(fields, key);
-  const auto& src = v.source();
-  const std::string where =
-      src.begin.line > 0 && !(src.path && *src.path == kOverrideSource)
-          ? fmt::format("{}:{}:{}", ctx.config_file, src.begin.line, src.begin.column)
-          : ctx.config_file + " (--set)";
+  const std::string where = where_of(v, file);
   try {
     if (!f) throw std::invalid_argument("unknown key");
     set(field_value(v, *f));
@@ -130,7 +134,62 @@ ParamSpec spec_of(const optim::FieldDoc& f) {
   return p;
 }
 
+const toml::table& table_of(const toml::table& root, const char* name) {
+  static const toml::table empty;
+  auto* t = root[name].as_table();
+  return t ? *t : empty;
+}
+
 }  // namespace
+
+OptimConfig read_optim_config(const toml::table& root, const std::string& file) {
+  OptimConfig c;
+  // [optimizer] and [schedule] keys go through kernels/optim's field tables, the same ones that
+  // make their schemas (register_train_sections), so names, types and docs cannot drift.
+  for (auto&& [k, v] : table_of(root, "optimizer")) {
+    const std::string key(k.str());
+    set_field(
+        file, v, "optimizer", key,
+        [&](const optim::FieldValue& fv) { optim::set_sgd_field(c.sgd, key, fv); },
+        optim::sgd_fields());
+  }
+  const auto& s = table_of(root, "schedule");
+  for (auto&& [k, v] : s) {
+    const std::string key(k.str());
+    if (is_schedule_run_key(key)) continue;
+    set_field(
+        file, v, "schedule", key,
+        [&](const optim::FieldValue& fv) { optim::set_schedule_field(c.schedule, key, fv); },
+        optim::schedule_fields());
+  }
+  c.per_step = value_of<std::string>(s, "per", "step") == "step";
+  c.schedule.warmup_start_factor = value_of<double>(s, "warmup_start_factor", 1.0 / 3.0);
+  // torch.optim.lr_scheduler.LinearLR refuses 0 too (the schema's range is [0, 1]).
+  if (const auto* n = s.get("warmup_start_factor"); n && !(c.schedule.warmup_start_factor > 0.0))
+    throw ConfigError(
+        fmt::format("{}: [schedule] key 'warmup_start_factor': must be in (0, 1], "
+                    "got {}",
+                    where_of(*n, file), c.schedule.warmup_start_factor));
+  return c;
+}
+
+void check_train_config(const toml::table& root, const std::string& file) {
+  const OptimConfig c = read_optim_config(root, file);
+  const auto at = [&](const char* name) {
+    const toml::node* n = root.get(name);
+    return n ? where_of(*n, file) : file;
+  };
+  try {
+    optim::Sgd no_parameters({}, c.sgd);  // its constructor checks the options together
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(fmt::format("{}: [optimizer]: {}", at("optimizer"), e.what()));
+  }
+  try {
+    optim::check_schedule_spec(c.schedule, c.sgd.lr);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(fmt::format("{}: [schedule]: {}", at("schedule"), e.what()));
+  }
+}
 
 std::shared_ptr<TrainState> TrainState::get(RunContext& ctx) {
   auto s = ctx.shared<TrainState>("train_state");
@@ -154,26 +213,12 @@ TrainState::TrainState(RunContext& ctx) : ctx_(ctx) {
   spec_.stage_blocks = int_list(m, "stage_blocks", spec_.stage_blocks);
   init_from_ = value_of<std::string>(m, "init_from", "");
 
-  // [optimizer] and [schedule] keys go through kernels/optim's field tables, the same ones that
-  // make their schemas (register_train_sections), so names, types and docs cannot drift.
-  for (auto&& [k, v] : section(ctx, "optimizer")) {
-    const std::string key(k.str());
-    set_field(
-        ctx, v, "optimizer", key,
-        [&](const optim::FieldValue& fv) { optim::set_sgd_field(sgd_options_, key, fv); },
-        optim::sgd_fields());
+  if (ctx.config) {
+    OptimConfig c = read_optim_config(*ctx.config, ctx.config_file);
+    sgd_options_ = c.sgd;
+    schedule_spec_ = c.schedule;
+    schedule_per_step_ = c.per_step;
   }
-  const auto& s = section(ctx, "schedule");
-  for (auto&& [k, v] : s) {
-    const std::string key(k.str());
-    if (is_schedule_run_key(key)) continue;
-    set_field(
-        ctx, v, "schedule", key,
-        [&](const optim::FieldValue& fv) { optim::set_schedule_field(schedule_spec_, key, fv); },
-        optim::schedule_fields());
-  }
-  schedule_per_step_ = value_of<std::string>(s, "per", "step") == "step";
-  schedule_spec_.warmup_start_factor = value_of<double>(s, "warmup_start_factor", 1.0 / 3.0);
 
   if (!ctx.resume_path.empty()) load_resume(ctx.resume_path);
 }
@@ -247,7 +292,7 @@ double TrainState::lr() const { return sgd_ ? sgd_->lr() : sgd_options_.lr; }
 
 std::string TrainState::checkpoint_dir() const { return (ctx_.run_dir / "checkpoints").string(); }
 
-void TrainState::save(const std::string& path) const {
+void TrainState::save(const std::string& path, const std::vector<std::string>& copies) const {
   FT_ASSERT(model_);
   optim::RunState run;
   run.epoch = completed_epochs;
@@ -270,8 +315,15 @@ void TrainState::save(const std::string& path) const {
   ck.ints["arch.height"] = spec_.height;
   ck.ints["arch.width"] = spec_.width;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  // A diverged state would replace the last good checkpoint with one no run can resume from.
+  if (const std::string bad = optim::non_finite_text(ck); !bad.empty())
+    throw Error(
+        fmt::format("not saving {} after epoch {}: the {}; training diverged (lower the "
+                    "learning rate or add warmup); the checkpoints already written are "
+                    "intact",
+                    path, completed_epochs, bad));
   try {
-    optim::save_checkpoint(ck, path);
+    optim::save_checkpoint(ck, path, {copies.begin(), copies.end()});
   } catch (const std::exception& e) {
     throw Error(e.what());
   }
@@ -289,7 +341,12 @@ void TrainState::load_weights(const std::string& path, const char* what) {
 
 void TrainState::load_resume(const std::string& path) {
   try {
-    const optim::Checkpoint ck = optim::load_checkpoint(path);
+    // `flowtrain run` loads and checks the checkpoint before it touches the run folder and hands
+    // it over; other callers (tests) have it read here.
+    auto given = ctx_.shared<ResumeSource>("resume");
+    optim::Checkpoint loaded;
+    if (!given) loaded = optim::load_checkpoint(path);
+    const optim::Checkpoint& ck = given ? given->checkpoint : loaded;
     if (ck.string_value("arch.kind") != spec_.kind)
       throw std::runtime_error(fmt::format("it holds a '{}' model but [model] kind is '{}'",
                                            ck.string_value("arch.kind"), spec_.kind));
@@ -307,6 +364,7 @@ void TrainState::load_resume(const std::string& path) {
     model_->to_device();
     step = run.step;
     completed_epochs = static_cast<int>(run.epoch);
+    ctx_.set_shared<ResumeSource>("resume", nullptr);  // restored: its memory can go
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -9,12 +9,20 @@
 #include <string>
 
 #include "kernels/nn/model.hpp"
+#include "kernels/optim/checkpoint.hpp"
 #include "kernels/optim/schedule.hpp"
 #include "kernels/optim/sgd.hpp"
+#include "pipeline/config.hpp"
 #include "pipeline/registry.hpp"
 #include "pipeline/stage.hpp"
 
 namespace ft {
+
+// The checkpoint `--resume` names, loaded and checked by the command before the run starts
+// (shared as "resume" in the RunContext), so the training state does not read it again.
+struct ResumeSource {
+  optim::Checkpoint checkpoint;
+};
 
 class TrainState {
  public:
@@ -40,8 +48,10 @@ class TrainState {
   float label_smoothing = 0.f;
   bool trained = false;  // a train_step stage exists in the graph
 
-  // Checkpoints: weights, batch-norm stats, optimizer state, step/epoch, seed, config.
-  void save(const std::string& path) const;
+  // Checkpoints: weights, batch-norm stats, optimizer state, step/epoch, seed, config. Saves
+  // `path` first, then each of `copies` as a copy of it (optim::save_checkpoint); refuses (Error)
+  // a state holding NaN or inf, so the last good checkpoint stays.
+  void save(const std::string& path, const std::vector<std::string>& copies = {}) const;
   void load_resume(const std::string& path);  // everything; the run continues after its epoch
   std::string checkpoint_dir() const;
 
@@ -71,5 +81,19 @@ void input_to_host(Batch& b);
 
 // [model], [optimizer] and [schedule] schemas.
 void register_train_sections(Registry& r);
+
+// [optimizer] and [schedule] read through kernels/optim's field tables. Throws ConfigError with
+// file:line:col and the key for a value its setter refuses (type, range, NaN/inf).
+struct OptimConfig {
+  optim::SgdOptions sgd;
+  optim::ScheduleSpec schedule;  // warmup_steps not yet derived (needs the epoch length)
+  bool per_step = true;
+};
+OptimConfig read_optim_config(const toml::table& root, const std::string& file);
+
+// What validation checks of [optimizer] and [schedule] beyond the schema, before any data is
+// read: each key's range (read_optim_config), the optimizer's options together, and the
+// schedule's fields (optim::check_schedule_spec). Throws ConfigError naming file:line:col.
+void check_train_config(const toml::table& root, const std::string& file);
 
 }  // namespace ft

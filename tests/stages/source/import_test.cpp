@@ -1,6 +1,7 @@
 // stages/source/import_fashion_mnist on the real Debian files with a small limit: layout, CSV,
-// pixels within JPEG error of the IDX source, skip when complete, replace on a new request, and
-// refusal to overwrite a folder that is not an import.
+// pixels within JPEG error of the IDX source, skip when complete, replace on a new request,
+// refusal to overwrite a folder that is not an import or to remove files an import did not
+// write, and stale temp folders of killed imports removed.
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -65,4 +66,53 @@ TEST_CASE("import fashion-mnist names a missing source file") {
   TempDir d("import_missing");
   CHECK_THROWS_WITH_AS(import_fashion_mnist(d.path, d.path / "out", 10),
                        doctest::Contains("train-labels-idx1-ubyte.gz: cannot open"), Error);
+}
+
+TEST_CASE("import removes only what an import wrote: the user's files stay, stale temp folders "
+          "of killed imports go") {
+  TempDir d("import_own");
+  const fs::path out = d.path / "fm";
+  import_fashion_mnist(kFashionMnistIdxDir, out, 10);
+
+  // A file the user keeps in the import folder: replacing the import would delete it, so the
+  // replacement is refused and nothing changes.
+  d.write("fm/notes.txt", "mine");
+  d.write("fm/train/extra.jpg", "also mine");
+  CHECK_THROWS_WITH_AS(import_fashion_mnist(kFashionMnistIdxDir, out, 20),
+                       doctest::Contains("files it did not write (notes.txt, train/extra.jpg)"),
+                       Error);
+  CHECK(fs::exists(out / "notes.txt"));
+  CHECK(fs::exists(out / "train" / "extra.jpg"));
+  CHECK(fs::exists(out / "train" / "00009.jpg"));
+  CHECK_FALSE(fs::exists(out / "train" / "00010.jpg"));
+  CHECK(fs::exists(out / "train.csv"));
+  // The same request is still a no-op (nothing replaced, nothing removed).
+  CHECK(import_fashion_mnist(kFashionMnistIdxDir, out, 10).skipped);
+  CHECK(fs::exists(out / "notes.txt"));
+
+  // Moved away, the import is replaced.
+  fs::remove(out / "notes.txt");
+  fs::remove(out / "train" / "extra.jpg");
+  CHECK_FALSE(import_fashion_mnist(kFashionMnistIdxDir, out, 20).skipped);
+  CHECK(fs::exists(out / "train" / "00019.jpg"));
+
+  // Folders a killed import left: <out>.tmp-PID (half written) and <out>.old-PID (an earlier
+  // import set aside) of a process that is gone are removed at the next import; an .old folder
+  // keeps what the import did not write; a live process's temp folder is left alone.
+  const std::string dead = "999999999";  // above any pid_max
+  const std::string live = std::to_string(::getppid());
+  d.write("fm.tmp-" + dead + "/train/00000.jpg", "half");
+  d.write("fm.tmp-" + live + "/train/00000.jpg", "being written");
+  d.write("fm.old-" + dead + "/train/00000.jpg", "old");
+  d.write("fm.old-" + dead + "/train.csv", "Id,Label\n");
+  d.write("fm.old-" + dead + "/test.csv", "Id,Label\n");
+  d.write("fm.old-" + dead + "/.flowtrain-import",
+          "fashion-mnist format=1 quality=95 limit=1 train=1 test=0\n");
+  d.write("fm.old-" + dead + "/kept.txt", "the user's");
+  import_fashion_mnist(kFashionMnistIdxDir, out, 30);
+  CHECK_FALSE(fs::exists(d.path / ("fm.tmp-" + dead)));
+  CHECK(fs::exists(d.path / ("fm.tmp-" + live) / "train" / "00000.jpg"));
+  CHECK_FALSE(fs::exists(d.path / ("fm.old-" + dead) / "train"));
+  CHECK(fs::exists(d.path / ("fm.old-" + dead) / "kept.txt"));
+  CHECK(fs::exists(out / "train" / "00029.jpg"));
 }

@@ -120,11 +120,12 @@ std::string read_text(const fs::path& p) {
 }
 
 RunSummary run(const std::string& cfg, std::vector<std::string> overrides = {},
-               std::string resume = "") {
+               std::string resume = "", bool accept_changes = false) {
   RunOptions opt;
   opt.config_path = cfg;
   opt.overrides = std::move(overrides);
   opt.resume = std::move(resume);
+  opt.accept_changes = accept_changes;
   opt.quiet = true;
   return execute_run(opt);
 }
@@ -183,7 +184,8 @@ TEST_CASE("training stages end to end on a BHW1-layout dataset") {
       "a non-finite loss stops the run naming epoch and step; the last checkpoint stays intact") {
     const std::string before = read_text(dir / "checkpoints" / "last.ckpt");
     try {
-      run(cfg, {"optimizer.lr=1e30", "run.epochs=6"}, (dir / "checkpoints" / "last.ckpt").string());
+      run(cfg, {"optimizer.lr=1e30", "run.epochs=6"}, (dir / "checkpoints" / "last.ckpt").string(),
+          /*accept_changes=*/true);
       FAIL("expected the run to stop");
     } catch (const Error& e) {
       const std::string msg = e.what();
