@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, build, run every test (no GPU and no torch needed).
 # Where nvcc exists, build/ includes the CUDA code, so the build without it (its stubs, which say
-# "built without CUDA") is also compiled, into build-nocuda/, and checked to refuse device = "cuda".
+# "built without CUDA") is also compiled, into build-nocuda/, and checked to refuse device = "cuda"
+# and to say so in `flowtrain devices`; and the GPU check is packed from build/ and run dry (no
+# GPU: it proves the libraries, paths, budget and output layout of `tools/gpu_check.sh run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh
@@ -19,4 +21,11 @@ if grep -q "FT_HAVE_CUDA" build/build.ninja; then
     exit 1
   fi
   echo "build without CUDA: compiles, and device = \"cuda\" is refused: $msg"
+  devices=$(build-nocuda/cli/flowtrain devices)
+  if [[ $devices != "no usable GPU: this flowtrain was built without CUDA"* ]]; then
+    echo "build without CUDA: flowtrain devices printed: $devices" >&2
+    exit 1
+  fi
+  tools/gpu_check.sh pack >/dev/null
+  tools/gpu_check.sh dry
 fi
