@@ -3,10 +3,13 @@
 // into test_nn_gpu, not registered with meson test (CI has no GPU): tools/gpu_check.sh runs it on
 // a device. Each check prints its worst difference, so the log is the conformance record.
 //
-// Tolerances: elementwise layers, pooling and dropout are exact (the same float operations);
-// convolution, Linear and batch norm reduce in another order (cuDNN / cuBLAS vs oneDNN), so they
-// are compared relative to the largest reference magnitude: 1e-4 per layer, 2e-3 for a whole
-// model's logits and gradients, and for weights after 5 SGD steps.
+// Tolerances: elementwise layers, pooling forward and dropout are exact (the same float
+// operations); max-pool backward is exact but where oneDNN adds 3+ addends in its own order
+// (check_max_pool). Convolution, Linear and batch norm reduce in another order (cuDNN / cuBLAS
+// vs oneDNN), so they are compared relative to the largest reference magnitude: 1e-4 per layer,
+// 2e-3 for a whole model's logits, gradients (with an absolute noise floor for gradients that
+// are exactly 0) and the weights after its SGD steps; ModelCase says which models cannot be
+// followed that far, and why.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -22,6 +25,7 @@
 #include "kernels/nn/model.hpp"
 #include "kernels/optim/sgd.hpp"
 #include "kernels/random/philox.hpp"
+#include "tests/kernels/nn/max_pool_ties.hpp"
 
 using namespace ft::nn;
 
@@ -124,6 +128,40 @@ void check_layer(const std::string& name, const std::function<ModulePtr(const La
               from_device(lp.bg[i]->device_value, lp.bg[i]->value.size()), lp.bc[i]->value, tol);
 }
 
+// Max pool: the forward (a selection) and the argmax are exact. The backward sums dy over the
+// outputs that chose an input: the CUDA kernel in row-major output order, oneDNN in an order that
+// depends on the ISA it dispatches to on this machine's CPU, so it is held to what the emulation
+// test holds it to (max_pool_ties.hpp): exact with one or two addends, within rounding with more.
+void check_max_pool(MaxPoolSpec spec, Shape in) {
+  const std::string name = "max_pool " + std::to_string(spec.kernel) + "/" +
+                           std::to_string(spec.stride) + "/" + std::to_string(spec.padding);
+  LayerPair lp = make_layer_pair([spec](const LayerFactory& f) { return f.max_pool(spec); }, 11);
+  const Shape out = lp.cpu->setup(in);
+  REQUIRE(lp.gpu->setup(in).numel() == out.numel());
+  const auto x = random_vector(static_cast<std::size_t>(in.numel()), 3);
+  cuda::DeviceArray dx_dev(x.size());
+  cuda::upload(dx_dev.data(), x.data(), x.size());
+  const auto n_out = static_cast<std::size_t>(out.numel());
+  const float* yc = lp.cpu->forward(x.data(), true);
+  compare(name + " forward", from_device(lp.gpu->forward(dx_dev.data(), true), n_out),
+          std::vector<float>(yc, yc + n_out), 0);
+  const auto dy = random_vector(n_out, 5);
+  cuda::DeviceArray ddy(n_out);
+  cuda::upload(ddy.data(), dy.data(), n_out);
+  const float* gc = lp.cpu->backward(dy.data());
+  const auto gg = from_device(lp.gpu->backward(ddy.data()), x.size());
+  const auto hits = ft::nn::testing::pool_hits(
+      ft::nn::testing::first_max_argmax(x.data(), in, out, spec), dy.data(), in, out);
+  int reordered = 0;
+  const int bad = ft::nn::testing::max_pool_dx_mismatches(name, gg.data(), gc, hits, &reordered);
+  double worst = 0;
+  for (std::size_t i = 0; i < gg.size(); ++i)
+    worst = std::max(worst, double(std::fabs(gg[i] - gc[i])));
+  std::printf("%-58s max|diff| %.3g, %d inputs off, %d summed in another order\n",
+              (name + " backward dx").c_str(), worst, bad, reordered);
+  CHECK_MESSAGE(bad == 0, name << " backward dx");
+}
+
 }  // namespace
 
 TEST_CASE("each CUDA layer matches the CPU layer, forward and backward") {
@@ -161,18 +199,8 @@ TEST_CASE("each CUDA layer matches the CPU layer, forward and backward") {
       {16, 6, 4, 4}, 1e-4);
   check_layer(
       "relu", [](const LayerFactory& f) { return f.relu(); }, {4, 8, 5, 5}, 0);
-  check_layer(
-      "max_pool 3/2/1",
-      [](const LayerFactory& f) {
-        return f.max_pool(MaxPoolSpec{3, 2, 1});
-      },
-      {4, 8, 13, 13}, 0);
-  check_layer(
-      "max_pool 2/2/0",
-      [](const LayerFactory& f) {
-        return f.max_pool(MaxPoolSpec{2, 2, 0});
-      },
-      {4, 8, 12, 12}, 0);
+  check_max_pool(MaxPoolSpec{3, 2, 1}, {4, 8, 13, 13});
+  check_max_pool(MaxPoolSpec{2, 2, 0}, {4, 8, 12, 12});
   check_layer(
       "global_avg_pool", [](const LayerFactory& f) { return f.global_avg_pool(); }, {4, 8, 7, 7},
       1e-6);
@@ -205,6 +233,112 @@ ModelSpec small_spec(const std::string& kind, int hw, int classes) {
   return s;
 }
 
+// The noise floor of model_fixture_test.cpp (kZeroGradNoise): a convolution's bias followed by
+// batch norm (mini_resnet's) has a true gradient of exactly 0, since the norm removes any
+// constant; both sides return f32 rounding noise there (the CPU up to 3e-6 at 32x32, batch 8),
+// and divided by its own largest value the difference comes out near 1. The smallest real
+// gradient tensors here peak at 4e-3, so an absolute 1e-5 beside the relative tolerance admits
+// the noise and little else.
+constexpr double kZeroGradNoise = 1e-5;
+
+// Each parameter's gradient whose name starts with prefix ("": all), element by element:
+// max |gpu - cpu| <= tol * max |cpu| + kZeroGradNoise. Prints the worst tensor (its difference
+// relative to its largest value) and how many tensors the floor dominates.
+void check_gradients(const std::string& kind, const std::vector<Parameter*>& pc,
+                     const std::vector<Parameter*>& pg, double tol, const std::string& prefix) {
+  REQUIRE(pc.size() == pg.size());
+  double worst = 0, worst_rel = 0;
+  int at_floor = 0, checked = 0;
+  std::string worst_name;
+  for (std::size_t i = 0; i < pc.size(); ++i) {
+    if (!pc[i]->name.starts_with(prefix)) continue;
+    ++checked;
+    const auto g = from_device(pg[i]->device_grad, pg[i]->grad.size());
+    double scale = 0, diff = 0;
+    for (std::size_t e = 0; e < g.size(); ++e) {
+      scale = std::max(scale, double(std::fabs(pc[i]->grad[e])));
+      diff = std::max(diff, double(std::fabs(g[e] - pc[i]->grad[e])));
+    }
+    at_floor += tol * scale < kZeroGradNoise;
+    const double used = diff / (tol * scale + kZeroGradNoise);
+    if (used > worst) {
+      worst = used;
+      worst_rel = diff / std::max(scale, 1e-30);
+      worst_name = pc[i]->name;
+    }
+  }
+  std::printf(
+      "%-58s worst %s: relative %.3g (%.2f of the allowance; %d of %d tensors at the "
+      "noise floor)\n",
+      (kind + " gradients " + prefix).c_str(), worst_name.c_str(), worst_rel, worst, at_floor,
+      checked);
+  CHECK(checked > 0);
+  CHECK_MESSAGE(worst <= 1, kind << " gradients: " << worst_name);
+}
+
+// model_fixture_test.cpp's summary criterion, for a model whose gradients are too ill-conditioned
+// to compare element by element: per tensor, the sum, the norm and the sum of |g| within rtol
+// (the sum judged against sum |g|, as it can cancel), with the noise floor per element.
+void check_gradient_summaries(const std::string& kind, const std::vector<Parameter*>& pc,
+                              const std::vector<Parameter*>& pg, double rtol) {
+  double worst = 0;
+  std::string worst_name;
+  for (std::size_t i = 0; i < pc.size(); ++i) {
+    const auto g = from_device(pg[i]->device_grad, pg[i]->grad.size());
+    double s[2] = {0, 0}, ss[2] = {0, 0}, sa[2] = {0, 0};
+    for (std::size_t e = 0; e < g.size(); ++e) {
+      const double v[2] = {pc[i]->grad[e], g[e]};
+      for (int side = 0; side < 2; ++side) {
+        s[side] += v[side];
+        ss[side] += v[side] * v[side];
+        sa[side] += std::fabs(v[side]);
+      }
+    }
+    const double n = static_cast<double>(g.size());
+    const double used = std::max({std::fabs(s[1] - s[0]) / (rtol * sa[0] + kZeroGradNoise * n),
+                                  std::fabs(std::sqrt(ss[1]) - std::sqrt(ss[0])) /
+                                      (rtol * std::sqrt(ss[0]) + kZeroGradNoise * std::sqrt(n)),
+                                  std::fabs(sa[1] - sa[0]) / (rtol * sa[0] + kZeroGradNoise * n)});
+    if (used > worst) {
+      worst = used;
+      worst_name = pc[i]->name;
+    }
+  }
+  std::printf("%-58s worst %s: %.2f of the allowance (rtol %.3g)\n",
+              (kind + " gradient sums, norms, sums of |g|").c_str(), worst_name.c_str(), worst,
+              rtol);
+  CHECK_MESSAGE(worst <= 1, kind << " gradient summaries: " << worst_name);
+}
+
+std::vector<float> buffer_values(Model& m) {
+  std::vector<float> v;
+  for (Buffer* b : m.buffers()) v.insert(v.end(), b->value.begin(), b->value.end());
+  return v;
+}
+
+// A model of the conformance test: its input size, how many SGD steps of its trajectory are
+// followed, and whether its gradients compare element by element. What two CPU runs that differ
+// only in oneDNN's ISA (ONEDNN_MAX_CPU_ISA=SSE41 against AVX-512: other kernels, other summation
+// orders, as the GPU's) give at batch 8, lr 0.01, measured against the 2e-3 tolerances:
+// - resnet_small, mini_resnet: every check within 1e-5 after 5 steps (gradients: a third of
+//   the allowance, the noise floor's tensors).
+// - resnet18 (32x32, layer4 1x1: batch norm over 8 values): 4e-5 at step 0 and 8e-5 after 2
+//   steps, but the third step (loss 1.56 -> 0.61) is a bifurcation: the eval-mode logits end
+//   2.4e-3 apart after 3 steps, 4.5e-3 after 5. So 2 steps: the second already runs the momentum
+//   buffer and Nesterov's update.
+// - resnext50_32x4d: gradients 22% apart element by element (relative to each tensor's largest)
+//   but 0.3% in each tensor's sum and norm, and the loss climbs 2.6 -> 7 over 5 steps with the
+//   weights ending 25% apart. So, as model_fixture_test.cpp does for it: the logits and the fc
+//   gradients element by element, every other gradient by sum / norm / sum |g| at 2e-2 (the
+//   proxy uses a quarter of that), the running statistics of the one forward, no SGD step.
+//   64x64 rather than 32x32: the logits move 4.6e-5 under a one-ulp perturbation of the weights
+//   and input there, 1.6e-4 at 32x32.
+struct ModelCase {
+  std::string kind;
+  int hw, steps;
+  bool elementwise_grads;
+};
+
 std::vector<std::int32_t> labels_for(int n, int k) {
   std::vector<std::int32_t> y(n);
   for (int i = 0; i < n; ++i) y[i] = (i * 7) % k;
@@ -213,10 +347,13 @@ std::vector<std::int32_t> labels_for(int n, int k) {
 
 }  // namespace
 
-TEST_CASE("whole models on the GPU: logits, gradients and 5 SGD steps match the CPU") {
+TEST_CASE("whole models on the GPU: logits, gradients and SGD steps match the CPU") {
   if (!have_gpu()) return;
-  for (const auto& [kind, hw] : std::vector<std::pair<std::string, int>>{
-           {"resnet_small", 32}, {"mini_resnet", 32}, {"resnet18", 32}, {"resnext50_32x4d", 32}}) {
+  for (const ModelCase& c :
+       {ModelCase{"resnet_small", 32, 5, true}, ModelCase{"mini_resnet", 32, 5, true},
+        ModelCase{"resnet18", 32, 2, true}, ModelCase{"resnext50_32x4d", 64, 0, false}}) {
+    const std::string& kind = c.kind;
+    const int hw = c.hw;
     const ModelSpec spec = small_spec(kind, hw, 10);
     auto cpu = make_model(spec, cpu_layers(true));
     auto gpu = make_model(spec, cuda_layers());
@@ -233,7 +370,7 @@ TEST_CASE("whole models on the GPU: logits, gradients and 5 SGD steps match the 
     o.max_grad_norm = kind == "mini_resnet" ? 0.5 : 0.0;  // clipping on the device too
     ft::optim::Sgd opt_c(cpu->parameters(), o), opt_g(gpu->parameters(), o);
     std::vector<float> lc(n * k), lg(n * k), dc(n * k), dg(n * k);
-    for (int step = 0; step < 5; ++step) {
+    for (int step = 0; step < std::max(c.steps, 1); ++step) {
       for (auto* m : {cpu.get(), gpu.get()}) m->zero_grad();
       cpu->forward(x.data(), n, true, lc.data());
       gpu->forward(x.data(), n, true, lg.data());
@@ -242,22 +379,13 @@ TEST_CASE("whole models on the GPU: logits, gradients and 5 SGD steps match the 
       ft::nn::cross_entropy_backward(dg.data(), lg.data(), y.data(), n, k, 0.1f);
       cpu->backward(dc.data());
       gpu->backward(dg.data());
-      if (step == 0) {
-        double worst = 0;
-        auto pc = cpu->parameters(), pg = gpu->parameters();
-        for (std::size_t i = 0; i < pc.size(); ++i) {
-          const auto g = from_device(pg[i]->device_grad, pg[i]->grad.size());
-          double scale = 1e-12, diff = 0;
-          for (std::size_t e = 0; e < g.size(); ++e) {
-            scale = std::max(scale, double(std::fabs(pc[i]->grad[e])));
-            diff = std::max(diff, double(std::fabs(g[e] - pc[i]->grad[e])));
-          }
-          worst = std::max(worst, diff / scale);
-        }
-        std::printf("%-58s worst relative difference over %zu tensors %.3g\n",
-                    (kind + " gradients").c_str(), pc.size(), worst);
-        CHECK_MESSAGE(worst <= 2e-3, kind << " gradients");
+      if (step == 0 && c.elementwise_grads) {
+        check_gradients(kind, cpu->parameters(), gpu->parameters(), 2e-3, "");
+      } else if (step == 0) {
+        check_gradients(kind, cpu->parameters(), gpu->parameters(), 2e-3, "fc.");
+        check_gradient_summaries(kind, cpu->parameters(), gpu->parameters(), 2e-2);
       }
+      if (c.steps == 0) break;
       opt_c.step();
       opt_g.step();
       if (o.max_grad_norm > 0)
@@ -267,17 +395,20 @@ TEST_CASE("whole models on the GPU: logits, gradients and 5 SGD steps match the 
                            << opt_c.last_grad_norm());
     }
     gpu->to_host();
+    const std::string after = " after " + std::to_string(c.steps) + " SGD steps";
+    if (c.steps == 0) {
+      compare(kind + " running statistics after one training forward", buffer_values(*gpu),
+              buffer_values(*cpu), 2e-3);
+      continue;
+    }
     std::vector<float> wc, wg;
     for (Parameter* p : cpu->parameters()) wc.insert(wc.end(), p->value.begin(), p->value.end());
     for (Parameter* p : gpu->parameters()) wg.insert(wg.end(), p->value.begin(), p->value.end());
-    compare(kind + " weights after 5 SGD steps", wg, wc, 2e-3);
-    std::vector<float> rc, rg;
-    for (Buffer* b : cpu->buffers()) rc.insert(rc.end(), b->value.begin(), b->value.end());
-    for (Buffer* b : gpu->buffers()) rg.insert(rg.end(), b->value.begin(), b->value.end());
-    compare(kind + " running statistics after 5 steps", rg, rc, 2e-3);
+    compare(kind + " weights" + after, wg, wc, 2e-3);
+    compare(kind + " running statistics" + after, buffer_values(*gpu), buffer_values(*cpu), 2e-3);
     cpu->forward(x.data(), n, false, lc.data());
     gpu->forward(x.data(), n, false, lg.data());
-    compare(kind + " eval-mode logits after 5 steps", lg, lc, 2e-3);
+    compare(kind + " eval-mode logits" + after, lg, lc, 2e-3);
   }
 }
 
