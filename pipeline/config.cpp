@@ -3,6 +3,7 @@
 #include "pipeline/config.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,8 +14,6 @@
 #include <cstdio>
 #include <cstring>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "pipeline/error.hpp"
 
@@ -76,7 +75,8 @@ Split parse_split(const std::string& s, const std::string& where) {
 }  // namespace
 
 bool is_reserved_stage_key(const std::string& key) {
-  return key == "id" || key == "kind" || key == "after" || key == "inputs" || key == "splits" || key == "concurrency";
+  return key == "id" || key == "kind" || key == "after" || key == "inputs" || key == "splits" ||
+         key == "concurrency";
 }
 
 std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
@@ -161,7 +161,8 @@ void apply_override(toml::table& root, const std::string& assignment) {
       const std::string n = last.substr(1);
       const std::size_t at = n.empty() ? a->size() : (is_index(n) ? index_value(n) : SIZE_MAX);
       if (at > a->size() || erase) throw bad(fmt::format("cannot insert at '{}'", last));
-      v.visit([&](auto&& x) { a->insert(a->begin() + static_cast<std::ptrdiff_t>(at), std::move(x)); });
+      v.visit(
+          [&](auto&& x) { a->insert(a->begin() + static_cast<std::ptrdiff_t>(at), std::move(x)); });
     } else if (is_index(last) && index_value(last) < a->size()) {
       const auto at = static_cast<std::ptrdiff_t>(index_value(last));
       if (erase) {
@@ -197,7 +198,8 @@ Config parse_config(const std::string& text, const std::string& file,
   for (const auto& o : overrides) apply_override(cfg.root, o);
 
   auto* stage_node = cfg.root.get("stage");
-  if (!stage_node) throw ConfigError(fmt::format("{}: no [[stage]] tables: a run needs a stage graph", file));
+  if (!stage_node)
+    throw ConfigError(fmt::format("{}: no [[stage]] tables: a run needs a stage graph", file));
   auto* stages = stage_node->as_array();
   if (!stages)
     throw ConfigError(fmt::format("{}: 'stage' must be an array of tables ([[stage]])",
@@ -212,17 +214,20 @@ Config parse_config(const std::string& text, const std::string& file,
       auto* n = t->get(key);
       if (!n) throw ConfigError(fmt::format("{}: stage #{} has no '{}'", pos.str(), k, key));
       if (!n->is_string())
-        throw ConfigError(fmt::format("{}: stage #{} key '{}': expected a string", pos_of(*n, file).str(), k, key));
+        throw ConfigError(fmt::format("{}: stage #{} key '{}': expected a string",
+                                      pos_of(*n, file).str(), k, key));
       return *n->value<std::string>();
     };
     d.id = req_string("id");
     d.kind = req_string("kind");
     for (auto&& [k2, v] : *t) {
       const std::string key(k2.str());
-      const std::string where = fmt::format("{}: stage '{}' key '{}'", pos_of(v, file).str(), d.id, key);
+      const std::string where =
+          fmt::format("{}: stage '{}' key '{}'", pos_of(v, file).str(), d.id, key);
       if (key == "id" || key == "kind") continue;
       if (key == "after") {
-        if (!v.is_string()) throw ConfigError(where + ": expected a string (the upstream stage id)");
+        if (!v.is_string())
+          throw ConfigError(where + ": expected a string (the upstream stage id)");
         d.after = *v.value<std::string>();
       } else if (key == "inputs") {
         auto* a = v.as_array();
@@ -234,8 +239,9 @@ Config parse_config(const std::string& text, const std::string& file,
         if (!a) throw ConfigError(where + ": expected a list of split names");
         // An empty list names no split; it must not quietly mean the kind's default splits.
         if (a->empty())
-          throw ConfigError(where + ": an empty list names no split; list at least one of train, "
-                                    "val, test, or leave the key out for the stage's default splits");
+          throw ConfigError(where +
+                            ": an empty list names no split; list at least one of train, "
+                            "val, test, or leave the key out for the stage's default splits");
         for (auto& e : *a) {
           if (!e.is_string()) throw ConfigError(where + ": expected a list of split names");
           d.splits.push_back(parse_split(*e.value<std::string>(), where));
@@ -243,9 +249,10 @@ Config parse_config(const std::string& text, const std::string& file,
       } else if (key == "concurrency") {
         const auto c = v.value_exact<std::int64_t>();
         if (!c || *c < 0 || *c > kMaxConcurrency)
-          throw ConfigError(where + fmt::format(": expected an integer in [0, {}] (0 = unlimited)",
-                                                kMaxConcurrency) +
-                            (c ? fmt::format(", got {}", *c) : std::string()));
+          throw ConfigError(
+              where +
+              fmt::format(": expected an integer in [0, {}] (0 = unlimited)", kMaxConcurrency) +
+              (c ? fmt::format(", got {}", *c) : std::string()));
         d.concurrency = static_cast<int>(*v.value<std::int64_t>());
       }
     }
@@ -274,7 +281,8 @@ std::string read_config_text(const std::string& path) {
   // open descriptor, so nothing can swap the file between the check and the read.
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
-    throw ConfigError(fmt::format("{}: cannot open the config file: {}", path, std::strerror(errno)));
+    throw ConfigError(
+        fmt::format("{}: cannot open the config file: {}", path, std::strerror(errno)));
   std::string text;
   struct stat st {};
   const bool stat_ok = ::fstat(fd, &st) == 0;

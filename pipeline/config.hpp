@@ -3,12 +3,12 @@
 // registry's schemas lives in graph.hpp; this file only parses and keeps source positions.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "pipeline/batch.hpp"
 #include "pipeline/stage.hpp"
@@ -16,11 +16,11 @@
 namespace ft {
 
 struct StageDecl {
-  std::string id, kind, after;  // after: the upstream stage id ("" for the source)
-  std::vector<Split> splits;    // empty: the kind's default
-  int concurrency = -1;         // -1: the kind's default
+  std::string id, kind, after;         // after: the upstream stage id ("" for the source)
+  std::vector<Split> splits;           // empty: the kind's default
+  int concurrency = -1;                // -1: the kind's default
   const toml::table* table = nullptr;  // the [[stage]] table inside Config::root (stable address)
-  SourcePos pos;                // where the [[stage]] table starts
+  SourcePos pos;                       // where the [[stage]] table starts
 };
 
 // The source path of values that came from `--set` (messages then say "(--set)").

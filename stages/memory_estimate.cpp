@@ -137,7 +137,9 @@ struct SampleShape {
   int elem_bytes = 1;  // u8, bf16 (2) or f32 (4)
   std::string text() const {
     return fmt::format("{}x{}x{} {}", dims.c, dims.h, dims.w,
-                       elem_bytes == 4 ? "f32" : elem_bytes == 2 ? "bf16" : "u8");
+                       elem_bytes == 4   ? "f32"
+                       : elem_bytes == 2 ? "bf16"
+                                         : "u8");
   }
 };
 
@@ -240,8 +242,7 @@ std::string MemoryEstimate::describe() const {
     s += fmt::format(" ({} samples, model input {})", batch_size, sample_shape);
   if (parameters > 0)
     s += fmt::format("; model {} ({:.3g} parameters with their gradients and momentum){}",
-                     bytes_text(model_bytes), parameters,
-                     model_on_device ? ", in GPU memory" : "");
+                     bytes_text(model_bytes), parameters, model_on_device ? ", in GPU memory" : "");
   if (activation_bytes > 0)
     s += fmt::format("; training activations {}{}", bytes_text(activation_bytes),
                      model_on_device ? ", in GPU memory" : "");
@@ -255,8 +256,7 @@ MemoryEstimate estimate_run_memory(const ResolvedGraph& graph, const RunContext&
   bool has_model = false;
   for (const ResolvedStage& st : graph.chain) {
     if (st.kind->name == "read_files") e.batch_size = st.params.get_int("batch_size");
-    if (st.kind->name == "train_step" || st.kind->name == "eval_step" ||
-        st.kind->name == "predict")
+    if (st.kind->name == "train_step" || st.kind->name == "eval_step" || st.kind->name == "predict")
       has_model = true;
   }
   std::optional<SampleShape> model_input;
@@ -335,7 +335,8 @@ std::optional<MemoryLimit> available_memory() {
   const double v1_max = read_number("/sys/fs/cgroup/memory/memory.limit_in_bytes");
   const double v1_use = read_number("/sys/fs/cgroup/memory/memory.usage_in_bytes");
   if (v1_max >= 0 && v1_max < 1e18 && v1_use >= 0)
-    consider(best, std::max(0.0, v1_max - v1_use), "cgroup v1 memory.limit_in_bytes less its usage");
+    consider(best, std::max(0.0, v1_max - v1_use),
+             "cgroup v1 memory.limit_in_bytes less its usage");
   return best;
 }
 

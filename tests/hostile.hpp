@@ -61,7 +61,8 @@ class AddressSpaceLimit {
     if (kAddressSanitizer || getrlimit(RLIMIT_AS, &old_) != 0) return;
     rlimit lim = old_;
     lim.rlim_cur = static_cast<rlim_t>(mapped_bytes() + headroom);
-    if (old_.rlim_cur != RLIM_INFINITY && lim.rlim_cur > old_.rlim_cur) lim.rlim_cur = old_.rlim_cur;
+    if (old_.rlim_cur != RLIM_INFINITY && lim.rlim_cur > old_.rlim_cur)
+      lim.rlim_cur = old_.rlim_cur;
     active_ = setrlimit(RLIMIT_AS, &lim) == 0;
   }
   ~AddressSpaceLimit() {

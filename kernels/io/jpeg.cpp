@@ -153,8 +153,8 @@ std::vector<std::uint8_t> decode_jpeg(const std::uint8_t* data, std::size_t size
   try {
     out.resize(bytes);
   } catch (const std::bad_alloc&) {
-    fail(name, "out of memory for a " + dims_text(info) + " image (" + std::to_string(bytes) +
-                   " bytes)");
+    fail(name,
+         "out of memory for a " + dims_text(info) + " image (" + std::to_string(bytes) + " bytes)");
   }
   d.decode(data, size, out.data(), info, info.channels, name);
   return out;

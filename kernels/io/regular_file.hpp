@@ -39,8 +39,7 @@ inline int open_regular_file(const std::string& path, std::size_t* size = nullpt
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw std::runtime_error(path + ": is " + file_kind_name(st.st_mode) +
-                             ", not a regular file");
+    throw std::runtime_error(path + ": is " + file_kind_name(st.st_mode) + ", not a regular file");
   }
   if (size) *size = static_cast<std::size_t>(st.st_size);
   return fd;

@@ -47,21 +47,21 @@ void DecodeJpeg::run(Batch& batch) {
     return "out of memory decoding a " + std::to_string(infos[i].width) + "x" +
            std::to_string(infos[i].height) + " image";
   };
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 16), [&](const tbb::blocked_range<
-                                                                   std::size_t>& r) {
-    io::JpegDecoder& dec = io::thread_jpeg_decoder();
-    for (std::size_t i = r.begin(); i != r.end(); ++i) {
-      try {
-        infos[i] = dec.header(batch.jpeg.data(i), batch.jpeg.length(i), "", max_pixels_);
-        if (channels_ != 0) infos[i].channels = channels_;
-        dims[i] = ImageDims{infos[i].height, infos[i].width, infos[i].channels};
-      } catch (const std::runtime_error& e) {
-        errors[i] = e.what();
-      } catch (const std::bad_alloc&) {
-        errors[i] = out_of_memory(i);
-      }
-    }
-  });
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, n, 16), [&](const tbb::blocked_range<std::size_t>& r) {
+        io::JpegDecoder& dec = io::thread_jpeg_decoder();
+        for (std::size_t i = r.begin(); i != r.end(); ++i) {
+          try {
+            infos[i] = dec.header(batch.jpeg.data(i), batch.jpeg.length(i), "", max_pixels_);
+            if (channels_ != 0) infos[i].channels = channels_;
+            dims[i] = ImageDims{infos[i].height, infos[i].width, infos[i].channels};
+          } catch (const std::runtime_error& e) {
+            errors[i] = e.what();
+          } catch (const std::bad_alloc&) {
+            errors[i] = out_of_memory(i);
+          }
+        }
+      });
   // A broken file keeps a 0x0 slot so that indices stay aligned until retain() drops it. When
   // the batch's images do not fit in memory, the largest is the broken one: "skip" drops it and
   // tries again, "fail" names it.

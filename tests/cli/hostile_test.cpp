@@ -2,6 +2,8 @@
 // decompression bomb and a CMYK JPEG among the training images, a config that cannot fit in
 // memory, integers beyond 2^53, a 20-digit --set index, and a FIFO or folder where a config,
 // labels file or checkpoint is expected (each run under a deadline: a FIFO used to block forever).
+#include "tests/hostile.hpp"
+
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
@@ -12,7 +14,6 @@
 
 #include "kernels/io/jpeg.hpp"
 #include "tests/cli/workspace.hpp"
-#include "tests/hostile.hpp"
 
 namespace fs = std::filesystem;
 using ft::testing::CliResult;
@@ -81,10 +82,9 @@ TEST_CASE("a CMYK JPEG among the images is decoded, not skipped as corrupt") {
 }
 
 TEST_CASE("a config that cannot fit in memory is refused before training, with the estimate") {
-  const CliResult r =
-      ws().run("run " + ws().config() +
-               " --set run.name=huge --set 'model.widths=[8192, 8192, 8192]' "
-               "--set 'model.stage_blocks=[1024, 1024, 1024]'");
+  const CliResult r = ws().run("run " + ws().config() +
+                               " --set run.name=huge --set 'model.widths=[8192, 8192, 8192]' "
+                               "--set 'model.stage_blocks=[1024, 1024, 1024]'");
   CHECK(r.code == 1);
   CHECK(r.err.find("this run needs an estimated ") != std::string::npos);
   CHECK(r.err.find("TiB of memory but ") != std::string::npos);
@@ -131,10 +131,11 @@ TEST_CASE("a FIFO or a folder where a file is expected is refused at once, named
           std::string::npos);
   }
   SUBCASE("labels file") {
-    const CliResult r = ws().run("run " + ws().config() +
-                                     " --set run.name=fifo_labels --set 'data.train={format=\"csv\", "
-                                     "images=\"data/fashion-mnist-tiny/train\", labels=\"fifo\"}'",
-                                 30);
+    const CliResult r =
+        ws().run("run " + ws().config() +
+                     " --set run.name=fifo_labels --set 'data.train={format=\"csv\", "
+                     "images=\"data/fashion-mnist-tiny/train\", labels=\"fifo\"}'",
+                 30);
     CHECK(r.code == 2);
     CHECK(r.err.find("labels file fifo: is a FIFO (named pipe), not a regular file") !=
           std::string::npos);
@@ -142,9 +143,8 @@ TEST_CASE("a FIFO or a folder where a file is expected is refused at once, named
   SUBCASE("--resume checkpoint") {
     for (const char* what : {"fifo", "folder"}) {
       CAPTURE(what);
-      const CliResult r =
-          ws().run("run " + ws().config() + " --set run.name=resume_" + what + " --resume " + what,
-                   30);
+      const CliResult r = ws().run(
+          "run " + ws().config() + " --set run.name=resume_" + what + " --resume " + what, 30);
       CHECK(r.code != 0);
       CHECK(r.code != 124);
       CHECK(r.err.find(std::string("checkpoint ") + what + ": is a " +

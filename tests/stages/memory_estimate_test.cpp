@@ -102,12 +102,10 @@ MemoryEstimate estimate(const std::vector<std::string>& overrides, const TempDat
 }  // namespace
 
 TEST_CASE("model_footprint counts the parameters make_model allocates, for every kind") {
-  std::vector<nn::ModelSpec> specs = {spec_of("resnet_small", 1, 28, 28),
-                                      spec_of("mini_resnet", 3, 32, 32),
-                                      spec_of("resnet18", 3, 32, 32),
-                                      spec_of("resnet34", 3, 32, 32),
-                                      spec_of("resnet50", 3, 32, 32),
-                                      spec_of("resnext50_32x4d", 3, 32, 32)};
+  std::vector<nn::ModelSpec> specs = {
+      spec_of("resnet_small", 1, 28, 28), spec_of("mini_resnet", 3, 32, 32),
+      spec_of("resnet18", 3, 32, 32),     spec_of("resnet34", 3, 32, 32),
+      spec_of("resnet50", 3, 32, 32),     spec_of("resnext50_32x4d", 3, 32, 32)};
   specs[0].widths = {8, 24, 40, 48};
   specs[0].stage_blocks = {2, 1, 3, 1};
   specs[1].blocks = 3;

@@ -40,9 +40,8 @@ std::vector<std::uint8_t> ycck_jpeg() {
   auto px = cmyk_pattern();
   unsigned char* buf = nullptr;
   unsigned long len = 0;
-  const int rc =
-      tjCompress2(h, px.data(), kW, kW * 4, kH, TJPF_CMYK, &buf, &len, TJSAMP_420, 90,
-                  TJFLAG_ACCURATEDCT);
+  const int rc = tjCompress2(h, px.data(), kW, kW * 4, kH, TJPF_CMYK, &buf, &len, TJSAMP_420, 90,
+                             TJFLAG_ACCURATEDCT);
   REQUIRE(rc == 0);
   std::vector<std::uint8_t> out(buf, buf + len);
   tjFree(buf);
@@ -52,7 +51,8 @@ std::vector<std::uint8_t> ycck_jpeg() {
 
 std::size_t adobe_marker(const std::vector<std::uint8_t>& j) {
   for (std::size_t i = 2; i + 16 < j.size(); ++i)
-    if (j[i] == 0xFF && j[i + 1] == 0xEE && std::string(j.begin() + i + 4, j.begin() + i + 9) == "Adobe")
+    if (j[i] == 0xFF && j[i + 1] == 0xEE &&
+        std::string(j.begin() + i + 4, j.begin() + i + 9) == "Adobe")
       return i;
   FAIL("no Adobe APP14 marker");
   return 0;
@@ -61,7 +61,7 @@ std::size_t adobe_marker(const std::vector<std::uint8_t>& j) {
 std::vector<std::uint8_t> make_case(const std::string& name) {
   auto j = ycck_jpeg();
   const std::size_t at = adobe_marker(j);
-  REQUIRE(j[at + 15] == 2);  // YCCK
+  REQUIRE(j[at + 15] == 2);            // YCCK
   if (name == "cmyk") j[at + 15] = 0;  // the same components read as plain CMYK
   if (name == "cmyk_no_adobe") {
     const std::size_t len = (std::size_t{j[at + 2]} << 8) | j[at + 3];
@@ -117,8 +117,9 @@ TEST_CASE("CMYK and YCCK JPEGs decode to PIL's RGB exactly") {
     const auto jpg = make_case(name);
     const PilCase ref = pil_case(name);
     if (jpg.size() != ref.jpeg_size || fnv1a64(jpg) != ref.jpeg_hash)
-      MESSAGE("this libjpeg-turbo wrote other bytes than the fixture's "
-              "(regenerate with /usr/bin/python3 tools/make_cmyk_fixtures.py)");
+      MESSAGE(
+          "this libjpeg-turbo wrote other bytes than the fixture's "
+          "(regenerate with /usr/bin/python3 tools/make_cmyk_fixtures.py)");
     REQUIRE(jpg.size() == ref.jpeg_size);
     REQUIRE(fnv1a64(jpg) == ref.jpeg_hash);
 

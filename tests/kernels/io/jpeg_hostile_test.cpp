@@ -119,8 +119,7 @@ TEST_CASE("only regular files are read as data: FIFO, directory and device are r
     }
     return std::string();
   };
-  CHECK(error_of(tmp.path.string()) ==
-        tmp.path.string() + ": is a directory, not a regular file");
+  CHECK(error_of(tmp.path.string()) == tmp.path.string() + ": is a directory, not a regular file");
   CHECK(error_of("/dev/null") == "/dev/null: is a character device, not a regular file");
   CHECK(error_of((tmp.path / "missing.jpg").string()).find("cannot open: No such file") !=
         std::string::npos);
