@@ -122,6 +122,8 @@ bool folder_holds_run(const fs::path& dir, std::vector<std::string>* found) {
   bool holds = false;
   for (const std::string& e : entries(dir)) {
     if (is_side_output(e)) continue;
+    std::error_code ec;
+    if (e == "checkpoints" && fs::is_empty(dir / e, ec) && !ec) continue;  // nothing saved yet
     holds = true;
     if (found && found->size() < 6) found->push_back(fs::is_directory(dir / e) ? e + "/" : e);
   }

@@ -27,7 +27,8 @@ void check_run_paths(const Config& cfg, const ResolvedGraph& graph);
 bool path_inside(const std::filesystem::path& file, const std::filesystem::path& dir);
 
 // Whether `dir` holds anything besides the lock file, preview_*.png and profile.json (what
-// `preview` and `profile` leave; not a run). Lists up to a few of the entries in `found`.
+// `preview` and `profile` leave; not a run) and an empty checkpoints/. Lists up to six of the
+// entries in `found`.
 bool folder_holds_run(const std::filesystem::path& dir, std::vector<std::string>* found = nullptr);
 
 // An exclusive, non-blocking flock on <dir>/.flowtrain.lock (created with `dir`), released when

@@ -1,12 +1,14 @@
 // The training stages through whole runs on a tiny BHW1-layout dataset (trainval/, labels.csv,
 // test/): the loss falls and predictions come out right on a learnable task; a non-finite loss
 // stops the run naming epoch and step and leaves the last checkpoint intact; a corrupt or
-// mismatched checkpoint is rejected by --resume and init_from with a clear message.
+// mismatched checkpoint is rejected by --resume and init_from with a clear message; a diverged
+// state is never saved over the last good checkpoint.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "cli/run.hpp"
@@ -254,4 +256,22 @@ TEST_CASE(
   b.input.resize({2, 3, 8, 8});
   forward_input(*model, b, false, logits.data());
   CHECK(std::isfinite(logits[0]));
+}
+
+TEST_CASE("a diverged state is not saved over the last good checkpoint") {
+  const fs::path dir = fs::temp_directory_path() / ("ft_nan_save_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  RunContext ctx;
+  ctx.run_dir = dir;
+  auto state = TrainState::get(ctx);
+  nn::Model& model = state->model(1, 8, 8);
+  const std::string last = (dir / "checkpoints" / "last.ckpt").string();
+  state->save(last);
+  const std::string good = read_text(last);
+  model.parameters().front()->value[0] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(state->save(last, {(dir / "checkpoints" / "epoch_001.ckpt").string()}),
+                       doctest::Contains("holds 1 non-finite value"), Error);
+  CHECK(read_text(last) == good);
+  CHECK_FALSE(fs::exists(dir / "checkpoints" / "epoch_001.ckpt"));
+  fs::remove_all(dir);
 }
