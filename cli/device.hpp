@@ -1,5 +1,5 @@
-// Device selection: "auto" picks CUDA when flowtrain was built with CUDA and a GPU is present,
-// else the CPU; "cuda" without a usable GPU is a clear error. `flowtrain devices` lists the GPUs.
+// Device selection: "auto" picks the CPU (CUDA stays opt-in until it has run on a GPU, see
+// resolve_device); "cuda" without a usable GPU is a clear error. `flowtrain devices` lists GPUs.
 #pragma once
 
 #include <string>

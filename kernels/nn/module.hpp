@@ -1,4 +1,4 @@
-// The layer interface every network piece sits behind (CPU now, CUDA later): a two-phase module.
+// The layer interface every network piece sits behind (CPU and CUDA layers): a two-phase module.
 // setup(shape) sizes the output and gradient buffers and builds primitives for one input shape;
 // forward/backward then only compute. Tensors are f32 NCHW at the model's edges; inside a model
 // the CPU layers may pass channel-blocked layouts (nChw8c / nChw16c) between them. 2-D: h = w = 1.

@@ -9,9 +9,9 @@
 
 #include <bit>
 #include <cerrno>
-#include <filesystem>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "kernels/io/regular_file.hpp"
@@ -218,8 +218,7 @@ void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path) 
   fsync_directory(path.parent_path(), path_text);
 }
 
-void publish_checkpoint_copy(const std::filesystem::path& path,
-                             const std::filesystem::path& copy) {
+void publish_checkpoint_copy(const std::filesystem::path& path, const std::filesystem::path& copy) {
   const std::string what = "checkpoint " + copy.string() + " (a copy of " + path.string() + ")";
   std::filesystem::path tmp = copy;
   tmp += ".tmp." + std::to_string(::getpid());
@@ -258,7 +257,7 @@ void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path,
 
 Checkpoint load_checkpoint(const std::filesystem::path& path) {
   const std::string p = path.string();
-  // Only a regular file: a directory used to give std::bad_alloc (its "size") and a FIFO blocked.
+  // Only a regular file: a directory would give std::bad_alloc (its "size") and a FIFO would block.
   int fd = -1;
   try {
     fd = io::open_regular_file(p);
