@@ -306,11 +306,16 @@ void run_ablation(const AblateOptions& opt) {
     throw Error(
         fmt::format("{}: cannot create the ablation folder: {}", base.string(), ec.message()));
   const FolderLock lock(base);
+  // What this ablation would write over: its variants' runs, the table and the chart.
   std::vector<std::string> found;
-  if (!opt.overwrite && folder_holds_run(base, &found))
+  for (const auto& v : grid)
+    if (folder_holds_run(v.run_dir)) found.push_back(v.slug + "/");
+  for (const char* f : {"ablation.csv", "comparison.png"})
+    if (fs::exists(base / f)) found.push_back(f);
+  if (!opt.overwrite && !found.empty())
     throw ConfigError(fmt::format(
-        "{} already holds runs ({}); pass --overwrite to replace this grid's variants and the "
-        "table (other folders in it are kept), or choose another run.name",
+        "{} already holds an ablation ({}); pass --overwrite to replace this grid's variants and "
+        "the table (other files there are kept), or choose another run.name",
         base.string(), fmt::join(found, ", ")));
   std::size_t failed = 0;
   for (std::size_t i = 0; i < grid.size(); ++i) {

@@ -1,7 +1,7 @@
 // `flowtrain ablate`: a grid of `--set` overrides run one variant after another, each in its own
 // run folder under <runs_dir>/<name>/, then a comparison table, ablation.csv and a chart. The
-// ablation folder follows the run folder rules (run_folder.hpp): locked while it runs, and one
-// that already holds runs is refused unless --overwrite.
+// ablation folder is locked while it runs (run_folder.hpp), and one where this grid's variants,
+// ablation.csv or comparison.png already exist is refused unless --overwrite.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -367,8 +367,11 @@ TEST_CASE(
   CHECK(read_text(run / "metrics.csv").find("epoch,val,3,") != std::string::npos);
 }
 
-TEST_CASE("ablate: an earlier ablation of the same name is refused without --overwrite") {
+TEST_CASE(
+    "ablate: an earlier ablation of the same name is refused without --overwrite; a run of "
+    "that name is not in its way") {
   Workspace& w = ws();
+  REQUIRE(w.train("abl").code == 0);  // as the README's tour: a run, then an ablation, same name
   const std::string args =
       "ablate tiny.toml --quiet --set run.epochs=1 --set run.name=abl "
       "--vary optimizer.lr=0.05";
@@ -377,7 +380,8 @@ TEST_CASE("ablate: an earlier ablation of the same name is refused without --ove
   const auto before = snapshot(w.runs("abl"));
   const Result again = w.run(args);
   CHECK(again.code == 2);
-  CHECK(again.err.find("runs/abl already holds runs") != std::string::npos);
+  CHECK(again.err.find("runs/abl already holds an ablation (optimizer.lr-0.05/, ablation.csv)") !=
+        std::string::npos);
   CHECK(snapshot(w.runs("abl")) == before);
   const Result over = w.run(args + " --overwrite");
   CHECK_MESSAGE(over.code == 0, over.err);
