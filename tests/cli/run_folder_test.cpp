@@ -253,6 +253,12 @@ TEST_CASE(
   CHECK(after.count("checkpoints/last.ckpt") == 0);
   for (const auto& e : fs::directory_iterator(d))
     CHECK(e.path().filename().string().rfind(".flowtrain-replaced-", 0) != 0);
+
+  // An --overwrite killed before its run set up left the old files aside: the next start (which
+  // holds the lock, so that process is gone) removes them.
+  write_text(d / ".flowtrain-replaced-999999999/config.toml", "old");
+  CHECK_NOTHROW(ft::RunFolder(d, ft::FolderUse::resume, d / "checkpoints/last.ckpt", {}));
+  CHECK_FALSE(fs::exists(d / ".flowtrain-replaced-999999999"));
 }
 
 TEST_CASE(
