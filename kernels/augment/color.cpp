@@ -1,7 +1,7 @@
 // CPU loops for trivial_augment_wide's colour ops on u8 HWC images (torchvision 0.14 tensor
 // path): brightness, color (saturation), contrast, sharpness, posterize, solarize, autocontrast,
 // equalize. Per-image statistics (means, min/max, histograms) are computed here; the per-pixel
-// formulas are pixel.hpp's, shared with CUDA.
+// formulas and tables are pixel.hpp's, shared with CUDA.
 #include <cstring>
 #include <stdexcept>
 
@@ -28,21 +28,8 @@ void equalize_channel(std::uint8_t* out, const std::uint8_t* in, Dims d, int ch)
   const std::size_t n = static_cast<std::size_t>(d.h) * d.w;
   std::int64_t hist[256] = {};
   for (std::size_t i = 0; i < n; ++i) ++hist[in[i * d.c + ch]];
-  // step = sum of the non-zero bins except the last non-zero one, // 255.
-  int last = 255;
-  while (last > 0 && hist[last] == 0) --last;
-  const std::int64_t step = (static_cast<std::int64_t>(n) - hist[last]) / 255;
-  if (step == 0) {
-    for (std::size_t i = 0; i < n; ++i) out[i * d.c + ch] = in[i * d.c + ch];
-    return;
-  }
   std::uint8_t lut[256];
-  std::int64_t cum = 0;
-  for (int v = 0; v < 256; ++v) {
-    const std::int64_t l = v == 0 ? 0 : (cum + step / 2) / step;
-    lut[v] = static_cast<std::uint8_t>(l > 255 ? 255 : l);
-    cum += hist[v];
-  }
+  equalize_lut(hist, static_cast<long long>(n), lut);
   for (std::size_t i = 0; i < n; ++i) out[i * d.c + ch] = lut[in[i * d.c + ch]];
 }
 
@@ -94,19 +81,17 @@ void ta_color_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, TaOp t, flo
           lo = v < lo ? v : lo;
           hi = v > hi ? v : hi;
         }
-        // scale = 255 / (max - min); infinite (flat channel) -> min 0, scale 1.
-        float minimum = lo, scale = 1.0f;
-        if (hi != lo) scale = 255.0f / (static_cast<float>(hi) - static_cast<float>(lo));
-        else minimum = 0.0f;
-        for (std::size_t i = 0; i < n; ++i)
-          out[i * d.c + ch] = clamp_to_u8((static_cast<float>(in[i * d.c + ch]) - minimum) * scale);
+        std::uint8_t lut[256];
+        autocontrast_lut(lo, hi, lut);
+        for (std::size_t i = 0; i < n; ++i) out[i * d.c + ch] = lut[in[i * d.c + ch]];
       }
       return;
     case TaOp::equalize:
       for (int ch = 0; ch < d.c; ++ch) equalize_channel(out, in, d, ch);
       return;
     default:
-      throw std::invalid_argument(std::string("ta_color_cpu: ") + ta_op_name(t) + " is not a colour op");
+      throw std::invalid_argument(std::string("ta_color_cpu: ") + ta_op_name(t) +
+                                  " is not a colour op");
   }
   std::memcpy(out, in, total);
 }

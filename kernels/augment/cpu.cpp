@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/pixel.hpp"
 
@@ -56,15 +57,14 @@ void crop_pad_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, i
   std::uint8_t fill_u8[kMaxChannels];
   for (int ch = 0; ch < c; ++ch) fill_u8[ch] = fill ? round_to_u8(fill[n_fill == 1 ? 0 : ch]) : 0;
   for (int y = 0; y < od.h; ++y) {
-    const int sy = pad_index(top + y, id.h, mode);
-    std::uint8_t* row = out + static_cast<std::size_t>(y) * od.w * c;
+    const int sy = window_row(top, y, id.h, mode);
     for (int x = 0; x < od.w; ++x) {
-      const int sx = pad_index(left + (flip ? od.w - 1 - x : x), id.w, mode);
-      std::uint8_t* px = row + static_cast<std::size_t>(x) * c;
+      const int sx = window_col(left, x, od.w, id.w, mode, flip);
+      std::uint8_t* px = out + hwc_offset(od, y, x);
       if (sy < 0 || sx < 0) {
         for (int ch = 0; ch < c; ++ch) px[ch] = fill_u8[ch];
       } else {
-        const std::uint8_t* s = in + (static_cast<std::size_t>(sy) * id.w + sx) * c;
+        const std::uint8_t* s = in + hwc_offset(id, sy, sx);
         for (int ch = 0; ch < c; ++ch) px[ch] = s[ch];
       }
     }
@@ -74,10 +74,9 @@ void crop_pad_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, i
 void resize_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int top, int left,
                 int win_h, int win_w, bool antialias, Scratch& s) {
   const int c = id.c;
-  if (top < 0 || left < 0 || top + win_h > id.h || left + win_w > id.w || win_h <= 0 || win_w <= 0)
+  if (!window_inside(top, left, win_h, win_w, id))
     throw std::invalid_argument("resize: window outside the image");
-  // Same size: torchvision returns the image unchanged.
-  if (win_h == od.h && win_w == od.w) {
+  if (resize_is_copy(win_h, win_w, od)) {
     crop_pad_cpu(out, od, in, id, top, left, PadMode::constant, nullptr, 0, false);
     return;
   }
@@ -95,7 +94,7 @@ void resize_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int
   // Horizontal pass first (as PyTorch's separable kernel), kept in float: (win_h, out_w, c).
   float* tmp = grow(s.tmp, static_cast<std::size_t>(win_h) * od.w * c);
   for (int y = 0; y < win_h; ++y) {
-    const std::uint8_t* row = in + (static_cast<std::size_t>(top + y) * id.w + left) * c;
+    const std::uint8_t* row = in + hwc_offset(id, top + y, left);
     float* trow = tmp + static_cast<std::size_t>(y) * od.w * c;
     if (c == 3)
       horizontal_pass<3>(trow, row, od.w, tx, ix, wx, nx);
@@ -157,21 +156,19 @@ template <class T>
 void erase_into(T* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
                 std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
   if (!box.apply) return;
-  const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
   // Noise element e indexes the (c, h, w) box as torch fills its value tensor; one Philox block
   // serves the pair (2k, 2k + 1), e running through it in order.
   float noise[2] = {0.0f, 0.0f};
   for (int ch = 0; ch < d.c; ++ch)
     for (int y = 0; y < box.h; ++y)
       for (int x = 0; x < box.w; ++x) {
-        const auto e = static_cast<std::uint32_t>((ch * box.h + y) * box.w + x);
+        const std::uint32_t e = box_element(box.h, box.w, ch, y, x);
         float v = op.fill_for(ch);
         if (op.random_value) {
           if (!(e & 1u)) erase_noise_pair(seed, epoch, sample, op_index, e, noise[0], noise[1]);
           v = noise[e & 1u];
         }
-        store_value(img + ch * plane + static_cast<std::size_t>(box.top + y) * d.w + box.left + x,
-                    v);
+        store_value(img + chw_offset(d, ch, box.top + y, box.left + x), v);
       }
 }
 

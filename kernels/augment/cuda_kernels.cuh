@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/augment/cuda_plan.hpp"
+#include "kernels/augment/geometry.hpp"
 #include "kernels/augment/pixel.hpp"
 
 namespace ft::aug::cuda {
@@ -14,21 +15,20 @@ namespace ft::aug::cuda {
 // step fuses normalize.
 __device__ inline void store_pixel(const Step& s, const Task& t, int x, int y,
                                    const std::uint8_t* px) {
-  const int ox = t.flip ? t.out.w - 1 - x : x;
+  const int ox = mirror(x, t.out.w, t.flip);
   const int c = t.out.c;
   if (s.normalize) {
-    const std::size_t plane = static_cast<std::size_t>(t.out.h) * t.out.w;
-    const std::size_t at = t.out_off + static_cast<std::size_t>(y) * t.out.w + ox;
     for (int ch = 0; ch < c; ++ch) {
       const int k = s.n_stats == 1 ? 0 : ch;
       const float v = normalize_value(px[ch], s.mean[k], s.stdev[k]);
+      const std::size_t at = t.out_off + chw_offset(t.out, ch, y, ox);
       if (s.bf16)
-        store_value(s.out_bf16 + at + ch * plane, v);
+        store_value(s.out_bf16 + at, v);
       else
-        store_value(s.out_f32 + at + ch * plane, v);
+        store_value(s.out_f32 + at, v);
     }
   } else {
-    std::uint8_t* o = s.out_u8 + t.out_off + (static_cast<std::size_t>(y) * t.out.w + ox) * c;
+    std::uint8_t* o = s.out_u8 + t.out_off + hwc_offset(t.out, y, ox);
     for (int ch = 0; ch < c; ++ch) o[ch] = px[ch];
   }
 }
@@ -50,13 +50,13 @@ __global__ void crop_kernel(Step s) {
   const std::uint8_t* in = s.in + t.in_off;
   const PadMode mode = s.op.kind == OpKind::random_crop ? s.op.pad_mode : PadMode::constant;
   const bool own_flip = s.op.kind == OpKind::hflip && t.d.flip;
-  const int sy = pad_index(t.d.top + y, t.in.h, mode);
-  const int sx = pad_index(t.d.left + (own_flip ? t.out.w - 1 - x : x), t.in.w, mode);
+  const int sy = window_row(t.d.top, y, t.in.h, mode);
+  const int sx = window_col(t.d.left, x, t.out.w, t.in.w, mode, own_flip);
   std::uint8_t px[kMaxChannels];
   for (int ch = 0; ch < t.in.c; ++ch) {
     const bool fill = sy < 0 || sx < 0;
     const float f = s.op.kind == OpKind::center_crop ? 0.0f : s.op.fill_for(ch);
-    px[ch] = fill ? round_to_u8(f) : in[(static_cast<std::size_t>(sy) * t.in.w + sx) * t.in.c + ch];
+    px[ch] = fill ? round_to_u8(f) : in[hwc_offset(t.in, sy, sx) + ch];
   }
   store_pixel(s, t, x, y, px);
 }
@@ -70,10 +70,8 @@ __global__ void resize_kernel(Step s) {
   const std::uint8_t* in = s.in + t.in_off;
   const int c = t.in.c;
   std::uint8_t px[kMaxChannels];
-  if (t.d.h == t.out.h &&
-      t.d.w == t.out.w) {  // same size: a copy, as torchvision returns the input
-    for (int ch = 0; ch < c; ++ch)
-      px[ch] = in[(static_cast<std::size_t>(t.d.top + y) * t.in.w + t.d.left + x) * c + ch];
+  if (resize_is_copy(t.d.h, t.d.w, t.out)) {
+    for (int ch = 0; ch < c; ++ch) px[ch] = in[hwc_offset(t.in, t.d.top + y, t.d.left + x) + ch];
     store_pixel(s, t, x, y, px);
     return;
   }
@@ -86,8 +84,7 @@ __global__ void resize_kernel(Step s) {
   for (int ch = 0; ch < c; ++ch) {
     float acc = 0.0f;
     for (int ky = 0; ky < ty; ++ky) {
-      const std::uint8_t* row =
-          in + (static_cast<std::size_t>(t.d.top + iy[ky]) * t.in.w + t.d.left) * c;
+      const std::uint8_t* row = in + hwc_offset(t.in, t.d.top + iy[ky], t.d.left);
       float r = 0.0f;
       for (int kx = 0; kx < tx; ++kx) r += wx[kx] * static_cast<float>(row[ix[kx] * c + ch]);
       acc += wy[ky] * r;
@@ -132,13 +129,12 @@ __global__ void erase_kernel(Step s, std::uint64_t seed, std::uint32_t epoch,
   const long e = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const long box = static_cast<long>(t.d.h) * t.d.w;
   if (e >= box * t.out.c) return;
-  const int ch = static_cast<int>(e / box), y = static_cast<int>((e % box) / t.d.w),
-            x = static_cast<int>(e % t.d.w);
+  int ch, y, x;
+  box_coords(e, t.d.h, t.d.w, ch, y, x);
   const float v = s.op.random_value ? erase_noise(seed, epoch, ids[blockIdx.y], op_index,
                                                   static_cast<std::uint32_t>(e))
                                     : s.op.fill_for(ch);
-  const std::size_t at = t.out_off + ch * static_cast<std::size_t>(t.out.h) * t.out.w +
-                         static_cast<std::size_t>(t.d.top + y) * t.out.w + t.d.left + x;
+  const std::size_t at = t.out_off + chw_offset(t.out, ch, t.d.top + y, t.d.left + x);
   if (s.bf16)
     store_value(s.out_bf16 + at, v);
   else
@@ -178,30 +174,16 @@ __device__ inline void build_lut(const Step& s, const Task& t, int ch, const uns
       for (int v = 0; v < 256; ++v) lut[v] = blend(static_cast<float>(v), mean, t.k);
       return;
     }
-    case TaOp::auto_contrast: {
+    case TaOp::auto_contrast: {  // the channel's range from its histogram
       int lo = 0, hi = 255;
       while (lo < 255 && h[lo] == 0) ++lo;
       while (hi > 0 && h[hi] == 0) --hi;
-      float minimum = static_cast<float>(lo), scale = 1.0f;
-      if (hi != lo)
-        scale = 255.0f / (static_cast<float>(hi) - static_cast<float>(lo));
-      else
-        minimum = 0.0f;
-      for (int v = 0; v < 256; ++v) lut[v] = clamp_to_u8((static_cast<float>(v) - minimum) * scale);
+      autocontrast_lut(lo, hi, lut);
       return;
     }
-    case TaOp::equalize: {
-      int last = 255;
-      while (last > 0 && h[last] == 0) --last;
-      const long step = (n - static_cast<long>(h[last])) / 255;
-      long cum = 0;
-      for (int v = 0; v < 256; ++v) {
-        const long l = step == 0 ? v : (v == 0 ? 0 : (cum + step / 2) / step);
-        lut[v] = static_cast<std::uint8_t>(l > 255 ? 255 : l);
-        cum += h[v];
-      }
+    case TaOp::equalize:
+      equalize_lut(h, n, lut);
       return;
-    }
     default:
       return;
   }
@@ -209,7 +191,7 @@ __device__ inline void build_lut(const Step& s, const Task& t, int ch, const uns
 
 // One block per sample: the per-value lookup table (3 x 256) of the sample's colour op, from its
 // histograms where the op needs statistics (contrast mean, autocontrast range, equalize CDF).
-// The formulas are color.cpp's, value by value.
+// The tables are pixel.hpp's, as color.cpp builds them.
 __global__ void ta_lut_kernel(Step s) {
   const Task& t = s.tasks[blockIdx.x];
   const TaOp op = t.d.ta;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/random/philox.hpp"
 
@@ -49,21 +50,6 @@ std::string dims_str(Dims d) {
   return std::to_string(d.h) + "x" + std::to_string(d.w) + "x" + std::to_string(d.c);
 }
 
-// random_crop's padded size: explicit padding, then pad_if_needed (both sides by the shortfall).
-void padded_size(const AugmentOp& op, Dims in, int& ph, int& pw, int& extra_t, int& extra_l) {
-  ph = in.h + op.pad_t + op.pad_b;
-  pw = in.w + op.pad_l + op.pad_r;
-  extra_t = extra_l = 0;
-  if (op.pad_if_needed && pw < op.size_w) {
-    extra_l = op.size_w - pw;
-    pw += 2 * extra_l;
-  }
-  if (op.pad_if_needed && ph < op.size_h) {
-    extra_t = op.size_h - ph;
-    ph += 2 * extra_t;
-  }
-}
-
 // Python's int(round(x)) on a double: ties to even.
 int py_round(double x) { return static_cast<int>(std::nearbyint(x)); }
 
@@ -105,25 +91,18 @@ float ta_linspace(float end, int num_bins, int bin) {
 
 Dims op_output_dims(const AugmentOp& op, Dims in) {
   switch (op.kind) {
-    case OpKind::resize: {
-      if (op.size_w > 0) return {op.size_h, op.size_w, in.c};
-      // torchvision: the smaller edge becomes size, the longer int(size * long / short).
-      const bool w_short = in.w <= in.h;
-      const int s = in.w <= in.h ? in.w : in.h, l = in.w <= in.h ? in.h : in.w;
-      const int nl = static_cast<int>(static_cast<double>(op.size_h) * l / s);
-      return w_short ? Dims{nl, op.size_h, in.c} : Dims{op.size_h, nl, in.c};
-    }
+    case OpKind::resize:
+      return resize_output(in, op.size_h, op.size_w);
     case OpKind::center_crop:
     case OpKind::random_resized_crop:
       return {op.size_h, op.size_w, in.c};
     case OpKind::random_crop: {
-      int ph, pw, et, el;
-      padded_size(op, in, ph, pw, et, el);
-      if (ph < op.size_h || pw < op.size_w)
-        throw std::invalid_argument("random_crop: crop " + std::to_string(op.size_h) + "x" +
-                                    std::to_string(op.size_w) +
-                                    " is larger than the padded image " + std::to_string(ph) + "x" +
-                                    std::to_string(pw) + " (add padding or pad_if_needed = true)");
+      const PaddedSize p = random_crop_padded(op, in);
+      if (p.h < op.size_h || p.w < op.size_w)
+        throw std::invalid_argument(
+            "random_crop: crop " + std::to_string(op.size_h) + "x" + std::to_string(op.size_w) +
+            " is larger than the padded image " + std::to_string(p.h) + "x" + std::to_string(p.w) +
+            " (add padding or pad_if_needed = true)");
       return {op.size_h, op.size_w, in.c};
     }
     case OpKind::to_rgb:
@@ -266,28 +245,21 @@ OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t e
   d.w = in.w;
   switch (op.kind) {
     case OpKind::center_crop: {
-      // torchvision: pad (left/top = diff // 2, right/bottom = (diff + 1) // 2), then crop at
-      // int(round((padded - crop) / 2)); expressed as a window in unpadded coordinates.
-      const int pt = op.size_h > in.h ? (op.size_h - in.h) / 2 : 0;
-      const int pb = op.size_h > in.h ? (op.size_h - in.h + 1) / 2 : 0;
-      const int pl = op.size_w > in.w ? (op.size_w - in.w) / 2 : 0;
-      const int pr = op.size_w > in.w ? (op.size_w - in.w + 1) / 2 : 0;
-      d.top = py_round((in.h + pt + pb - op.size_h) / 2.0) - pt;
-      d.left = py_round((in.w + pl + pr - op.size_w) / 2.0) - pl;
+      d.top = center_crop_start(in.h, op.size_h);
+      d.left = center_crop_start(in.w, op.size_w);
       d.h = op.size_h;
       d.w = op.size_w;
       break;
     }
     case OpKind::random_crop: {
-      int ph, pw, et, el;
-      padded_size(op, in, ph, pw, et, el);
+      const PaddedSize p = random_crop_padded(op, in);
       int i = 0, j = 0;
-      if (!(ph == op.size_h && pw == op.size_w)) {
-        i = static_cast<int>(r.below(static_cast<std::uint32_t>(ph - op.size_h + 1)));
-        j = static_cast<int>(r.below(static_cast<std::uint32_t>(pw - op.size_w + 1)));
+      if (!(p.h == op.size_h && p.w == op.size_w)) {
+        i = static_cast<int>(r.below(static_cast<std::uint32_t>(p.h - op.size_h + 1)));
+        j = static_cast<int>(r.below(static_cast<std::uint32_t>(p.w - op.size_w + 1)));
       }
-      d.top = i - op.pad_t - et;
-      d.left = j - op.pad_l - el;
+      d.top = i - op.pad_t - p.extra_t;
+      d.left = j - op.pad_l - p.extra_l;
       d.h = op.size_h;
       d.w = op.size_w;
       break;

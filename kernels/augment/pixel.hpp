@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/augment/geometry.hpp"  // pad_index and the window arithmetic
 #include "kernels/augment/types.hpp"
 #include "kernels/random/basic_math.hpp"
 #include "kernels/random/philox.hpp"
@@ -23,31 +24,6 @@ FT_HD inline std::uint8_t round_to_u8(float x) {
 // .clamp(0, 255).to(uint8): truncation, as torchvision's _blend and autocontrast do.
 FT_HD inline std::uint8_t clamp_to_u8(float x) {
   return x <= 0.0f ? 0 : x >= 255.0f ? 255 : static_cast<std::uint8_t>(x);
-}
-
-// Source index for a padded read: -1 when constant padding applies.
-FT_HD inline int pad_index(int i, int n, PadMode m) {
-  if (i >= 0 && i < n) return i;
-  switch (m) {
-    case PadMode::constant:
-      return -1;
-    case PadMode::edge:
-      return i < 0 ? 0 : n - 1;
-    case PadMode::reflect: {  // torch "reflect": -1 -> 1, n -> n - 2
-      if (n == 1) return 0;
-      const int period = 2 * (n - 1);
-      i %= period;
-      if (i < 0) i += period;
-      return i < n ? i : period - i;
-    }
-    case PadMode::symmetric: {  // "symmetric": -1 -> 0, n -> n - 1
-      const int period = 2 * n;
-      i %= period;
-      if (i < 0) i += period;
-      return i < n ? i : period - 1 - i;
-    }
-  }
-  return -1;
 }
 
 // ---- resize: per-axis taps --------------------------------------------------------------------
@@ -223,6 +199,33 @@ FT_HD inline std::uint8_t posterize(std::uint8_t x, int bits) {
 }
 FT_HD inline std::uint8_t solarize(std::uint8_t x, float threshold) {
   return static_cast<float>(x) >= threshold ? static_cast<std::uint8_t>(255 - x) : x;
+}
+
+// autocontrast's table of a channel whose values span [lo, hi]: (v - lo) * (255 / (hi - lo)),
+// clamped and truncated; a flat channel (torchvision's infinite scale) gets minimum 0, scale 1.
+FT_HD inline void autocontrast_lut(int lo, int hi, std::uint8_t* lut) {
+  float minimum = static_cast<float>(lo), scale = 1.0f;
+  if (hi != lo)
+    scale = 255.0f / (static_cast<float>(hi) - static_cast<float>(lo));
+  else
+    minimum = 0.0f;
+  for (int v = 0; v < 256; ++v) lut[v] = clamp_to_u8((static_cast<float>(v) - minimum) * scale);
+}
+
+// equalize's table from a channel's histogram of n values (torchvision's _scale_channel): step =
+// (n - the last non-zero bin) // 255, value v -> (cumulative count below v + step // 2) // step;
+// step 0 leaves the channel unchanged. Count: the histogram's integer type.
+template <class Count>
+FT_HD inline void equalize_lut(const Count* hist, long long n, std::uint8_t* lut) {
+  int last = 255;
+  while (last > 0 && hist[last] == 0) --last;
+  const long long step = (n - static_cast<long long>(hist[last])) / 255;
+  long long cum = 0;
+  for (int v = 0; v < 256; ++v) {
+    const long long l = step == 0 ? v : (v == 0 ? 0 : (cum + step / 2) / step);
+    lut[v] = static_cast<std::uint8_t>(l > 255 ? 255 : l);
+    cum += static_cast<long long>(hist[v]);
+  }
 }
 
 // ---- normalize and erasing noise ---------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 #include "kernels/nn/cpu/weight_primitives.hpp"
+#include "kernels/nn/geometry.hpp"
 #include "kernels/nn/layer_params.hpp"
 
 namespace ft::nn::cpu {
@@ -19,36 +20,17 @@ using tag = memory::format_tag;
 class Conv2d final : public Module {
  public:
   Conv2d(const Conv2dSpec& spec, bool blocked) : spec_(spec), blocked_(blocked) {
-    if (spec.in_channels <= 0 || spec.out_channels <= 0 || spec.kernel <= 0 || spec.stride <= 0 ||
-        spec.groups <= 0 || spec.in_channels % spec.groups || spec.out_channels % spec.groups)
-      throw std::invalid_argument("conv2d: bad channels/kernel/stride/groups (in " +
-                                  std::to_string(spec.in_channels) + ", out " +
-                                  std::to_string(spec.out_channels) + ", groups " +
-                                  std::to_string(spec.groups) + ")");
-    if (spec.same_padding && spec.stride != 1)
-      throw std::invalid_argument("conv2d: padding=\"same\" needs stride 1 (as in PyTorch)");
+    check_conv2d_spec(spec, "conv2d");
     p_ = WeightBias({spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel},
                     spec.bias);
   }
 
   Shape setup(const Shape& in) override {
     if (in == in_ && built_) return out_;
-    if (in.c != spec_.in_channels)
-      throw std::invalid_argument("conv2d: input " + to_string(in) + " has " +
-                                  std::to_string(in.c) + " channels, expected " +
-                                  std::to_string(spec_.in_channels));
-    const int ext = spec_.dilation * (spec_.kernel - 1);  // extent of the kernel minus one
-    int pl = spec_.padding, pr = spec_.padding;
-    if (spec_.same_padding) {
-      pl = ext / 2;
-      pr = ext - pl;
-    }
-    const int oh = (in.h + pl + pr - ext - 1) / spec_.stride + 1;
-    const int ow = (in.w + pl + pr - ext - 1) / spec_.stride + 1;
-    if (oh <= 0 || ow <= 0)
-      throw std::invalid_argument("conv2d: input " + to_string(in) + " too small");
+    out_ = conv2d_output(spec_, in, "conv2d");
     in_ = in;
-    out_ = Shape{in.n, spec_.out_channels, oh, ow, Layout::nchw};
+    const int oh = out_.h, ow = out_.w;
+    const int pl = conv_padding(spec_).begin, pr = conv_padding(spec_).end;
 
     const memory::dims src_d{in.n, in.c, in.h, in.w}, dst_d{in.n, out_.c, oh, ow};
     const int g = spec_.groups;

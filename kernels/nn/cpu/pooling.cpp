@@ -7,6 +7,7 @@
 
 #include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
+#include "kernels/nn/geometry.hpp"
 
 namespace ft::nn::cpu {
 namespace {
@@ -15,31 +16,25 @@ using dnnl::memory;
 
 class MaxPool final : public Module {
  public:
-  explicit MaxPool(const MaxPoolSpec& spec) : spec_(spec) {
-    if (spec.kernel <= 0 || spec.stride <= 0 || spec.padding < 0 || 2 * spec.padding > spec.kernel)
-      throw std::invalid_argument("max_pool: need kernel > 0, stride > 0, 0 <= padding <= kernel / 2");
-  }
+  explicit MaxPool(const MaxPoolSpec& spec) : spec_(spec) { check_max_pool_spec(spec, "max_pool"); }
 
   Shape setup(const Shape& in) override {
     if (in == in_) return out_;
-    if (in.h + 2 * spec_.padding < spec_.kernel || in.w + 2 * spec_.padding < spec_.kernel)
-      throw std::invalid_argument("max_pool: input " + to_string(in) + " smaller than the kernel");
-    const int oh = (in.h + 2 * spec_.padding - spec_.kernel) / spec_.stride + 1;
-    const int ow = (in.w + 2 * spec_.padding - spec_.kernel) / spec_.stride + 1;
+    out_ = max_pool_output(spec_, in, "max_pool");
     in_ = in;
-    out_ = Shape{in.n, in.c, oh, ow, in.layout};
-    // Right padding that floor mode actually reaches (oneDNN checks the output size against it).
-    const int pr_h = (oh - 1) * spec_.stride + spec_.kernel - in.h - spec_.padding;
-    const int pr_w = (ow - 1) * spec_.stride + spec_.kernel - in.w - spec_.padding;
-    const memory::dims k{spec_.kernel, spec_.kernel}, s{spec_.stride, spec_.stride}, pl{spec_.padding, spec_.padding},
-        pr{std::max(pr_h, 0), std::max(pr_w, 0)};
+    const AxisPadding pad = pool_padding(spec_);
+    const int pr_h = reached_end_padding(in.h, out_.h, pad, spec_.kernel, spec_.stride, 1);
+    const int pr_w = reached_end_padding(in.w, out_.w, pad, spec_.kernel, spec_.stride, 1);
+    const memory::dims k{spec_.kernel, spec_.kernel}, s{spec_.stride, spec_.stride},
+        pl{spec_.padding, spec_.padding}, pr{pr_h, pr_w};
     const memory::desc src_md = md_of(in_), dst_md = md_of(out_);
     dnnl::pooling_forward::primitive_desc fwd_pd(
-        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src_md, dst_md, s,
-                                    k, pl, pr),
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max,
+                                    src_md, dst_md, s, k, pl, pr),
         engine());
     dnnl::pooling_backward::primitive_desc bwd_pd(
-        dnnl::pooling_backward::desc(dnnl::algorithm::pooling_max, src_md, dst_md, s, k, pl, pr), engine(), fwd_pd);
+        dnnl::pooling_backward::desc(dnnl::algorithm::pooling_max, src_md, dst_md, s, k, pl, pr),
+        engine(), fwd_pd);
     fwd_ = dnnl::pooling_forward(fwd_pd);
     bwd_ = dnnl::pooling_backward(bwd_pd);
     workspace_ = memory(fwd_pd.workspace_desc(), engine());
@@ -55,7 +50,9 @@ class MaxPool final : public Module {
   const float* forward(const float* x, bool) override {
     x_mem_.set_data_handle(const_cast<float*>(x));
     y_mem_.set_data_handle(y_.data());
-    fwd_.execute(stream(), {{DNNL_ARG_SRC, x_mem_}, {DNNL_ARG_DST, y_mem_}, {DNNL_ARG_WORKSPACE, workspace_}});
+    fwd_.execute(
+        stream(),
+        {{DNNL_ARG_SRC, x_mem_}, {DNNL_ARG_DST, y_mem_}, {DNNL_ARG_WORKSPACE, workspace_}});
     stream().wait();
     return y_.data();
   }
@@ -63,7 +60,9 @@ class MaxPool final : public Module {
   const float* backward(const float* dy) override {
     dy_mem_.set_data_handle(const_cast<float*>(dy));
     dx_mem_.set_data_handle(dx_.data());
-    bwd_.execute(stream(), {{DNNL_ARG_DIFF_DST, dy_mem_}, {DNNL_ARG_DIFF_SRC, dx_mem_}, {DNNL_ARG_WORKSPACE, workspace_}});
+    bwd_.execute(stream(), {{DNNL_ARG_DIFF_DST, dy_mem_},
+                            {DNNL_ARG_DIFF_SRC, dx_mem_},
+                            {DNNL_ARG_WORKSPACE, workspace_}});
     stream().wait();
     return dx_.data();
   }
@@ -99,7 +98,8 @@ class GlobalAvgPool final : public Module {
       for (std::int64_t p = 0; p < hw; ++p)
         for (int k = 0; k < b; ++k) acc[k] += xp[p * b + k];
       const int n = nb / cb, c0 = (nb % cb) * b;
-      for (int k = 0; k < b && c0 + k < c; ++k) y_[std::int64_t{n} * c + c0 + k] = acc[k] / float(hw);
+      for (int k = 0; k < b && c0 + k < c; ++k)
+        y_[std::int64_t{n} * c + c0 + k] = acc[k] / float(hw);
     }
     return y_.data();
   }

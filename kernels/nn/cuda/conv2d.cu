@@ -12,6 +12,7 @@
 #include "kernels/nn/cuda/kernels.cuh"
 #include "kernels/nn/cuda/layers.cuh"
 #include "kernels/nn/cuda/reductions.cuh"
+#include "kernels/nn/geometry.hpp"
 
 namespace ft::nn::cuda {
 namespace {
@@ -56,15 +57,13 @@ struct ShapePlan {
 class Conv2d final : public Module {
  public:
   explicit Conv2d(const Conv2dSpec& spec) : spec_(spec) {
-    if (spec.in_channels <= 0 || spec.out_channels <= 0 || spec.kernel <= 0 || spec.stride <= 0 ||
-        spec.groups <= 0 || spec.in_channels % spec.groups || spec.out_channels % spec.groups)
-      throw std::invalid_argument("conv2d (cuda): bad channels/kernel/stride/groups");
-    const int ext = spec.dilation * (spec.kernel - 1);
-    if (spec.same_padding && (spec.stride != 1 || ext % 2))
+    check_conv2d_spec(spec, "conv2d (cuda)");
+    const AxisPadding pad = conv_padding(spec);
+    if (pad.begin != pad.end)
       throw std::invalid_argument(
-          "conv2d (cuda): padding=\"same\" needs stride 1 and an odd kernel extent (cuDNN pads "
+          "conv2d (cuda): padding=\"same\" needs an odd kernel extent (cuDNN pads "
           "symmetrically)");
-    pad_ = spec.same_padding ? ext / 2 : spec.padding;
+    pad_ = pad.begin;
     p_ = WeightBias({spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel},
                     spec.bias);
     w_.attach(p_.weight);
@@ -89,19 +88,10 @@ class Conv2d final : public Module {
   Shape setup(const Shape& in) override {
     if (in == in_ && built_) return out_;
     require_nchw(in, "conv2d");
-    if (in.c != spec_.in_channels)
-      throw std::invalid_argument("conv2d (cuda): input " + to_string(in) + " has " +
-                                  std::to_string(in.c) + " channels, expected " +
-                                  std::to_string(spec_.in_channels));
-    const int ext = spec_.dilation * (spec_.kernel - 1);
-    const int oh = (in.h + 2 * pad_ - ext - 1) / spec_.stride + 1,
-              ow = (in.w + 2 * pad_ - ext - 1) / spec_.stride + 1;
-    if (oh <= 0 || ow <= 0)
-      throw std::invalid_argument("conv2d (cuda): input " + to_string(in) + " too small");
+    out_ = conv2d_output(spec_, in, "conv2d (cuda)");
     in_ = in;
-    out_ = Shape{in.n, spec_.out_channels, oh, ow, Layout::nchw};
     x_desc_.set(in.n, in.c, in.h, in.w);
-    y_desc_.set(in.n, out_.c, oh, ow);
+    y_desc_.set(in.n, out_.c, out_.h, out_.w);
     // Shapes alternate (the last, shorter batch of an epoch; eval batches): the heuristics are
     // asked once per shape and TF32 setting, and a fallback found at execution is kept.
     const std::array<int, 5> key{in.n, in.c, in.h, in.w, allow_tf32() ? 1 : 0};

@@ -6,6 +6,7 @@
 
 #include "kernels/nn/cuda/kernels.cuh"
 #include "kernels/nn/cuda/layers.cuh"
+#include "kernels/nn/geometry.hpp"
 
 namespace ft::nn::cuda {
 namespace {
@@ -40,17 +41,13 @@ class Relu final : public Module {
 class MaxPool final : public Module {
  public:
   explicit MaxPool(const MaxPoolSpec& spec) : spec_(spec) {
-    if (spec.kernel <= 0 || spec.stride <= 0 || spec.padding < 0 || 2 * spec.padding > spec.kernel)
-      throw std::invalid_argument("max_pool (cuda): bad kernel/stride/padding");
+    check_max_pool_spec(spec, "max_pool (cuda)");
   }
   Shape setup(const Shape& in) override {
     require_nchw(in, "max_pool");
-    const int oh = (in.h + 2 * spec_.padding - spec_.kernel) / spec_.stride + 1;
-    const int ow = (in.w + 2 * spec_.padding - spec_.kernel) / spec_.stride + 1;
-    if (oh <= 0 || ow <= 0)
-      throw std::invalid_argument("max_pool (cuda): input " + to_string(in) + " too small");
-    g_ = PoolGeom{in.n, in.c, in.h, in.w, oh, ow, spec_.kernel, spec_.stride, spec_.padding};
-    out_ = Shape{in.n, in.c, oh, ow, Layout::nchw};
+    out_ = max_pool_output(spec_, in, "max_pool (cuda)");
+    g_ =
+        PoolGeom{in.n, in.c, in.h, in.w, out_.h, out_.w, spec_.kernel, spec_.stride, spec_.padding};
     in_ = in;
     y_.resize(static_cast<std::size_t>(out_.numel()));
     argmax_.resize(static_cast<std::size_t>(out_.numel()));  // int32 in float-sized slots

@@ -88,7 +88,7 @@ static __global__ void dropout_forward(float* y, float* mask, const float* x,
 
 // ---- pooling ----------------------------------------------------------------------------------
 
-// MaxPool2d geometry; oh = (h + 2 * padding - kernel) / stride + 1 (floor mode), ow likewise.
+// MaxPool2d geometry; oh, ow from max_pool_output (kernels/nn/geometry.hpp, floor mode).
 struct PoolGeom {
   int n, c, h, w, oh, ow, kernel, stride, padding;
 };

@@ -45,9 +45,11 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "kernels/augment/cuda_kernels.cuh"
+#include "kernels/augment/geometry.hpp"
 #include "kernels/augment/pixel.hpp"
 #include "kernels/augment/types.hpp"
 #include "kernels/nn/cuda/kernels.cuh"
+#include "kernels/nn/geometry.hpp"
 #include "kernels/optim/sgd_math.hpp"
 #include "kernels/random/basic_math.hpp"
 #include "kernels/random/philox.hpp"
@@ -60,6 +62,7 @@ namespace {
 const char* const kSources[] = {
     "kernels/random/philox.hpp",     "kernels/random/basic_math.hpp",
     "kernels/augment/types.hpp",     "kernels/augment/pixel.hpp",
+    "kernels/augment/geometry.hpp",  "kernels/nn/geometry.hpp",
     "kernels/augment/cuda_plan.hpp", "kernels/augment/cuda_kernels.cuh",
     "kernels/augment/cpu.cpp",       "kernels/augment/color.cpp",
     "kernels/optim/sgd_math.hpp",    "kernels/nn/cuda/kernels.cuh",
