@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ft {
@@ -67,6 +68,11 @@ class Profiler {
   };
   std::vector<Pass> passes_;
   std::size_t samples_ = 0;
+
+  // One stage's statistics from the events (mu_ held); spans: per batch, when it took and
+  // returned its in-flight token.
+  StageStats stage_stats(std::size_t s,
+                         const std::vector<std::pair<std::int64_t, std::int64_t>>& spans) const;
 };
 
 }  // namespace ft

@@ -62,10 +62,17 @@ namespace {
   }
 }
 
+// Chain indices of the stages a pass over `split` runs: the source, then every stage active on it.
+std::vector<std::size_t> active_stages(const std::vector<ResolvedStage>& chain, Split split) {
+  std::vector<std::size_t> active;
+  for (std::size_t i = 0; i < chain.size(); ++i)
+    if (i == 0 || chain[i].active(split)) active.push_back(i);
+  return active;
+}
+
 }  // namespace
 
 std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
-  using namespace tbb::flow;
   FT_ASSERT(stages_.size() == graph_.chain.size());
   PassInfo pass{split, epoch, ctx_.seed, 0, 0};
   std::size_t n = stages_[0]->begin_source_pass(pass);
@@ -73,28 +80,63 @@ std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
   if (n == 0) return 0;
   pass.num_batches = n;
 
-  std::vector<std::size_t> active;  // chain indices of the stages this split runs
-  for (std::size_t i = 0; i < stages_.size(); ++i)
-    if (i == 0 || graph_.chain[i].active(split)) active.push_back(i);
+  const std::vector<std::size_t> active = active_stages(graph_.chain, split);
   for (std::size_t k = 1; k < active.size(); ++k) stages_[active[k]]->begin_pass(pass);
+  const int pass_index = profiler_->begin_pass(fmt::format("{} {}", split_name(split), epoch));
+  try {
+    run_flow_graph(pass, active, pass_index);
+  } catch (...) {
+    profiler_->end_pass();
+    in_flight_ = 0;
+    throw;
+  }
+  profiler_->end_pass();
+  for (std::size_t k = 1; k < active.size(); ++k) {
+    try {
+      stages_[active[k]]->end_pass(pass);
+    } catch (const Error& e) {
+      throw Error(fmt::format("stage '{}' end of {} pass: {}", graph_.chain[active[k]].id,
+                              split_name(split), e.what()),
+                  e.exit_code());
+    }
+  }
+  return n;
+}
 
+void Pipeline::run_stage(std::size_t chain_index, Slot* slot, int pass_index) {
+  const std::int64_t start = profiler_->now_ns();
+  try {
+    stages_[chain_index]->run(slot->batch);
+  } catch (...) {
+    rethrow_in_stage(graph_.chain[chain_index], slot->batch);
+  }
+  const std::int64_t end = profiler_->now_ns();
+  profiler_->record(StageEvent{static_cast<std::uint32_t>(chain_index), slot->batch.seq, pass_index,
+                               slot->arrive_ns, start, end,
+                               tbb::this_task_arena::current_thread_index()});
+  slot->arrive_ns = end;
+}
+
+void Pipeline::start_batch(Slot* slot, std::uint64_t seq, const PassInfo& pass) {
+  const int now = ++in_flight_;
+  for (int peak = peak_in_flight_.load();
+       now > peak && !peak_in_flight_.compare_exchange_weak(peak, now);) {
+  }
+  slot->batch.reset();
+  slot->batch.seq = seq;
+  slot->batch.epoch = pass.epoch;
+  slot->batch.split = pass.split;
+  slot->batch.seed = ctx_.seed;
+  slot->arrive_ns = profiler_->now_ns();
+}
+
+// The pass's flow graph: nodes, then the edges, then activate and wait (a stage's exception
+// cancels the graph and comes back from wait_for_all).
+void Pipeline::run_flow_graph(const PassInfo& pass, const std::vector<std::size_t>& active,
+                              int pass_index) {
+  using namespace tbb::flow;
   tbb::concurrent_queue<Slot*> pool;
   for (auto& s : slots_) pool.push(s.get());
-  const int pass_index = profiler_->begin_pass(fmt::format("{} {}", split_name(split), epoch));
-
-  auto timed_run = [this, pass_index](std::size_t chain_index, Slot* slot) {
-    const std::int64_t start = profiler_->now_ns();
-    try {
-      stages_[chain_index]->run(slot->batch);
-    } catch (...) {
-      rethrow_in_stage(graph_.chain[chain_index], slot->batch);
-    }
-    const std::int64_t end = profiler_->now_ns();
-    profiler_->record(StageEvent{static_cast<std::uint32_t>(chain_index), slot->batch.seq,
-                                 pass_index, slot->arrive_ns, start, end,
-                                 tbb::this_task_arena::current_thread_index()});
-    slot->arrive_ns = end;
-  };
   auto concurrency_of = [this](std::size_t i) -> std::size_t {
     const int c = graph_.chain[i].concurrency;
     return c == 0 ? static_cast<std::size_t>(unlimited) : static_cast<std::size_t>(c);
@@ -104,7 +146,7 @@ std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
   tbb::flow::graph g;
   std::uint64_t next_seq = 0;
   input_node<std::uint64_t> input(g, [&](tbb::flow_control& fc) -> std::uint64_t {
-    if (next_seq >= n) {
+    if (next_seq >= pass.num_batches) {
       fc.stop();
       return 0;
     }
@@ -114,17 +156,8 @@ std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
   function_node<std::uint64_t, Slot*> source(g, concurrency_of(0), [&](std::uint64_t seq) {
     Slot* slot = nullptr;
     FT_ASSERT(pool.try_pop(slot));  // the limiter guarantees a free slot
-    const int now = ++in_flight_;
-    for (int peak = peak_in_flight_.load();
-         now > peak && !peak_in_flight_.compare_exchange_weak(peak, now);) {
-    }
-    slot->batch.reset();
-    slot->batch.seq = seq;
-    slot->batch.epoch = epoch;
-    slot->batch.split = split;
-    slot->batch.seed = ctx_.seed;
-    slot->arrive_ns = profiler_->now_ns();
-    timed_run(0, slot);
+    start_batch(slot, seq, pass);
+    run_stage(0, slot, pass_index);
     return slot;
   });
   std::vector<std::unique_ptr<sequencer_node<Slot*>>> sequencers;
@@ -136,9 +169,9 @@ std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
           std::make_unique<sequencer_node<Slot*>>(g, [](Slot* s) { return s->batch.seq; }));
     else
       sequencers.push_back(nullptr);
-    stage_nodes.push_back(
-        std::make_unique<function_node<Slot*, Slot*>>(g, concurrency_of(i), [&, i](Slot* slot) {
-          timed_run(i, slot);
+    stage_nodes.push_back(std::make_unique<function_node<Slot*, Slot*>>(
+        g, concurrency_of(i), [this, i, pass_index](Slot* slot) {
+          run_stage(i, slot, pass_index);
           return slot;
         }));
   }
@@ -166,24 +199,7 @@ std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
   make_edge(release, limiter.decrementer());
 
   input.activate();
-  try {
-    g.wait_for_all();
-  } catch (...) {
-    profiler_->end_pass();
-    in_flight_ = 0;
-    throw;
-  }
-  profiler_->end_pass();
-  for (std::size_t k = 1; k < active.size(); ++k) {
-    try {
-      stages_[active[k]]->end_pass(pass);
-    } catch (const Error& e) {
-      throw Error(fmt::format("stage '{}' end of {} pass: {}", graph_.chain[active[k]].id,
-                              split_name(split), e.what()),
-                  e.exit_code());
-    }
-  }
-  return n;
+  g.wait_for_all();
 }
 
 void Pipeline::end_epoch(int epoch) {

@@ -47,6 +47,12 @@ class Pipeline {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::unique_ptr<Profiler> profiler_;
   std::atomic<int> in_flight_{0}, peak_in_flight_{0};
+
+  // run_pass's parts: the flow graph of one pass over the `active` chain indices; one stage's
+  // run of a batch, timed for the profiler; a slot taken for batch `seq` of the pass.
+  void run_flow_graph(const PassInfo& pass, const std::vector<std::size_t>& active, int pass_index);
+  void run_stage(std::size_t chain_index, Slot* slot, int pass_index);
+  void start_batch(Slot* slot, std::uint64_t seq, const PassInfo& pass);
 };
 
 // The [run] table's schema: name, seed, device, epochs, threads, in_flight, ...
