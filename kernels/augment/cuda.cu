@@ -55,6 +55,19 @@ struct CudaAugment::Impl {
   std::vector<cudaEvent_t> events;  // 2 per step while profiling
   std::vector<CudaAugment::StepTiming> profile;
 
+  // run()'s phases: upload the images, tasks and ids; launch one step's kernel(s); hand the
+  // output over on the device or download it, then synchronise.
+  void upload(const CudaBatch& b, std::size_t in_total, std::size_t out_total);
+  void launch(const cuda::StepPlan& sp, const CudaBatch& b);
+  void finish(const CudaBatch& b, std::size_t out_total);
+  // Profiling: the events around each step, and the bytes a step reads and writes.
+  void begin_profile();
+  void profile_step(std::size_t step, std::size_t n);
+  void end_profile();
+  std::uint8_t* u8_buffer(int id) const {
+    return id == 0 ? d_in.as<std::uint8_t>() : d_u8[id - 1].as<std::uint8_t>();
+  }
+
   ~Impl() {
     for (cudaEvent_t e : events) cudaEventDestroy(e);
     for (auto* b : {&d_in, &d_u8[0], &d_u8[1], &d_float, &d_tasks, &d_lut, &d_ids}) b->release();
@@ -99,113 +112,88 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     std::memcpy(b.out, b.in, in_total);
     return;
   }
-
-  // ---- plan: per-step tasks and buffer sizes (host) ----
-  cuda::Plan& plan = m.plan;
-  cuda::plan_batch(ops, b, plan);
-  const std::size_t* ping_bytes = plan.ping_elems;
-  const int src = plan.final_buffer;
-
-  // ---- upload ----
-  m.d_in.reserve(in_total);
-  m.h_in.reserve(in_total);
-  for (int j = 0; j < 2; ++j) m.d_u8[j].reserve(std::max<std::size_t>(ping_bytes[j], 1));
-  const std::size_t elem = out_type_bytes(b.out_type);
-  m.d_float.reserve(b.out_type != OutType::u8 ? out_total * elem : 1);
-  const std::size_t task_bytes = std::max<std::size_t>(plan.tasks.size(), 1) * sizeof(cuda::Task);
-  m.d_tasks.reserve(task_bytes);
-  m.h_tasks.reserve(task_bytes);
-  m.d_lut.reserve(n * 768);
-  m.d_ids.reserve(n * sizeof(std::uint64_t));
-  m.h_ids.reserve(n * sizeof(std::uint64_t));
-  std::memcpy(m.h_in.p, b.in, in_total);
-  if (!plan.tasks.empty())
-    std::memcpy(m.h_tasks.p, plan.tasks.data(), plan.tasks.size() * sizeof(cuda::Task));
-  std::memcpy(m.h_ids.p, b.sample_ids, n * sizeof(std::uint64_t));
-  check(cudaMemcpyAsync(m.d_in.p, m.h_in.p, in_total, cudaMemcpyHostToDevice, m.stream),
-        "upload images");
-  check(cudaMemcpyAsync(m.d_tasks.p, m.h_tasks.p, plan.tasks.size() * sizeof(cuda::Task),
-                        cudaMemcpyHostToDevice, m.stream),
-        "upload tasks");
-  check(cudaMemcpyAsync(m.d_ids.p, m.h_ids.p, n * sizeof(std::uint64_t), cudaMemcpyHostToDevice,
-                        m.stream),
-        "upload ids");
-
-  // ---- launch ----
-  const auto u8_buf = [&](int id) -> std::uint8_t* {
-    return id == 0 ? m.d_in.as<std::uint8_t>() : m.d_u8[id - 1].as<std::uint8_t>();
-  };
-  constexpr int kThreads = 256;
-  if (m.profiling) {
-    while (m.events.size() < 2 * plan.steps.size()) {
-      cudaEvent_t e;
-      check(cudaEventCreate(&e), "cudaEventCreate");
-      m.events.push_back(e);
-    }
-    m.profile.assign(plan.steps.size(), {});
-  }
-  for (std::size_t step = 0; step < plan.steps.size(); ++step) {
-    const cuda::StepPlan& sp = plan.steps[step];
-    if (m.profiling) {
-      check(cudaEventRecord(m.events[2 * step], m.stream), "cudaEventRecord");
-      auto& p = m.profile[step];
-      p.name = op_name(sp.step.op.kind);
-      if (sp.step.normalize && sp.step.op.kind != OpKind::normalize) p.name += "+normalize";
-      for (std::size_t i = 0; i < n; ++i) {
-        const cuda::Task& t = plan.tasks[sp.first_task + i];
-        const double read =
-            sp.kernel == cuda::Kernel::erase ? 0.0 : static_cast<double>(t.in.numel());
-        const double fbytes = sp.step.bf16 ? 2.0 : 4.0;
-        const double written =
-            sp.kernel == cuda::Kernel::erase
-                ? fbytes * t.d.h * t.d.w * t.out.c * t.d.apply
-                : static_cast<double>(t.out.numel()) * (sp.step.normalize ? fbytes : 1.0);
-        p.bytes += read + written;
-      }
-    }
-    cuda::Step s = sp.step;
-    s.tasks = m.d_tasks.as<cuda::Task>() + sp.first_task;
-    s.in = sp.src == 3 ? nullptr : u8_buf(sp.src);
-    s.out_u8 = sp.dst == 3 ? nullptr : u8_buf(sp.dst);
-    s.out_f32 = m.d_float.as<float>();
-    s.out_bf16 = m.d_float.as<std::uint16_t>();
-    s.lut = m.d_lut.as<std::uint8_t>();
-    const dim3 grid(
-        static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads)),
-        static_cast<unsigned>(n));
-    switch (sp.kernel) {
-      case cuda::Kernel::crop:
-        cuda::crop_kernel<<<grid, kThreads, 0, m.stream>>>(s);
-        break;
-      case cuda::Kernel::resize:
-        cuda::resize_kernel<<<grid, kThreads, 0, m.stream>>>(s);
-        break;
-      case cuda::Kernel::rotate:
-        cuda::rotate_kernel<<<grid, kThreads, 0, m.stream>>>(s);
-        break;
-      case cuda::Kernel::to_rgb:
-        cuda::to_rgb_kernel<<<grid, kThreads, 0, m.stream>>>(s);
-        break;
-      case cuda::Kernel::normalize:
-        cuda::normalize_kernel<<<grid, kThreads, 0, m.stream>>>(s);
-        break;
-      case cuda::Kernel::ta:
-        cuda::ta_lut_kernel<<<static_cast<unsigned>(n), kThreads, 0, m.stream>>>(s);
-        check(cudaGetLastError(), "ta_lut_kernel");
-        cuda::ta_apply_kernel<<<grid, kThreads, 0, m.stream>>>(s);
-        break;
-      case cuda::Kernel::erase:
-        cuda::erase_kernel<<<grid, kThreads, 0, m.stream>>>(
-            s, b.seed, b.epoch, m.d_ids.as<std::uint64_t>(), sp.op_index);
-        break;
-    }
-    check(cudaGetLastError(), op_name(sp.step.op.kind));
+  cuda::plan_batch(ops, b, m.plan);  // per-step tasks and buffer sizes, on the host
+  m.upload(b, in_total, out_total);
+  if (m.profiling) m.begin_profile();
+  for (std::size_t step = 0; step < m.plan.steps.size(); ++step) {
+    if (m.profiling) m.profile_step(step, n);
+    m.launch(m.plan.steps[step], b);
     if (m.profiling) check(cudaEventRecord(m.events[2 * step + 1], m.stream), "cudaEventRecord");
   }
+  m.finish(b, out_total);
+  if (m.profiling) m.end_profile();
+}
 
-  // ---- hand over on the device, or download ----
-  const std::size_t out_bytes = out_total * elem;
-  const void* dev_out = src == 3 ? m.d_float.p : static_cast<const void*>(u8_buf(src));
+void CudaAugment::Impl::upload(const CudaBatch& b, std::size_t in_total, std::size_t out_total) {
+  const std::size_t n = b.n;
+  d_in.reserve(in_total);
+  h_in.reserve(in_total);
+  for (int j = 0; j < 2; ++j) d_u8[j].reserve(std::max<std::size_t>(plan.ping_elems[j], 1));
+  d_float.reserve(b.out_type != OutType::u8 ? out_total * out_type_bytes(b.out_type) : 1);
+  const std::size_t task_bytes = std::max<std::size_t>(plan.tasks.size(), 1) * sizeof(cuda::Task);
+  d_tasks.reserve(task_bytes);
+  h_tasks.reserve(task_bytes);
+  d_lut.reserve(n * 768);
+  d_ids.reserve(n * sizeof(std::uint64_t));
+  h_ids.reserve(n * sizeof(std::uint64_t));
+  std::memcpy(h_in.p, b.in, in_total);
+  if (!plan.tasks.empty())
+    std::memcpy(h_tasks.p, plan.tasks.data(), plan.tasks.size() * sizeof(cuda::Task));
+  std::memcpy(h_ids.p, b.sample_ids, n * sizeof(std::uint64_t));
+  check(cudaMemcpyAsync(d_in.p, h_in.p, in_total, cudaMemcpyHostToDevice, stream), "upload images");
+  check(cudaMemcpyAsync(d_tasks.p, h_tasks.p, plan.tasks.size() * sizeof(cuda::Task),
+                        cudaMemcpyHostToDevice, stream),
+        "upload tasks");
+  check(
+      cudaMemcpyAsync(d_ids.p, h_ids.p, n * sizeof(std::uint64_t), cudaMemcpyHostToDevice, stream),
+      "upload ids");
+}
+
+void CudaAugment::Impl::launch(const cuda::StepPlan& sp, const CudaBatch& b) {
+  constexpr int kThreads = 256;
+  const std::size_t n = b.n;
+  cuda::Step s = sp.step;
+  s.tasks = d_tasks.as<cuda::Task>() + sp.first_task;
+  s.in = sp.src == 3 ? nullptr : u8_buffer(sp.src);
+  s.out_u8 = sp.dst == 3 ? nullptr : u8_buffer(sp.dst);
+  s.out_f32 = d_float.as<float>();
+  s.out_bf16 = d_float.as<std::uint16_t>();
+  s.lut = d_lut.as<std::uint8_t>();
+  const dim3 grid(static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads)),
+                  static_cast<unsigned>(n));
+  switch (sp.kernel) {
+    case cuda::Kernel::crop:
+      cuda::crop_kernel<<<grid, kThreads, 0, stream>>>(s);
+      break;
+    case cuda::Kernel::resize:
+      cuda::resize_kernel<<<grid, kThreads, 0, stream>>>(s);
+      break;
+    case cuda::Kernel::rotate:
+      cuda::rotate_kernel<<<grid, kThreads, 0, stream>>>(s);
+      break;
+    case cuda::Kernel::to_rgb:
+      cuda::to_rgb_kernel<<<grid, kThreads, 0, stream>>>(s);
+      break;
+    case cuda::Kernel::normalize:
+      cuda::normalize_kernel<<<grid, kThreads, 0, stream>>>(s);
+      break;
+    case cuda::Kernel::ta:
+      cuda::ta_lut_kernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(s);
+      check(cudaGetLastError(), "ta_lut_kernel");
+      cuda::ta_apply_kernel<<<grid, kThreads, 0, stream>>>(s);
+      break;
+    case cuda::Kernel::erase:
+      cuda::erase_kernel<<<grid, kThreads, 0, stream>>>(s, b.seed, b.epoch,
+                                                        d_ids.as<std::uint64_t>(), sp.op_index);
+      break;
+  }
+  check(cudaGetLastError(), op_name(sp.step.op.kind));
+}
+
+void CudaAugment::Impl::finish(const CudaBatch& b, std::size_t out_total) {
+  const int src = plan.final_buffer;
+  const std::size_t out_bytes = out_total * out_type_bytes(b.out_type);
+  const void* dev_out = src == 3 ? d_float.p : static_cast<const void*>(u8_buffer(src));
   if (b.device_out) {
     if (b.out_type != OutType::f32 || src != 3)
       throw std::runtime_error(
@@ -213,22 +201,50 @@ void CudaAugment::run(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     // device_out is reused across batches (a pooled Batch keeps its allocation); its previous
     // reader, a GPU model, is done with it once Model::backward has returned (it synchronises when
     // its input came from device memory), so no cross-stream wait is needed here.
-    check(cudaMemcpyAsync(b.device_out, dev_out, out_bytes, cudaMemcpyDeviceToDevice, m.stream),
+    check(cudaMemcpyAsync(b.device_out, dev_out, out_bytes, cudaMemcpyDeviceToDevice, stream),
           "device output");
   } else {
-    m.h_out.reserve(out_bytes);
-    check(cudaMemcpyAsync(m.h_out.p, dev_out, out_bytes, cudaMemcpyDeviceToHost, m.stream),
-          "download");
+    h_out.reserve(out_bytes);
+    check(cudaMemcpyAsync(h_out.p, dev_out, out_bytes, cudaMemcpyDeviceToHost, stream), "download");
   }
-  check(cudaStreamSynchronize(m.stream), "augment kernels");
-  if (!b.device_out) std::memcpy(b.out, m.h_out.p, out_bytes);
-  if (m.profiling)
-    for (std::size_t step = 0; step < plan.steps.size(); ++step) {
-      float ms = 0;
-      check(cudaEventElapsedTime(&ms, m.events[2 * step], m.events[2 * step + 1]),
-            "cudaEventElapsedTime");
-      m.profile[step].ms = ms;
-    }
+  check(cudaStreamSynchronize(stream), "augment kernels");
+  if (!b.device_out) std::memcpy(b.out, h_out.p, out_bytes);
+}
+
+void CudaAugment::Impl::begin_profile() {
+  while (events.size() < 2 * plan.steps.size()) {
+    cudaEvent_t e;
+    check(cudaEventCreate(&e), "cudaEventCreate");
+    events.push_back(e);
+  }
+  profile.assign(plan.steps.size(), {});
+}
+
+void CudaAugment::Impl::profile_step(std::size_t step, std::size_t n) {
+  const cuda::StepPlan& sp = plan.steps[step];
+  check(cudaEventRecord(events[2 * step], stream), "cudaEventRecord");
+  auto& p = profile[step];
+  p.name = op_name(sp.step.op.kind);
+  if (sp.step.normalize && sp.step.op.kind != OpKind::normalize) p.name += "+normalize";
+  for (std::size_t i = 0; i < n; ++i) {
+    const cuda::Task& t = plan.tasks[sp.first_task + i];
+    const double read = sp.kernel == cuda::Kernel::erase ? 0.0 : static_cast<double>(t.in.numel());
+    const double fbytes = sp.step.bf16 ? 2.0 : 4.0;
+    const double written =
+        sp.kernel == cuda::Kernel::erase
+            ? fbytes * t.d.h * t.d.w * t.out.c * t.d.apply
+            : static_cast<double>(t.out.numel()) * (sp.step.normalize ? fbytes : 1.0);
+    p.bytes += read + written;
+  }
+}
+
+void CudaAugment::Impl::end_profile() {
+  for (std::size_t step = 0; step < plan.steps.size(); ++step) {
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, events[2 * step], events[2 * step + 1]),
+          "cudaEventElapsedTime");
+    profile[step].ms = ms;
+  }
 }
 
 void CudaAugment::set_profiling(bool on) { impl_->profiling = on; }

@@ -235,6 +235,78 @@ void ta_geometry(OpDraw& d, Dims in) {
   }
 }
 
+namespace {
+
+// Each op's draws, in the order ops.hpp documents; d starts as the whole image, applied.
+
+void draw_random_crop(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
+  const PaddedSize p = random_crop_padded(op, in);
+  int i = 0, j = 0;
+  if (!(p.h == op.size_h && p.w == op.size_w)) {
+    i = static_cast<int>(r.below(static_cast<std::uint32_t>(p.h - op.size_h + 1)));
+    j = static_cast<int>(r.below(static_cast<std::uint32_t>(p.w - op.size_w + 1)));
+  }
+  d.top = i - op.pad_t - p.extra_t;
+  d.left = j - op.pad_l - p.extra_l;
+  d.h = op.size_h;
+  d.w = op.size_w;
+}
+
+// random_resized_crop's crop and random_erasing's box: 10 tries of an area and a log-uniform
+// ratio; then RandomResizedCrop falls back to a central crop, RandomErasing to no box.
+void draw_area_box(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
+  const bool erasing = op.kind == OpKind::random_erasing;
+  if (erasing && !r.bernoulli(op.p)) {
+    d.apply = false;
+    return;
+  }
+  const double area = static_cast<double>(in.h) * in.w;
+  const float lr0 = std::log(op.ratio_lo), lr1 = std::log(op.ratio_hi);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * static_cast<double>(r.uniform(op.scale_lo, op.scale_hi));
+    const double aspect = static_cast<double>(std::exp(r.uniform(lr0, lr1)));
+    // RandomResizedCrop: w from area * aspect; RandomErasing: h from area * aspect.
+    const int a = py_round(std::sqrt(target * aspect)), b = py_round(std::sqrt(target / aspect));
+    const int w = erasing ? b : a, h = erasing ? a : b;
+    const bool fits = erasing ? (h < in.h && w < in.w) : (0 < w && w <= in.w && 0 < h && h <= in.h);
+    if (!fits) continue;
+    d.top = static_cast<int>(r.below(static_cast<std::uint32_t>(in.h - h + 1)));
+    d.left = static_cast<int>(r.below(static_cast<std::uint32_t>(in.w - w + 1)));
+    d.h = h;
+    d.w = w;
+    return;
+  }
+  if (erasing) {  // torchvision returns the image unchanged
+    d.apply = false;
+    return;
+  }
+  // Fallback to a central crop with the ratio clamped into [ratio_lo, ratio_hi].
+  const double in_ratio = static_cast<double>(in.w) / in.h;
+  int w = in.w, h = in.h;
+  if (in_ratio < op.ratio_lo)
+    h = py_round(w / static_cast<double>(op.ratio_lo));
+  else if (in_ratio > op.ratio_hi)
+    w = py_round(h * static_cast<double>(op.ratio_hi));
+  d.top = (in.h - h) / 2;
+  d.left = (in.w - w) / 2;
+  d.h = h;
+  d.w = w;
+}
+
+void draw_trivial_augment(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
+  d.ta = static_cast<TaOp>(r.below(kNumTaOps));
+  const bool has_bins =
+      !(d.ta == TaOp::identity || d.ta == TaOp::auto_contrast || d.ta == TaOp::equalize);
+  float mag =
+      has_bins ? ta_magnitude(d.ta, static_cast<int>(r.below(op.num_bins)), op.num_bins) : 0.0f;
+  if (ta_signed(d.ta) && r.below(2)) mag = -mag;
+  d.magnitude = mag;
+  d.apply = d.ta != TaOp::identity;
+  ta_geometry(d, in);
+}
+
+}  // namespace
+
 OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t epoch,
                std::uint64_t sample, std::uint32_t op_index) {
   rng::Philox r(seed, epoch, sample, op_index);
@@ -244,26 +316,15 @@ OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t e
   d.h = in.h;
   d.w = in.w;
   switch (op.kind) {
-    case OpKind::center_crop: {
+    case OpKind::center_crop:
       d.top = center_crop_start(in.h, op.size_h);
       d.left = center_crop_start(in.w, op.size_w);
       d.h = op.size_h;
       d.w = op.size_w;
       break;
-    }
-    case OpKind::random_crop: {
-      const PaddedSize p = random_crop_padded(op, in);
-      int i = 0, j = 0;
-      if (!(p.h == op.size_h && p.w == op.size_w)) {
-        i = static_cast<int>(r.below(static_cast<std::uint32_t>(p.h - op.size_h + 1)));
-        j = static_cast<int>(r.below(static_cast<std::uint32_t>(p.w - op.size_w + 1)));
-      }
-      d.top = i - op.pad_t - p.extra_t;
-      d.left = j - op.pad_l - p.extra_l;
-      d.h = op.size_h;
-      d.w = op.size_w;
+    case OpKind::random_crop:
+      draw_random_crop(op, in, r, d);
       break;
-    }
     case OpKind::hflip:
       d.flip = r.bernoulli(op.p);
       d.apply = d.flip;
@@ -276,59 +337,12 @@ OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t e
       break;
     }
     case OpKind::random_resized_crop:
-    case OpKind::random_erasing: {
-      const bool erasing = op.kind == OpKind::random_erasing;
-      if (erasing && !r.bernoulli(op.p)) {
-        d.apply = false;
-        break;
-      }
-      const double area = static_cast<double>(in.h) * in.w;
-      const float lr0 = std::log(op.ratio_lo), lr1 = std::log(op.ratio_hi);
-      for (int attempt = 0; attempt < 10; ++attempt) {
-        const double target = area * static_cast<double>(r.uniform(op.scale_lo, op.scale_hi));
-        const double aspect = static_cast<double>(std::exp(r.uniform(lr0, lr1)));
-        // RandomResizedCrop: w from area * aspect; RandomErasing: h from area * aspect.
-        const int a = py_round(std::sqrt(target * aspect)),
-                  b = py_round(std::sqrt(target / aspect));
-        const int w = erasing ? b : a, h = erasing ? a : b;
-        const bool fits =
-            erasing ? (h < in.h && w < in.w) : (0 < w && w <= in.w && 0 < h && h <= in.h);
-        if (!fits) continue;
-        d.top = static_cast<int>(r.below(static_cast<std::uint32_t>(in.h - h + 1)));
-        d.left = static_cast<int>(r.below(static_cast<std::uint32_t>(in.w - w + 1)));
-        d.h = h;
-        d.w = w;
-        return d;
-      }
-      if (erasing) {  // torchvision returns the image unchanged
-        d.apply = false;
-        break;
-      }
-      // Fallback to a central crop with the ratio clamped into [ratio_lo, ratio_hi].
-      const double in_ratio = static_cast<double>(in.w) / in.h;
-      int w = in.w, h = in.h;
-      if (in_ratio < op.ratio_lo)
-        h = py_round(w / static_cast<double>(op.ratio_lo));
-      else if (in_ratio > op.ratio_hi)
-        w = py_round(h * static_cast<double>(op.ratio_hi));
-      d.top = (in.h - h) / 2;
-      d.left = (in.w - w) / 2;
-      d.h = h;
-      d.w = w;
+    case OpKind::random_erasing:
+      draw_area_box(op, in, r, d);
       break;
-    }
-    case OpKind::trivial_augment_wide: {
-      d.ta = static_cast<TaOp>(r.below(kNumTaOps));
-      const bool has_bins =
-          !(d.ta == TaOp::identity || d.ta == TaOp::auto_contrast || d.ta == TaOp::equalize);
-      float mag =
-          has_bins ? ta_magnitude(d.ta, static_cast<int>(r.below(op.num_bins)), op.num_bins) : 0.0f;
-      if (ta_signed(d.ta) && r.below(2)) mag = -mag;
-      d.magnitude = mag;
-      d.apply = d.ta != TaOp::identity;
-      ta_geometry(d, in);
+    case OpKind::trivial_augment_wide:
+      draw_trivial_augment(op, in, r, d);
       break;
-    }
     default:
       break;
   }
