@@ -255,8 +255,10 @@ void save_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& path,
   for (const auto& c : copies) publish_checkpoint_copy(path, c);
 }
 
-Checkpoint load_checkpoint(const std::filesystem::path& path) {
-  const std::string p = path.string();
+namespace {
+
+// The whole file, in one allocation and one read (checkpoints of large models are hundreds of MB).
+std::vector<char> read_checkpoint_file(const std::string& p) {
   // Only a regular file: a directory would give std::bad_alloc (its "size") and a FIFO would block.
   int fd = -1;
   try {
@@ -269,7 +271,6 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
     ::close(fd);
     throw std::runtime_error("checkpoint " + p + ": cannot open: " + errno_text());
   }
-  // One allocation and one read: checkpoints of large models are hundreds of MB.
   std::vector<char> bytes;
   bool read_error = std::fseek(f, 0, SEEK_END) != 0;
   const long size = read_error ? -1 : std::ftell(f);
@@ -280,7 +281,11 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   }
   std::fclose(f);
   if (read_error) throw std::runtime_error("checkpoint " + p + ": read error: " + errno_text());
+  return bytes;
+}
 
+// Checks the header (magic, checksum, version, size) and returns the payload's size.
+std::uint64_t checked_payload_size(const std::vector<char>& bytes, const std::string& p) {
   if (bytes.size() < kCheckpointHeaderSize) {
     if (bytes.size() >= 8 && std::memcmp(bytes.data(), kMagic, 8) != 0)
       throw std::runtime_error("checkpoint " + p + ": wrong magic: not a flowtrain checkpoint");
@@ -315,7 +320,11 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
   const char* payload = bytes.data() + kCheckpointHeaderSize;
   if (crc_of(crc_of(0, nullptr, 0), payload, payload_size) != payload_crc)
     throw std::runtime_error("checkpoint " + p + ": checksum mismatch (payload corrupt)");
+  return payload_size;
+}
 
+// The tensors, ints and strings of a checked payload.
+Checkpoint parse_payload(const char* payload, std::uint64_t payload_size, const std::string& p) {
   Checkpoint c;
   c.source = p;
   PayloadReader r(p, payload, payload_size, kCheckpointHeaderSize);
@@ -357,6 +366,15 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
     throw std::runtime_error("checkpoint " + p + ": corrupt payload: unread bytes from byte " +
                              std::to_string(r.offset()));
   return c;
+}
+
+}  // namespace
+
+Checkpoint load_checkpoint(const std::filesystem::path& path) {
+  const std::string p = path.string();
+  const std::vector<char> bytes = read_checkpoint_file(p);
+  const std::uint64_t payload_size = checked_payload_size(bytes, p);
+  return parse_payload(bytes.data() + kCheckpointHeaderSize, payload_size, p);
 }
 
 }  // namespace ft::optim
