@@ -304,20 +304,21 @@ double Schedule::main_lr(std::int64_t t) const {
       return p.eta_min +
              (b - p.eta_min) * (1.0 + std::cos(kPi * td / static_cast<double>(p.t_max))) / 2.0;
     case ScheduleKind::cosine_restarts: {
-      // torch's step(): T_cur += 1; if T_cur >= T_i: T_cur -= T_i, T_i *= T_mult.
-      std::int64_t t_cur = t, t_i = p.t_0;
+      // torch's step(): T_cur += 1; if T_cur >= T_i: T_cur -= T_i, T_i *= T_mult. T_i grows in
+      // double: in int64 a large T_mult overflows (undefined) and the loop never ended; a T_i
+      // beyond 2^63 (or inf) simply outlasts every step.
+      std::int64_t t_cur = t;
+      double t_i = static_cast<double>(p.t_0);
       if (p.t_mult == 1) {
         t_cur = t % p.t_0;
       } else {
-        while (t_cur >= t_i) {
-          t_cur -= t_i;
-          t_i *= p.t_mult;
+        while (static_cast<double>(t_cur) >= t_i) {
+          t_cur -= static_cast<std::int64_t>(t_i);  // t_i <= t_cur < 2^63 here
+          t_i *= static_cast<double>(p.t_mult);
         }
       }
       return p.eta_min +
-             (b - p.eta_min) *
-                 (1.0 + std::cos(kPi * static_cast<double>(t_cur) / static_cast<double>(t_i))) /
-                 2.0;
+             (b - p.eta_min) * (1.0 + std::cos(kPi * static_cast<double>(t_cur) / t_i)) / 2.0;
     }
     case ScheduleKind::cyclic:
       return cyclic_at(p, t).lr;

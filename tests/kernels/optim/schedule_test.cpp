@@ -264,3 +264,16 @@ TEST_CASE("which schedules follow the run's length") {
   s.kind = ScheduleKind::multistep;
   CHECK_FALSE(schedule_follows_run_length(s));
 }
+
+TEST_CASE("cosine_restarts with a huge T_mult ends (the cycle length no longer overflows)") {
+  // Found by tests/fuzz: T_i *= T_mult overflowed int64 and the restart loop never ended.
+  ScheduleSpec s;
+  s.kind = ScheduleKind::cosine_restarts;
+  s.t_0 = 30;
+  s.t_mult = std::numeric_limits<std::int64_t>::max();
+  const Schedule sched = make_schedule(s, 0.1, 0.9, 300);  // evaluates every step
+  CHECK(sched.lr(0) == doctest::Approx(0.1));
+  CHECK(sched.lr(30) == doctest::Approx(0.1));  // the restart
+  CHECK(std::isfinite(sched.lr(299)));
+  CHECK(sched.lr(299) == doctest::Approx(0.1).epsilon(1e-9));  // 269 steps into a ~2^68 cycle
+}
