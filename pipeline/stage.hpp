@@ -17,21 +17,9 @@
 #include <toml++/toml.h>
 
 #include "pipeline/batch.hpp"
+#include "pipeline/param_spec.hpp"
 
 namespace ft {
-
-enum class ParamType { boolean, integer, number, string, integer_list, number_list, string_list, table, table_list };
-const char* param_type_name(ParamType t);
-
-struct ParamSpec {
-  std::string name;
-  ParamType type;
-  std::string doc;
-  std::string default_value;           // TOML text of the default ("" = required when !optional)
-  bool optional = false;               // no default and may be absent
-  std::optional<double> min, max;      // inclusive range for numbers and integers
-  std::vector<std::string> choices;    // allowed values for strings
-};
 
 // Where a config value came from, for error messages: "configs/x.toml:12:3".
 struct SourcePos {
