@@ -30,57 +30,38 @@ constexpr std::uint64_t kSeed = 0x5eed0c0f;
 // About 2-3 s in a release build on a loaded 2-core machine.
 constexpr std::int64_t kIterations = 6000;
 
-const std::vector<std::string> kValues = {"0",
-                                          "-1",
-                                          "1",
-                                          "2",
-                                          "-0",
-                                          "7",
-                                          "65536",
-                                          "2147483648",
-                                          "4294967296",
-                                          "1000000",
-                                          "1e9",
-                                          "9223372036854775807",
-                                          "-9223372036854775808",
-                                          "9223372036854775808",
-                                          "18446744073709551616",
-                                          "0x7fffffffffffffff",
-                                          "0.5",
-                                          "-0.5",
-                                          "1e308",
-                                          "-1e308",
-                                          "1e-308",
-                                          "5e-324",
-                                          "inf",
-                                          "-inf",
-                                          "nan",
-                                          "true",
-                                          "false",
-                                          "\"\"",
-                                          "\"x\"",
-                                          "\"../../x\"",
-                                          "\"/tmp\"",
-                                          "\".\"",
-                                          "\"..\"",
-                                          "\"train\"",
-                                          "\"cuda\"",
-                                          "\"cpu\"",
-                                          "\"step\"",
-                                          "\"epoch\"",
-                                          "[]",
-                                          "[0]",
-                                          "[1, 2, 3]",
-                                          "[1000000, 1, 1]",
-                                          "[-1]",
-                                          "[\"train\"]",
-                                          "[\"val\", \"test\"]",
-                                          "{}",
-                                          "{ op = \"hflip\" }",
-                                          "[ { op = \"random_crop\", size = 50000 } ]",
-                                          "{ from = \"train\", fraction = 0.1 }",
-                                          "1979-05-27T07:32:00Z",
-                                          "~"};
+// Values by TOML type ('|'-separated); a value is mostly replaced by one of its own type, so the
+// config stays valid TOML and reaches the range checks.
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t b = 0;
+  for (std::size_t e; (e = list.find('|', b)) != std::string::npos; b = e + 1)
+    out.push_back(list.substr(b, e - b));
+  out.push_back(list.substr(b));
+  return out;
+}
+const std::vector<std::string> kIntegers = split(
+    "0|-1|1|2|3|7|8|255|256|1023|1024|4095|4096|16384|16385|65535|65536|1000000|1000001|"
+    "2147483647|2147483648|4294967295|4294967296|9007199254740993|9223372036854775807|"
+    "-9223372036854775808|0x7fffffffffffffff|0b1|0o777|1_000");
+const std::vector<std::string> kFloats = split(
+    "0.0|-0.0|0.5|1.0|1.5|2.0|1e-9|1e9|1e18|1e19|1e308|-1e308|5e-324|inf|-inf|nan|+nan|0.999999|"
+    "1.0000001|360.0|361.0|-360.0|9.3e18");
+const std::vector<std::string> kStrings =
+    split(R"(""|"x"|"train"|"val"|"test"|"cpu"|"cuda"|"auto"|"step"|"epoch"|"../x"|"/tmp"|"."|"..")"
+          R"(|"a/b"|"a b"|"\u0000"|"csv"|"folder"|"imagefolder"|"unlabeled"|'lit'|"""multi""")");
+const std::vector<std::string> kArrays = split(
+    R"([]|[0]|[1]|[-1]|[1, 2, 3]|[1000000, 1, 1]|[1, 1, 1, 1, 1, 1, 1, 1, 1]|[0.5]|[nan]|[inf])"
+    R"(|["train"]|["val", "test"]|[""]|[[]]|[{}]|[1, "x"])");
+const std::vector<std::string> kOthers =
+    split(R"(true|false|{}|{ op = "hflip" }|{ from = "train", fraction = 0.1 }|{ format = "csv" })"
+          R"(|[ { op = "random_crop", size = 50000 } ]|1979-05-27T07:32:00Z|07:32:00|~)");
+const std::vector<std::string> kValues = [] {
+  std::vector<std::string> v;
+  for (const auto* pool : {&kIntegers, &kFloats, &kStrings, &kArrays, &kOthers})
+    v.insert(v.end(), pool->begin(), pool->end());
+  return v;
+}();
 
 const std::vector<std::string> kSyntax = {
     "=",  "[",  "]",           "{",       "}",      "\"",  "'",       ".",  ",",
@@ -88,10 +69,11 @@ const std::vector<std::string> kSyntax = {
     "[[", "]]", "-",           "+",       "_",      "e",   ":",       "\t"};
 
 struct Corpus {
-  std::vector<std::string> seeds;   // config texts
-  std::vector<std::string> keys;    // every key name a config may hold
-  std::vector<std::string> paths;   // `--set` paths that exist in some seed
-  std::vector<std::string> tokens;  // for byte-level insertion
+  std::vector<std::string> seeds;    // config texts
+  std::vector<std::string> strings;  // the seeds' string values (stage ids, kinds, ops), quoted
+  std::vector<std::string> keys;     // every key name a config may hold
+  std::vector<std::string> paths;    // `--set` paths that exist in some seed
+  std::vector<std::string> tokens;   // for byte-level insertion
 };
 
 void collect_paths(const toml::node& n, const std::string& prefix, std::vector<std::string>& out) {
@@ -112,6 +94,15 @@ void collect_paths(const toml::node& n, const std::string& prefix, std::vector<s
   }
 }
 
+void collect_strings(const toml::node& n, std::vector<std::string>& out) {
+  if (auto* t = n.as_table())
+    for (auto&& [k, v] : *t) collect_strings(v, out);
+  else if (auto* a = n.as_array())
+    for (auto& v : *a) collect_strings(v, out);
+  else if (auto* v = n.as_string())
+    out.push_back("\"" + v->get() + "\"");
+}
+
 const Corpus& corpus() {
   static const Corpus c = [] {
     Corpus c;
@@ -126,6 +117,7 @@ const Corpus& corpus() {
       s << in.rdbuf();
       c.seeds.push_back(s.str());
       const toml::table t = toml::parse(c.seeds.back(), f.string());
+      collect_strings(t, c.strings);
       for (auto&& [k, v] : t) {
         if (k.str() != "stage") {
           collect_paths(v, std::string(k.str()), c.paths);
@@ -148,10 +140,14 @@ const Corpus& corpus() {
       c.keys.push_back(name);
       for (auto& p : k.params) {
         c.keys.push_back(p.name);
-        for (auto& ch : p.choices) c.keys.push_back(ch);
+        for (auto& ch : p.choices) c.strings.push_back("\"" + ch + "\"");
       }
     }
-    for (auto& op : augment_op_names()) c.keys.push_back(op);
+    for (auto& op : augment_op_names()) c.strings.push_back("\"" + op + "\"");
+    for (auto& [name, k] : r.kinds()) c.strings.push_back("\"" + name + "\"");
+    c.strings.insert(c.strings.end(), kStrings.begin(), kStrings.end());
+    std::sort(c.strings.begin(), c.strings.end());
+    c.strings.erase(std::unique(c.strings.begin(), c.strings.end()), c.strings.end());
     for (const char* k :
          {"id",   "kind",     "after",  "inputs", "splits", "concurrency", "op",
           "from", "fraction", "format", "images", "labels", "size",        "padding",
@@ -164,12 +160,13 @@ const Corpus& corpus() {
     c.tokens = kSyntax;
     c.tokens.insert(c.tokens.end(), c.keys.begin(), c.keys.end());
     c.tokens.insert(c.tokens.end(), kValues.begin(), kValues.end());
+    c.tokens.insert(c.tokens.end(), c.strings.begin(), c.strings.end());
     return c;
   }();
   return c;
 }
 
-// The end of the TOML value that starts at `from`: the next newline, or a ',' '}' ']' outside
+// The end of the TOML value that starts at `from`: the next newline, ',', '}' or ']' outside
 // brackets and strings.
 std::size_t value_end(const std::string& s, std::size_t from) {
   int depth = 0;
@@ -185,7 +182,7 @@ std::size_t value_end(const std::string& s, std::size_t from) {
       quote = c;
     else if (c == '[' || c == '{')
       ++depth;
-    else if (c == '\n' || ((c == ',' || c == '}' || c == ']') && depth == 0))
+    else if ((c == '\n' || c == ',' || c == '}' || c == ']') && depth == 0)
       return i;
     else if (c == ']' || c == '}')
       --depth;
@@ -200,45 +197,108 @@ std::vector<std::size_t> line_starts(const std::string& s) {
   return v;
 }
 
+// A value of the same TOML type as `old` (by its first character), now and then of any type.
+std::string value_like(const std::string& old, fuzz::Rng& rng, const Corpus& c) {
+  if (rng.chance(6) || old.empty()) return rng.chance(3) ? rng.pick(c.strings) : rng.pick(kValues);
+  const char f = old[0];
+  if (f == '"' || f == '\'') return rng.pick(c.strings);
+  if (f == '[') return rng.pick(kArrays);
+  if (f == 't' || f == 'f') return rng.chance(2) ? "true" : "false";
+  if (old.find_first_of(".eEin") != std::string::npos) return rng.pick(kFloats);
+  if ((f >= '0' && f <= '9') || f == '-' || f == '+') return rng.pick(kIntegers);
+  return rng.pick(kOthers);
+}
+
 void mutate_config(std::string& s, fuzz::Rng& rng, const Corpus& c) {
   const auto lines = line_starts(s);
   const auto line_at = [&](std::size_t k) {
     const std::size_t b = lines[k], e = s.find('\n', b);
     return std::pair{b, e == std::string::npos ? s.size() : e + 1};
   };
-  switch (rng.below(10)) {
+  switch (rng.below(12)) {
     case 0:
     case 1:
-    case 2: {  // another value for an existing key
-      std::vector<std::size_t> eqs;
+    case 2:
+    case 3: {  // another value for an existing key, or for one element of an array value
+      std::vector<std::size_t> at;
       for (std::size_t i = 0; i < s.size(); ++i)
-        if (s[i] == '=') eqs.push_back(i);
-      if (eqs.empty()) break;
-      std::size_t b = rng.pick(eqs) + 1;
+        if (s[i] == '=') at.push_back(i + 1);
+      if (at.empty()) break;
+      std::size_t b = rng.pick(at);
       while (b < s.size() && s[b] == ' ') ++b;
-      s.replace(b, value_end(s, b) - b, rng.chance(4) ? rng.pick(c.keys) : rng.pick(kValues));
+      std::size_t e = value_end(s, b);
+      if (b < s.size() && s[b] == '[' && rng.chance(2)) {
+        std::vector<std::size_t> elements{b + 1};
+        int depth = 0;
+        for (std::size_t i = b; i < e; ++i) {
+          depth += (s[i] == '[' || s[i] == '{') - (s[i] == ']' || s[i] == '}');
+          if (s[i] == ',' && depth == 1) elements.push_back(i + 1);
+        }
+        b = rng.pick(elements);
+        while (b < s.size() && (s[b] == ' ' || s[b] == '\n')) ++b;
+        e = value_end(s, b);
+      }
+      s.replace(b, e - b, value_like(s.substr(b, e - b), rng, c));
       break;
     }
-    case 3: {  // a new key in some table
+    case 4: {  // a number nudged: off by one, negated, scaled
+      std::vector<std::size_t> at;
+      for (std::size_t i = 1; i < s.size(); ++i)
+        if (s[i] >= '0' && s[i] <= '9' && (s[i - 1] == ' ' || s[i - 1] == '[' || s[i - 1] == ','))
+          at.push_back(i);
+      if (at.empty()) break;
+      const std::size_t b = rng.pick(at);
+      std::size_t e = b;
+      while (e < s.size() && s[e] >= '0' && s[e] <= '9') ++e;
+      const long long v = std::stoll(s.substr(b, std::min<std::size_t>(e - b, 15)));
+      const long long nv[] = {v + 1, v - 1, -v, v * 1000, v / 2};
+      s.replace(b, e - b, std::to_string(nv[rng.below(5)]));
+      break;
+    }
+    case 5: {  // a new key in some table
       const auto [b, e] = line_at(rng.below(lines.size()));
-      s.insert(e, rng.pick(c.keys) + " = " + rng.pick(kValues) + "\n");
+      s.insert(e, rng.pick(c.keys) + " = " + value_like("", rng, c) + "\n");
       break;
     }
-    case 4: {
+    case 6: {  // another key name
+      const std::size_t eq = s.find(" = ", rng.below(s.size() + 1));
+      if (eq == std::string::npos) break;
+      std::size_t b = eq;
+      while (b > 0 && s[b - 1] != '\n' && s[b - 1] != ' ' && s[b - 1] != '{' && s[b - 1] != ',')
+        --b;
+      s.replace(b, eq - b, rng.pick(c.keys));
+      break;
+    }
+    case 7: {
       const auto [b, e] = line_at(rng.below(lines.size()));
       s.erase(b, e - b);
       break;
     }
-    case 5: {
-      const auto [b, e] = line_at(rng.below(lines.size()));
-      s.insert(e, s.substr(b, e - b));
+    case 8: {  // a [[stage]] block copied to the end under another id
+      std::vector<std::size_t> at;
+      for (std::size_t i = s.find("[[stage]]"); i != std::string::npos;
+           i = s.find("[[stage]]", i + 1))
+        at.push_back(i);
+      if (at.empty()) break;
+      const std::size_t b = rng.pick(at), e = std::min(s.size(), s.find("[[stage]]", b + 1));
+      std::string block = s.substr(b, e - b);
+      if (const std::size_t id = block.find("id = \""); id != std::string::npos)
+        block.insert(id + 6, rng.chance(2) ? "copy_" : "");
+      s += "\n" + block;
       break;
     }
-    case 6: {  // a table header somewhere
+    case 9: {  // a table header somewhere
       const auto [b, e] = line_at(rng.below(lines.size()));
       s.insert(b, rng.chance(2) ? std::string("[[stage]]\n") : "[" + rng.pick(c.keys) + "]\n");
       break;
     }
+    case 10:  // text: tokens and printable characters
+      if (rng.chance(2)) {
+        s.insert(rng.below(s.size() + 1), rng.pick(c.tokens));
+      } else if (!s.empty()) {
+        s[rng.below(s.size())] = static_cast<char>(' ' + rng.below(95));
+      }
+      break;
     default:
       fuzz::mutate_bytes(s, rng, c.tokens);
   }
@@ -248,7 +308,7 @@ fuzz::Input generate(fuzz::Rng& rng) {
   const Corpus& c = corpus();
   fuzz::Input in;
   in.data = rng.pick(c.seeds);
-  const std::size_t mutations = rng.chance(3) ? 0 : 1 + rng.below(rng.chance(4) ? 12 : 3);
+  const std::size_t mutations = rng.chance(4) ? 0 : 1 + rng.below(rng.chance(4) ? 8 : 2);
   for (std::size_t k = 0; k < mutations; ++k) mutate_config(in.data, rng, c);
   const std::size_t sets = rng.chance(2) ? 0 : 1 + rng.below(3);
   for (std::size_t k = 0; k < sets; ++k) {
@@ -256,8 +316,8 @@ fuzz::Input generate(fuzz::Rng& rng) {
     if (rng.chance(5)) path += "." + rng.pick(c.keys);
     if (rng.chance(8))
       path += "." + rng.pick(std::vector<std::string>{"0", "+", "+1", "99999999999999999999"});
-    std::string set = path + "=" + (rng.chance(5) ? rng.pick(c.keys) : rng.pick(kValues));
-    if (rng.chance(4)) fuzz::mutate_bytes(set, rng, c.tokens);
+    std::string set = path + "=" + value_like(rng.chance(2) ? "" : "0", rng, c);
+    if (rng.chance(6)) fuzz::mutate_bytes(set, rng, c.tokens);
     in.args.push_back(set);
   }
   if (mutations == 0 && sets == 0) mutate_config(in.data, rng, c);

@@ -1,6 +1,6 @@
 // Regression tests made from what the fuzz drivers found (tests/fuzz/*_fuzz_test.cpp), each with
 // its minimized input as a string literal and the path it failed on (targets.hpp). A test marked
-// "open" documents a finding whose fix belongs to another file than tests/fuzz: it is decorated
+// "open" documents a finding whose fix belongs to a file outside tests/fuzz: it is decorated
 // may_fail until that fix lands (then the decorator goes).
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -53,12 +53,11 @@ int load_in_child(const std::string& text, unsigned deadline_s = 5) {
 
 }  // namespace
 
-// Open (fix: kernels/optim/schedule.cpp, Schedule::main_lr): `t_i *= p.t_mult` overflows int64
-// for a large T_mult (undefined behaviour), T_i goes negative and the restart loop never ends;
-// validation (check_finite_over_run) evaluates it, so `flowtrain run` and `schedule` hang.
+// Found by the config fuzz target: `t_i *= p.t_mult` in Schedule::main_lr overflowed int64 for a
+// large T_mult (undefined behaviour), T_i went negative and the restart loop never ended;
+// validation evaluates the schedule, so `flowtrain run` and `schedule` hung (fixed in 148e785).
 TEST_CASE(
-    "finding: cosine_restarts with T_mult = 2^63 - 1 is refused or evaluated, it does not hang" *
-    doctest::may_fail()) {
+    "finding: cosine_restarts with T_mult = 2^63 - 1 is refused or evaluated, it does not hang") {
   const int status = load_in_child(
       "[run]\nepochs = 300\n[schedule]\nkind = \"cosine_restarts\"\nper = \"epoch\"\nT_0 = 30\n"
       "T_mult = 0x7fffffffffffffff\n[[stage]]\nid = \"read\"\nkind = \"read_files\"\n");
