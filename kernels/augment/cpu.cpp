@@ -8,6 +8,7 @@
 
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/ops/op_def.hpp"
 #include "kernels/augment/pixel.hpp"
 
 namespace ft::aug {
@@ -217,48 +218,10 @@ void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d) {
 
 void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
                      const std::uint8_t* in, Dims id, Scratch& s) {
-  switch (op.kind) {
-    case OpKind::resize:
-    case OpKind::random_resized_crop:
-      resize_cpu(out, od, in, id, d.top, d.left, d.h, d.w, op.antialias, s);
-      return;
-    case OpKind::center_crop:
-    case OpKind::random_crop:
-      crop_pad_cpu(out, od, in, id, d.top, d.left,
-                   op.kind == OpKind::center_crop ? PadMode::constant : op.pad_mode,
-                   op.kind == OpKind::center_crop ? nullptr : op.fill, op.n_fill, false);
-      return;
-    case OpKind::hflip:
-      crop_pad_cpu(out, od, in, id, 0, 0, PadMode::constant, op.fill, op.n_fill, d.flip);
-      return;
-    case OpKind::rotate:
-      affine_cpu(out, in, id, d.matrix, op.interp, true, op.fill, op.n_fill);
-      return;
-    case OpKind::trivial_augment_wide:
-      switch (d.ta) {
-        case TaOp::identity:
-          std::memcpy(out, in, id.numel());
-          return;
-        case TaOp::shear_x:
-        case TaOp::shear_y:
-        case TaOp::translate_x:
-        case TaOp::translate_y:
-        case TaOp::rotate:
-          affine_cpu(out, in, id, d.matrix, op.interp, op.has_fill, op.fill, op.n_fill);
-          return;
-        default:
-          ta_color_cpu(out, in, id, d.ta, d.magnitude);
-          return;
-      }
-    case OpKind::to_rgb:
-      to_rgb_cpu(out, in, id);
-      return;
-    case OpKind::normalize:
-    case OpKind::random_erasing:
-      break;
-  }
-  throw std::invalid_argument(std::string("apply_u8_op_cpu: ") + op_name(op.kind) +
-                              " is not a u8 op");
+  const OpDef& def = op_def(op.kind);
+  if (!def.apply_cpu)
+    throw std::invalid_argument(std::string("apply_u8_op_cpu: ") + def.name + " is not a u8 op");
+  def.apply_cpu(op, d, out, od, in, id, s);
 }
 
 Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Dims in_d,

@@ -7,32 +7,9 @@
 #include <string>
 
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/ops/op_def.hpp"
 
 namespace ft::aug::cuda {
-
-namespace {
-
-Kernel kernel_of(OpKind k) {
-  switch (k) {
-    case OpKind::resize:
-    case OpKind::random_resized_crop:
-      return Kernel::resize;
-    case OpKind::rotate:
-      return Kernel::rotate;
-    case OpKind::to_rgb:
-      return Kernel::to_rgb;
-    case OpKind::trivial_augment_wide:
-      return Kernel::ta;
-    case OpKind::normalize:
-      return Kernel::normalize;
-    case OpKind::random_erasing:
-      return Kernel::erase;
-    default:
-      return Kernel::crop;
-  }
-}
-
-}  // namespace
 
 void plan_batch(const std::vector<AugmentOp>& ops, const CudaBatch& b, Plan& plan) {
   validate_ops(ops);
@@ -52,7 +29,7 @@ void plan_batch(const std::vector<AugmentOp>& ops, const CudaBatch& b, Plan& pla
   for (std::size_t k = 0; k < ops.size();) {
     const AugmentOp& op = ops[k];
     StepPlan sp;
-    sp.kernel = kernel_of(op.kind);
+    sp.kernel = op_def(op.kind).kernel;
     sp.step.op = op;
     sp.first_task = plan.tasks.size();
     sp.op_index = static_cast<std::uint32_t>(k);

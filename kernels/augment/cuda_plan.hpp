@@ -41,7 +41,7 @@ struct Step {
   std::uint8_t* lut = nullptr;  // trivial_augment_wide: 3 x 256 per sample
 };
 
-enum class Kernel { crop, resize, rotate, to_rgb, ta, normalize, erase };
+using Kernel = KernelFamily;  // each op names its family in its OpDef
 
 // Buffers a step reads and writes: 0 the uploaded input, 1 / 2 u8 ping-pong, 3 the float output.
 struct StepPlan {

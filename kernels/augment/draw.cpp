@@ -1,41 +1,18 @@
-// Planning (output dims, chain checks) and per-sample parameter draws. Draws mirror torchvision's
-// get_params logic (10-try area/log-ratio sampling, Python's round-half-even, int() truncation)
-// with Philox in place of torch's generator; the draw order is documented in ops.hpp.
+// Planning (output dims, chain checks), the draw dispatch (each op's draw is in its file under ops/)
+// and the draw helpers several ops share: torchvision's get_params logic (10-try area/log-ratio
+// sampling, Python's round-half-even, int() truncation) with Philox; draw order in ops.hpp.
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/ops/op_def.hpp"
 #include "kernels/random/philox.hpp"
 
 namespace ft::aug {
 
-const char* op_name(OpKind k) {
-  switch (k) {
-    case OpKind::resize:
-      return "resize";
-    case OpKind::center_crop:
-      return "center_crop";
-    case OpKind::random_crop:
-      return "random_crop";
-    case OpKind::hflip:
-      return "hflip";
-    case OpKind::rotate:
-      return "rotate";
-    case OpKind::normalize:
-      return "normalize";
-    case OpKind::random_resized_crop:
-      return "random_resized_crop";
-    case OpKind::trivial_augment_wide:
-      return "trivial_augment_wide";
-    case OpKind::random_erasing:
-      return "random_erasing";
-    case OpKind::to_rgb:
-      return "to_rgb";
-  }
-  return "?";
-}
+const char* op_name(OpKind k) { return op_def(k).name; }
 
 const char* ta_op_name(TaOp t) {
   static const char* names[kNumTaOps] = {
@@ -89,28 +66,7 @@ float ta_linspace(float end, int num_bins, int bin) {
 
 }  // namespace
 
-Dims op_output_dims(const AugmentOp& op, Dims in) {
-  switch (op.kind) {
-    case OpKind::resize:
-      return resize_output(in, op.size_h, op.size_w);
-    case OpKind::center_crop:
-    case OpKind::random_resized_crop:
-      return {op.size_h, op.size_w, in.c};
-    case OpKind::random_crop: {
-      const PaddedSize p = random_crop_padded(op, in);
-      if (p.h < op.size_h || p.w < op.size_w)
-        throw std::invalid_argument(
-            "random_crop: crop " + std::to_string(op.size_h) + "x" + std::to_string(op.size_w) +
-            " is larger than the padded image " + std::to_string(p.h) + "x" + std::to_string(p.w) +
-            " (add padding or pad_if_needed = true)");
-      return {op.size_h, op.size_w, in.c};
-    }
-    case OpKind::to_rgb:
-      return {in.h, in.w, 3};
-    default:
-      return in;
-  }
-}
+Dims op_output_dims(const AugmentOp& op, Dims in) { return op_def(op.kind).output(op, in); }
 
 void validate_ops(const std::vector<AugmentOp>& ops) {
   bool normalized = false;
@@ -235,27 +191,9 @@ void ta_geometry(OpDraw& d, Dims in) {
   }
 }
 
-namespace {
-
-// Each op's draws, in the order ops.hpp documents; d starts as the whole image, applied.
-
-void draw_random_crop(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
-  const PaddedSize p = random_crop_padded(op, in);
-  int i = 0, j = 0;
-  if (!(p.h == op.size_h && p.w == op.size_w)) {
-    i = static_cast<int>(r.below(static_cast<std::uint32_t>(p.h - op.size_h + 1)));
-    j = static_cast<int>(r.below(static_cast<std::uint32_t>(p.w - op.size_w + 1)));
-  }
-  d.top = i - op.pad_t - p.extra_t;
-  d.left = j - op.pad_l - p.extra_l;
-  d.h = op.size_h;
-  d.w = op.size_w;
-}
-
 // random_resized_crop's crop and random_erasing's box: 10 tries of an area and a log-uniform
 // ratio; then RandomResizedCrop falls back to a central crop, RandomErasing to no box.
-void draw_area_box(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
-  const bool erasing = op.kind == OpKind::random_erasing;
+void draw_area_box(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d, bool erasing) {
   if (erasing && !r.bernoulli(op.p)) {
     d.apply = false;
     return;
@@ -293,20 +231,6 @@ void draw_area_box(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
   d.w = w;
 }
 
-void draw_trivial_augment(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
-  d.ta = static_cast<TaOp>(r.below(kNumTaOps));
-  const bool has_bins =
-      !(d.ta == TaOp::identity || d.ta == TaOp::auto_contrast || d.ta == TaOp::equalize);
-  float mag =
-      has_bins ? ta_magnitude(d.ta, static_cast<int>(r.below(op.num_bins)), op.num_bins) : 0.0f;
-  if (ta_signed(d.ta) && r.below(2)) mag = -mag;
-  d.magnitude = mag;
-  d.apply = d.ta != TaOp::identity;
-  ta_geometry(d, in);
-}
-
-}  // namespace
-
 OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t epoch,
                std::uint64_t sample, std::uint32_t op_index) {
   rng::Philox r(seed, epoch, sample, op_index);
@@ -315,37 +239,7 @@ OpDraw draw_op(const AugmentOp& op, Dims in, std::uint64_t seed, std::uint32_t e
   d.has_fill = op.has_fill;
   d.h = in.h;
   d.w = in.w;
-  switch (op.kind) {
-    case OpKind::center_crop:
-      d.top = center_crop_start(in.h, op.size_h);
-      d.left = center_crop_start(in.w, op.size_w);
-      d.h = op.size_h;
-      d.w = op.size_w;
-      break;
-    case OpKind::random_crop:
-      draw_random_crop(op, in, r, d);
-      break;
-    case OpKind::hflip:
-      d.flip = r.bernoulli(op.p);
-      d.apply = d.flip;
-      break;
-    case OpKind::rotate: {
-      const float angle = r.uniform(-op.degrees, op.degrees);
-      inverse_affine_matrix(d.matrix, 0.0, 0.0, -static_cast<double>(angle), 0.0, 0.0, 1.0, 0.0,
-                            0.0);
-      d.magnitude = angle;
-      break;
-    }
-    case OpKind::random_resized_crop:
-    case OpKind::random_erasing:
-      draw_area_box(op, in, r, d);
-      break;
-    case OpKind::trivial_augment_wide:
-      draw_trivial_augment(op, in, r, d);
-      break;
-    default:
-      break;
-  }
+  op_def(op.kind).draw(op, in, r, d);
   return d;
 }
 

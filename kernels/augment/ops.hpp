@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/augment/types.hpp"
+#include "kernels/random/philox.hpp"
 
 namespace ft::aug {
 
@@ -51,6 +52,9 @@ float ta_magnitude(TaOp t, int bin, int num_bins);
 bool ta_signed(TaOp t);
 // Fills d.matrix / d.interp for a geometric TrivialAugmentWide op at magnitude d.magnitude.
 void ta_geometry(OpDraw& d, Dims in);
+// random_resized_crop's crop (erasing false) and random_erasing's box (u(p) first): 10 tries of
+// an area and a log-uniform ratio; then a central crop, or (erasing) no box.
+void draw_area_box(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d, bool erasing);
 
 // Reusable buffers for one worker: grown on first use, never shrunk (no steady-state allocation).
 struct Scratch {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/augment/ops/list.hpp"
 #include "kernels/random/philox.hpp"  // FT_HD
 
 namespace ft::aug {
@@ -19,18 +20,18 @@ struct Dims {
   bool operator==(const Dims&) const = default;
 };
 
+// One per FT_AUGMENT_OPS entry, in its order; each op's keys and behaviour are in ops/<name>.cpp.
 enum class OpKind : std::uint8_t {
-  resize,                // bilinear to size_h x size_w (size_w == 0: smaller edge -> size_h)
-  center_crop,           // torchvision center_crop (pads with 0 when the crop is larger)
-  random_crop,           // pad (pad_l/t/r/b, pad_mode, fill) then a uniform crop of size_h x size_w
-  hflip,                 // with probability p
-  rotate,                // angle uniform in [-degrees, degrees], interp, fill
-  normalize,             // u8 HWC -> f32 (or bf16) CHW: (x / 255 - mean) / std
-  random_resized_crop,   // scale, ratio, 10 tries + center fallback, then resize to size_h x size_w
-  trivial_augment_wide,  // one of 14 ops, a magnitude bin out of num_bins, a random sign
-  random_erasing,        // on f32 CHW: with probability p erase a box with value or N(0,1) noise
-  to_rgb,                // 1 channel -> 3 by repetition; 3 channels unchanged
+#define FT_OP_KIND(name) name,
+  FT_AUGMENT_OPS(FT_OP_KIND)
+#undef FT_OP_KIND
 };
+#define FT_OP_COUNT(name) +1
+inline constexpr int kNumOps = 0 FT_AUGMENT_OPS(FT_OP_COUNT);
+#undef FT_OP_COUNT
+
+// The CUDA kernel family that runs an op (cuda_kernels.cuh; cuda_plan.hpp names it Kernel).
+enum class KernelFamily : std::uint8_t { crop, resize, rotate, to_rgb, ta, normalize, erase };
 
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };
 enum class Interp : std::uint8_t { nearest, bilinear };

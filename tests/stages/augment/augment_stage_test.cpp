@@ -6,8 +6,11 @@
 #include <doctest/doctest.h>
 #include <tbb/task_arena.h>
 
+#include <algorithm>
+
 #include "kernels/augment/cuda.hpp"
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/ops/op_def.hpp"
 #include "kernels/augment/pixel.hpp"
 #include "pipeline/error.hpp"
 
@@ -246,4 +249,42 @@ TEST_CASE("memory-sizing op keys are bounded") {
             .find("9223372036854775807 is out of range [0, 4096]") != std::string::npos);
   CHECK(error_of("ops = [ { op = \"hflip\", p = 9007199254740993 } ]")
             .find("op 0 (hflip) key 'p': 9007199254740992 is out of range") != std::string::npos);
+}
+
+// The parser, `flowtrain stages` and the kernels use one op list (kernels/augment/ops): every op
+// of the registry parses with only its required keys (so every declared default passes its own
+// key's checks and reaches the op as the declaration says), and the docs name every key.
+TEST_CASE("every registered op parses from its schema's defaults and is documented") {
+  std::vector<std::string> names;
+  for (const aug::OpDef& d : aug::op_defs()) names.push_back(d.name);
+  std::sort(names.begin(), names.end());
+  CHECK(names == augment_op_names());
+  const std::string doc = augment_ops_doc();
+  for (const aug::OpDef& d : aug::op_defs()) {
+    CAPTURE(d.name);
+    std::string table = std::string("{ op = \"") + d.name + "\"";
+    for (const aug::OpKey& k : d.keys) {
+      CHECK(doc.find(k.spec.name + " ") != std::string::npos);
+      if (!k.spec.default_value.empty() || k.spec.optional) continue;
+      table += ", " + k.spec.name + (k.shape == aug::KeyShape::size ? " = 8" : " = 0.5");
+    }
+    table += " }";
+    const bool after_normalize = d.kind == aug::OpKind::random_erasing;
+    const std::string ops = after_normalize
+                                ? "ops = [ { op = \"normalize\", mean = 0.5, std = 0.5 }, " + table + " ]"
+                                : "ops = [ " + table + " ]";
+    CHECK(error_of(ops) == "(no error)");
+  }
+  // Defaults declared once reach the op description: torchvision's.
+  const auto e = make(
+      "ops = [ { op = \"normalize\", mean = 0.5, std = 0.5 }, { op = \"random_erasing\" } ]");
+  const auto& eo = dynamic_cast<AugmentStage&>(*e).ops()[1];
+  CHECK(eo.p == 0.5f);
+  CHECK(eo.scale_lo == 0.02f);
+  CHECK(eo.ratio_hi == 3.3f);
+  const auto c = make("ops = [ { op = \"random_resized_crop\", size = 8 } ]");
+  const auto& co = dynamic_cast<AugmentStage&>(*c).ops()[0];
+  CHECK(co.scale_lo == 0.08f);
+  CHECK(co.ratio_lo == 3.0f / 4.0f);
+  CHECK(co.ratio_hi == 4.0f / 3.0f);
 }

@@ -1,0 +1,16 @@
+// The augmentation ops, one X(name) each: OpKind, the registry (registry.cpp), the parser's op
+// names and the CPU loop and CUDA plan dispatch all expand this one list. Adding an op: a line
+// here and the file pair ops/<name>.{hpp,cpp} (see docs/DESIGN.md).
+#pragma once
+
+#define FT_AUGMENT_OPS(X) \
+  X(resize)               \
+  X(center_crop)          \
+  X(random_crop)          \
+  X(hflip)                \
+  X(rotate)               \
+  X(normalize)            \
+  X(random_resized_crop)  \
+  X(trivial_augment_wide) \
+  X(random_erasing)       \
+  X(to_rgb)
