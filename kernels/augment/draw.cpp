@@ -1,6 +1,7 @@
-// Planning (output dims, chain checks), the draw dispatch (each op's draw is in its file under ops/)
-// and the draw helpers several ops share: torchvision's get_params logic (10-try area/log-ratio
-// sampling, Python's round-half-even, int() truncation) with Philox; draw order in ops.hpp.
+// Planning (output dims, chain checks), the draw dispatch (each op's draw is in its file under
+// ops/) and the draw helpers several ops share: torchvision's get_params logic (10-try
+// area/log-ratio sampling, Python's round-half-even, int() truncation) with Philox; draw order in
+// ops.hpp.
 #include <cmath>
 #include <stdexcept>
 #include <string>

@@ -52,10 +52,10 @@ class OpChecker {
       if (ks == "op" || std::find(names.begin(), names.end(), ks) != names.end()) continue;
       const std::string hint = closest(ks, names);
       fail(value, ks,
-           fmt::format("unknown key{}; {} takes: {}",
-                       hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), def_.name,
-                       names.empty() ? std::string("no keys")
-                                     : fmt::format("{}", fmt::join(names, ", "))));
+           fmt::format(
+               "unknown key{}; {} takes: {}",
+               hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), def_.name,
+               names.empty() ? std::string("no keys") : fmt::format("{}", fmt::join(names, ", "))));
     }
     aug::OpArgs a;
     for (const OpKey& k : def_.keys) a.set(k.spec.name, value(k));
@@ -223,7 +223,8 @@ class OpChecker {
       fail(n, key, expect);
     }
     for (double x : v.numbers)
-      if (!(x >= lo(k) && x <= hi(k))) fail(n, key, fmt::format("{} is out of range: {}", x, expect));
+      if (!(x >= lo(k) && x <= hi(k)))
+        fail(n, key, fmt::format("{} is out of range: {}", x, expect));
     return v;
   }
 
@@ -235,7 +236,8 @@ class OpChecker {
     if (!a || a->size() != 2 || !a->get(0)->is_number() || !a->get(1)->is_number())
       fail(n, key, expect);
     const double l = number_of(*a->get(0)), h = number_of(*a->get(1));
-    if (!(l >= lo(k) && l <= h && h <= hi(k))) fail(n, key, fmt::format("[{}, {}]: {}", l, h, expect));
+    if (!(l >= lo(k) && l <= h && h <= hi(k)))
+      fail(n, key, fmt::format("[{}, {}]: {}", l, h, expect));
     return OpValue{.numbers = {l, h}};
   }
 
@@ -258,11 +260,11 @@ const std::map<std::string, const OpDef*>& ops_by_name() {
 std::string key_doc(const OpKey& k) {
   const ParamSpec& s = k.spec;
   const std::string value = !s.default_value.empty() ? " = " + s.default_value
-                            : s.optional              ? " (optional)"
-                                                      : " (required)";
-  const std::string choices =
-      s.choices.empty() || k.shape != KeyShape::one ? ""
-                                                     : fmt::format(" (one of: {})", fmt::join(s.choices, ", "));
+                            : s.optional             ? " (optional)"
+                                                     : " (required)";
+  const std::string choices = s.choices.empty() || k.shape != KeyShape::one
+                                  ? ""
+                                  : fmt::format(" (one of: {})", fmt::join(s.choices, ", "));
   return fmt::format("{}{}{}: {}", s.name, value, choices, s.doc);
 }
 
@@ -282,8 +284,9 @@ std::string augment_ops_doc() {
   for (auto& [name, def] : ops_by_name()) {
     std::vector<std::string> keys;
     for (const OpKey& k : def->keys) keys.push_back(key_doc(k));
-    parts.push_back(keys.empty() ? fmt::format("{} ({})", name, def->doc)
-                                 : fmt::format("{} ({}; {})", name, def->doc, fmt::join(keys, "; ")));
+    parts.push_back(keys.empty()
+                        ? fmt::format("{} ({})", name, def->doc)
+                        : fmt::format("{} ({}; {})", name, def->doc, fmt::join(keys, "; ")));
   }
   return fmt::format("{}", fmt::join(parts, "; "));
 }

@@ -18,8 +18,8 @@ void draw(const AugmentOp& op, Dims in, rng::Philox&, OpDraw& d) {
   d.w = op.size_w;
 }
 
-void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
-           const std::uint8_t* in, Dims id, Scratch&) {
+void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od, const std::uint8_t* in,
+           Dims id, Scratch&) {
   crop_pad_cpu(out, od, in, id, d.top, d.left, PadMode::constant, nullptr, op.n_fill, false);
 }
 

@@ -15,8 +15,8 @@ void draw(const AugmentOp& op, Dims, rng::Philox& r, OpDraw& d) {
   d.apply = d.flip;
 }
 
-void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
-           const std::uint8_t* in, Dims id, Scratch&) {
+void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od, const std::uint8_t* in,
+           Dims id, Scratch&) {
   crop_pad_cpu(out, od, in, id, 0, 0, PadMode::constant, op.fill, op.n_fill, d.flip);
 }
 

@@ -72,7 +72,8 @@ class OpArgs {
 // A check across keys (or beyond one key's shape) failed in an op's parse; the stage reports it
 // at `key`'s place in the config.
 struct OpKeyError : std::invalid_argument {
-  OpKeyError(std::string k, const std::string& msg) : std::invalid_argument(msg), key(std::move(k)) {}
+  OpKeyError(std::string k, const std::string& msg)
+      : std::invalid_argument(msg), key(std::move(k)) {}
   std::string key;
 };
 

@@ -30,10 +30,10 @@ void parse(const OpArgs& a, AugmentOp& op) {
 Dims output(const AugmentOp& op, Dims in) {
   const PaddedSize p = random_crop_padded(op, in);
   if (p.h < op.size_h || p.w < op.size_w)
-    throw std::invalid_argument(
-        "random_crop: crop " + std::to_string(op.size_h) + "x" + std::to_string(op.size_w) +
-        " is larger than the padded image " + std::to_string(p.h) + "x" + std::to_string(p.w) +
-        " (add padding or pad_if_needed = true)");
+    throw std::invalid_argument("random_crop: crop " + std::to_string(op.size_h) + "x" +
+                                std::to_string(op.size_w) + " is larger than the padded image " +
+                                std::to_string(p.h) + "x" + std::to_string(p.w) +
+                                " (add padding or pad_if_needed = true)");
   return {op.size_h, op.size_w, in.c};
 }
 
@@ -50,8 +50,8 @@ void draw(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
   d.w = op.size_w;
 }
 
-void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
-           const std::uint8_t* in, Dims id, Scratch&) {
+void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od, const std::uint8_t* in,
+           Dims id, Scratch&) {
   crop_pad_cpu(out, od, in, id, d.top, d.left, op.pad_mode, op.fill, op.n_fill, false);
 }
 

@@ -20,8 +20,8 @@ void draw(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
   draw_area_box(op, in, r, d, false);
 }
 
-void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
-           const std::uint8_t* in, Dims id, Scratch& s) {
+void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od, const std::uint8_t* in,
+           Dims id, Scratch& s) {
   resize_cpu(out, od, in, id, d.top, d.left, d.h, d.w, op.antialias, s);
 }
 

@@ -18,8 +18,8 @@ Dims output(const AugmentOp& op, Dims in) { return resize_output(in, op.size_h, 
 
 void draw(const AugmentOp&, Dims, rng::Philox&, OpDraw&) {}
 
-void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
-           const std::uint8_t* in, Dims id, Scratch& s) {
+void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od, const std::uint8_t* in,
+           Dims id, Scratch& s) {
   resize_cpu(out, od, in, id, d.top, d.left, d.h, d.w, op.antialias, s);
 }
 
@@ -32,7 +32,8 @@ const OpDef& op_def_resize() {
       .doc = "bilinear resize",
       .keys = {{.spec = {.name = "size",
                          .type = ParamType::integer_list,
-                         .doc = "N: the smaller edge becomes N, the aspect ratio kept; [h, w]: h x w",
+                         .doc =
+                             "N: the smaller edge becomes N, the aspect ratio kept; [h, w]: h x w",
                          .min = 1,
                          .max = kMaxSide},
                 .shape = KeyShape::size},

@@ -60,19 +60,31 @@ namespace {
 // Sources whose arithmetic must match across CPU and GPU: the headers above and the CPU loops
 // that the augment kernels are compared with bit for bit.
 const char* const kSources[] = {
-    "kernels/random/philox.hpp",     "kernels/random/basic_math.hpp",
-    "kernels/augment/types.hpp",     "kernels/augment/pixel.hpp",
-    "kernels/augment/geometry.hpp",  "kernels/nn/geometry.hpp",
-    "kernels/augment/cuda_plan.hpp", "kernels/augment/cuda_kernels.cuh",
-    "kernels/augment/cpu.cpp",       "kernels/augment/color.cpp",
-    "kernels/optim/sgd_math.hpp",    "kernels/nn/cuda/kernels.cuh",
+    "kernels/random/philox.hpp",
+    "kernels/random/basic_math.hpp",
+    "kernels/augment/types.hpp",
+    "kernels/augment/pixel.hpp",
+    "kernels/augment/geometry.hpp",
+    "kernels/nn/geometry.hpp",
+    "kernels/augment/cuda_plan.hpp",
+    "kernels/augment/cuda_kernels.cuh",
+    "kernels/augment/cpu.cpp",
+    "kernels/augment/color.cpp",
+    "kernels/optim/sgd_math.hpp",
+    "kernels/nn/cuda/kernels.cuh",
     // Each op's file (kernels/augment/ops): its CPU loop dispatch and its integer draws; the
-    // draws' libm (log, exp, the affine matrix) stays in draw.cpp, before the parameters are shared.
-    "kernels/augment/ops/resize.cpp", "kernels/augment/ops/center_crop.cpp",
-    "kernels/augment/ops/random_crop.cpp", "kernels/augment/ops/hflip.cpp",
-    "kernels/augment/ops/rotate.cpp", "kernels/augment/ops/normalize.cpp",
-    "kernels/augment/ops/random_resized_crop.cpp", "kernels/augment/ops/trivial_augment_wide.cpp",
-    "kernels/augment/ops/random_erasing.cpp", "kernels/augment/ops/to_rgb.cpp",
+    // draws' libm (log, exp, the affine matrix) stays in draw.cpp, before the parameters are
+    // shared.
+    "kernels/augment/ops/resize.cpp",
+    "kernels/augment/ops/center_crop.cpp",
+    "kernels/augment/ops/random_crop.cpp",
+    "kernels/augment/ops/hflip.cpp",
+    "kernels/augment/ops/rotate.cpp",
+    "kernels/augment/ops/normalize.cpp",
+    "kernels/augment/ops/random_resized_crop.cpp",
+    "kernels/augment/ops/trivial_augment_wide.cpp",
+    "kernels/augment/ops/random_erasing.cpp",
+    "kernels/augment/ops/to_rgb.cpp",
 };
 
 std::string read_source(const std::string& relative) {

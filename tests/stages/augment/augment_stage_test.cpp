@@ -270,14 +270,14 @@ TEST_CASE("every registered op parses from its schema's defaults and is document
     }
     table += " }";
     const bool after_normalize = d.kind == aug::OpKind::random_erasing;
-    const std::string ops = after_normalize
-                                ? "ops = [ { op = \"normalize\", mean = 0.5, std = 0.5 }, " + table + " ]"
-                                : "ops = [ " + table + " ]";
+    const std::string ops =
+        after_normalize ? "ops = [ { op = \"normalize\", mean = 0.5, std = 0.5 }, " + table + " ]"
+                        : "ops = [ " + table + " ]";
     CHECK(error_of(ops) == "(no error)");
   }
   // Defaults declared once reach the op description: torchvision's.
-  const auto e = make(
-      "ops = [ { op = \"normalize\", mean = 0.5, std = 0.5 }, { op = \"random_erasing\" } ]");
+  const auto e =
+      make("ops = [ { op = \"normalize\", mean = 0.5, std = 0.5 }, { op = \"random_erasing\" } ]");
   const auto& eo = dynamic_cast<AugmentStage&>(*e).ops()[1];
   CHECK(eo.p == 0.5f);
   CHECK(eo.scale_lo == 0.02f);
