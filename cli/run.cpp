@@ -81,7 +81,6 @@ void prepare_resume(PreparedRun& p, const RunOptions& opt) {
 ResolvedGraph validate_config(const Config& config) {
   ResolvedGraph graph = resolve_graph(config, builtin_registry());
   check_run_paths(config, graph);
-  check_train_config(config.root, config.file);
   return graph;
 }
 

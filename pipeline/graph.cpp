@@ -60,9 +60,10 @@ std::string bound_text(double b, bool integer) {
 std::string range_text(const ParamSpec& s) {
   const bool integer = s.type == ParamType::integer || s.type == ParamType::integer_list;
   if (s.min && s.max)
-    return fmt::format("in [{}, {}]", bound_text(*s.min, integer), bound_text(*s.max, integer));
-  if (s.min) return fmt::format(">= {}", bound_text(*s.min, integer));
-  if (s.max) return fmt::format("<= {}", bound_text(*s.max, integer));
+    return fmt::format("in {}{}, {}{}", s.min_exclusive ? "(" : "[", bound_text(*s.min, integer),
+                       bound_text(*s.max, integer), s.max_exclusive ? ")" : "]");
+  if (s.min) return fmt::format("{} {}", s.min_exclusive ? ">" : ">=", bound_text(*s.min, integer));
+  if (s.max) return fmt::format("{} {}", s.max_exclusive ? "<" : "<=", bound_text(*s.max, integer));
   return "";
 }
 
@@ -83,10 +84,28 @@ bool int_above(std::int64_t x, double b) {
   return x > static_cast<std::int64_t>(f);
 }
 
+bool below_min(double x, const ParamSpec& s) {
+  return s.min && (s.min_exclusive ? !(x > *s.min) : !(x >= *s.min));
+}
+bool above_max(double x, const ParamSpec& s) {
+  return s.max && (s.max_exclusive ? !(x < *s.max) : !(x <= *s.max));
+}
+
+void check_choice(const std::string& x, const ParamSpec& s, const std::string& where) {
+  if (s.choices.empty() || std::find(s.choices.begin(), s.choices.end(), x) != s.choices.end())
+    return;
+  const std::string hint = closest(x, s.choices);
+  throw ConfigError(fmt::format("{}: '{}' is not one of: {}{}", where, x, fmt::join(s.choices, ", "),
+                                hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint)));
+}
+
 void check_range(const toml::node& v, const ParamSpec& s, const std::string& where) {
   const auto check_one = [&](const toml::node& e) {
+    if (const auto str = e.value_exact<std::string>()) return check_choice(*str, s, where);
     if (const auto i = e.value_exact<std::int64_t>()) {
-      if ((s.min && int_below(*i, *s.min)) || (s.max && int_above(*i, *s.max)))
+      const bool low = s.min && (s.min_exclusive ? !int_above(*i, *s.min) : int_below(*i, *s.min));
+      const bool high = s.max && (s.max_exclusive ? !int_below(*i, *s.max) : int_above(*i, *s.max));
+      if (low || high)
         throw ConfigError(
             fmt::format("{}: {} is out of range: expected {}", where, *i, range_text(s)));
       return;
@@ -98,8 +117,7 @@ void check_range(const toml::node& v, const ParamSpec& s, const std::string& whe
     if (!std::isfinite(*x))
       throw ConfigError(fmt::format("{}: {} is not a finite number; expected {}", where, *x,
                                     s.min || s.max ? range_text(s) : "a finite number"));
-    // NaN fails every comparison: `!(x >= min)` refuses it where a range is declared.
-    if ((s.min && !(*x >= *s.min)) || (s.max && !(*x <= *s.max)))
+    if (below_min(*x, s) || above_max(*x, s))
       throw ConfigError(
           fmt::format("{}: {} is out of range: expected {}", where, *x, range_text(s)));
   };
@@ -107,27 +125,28 @@ void check_range(const toml::node& v, const ParamSpec& s, const std::string& whe
     for (auto& e : *a) check_one(e);
   else
     check_one(v);
-  if (!s.choices.empty() && v.is_string()) {
-    const std::string x = *v.value<std::string>();
-    if (std::find(s.choices.begin(), s.choices.end(), x) == s.choices.end())
-      throw ConfigError(fmt::format("{}: '{}' is not one of: {}", where, x, fmt::join(s.choices, ", ")));
-  }
 }
 
-}  // namespace
-
-bool ResolvedStage::active(Split s) const {
-  return std::find(splits.begin(), splits.end(), s) != splits.end();
+// The value of the table's `kind` key, given or by default ("" when the table has none).
+std::string kind_of(const toml::table& values, const std::vector<ParamSpec>& specs) {
+  if (const auto k = values["kind"].value<std::string>()) return *k;
+  for (const auto& s : specs)
+    if (s.name == "kind" && s.default_value.size() >= 2)
+      return s.default_value.substr(1, s.default_value.size() - 2);
+  return "";
 }
 
-void validate_params(const toml::table& values, const std::vector<ParamSpec>& specs,
-                     const std::string& what, const std::string& file, const SourcePos& owner_pos, bool reserved) {
+void validate_table(const toml::table& values, const std::vector<ParamSpec>& specs,
+                    const std::string& what, const std::string& file, const SourcePos& owner_pos,
+                    bool reserved, const std::string& prefix) {
   std::vector<std::string> names;
   for (const auto& s : specs) names.push_back(s.name);
+  const std::string kind = kind_of(values, specs);
   for (auto&& [k, v] : values) {
     const std::string key(k.str());
     if (reserved && is_reserved_stage_key(key)) continue;
-    const std::string where = fmt::format("{}: {} key '{}'", pos_str(v, file, owner_pos), what, key);
+    const std::string where =
+        fmt::format("{}: {} key '{}{}'", pos_str(v, file, owner_pos), what, prefix, key);
     auto it = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == key; });
     if (it == specs.end()) {
       const std::string hint = closest(key, names);
@@ -138,11 +157,36 @@ void validate_params(const toml::table& values, const std::vector<ParamSpec>& sp
     if (!type_matches(v, it->type))
       throw ConfigError(fmt::format("{}: expected a {}", where, param_type_name(it->type)));
     check_range(v, *it, where);
+    if (!it->fields.empty())
+      validate_table(*v.as_table(), it->fields, what, file, owner_pos, false, prefix + key + ".");
+  }
+  // After every key's own checks, so a misspelt kind is named before the keys it strands.
+  for (auto&& [k, v] : values) {
+    auto it = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == k.str(); });
+    if (it == specs.end() || it->applies.empty() ||
+        std::find(it->applies.begin(), it->applies.end(), kind) != it->applies.end())
+      continue;
+    throw ConfigError(fmt::format("{}: {} key '{}{}': only for kind {}, and kind is \"{}\"; remove it or "
+                                  "change kind", pos_str(v, file, owner_pos), what, prefix, k.str(),
+                                  fmt::join(it->applies, ", "), kind));
   }
   for (const auto& s : specs)
     if (s.default_value.empty() && !s.optional && !values.contains(s.name))
-      throw ConfigError(fmt::format("{}: {} is missing required key '{}' ({}: {})", owner_pos.str(), what,
-                                    s.name, param_type_name(s.type), s.doc));
+      throw ConfigError(fmt::format("{}: {} is missing required key '{}{}' ({}: {})", owner_pos.str(),
+                                    what, prefix, s.name, param_type_name(s.type), s.doc));
+}
+
+}  // namespace
+
+std::string param_range_text(const ParamSpec& spec) { return range_text(spec); }
+
+bool ResolvedStage::active(Split s) const {
+  return std::find(splits.begin(), splits.end(), s) != splits.end();
+}
+
+void validate_params(const toml::table& values, const std::vector<ParamSpec>& specs,
+                     const std::string& what, const std::string& file, const SourcePos& owner_pos, bool reserved) {
+  validate_table(values, specs, what, file, owner_pos, reserved, "");
 }
 
 void validate_sections(const Config& cfg, const Registry& registry) {
@@ -164,7 +208,12 @@ void validate_sections(const Config& cfg, const Registry& registry) {
     if (!t) throw ConfigError(fmt::format("{}: '{}' must be a table ([{}])", pos.str(), key, key));
     validate_params(*t, sec->params, "[" + key + "]", cfg.file, pos);
   }
-  // Sections with required keys must be present when they have any.
+  // Cross-key checks, absent tables included: their defaults must hold together too.
+  for (const auto& [name, sec] : registry.sections()) {
+    if (!sec.check) continue;
+    const toml::table* t = cfg.root[name].as_table();
+    sec.check(Params::section(t, name, cfg.file, &sec.params));
+  }
 }
 
 ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {

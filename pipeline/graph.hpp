@@ -32,6 +32,9 @@ void validate_params(const toml::table& values, const std::vector<ParamSpec>& sp
                      const std::string& what, const std::string& file, const SourcePos& owner_pos,
                      bool reserved = false);
 
+// A key's range as messages and docs write it: "in [1, 1024]", "> 0", "in (0, 1]" ("" if none).
+std::string param_range_text(const ParamSpec& spec);
+
 // Validates the run-level sections ([run], [model], ...) against the registry's section schemas.
 void validate_sections(const Config& cfg, const Registry& registry);
 

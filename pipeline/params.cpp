@@ -51,13 +51,23 @@ Params::Params(toml::table values, std::string stage_id, std::string file,
 
 Params::Params(const toml::table* view, std::string stage_id, std::string file,
                const std::vector<ParamSpec>* specs)
-    : values_(view ? view : &empty_table()), stage_id_(std::move(stage_id)), file_(std::move(file)) {
+    : values_(view ? view : &empty_table()),
+      stage_id_(std::move(stage_id)),
+      file_(std::move(file)),
+      owner_(fmt::format("stage '{}'", stage_id_)) {
   if (!specs) return;
   for (const auto& spec : *specs) {
     if (spec.default_value.empty()) continue;
     auto parsed = toml::parse("v = " + spec.default_value);
     defaults_.insert_or_assign(spec.name, *parsed.get("v"));
   }
+}
+
+Params Params::section(const toml::table* view, const std::string& name, std::string file,
+                       const std::vector<ParamSpec>* specs) {
+  Params p(view, name, std::move(file), specs);
+  p.owner_ = "[" + name + "]";
+  return p;
 }
 
 bool Params::has(const std::string& key) const { return values_->contains(key); }
@@ -138,19 +148,27 @@ std::vector<std::string> Params::get_string_list(const std::string& key) const {
   return out;
 }
 
+namespace {
+
+bool from_file(const toml::source_region& src) {
+  return src.begin.line > 0 && !(src.path && *src.path == kOverrideSource);
+}
+
+}  // namespace
+
 std::string Params::where(const toml::node& node, const std::string& key) const {
   const auto& src = node.source();
-  const bool from_file = src.begin.line > 0 && !(src.path && *src.path == kOverrideSource);
-  std::string pos = from_file
+  std::string pos = from_file(src)
                         ? fmt::format("{}:{}:{}", src.path ? *src.path : file_, src.begin.line,
                                       src.begin.column)
                         : (file_.empty() ? std::string("<config>") : file_) + " (--set)";
-  return fmt::format("{}: stage '{}' key '{}'", pos, stage_id_, key);
+  return fmt::format("{}: {} key '{}'", pos, owner_, key);
 }
 
 std::string Params::where(const std::string& key) const {
   if (auto* n = values_->get(key)) return where(*n, key);
-  return fmt::format("{}: stage '{}' key '{}'", file_.empty() ? "<config>" : file_, stage_id_, key);
+  if (from_file(values_->source())) return where(*values_, key);
+  return fmt::format("{}: {} key '{}'", file_.empty() ? "<config>" : file_, owner_, key);
 }
 
 }  // namespace ft

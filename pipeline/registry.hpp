@@ -1,7 +1,8 @@
 // String -> stage kind registry (Caffe's layer factory). An unknown kind's error lists the known
-// ones. Stage families register themselves from stages/register_all.cpp.
+// ones. 
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -10,11 +11,15 @@
 
 namespace ft {
 
-// A run-level config table ([run], [model], [optimizer], ...) and its schema.
+// A run-level config table ([run], [model], [optimizer], ...), its schema, and the checks that
+// involve several of its keys (run after each key passed its own; called with an empty table when
+// the config has none, so the defaults are checked together too). `check` throws ConfigError
+// naming file:line:col and the key (Params::where).
 struct SectionSchema {
   std::string name;
   std::string doc;
   std::vector<ParamSpec> params;
+  std::function<void(const Params&)> check;
 };
 
 class Registry {

@@ -211,35 +211,39 @@ void Pipeline::finish() {
 }
 
 SectionSchema run_section_schema() {
-  SectionSchema s{"run", "How the run is executed: name, seed, device, epochs, threads.", {}};
-  s.params = {
-      {"name", ParamType::string, "run folder name: <runs_dir>/<name>/", "\"run\""},
-      {"runs_dir", ParamType::string, "folder that holds run folders", "\"runs\""},
-      {"seed", ParamType::integer, "seed of every random draw (shuffle, init, augmentation)", "0",
-       false, 0.0},
-      {"device",
-       ParamType::string,
-       "where the model trains: cpu (oneDNN), cuda (cuDNN/cuBLAS; an error without a GPU) or auto "
-       "(cpu until the GPU path has been validated on a device)",
-       "\"auto\"",
-       false,
-       {},
-       {},
-       {"auto", "cpu", "cuda"}},
-      {"epochs", ParamType::integer, "number of training epochs", "1", false, 1.0, 1e6},
-      {"threads", ParamType::integer, "worker threads for the pipeline (0 = all cores)", "0", false,
-       0.0, 4096.0},
-      {"omp_threads", ParamType::integer, "OpenMP threads for oneDNN layers (0 = same as threads)",
-       "0", false, 0.0, 4096.0},
-      {"in_flight", ParamType::integer, "batches in flight at once (0 = 2 x threads + 2)", "0",
-       false, 0.0, 4096.0},
-      {"tf32", ParamType::boolean,
-       "device = cuda: let convolutions use TF32 tensor cores (PyTorch's cuDNN default; much "
-       "faster, "
-       "about 1e-3 relative error); off keeps the GPU within float rounding of the CPU",
-       "false"},
+  using T = ParamType;
+  return {
+      .name = "run",
+      .doc = "How the run is executed: name, seed, device, epochs, threads.",
+      .params =
+          {{.name = "name", .type = T::string, .doc = "run folder name: <runs_dir>/<name>/",
+            .default_value = "\"run\""},
+           {.name = "runs_dir", .type = T::string, .doc = "folder that holds run folders",
+            .default_value = "\"runs\""},
+           {.name = "seed", .type = T::integer,
+            .doc = "seed of every random draw (shuffle, init, augmentation)",
+            .default_value = "0", .min = 0.0},
+           {.name = "device", .type = T::string,
+            .doc = "where the model trains: cpu (oneDNN), cuda (cuDNN/cuBLAS; an error without a "
+                   "GPU) or auto (cpu until the GPU path has been validated on a device)",
+            .default_value = "\"auto\"", .choices = {"auto", "cpu", "cuda"}},
+           {.name = "epochs", .type = T::integer, .doc = "number of training epochs",
+            .default_value = "1", .min = 1.0, .max = 1e6},
+           {.name = "threads", .type = T::integer,
+            .doc = "worker threads for the pipeline (0 = all cores)", .default_value = "0",
+            .min = 0.0, .max = 4096.0},
+           {.name = "omp_threads", .type = T::integer,
+            .doc = "OpenMP threads for oneDNN layers (0 = same as threads)", .default_value = "0",
+            .min = 0.0, .max = 4096.0},
+           {.name = "in_flight", .type = T::integer,
+            .doc = "batches in flight at once (0 = 2 x threads + 2)", .default_value = "0",
+            .min = 0.0, .max = 4096.0},
+           {.name = "tf32", .type = T::boolean,
+            .doc = "device = cuda: let convolutions use TF32 tensor cores (PyTorch's cuDNN "
+                   "default; much faster, about 1e-3 relative error); off keeps the GPU within "
+                   "float rounding of the CPU",
+            .default_value = "false"}},
   };
-  return s;
 }
 
 void run_all_passes(Pipeline& pipeline, const RunContext& ctx) {

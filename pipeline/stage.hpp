@@ -38,6 +38,10 @@ class Params {
   // A view of a table inside a config that outlives the Params (keeps file:line:col in messages).
   // The stage's reserved keys (id, kind, after, ...) may be present and are not parameters.
   Params(const toml::table* view, std::string stage_id, std::string file, const std::vector<ParamSpec>* specs);
+  // A run-level table ([model], [schedule], ...): messages say "[name] key 'k'". `view` may be
+  // null (the config has no such table: every key takes its default).
+  static Params section(const toml::table* view, const std::string& name, std::string file,
+                        const std::vector<ParamSpec>* specs);
 
   bool has(const std::string& key) const;
   bool get_bool(const std::string& key) const;
@@ -51,7 +55,9 @@ class Params {
   const toml::array* get_array(const std::string& key) const;
   const toml::table& values() const { return *values_; }
   const std::string& stage_id() const { return stage_id_; }
-  // "file:line:col: stage 'id' key 'k'" for an error about a value of this stage.
+  const std::string& file() const { return file_; }
+  // "file:line:col: stage 'id' key 'k'" for an error about a value of this stage ("[name] key
+  // 'k'" for a section); a key the table does not hold is placed at the table.
   std::string where(const std::string& key) const;
   std::string where(const toml::node& node, const std::string& key) const;
 
@@ -62,6 +68,7 @@ class Params {
   toml::table defaults_;
   static const toml::table& empty_table();
   std::string stage_id_, file_;
+  std::string owner_;  // "stage 'id'" or "[name]"
 };
 
 struct PassInfo {

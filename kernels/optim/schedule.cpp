@@ -87,18 +87,44 @@ LrMomentum onecycle_at(const ScheduleSpec& p, std::int64_t t) {
 
 }  // namespace
 
-ScheduleKind parse_schedule_kind(const std::string& name) {
-  static const std::pair<const char*, ScheduleKind> kinds[] = {
-      {"constant", ScheduleKind::constant},   {"step", ScheduleKind::step},
-      {"multistep", ScheduleKind::multistep}, {"exponential", ScheduleKind::exponential},
-      {"cyclic", ScheduleKind::cyclic},       {"onecycle", ScheduleKind::onecycle},
-      {"cosine", ScheduleKind::cosine},       {"cosine_restarts", ScheduleKind::cosine_restarts}};
-  for (const auto& [n, k] : kinds)
-    if (name == n) return k;
-  throw std::invalid_argument("unknown schedule kind '" + name +
-                              "' (known: constant, step, multistep, exponential, cyclic, onecycle, "
-                              "cosine, cosine_restarts)");
+namespace {
+
+constexpr std::pair<const char*, ScheduleKind> kKinds[] = {
+    {"constant", ScheduleKind::constant},   {"step", ScheduleKind::step},
+    {"multistep", ScheduleKind::multistep}, {"exponential", ScheduleKind::exponential},
+    {"cyclic", ScheduleKind::cyclic},       {"onecycle", ScheduleKind::onecycle},
+    {"cosine", ScheduleKind::cosine},       {"cosine_restarts", ScheduleKind::cosine_restarts}};
+constexpr std::pair<const char*, CyclicMode> kModes[] = {{"triangular", CyclicMode::triangular},
+                                                         {"triangular2", CyclicMode::triangular2},
+                                                         {"exp_range", CyclicMode::exp_range}};
+constexpr std::pair<const char*, Anneal> kAnneals[] = {{"cos", Anneal::cos},
+                                                       {"linear", Anneal::linear}};
+
+template <class Table>
+std::vector<std::string> names_of(const Table& table) {
+  std::vector<std::string> out;
+  for (const auto& [n, v] : table) out.emplace_back(n);
+  return out;
 }
+
+template <class Table>
+auto parse_name(const Table& table, const std::string& name, const char* what) {
+  for (const auto& [n, v] : table)
+    if (name == n) return v;
+  std::string known;
+  for (const auto& [n, v] : table) known += (known.empty() ? "" : ", ") + std::string(n);
+  throw std::invalid_argument("unknown " + std::string(what) + " '" + name + "' (known: " + known +
+                              ")");
+}
+
+}  // namespace
+
+ScheduleKind parse_schedule_kind(const std::string& name) {
+  return parse_name(kKinds, name, "schedule kind");
+}
+std::vector<std::string> schedule_kind_names() { return names_of(kKinds); }
+std::vector<std::string> cyclic_mode_names() { return names_of(kModes); }
+std::vector<std::string> anneal_names() { return names_of(kAnneals); }
 
 std::string to_string(ScheduleKind kind) {
   switch (kind) {
@@ -123,17 +149,11 @@ std::string to_string(ScheduleKind kind) {
 }
 
 CyclicMode parse_cyclic_mode(const std::string& name) {
-  if (name == "triangular") return CyclicMode::triangular;
-  if (name == "triangular2") return CyclicMode::triangular2;
-  if (name == "exp_range") return CyclicMode::exp_range;
-  throw std::invalid_argument("unknown cyclic mode '" + name +
-                              "' (known: triangular, triangular2, exp_range)");
+  return parse_name(kModes, name, "cyclic mode");
 }
 
 Anneal parse_anneal(const std::string& name) {
-  if (name == "cos") return Anneal::cos;
-  if (name == "linear") return Anneal::linear;
-  throw std::invalid_argument("unknown anneal strategy '" + name + "' (known: cos, linear)");
+  return parse_name(kAnneals, name, "anneal strategy");
 }
 
 void check_schedule_spec(const ScheduleSpec& p, double base_lr) {

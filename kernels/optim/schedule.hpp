@@ -29,6 +29,10 @@ enum class Anneal { cos, linear };
 // "onecycle", "cosine", "cosine_restarts"; "triangular"...; "cos", "linear"). Throws
 // std::invalid_argument listing the known names.
 ScheduleKind parse_schedule_kind(const std::string& name);
+// Every spelling each parser accepts, in order (the config schema's choices).
+std::vector<std::string> schedule_kind_names();
+std::vector<std::string> cyclic_mode_names();
+std::vector<std::string> anneal_names();
 CyclicMode parse_cyclic_mode(const std::string& name);
 Anneal parse_anneal(const std::string& name);
 std::string to_string(ScheduleKind kind);

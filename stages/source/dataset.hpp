@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/registry.hpp"
+
 namespace ft {
 
 struct Sample {
@@ -69,6 +71,11 @@ struct DataSplits {
 // config_file:line:col and the key; data errors throw ft::Error naming the data file and line.
 DataSplits load_data_splits(const toml::table& data, const std::string& config_file,
                             int num_classes, std::uint64_t seed);
+
+// The [data] table's schema: train, val and test, each a table of format, images, labels (or,
+// for val, from and fraction); its check applies every rule load_data_splits does short of
+// reading files (from only on val and only from train, labels only with csv, ...).
+SectionSchema data_section();
 
 // The plain-value form behind load_data_splits.
 Dataset load_split(const SplitSpec& spec, int num_classes);

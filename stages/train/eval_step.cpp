@@ -6,6 +6,7 @@
 #include "kernels/nn/loss.hpp"
 #include "pipeline/error.hpp"
 #include "stages/train/train_stages.hpp"
+#include "stages/train/device_input.hpp"
 #include "stages/train/train_state.hpp"
 
 namespace ft {

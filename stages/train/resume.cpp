@@ -12,6 +12,7 @@
 #include "kernels/optim/schedule.hpp"
 #include "pipeline/config.hpp"
 #include "pipeline/error.hpp"
+#include "stages/train/optim_config.hpp"
 #include "stages/train/train_state.hpp"
 
 namespace ft {

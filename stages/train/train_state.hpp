@@ -12,8 +12,6 @@
 #include "kernels/optim/checkpoint.hpp"
 #include "kernels/optim/schedule.hpp"
 #include "kernels/optim/sgd.hpp"
-#include "pipeline/config.hpp"
-#include "pipeline/registry.hpp"
 #include "pipeline/stage.hpp"
 
 namespace ft {
@@ -60,6 +58,7 @@ class TrainState {
   void load_weights(const std::string& path, const char* what);
   RunContext& ctx_;
   nn::ModelSpec spec_;
+  double warmup_epochs_ = 0.0;
   std::string init_from_;
   std::unique_ptr<nn::Model> model_;
   optim::SgdOptions sgd_options_;
@@ -69,31 +68,5 @@ class TrainState {
   std::optional<optim::Schedule> schedule_;
   std::int64_t steps_per_epoch_ = 0;
 };
-
-// The `input` column's shape, wherever it lives (host tensor, or GPU memory from augment output =
-// "device").
-const std::vector<std::int64_t>& input_shape(const Batch& b);
-// model.forward on the batch's input: the host tensor, or the device tensor (which needs a GPU
-// model; otherwise a clear error naming [run] device).
-void forward_input(nn::Model& model, const Batch& b, bool training, float* logits);
-// Moves a device-resident input to the host tensor (for host-side work such as flip TTA).
-void input_to_host(Batch& b);
-
-// [model], [optimizer] and [schedule] schemas.
-void register_train_sections(Registry& r);
-
-// [optimizer] and [schedule] read through kernels/optim's field tables. Throws ConfigError with
-// file:line:col and the key for a value its setter refuses (type, range, NaN/inf).
-struct OptimConfig {
-  optim::SgdOptions sgd;
-  optim::ScheduleSpec schedule;  // warmup_steps not yet derived (needs the epoch length)
-  bool per_step = true;
-};
-OptimConfig read_optim_config(const toml::table& root, const std::string& file);
-
-// What validation checks of [optimizer] and [schedule] beyond the schema, before any data is
-// read: each key's range (read_optim_config), the optimizer's options together, and the
-// schedule's fields (optim::check_schedule_spec). Throws ConfigError naming file:line:col.
-void check_train_config(const toml::table& root, const std::string& file);
 
 }  // namespace ft

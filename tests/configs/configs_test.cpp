@@ -27,3 +27,13 @@ TEST_CASE("every shipped config validates") {
   }
   CHECK(n >= 5);
 }
+
+TEST_CASE("docs/CONFIG.md is `flowtrain stages --markdown` (regenerate it after a schema change)") {
+  const char* root = std::getenv("FT_SOURCE_ROOT");
+  REQUIRE(root);
+  std::ifstream in(fs::path(root) / "docs/CONFIG.md", std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  CHECK_MESSAGE(text.str() == ft::stage_docs_markdown(),
+                "run: flowtrain stages --markdown > docs/CONFIG.md");
+}

@@ -16,6 +16,7 @@
 #include "kernels/nn/model.hpp"
 #include "pipeline/error.hpp"
 #include "pipeline/registry.hpp"
+#include "stages/train/device_input.hpp"
 #include "stages/train/train_state.hpp"
 
 namespace fs = std::filesystem;
