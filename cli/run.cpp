@@ -17,6 +17,7 @@
 #include "kernels/optim/checkpoint.hpp"
 #include "pipeline/error.hpp"
 #include "stages/memory_estimate.hpp"
+#include "stages/stage_shared.hpp"
 #include "stages/train/resume.hpp"
 #include "stages/train/train_state.hpp"
 
@@ -73,7 +74,7 @@ void prepare_resume(PreparedRun& p, const RunOptions& opt) {
       std::cerr << fmt::format("  {}: {} -> {}{}\n", c.key, c.before, c.after,
                                c.why.empty() ? "" : " (" + c.why + ")");
   }
-  p.ctx.set_shared("resume", std::move(source));
+  stage_shared(p.ctx).resume = std::move(source);
 }
 
 }  // namespace
@@ -170,7 +171,7 @@ RunSummary execute_run(const RunOptions& opt) {
   s.device = p.ctx.device;
   s.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.profile = pipeline.profiler().report();
-  s.results = p.ctx.shared<RunResults>("run_results");
+  s.results = stage_shared(p.ctx).results;
   // The whole run's stage profile, including the idle gap at each pass boundary.
   std::ofstream(p.ctx.run_dir / "profile.txt") << s.profile.text();
   s.samples = s.profile.samples;

@@ -38,7 +38,7 @@ class Registry {
   std::map<std::string, SectionSchema> sections_;
 };
 
-// Every stage kind flowtrain ships (defined in stages/register_all.cpp).
+// Every config table and stage kind flowtrain ships (defined in stages/register_all.cpp).
 const Registry& builtin_registry();
 
 }  // namespace ft

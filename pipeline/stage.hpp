@@ -114,8 +114,12 @@ struct StageKind {
   std::function<std::unique_ptr<Stage>(const Params&)> make;
 };
 
-// What a run shares with its stages: resolved config, run folder, seed, device, and named
-// shared objects (the model, shared by train_step, eval_step, predict and checkpoint).
+// What stages share with each other (the datasets, the model, the results): one typed member per
+// role, defined by stages/ (stages/stage_shared.hpp), so pipeline/ knows only this name.
+struct StageShared;
+
+// What a run shares with its stages: resolved config, run folder, seed, device, and the stages'
+// shared objects.
 class RunContext {
  public:
   const toml::table* config = nullptr;  // the resolved config
@@ -130,18 +134,8 @@ class RunContext {
   std::string resume_path;   // --resume checkpoint
   bool quiet = false;
 
-  template <class T>
-  std::shared_ptr<T> shared(const std::string& name) const {
-    auto it = shared_.find(name);
-    return it == shared_.end() ? nullptr : std::static_pointer_cast<T>(it->second);
-  }
-  template <class T>
-  void set_shared(const std::string& name, std::shared_ptr<T> v) {
-    shared_[name] = std::move(v);
-  }
-
- private:
-  std::map<std::string, std::shared_ptr<void>> shared_;
+  // Created on first use by stage_shared(ctx) (stages/stage_shared.hpp).
+  std::shared_ptr<StageShared> stages;
 };
 
 }  // namespace ft

@@ -17,6 +17,7 @@
 #include "stages/augment/augment_stage.hpp"
 #include "stages/source/dataset.hpp"
 #include "stages/source/read_files.hpp"
+#include "stages/stage_shared.hpp"
 
 namespace ft {
 
@@ -260,7 +261,8 @@ MemoryEstimate estimate_run_memory(const ResolvedGraph& graph, const RunContext&
       has_model = true;
   }
   std::optional<SampleShape> model_input;
-  if (const auto data = ctx.shared<DataSplits>("datasets")) {
+  const StageShared* shared = find_stage_shared(ctx);
+  if (const auto data = shared ? shared->datasets : nullptr) {
     for (Split split : {Split::train, Split::val, Split::test}) {
       const Dataset* d = dataset_of(*data, split);
       if (!d) continue;

@@ -57,7 +57,7 @@ class Collate final : public Stage {
 
 }  // namespace
 
-void register_batch_stages(Registry& r) {
+StageKind batch_kind() {
   StageKind k;
   k.name = "batch";
   k.doc =
@@ -66,7 +66,7 @@ void register_batch_stages(Registry& r) {
       "widened exactly)";
   k.access = [](const Params&) { return Access{{col::kImage}, {col::kInput}}; };
   k.make = [](const Params&) { return std::make_unique<Collate>(); };
-  r.add(std::move(k));
+  return k;
 }
 
 }  // namespace ft

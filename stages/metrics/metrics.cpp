@@ -16,6 +16,7 @@
 #include "kernels/nn/loss.hpp"
 #include "pipeline/error.hpp"
 #include "stages/register_all.hpp"
+#include "stages/stage_shared.hpp"
 #include "stages/train/train_state.hpp"
 
 namespace ft {
@@ -42,7 +43,7 @@ class Metrics final : public Stage {
   void setup(RunContext& ctx) override {
     ctx_ = &ctx;
     results_ = std::make_shared<RunResults>();
-    ctx.set_shared("run_results", results_);
+    stage_shared(ctx).results = results_;
     quiet_ = ctx.quiet;
     tty_ = isatty(STDERR_FILENO) == 1;
     const auto path = ctx.run_dir / "metrics.csv";
@@ -88,7 +89,7 @@ class Metrics final : public Stage {
     ++window_.batches;
 
     const double elapsed = seconds_since(pass_start_);
-    auto state = ctx_->shared<TrainState>("train_state");
+    auto state = stage_shared(*ctx_).train;
     if (pass_.split == Split::train && state &&
         window_.batches >= static_cast<std::size_t>(every_steps_)) {
       csv_ << fmt::format("step,train,{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n",
@@ -101,7 +102,7 @@ class Metrics final : public Stage {
 
   void end_pass(const PassInfo& pass) override {
     const double elapsed = seconds_since(pass_start_);
-    auto state = ctx_->shared<TrainState>("train_state");
+    auto state = stage_shared(*ctx_).train;
     const double ips = elapsed > 0 ? totals_.samples / elapsed : 0.0;
     csv_ << fmt::format("epoch,{},{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n",
                         split_name(pass.split), pass.epoch, state ? state->step : 0,
@@ -188,18 +189,25 @@ class Metrics final : public Stage {
 
 }  // namespace
 
-void register_metrics_stages(Registry& r) {
+StageKind metrics_kind() {
   StageKind k;
   k.name = "metrics";
   k.doc = "Loss, top-1, top-5 and images/s per pass; progress output; metrics.csv and summary.json";
-  k.params = {{"log_every", ParamType::integer,
-               "write a metrics.csv step row every N train batches", "10", false, 1.0, 1e9},
-              {"print_every_s", ParamType::number,
-               "seconds between progress lines when not on a terminal", "10.0", false, 0.0}};
+  k.params = {{.name = "log_every",
+               .type = ParamType::integer,
+               .doc = "write a metrics.csv step row every N train batches",
+               .default_value = "10",
+               .min = 1.0,
+               .max = 1e9},
+              {.name = "print_every_s",
+               .type = ParamType::number,
+               .doc = "seconds between progress lines when not on a terminal",
+               .default_value = "10.0",
+               .min = 0.0}};
   k.access = [](const Params&) { return Access{}; };
   k.serial = true;
   k.make = [](const Params& p) { return std::make_unique<Metrics>(p); };
-  r.add(std::move(k));
+  return k;
 }
 
 }  // namespace ft

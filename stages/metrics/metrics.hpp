@@ -1,4 +1,4 @@
-// What the metrics stage measured, shared through the RunContext as "run_results" so the CLI can
+// What the metrics stage measured, shared through the RunContext (StageShared::results) so the CLI can
 // print the run's summary (and ablate can compare runs) without re-reading files.
 #pragma once
 

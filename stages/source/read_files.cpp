@@ -8,6 +8,7 @@
 #include "kernels/io/jpeg.hpp"
 #include "kernels/random/philox.hpp"
 #include "pipeline/error.hpp"
+#include "stages/stage_shared.hpp"
 
 namespace ft {
 
@@ -50,7 +51,7 @@ void ReadFiles::setup(RunContext& ctx) {
   }
   data_ =
       std::make_shared<DataSplits>(load_data_splits(*data, ctx.config_file, num_classes, ctx.seed));
-  ctx.set_shared<DataSplits>("datasets", data_);
+  stage_shared(ctx).datasets = data_;
 }
 
 const Dataset* ReadFiles::dataset_for(Split s) const {
@@ -103,30 +104,13 @@ StageKind read_files_kind() {
       "Source: reads the split's files ([data] table) into the jpeg column, in batches; "
       "train order reshuffled each epoch from (seed, epoch)";
   k.params = {
-      {"batch_size",
-       ParamType::integer,
-       "samples per batch",
-       "128",
-       false,
-       1,
-       static_cast<double>(kMaxBatchSize),
-       {}},
-      {"shuffle",
-       ParamType::boolean,
-       "shuffle the train split each epoch (val/test keep file order)",
-       "true",
-       false,
-       std::nullopt,
-       std::nullopt,
-       {}},
-      {"drop_last",
-       ParamType::boolean,
-       "drop the last partial train batch",
-       "false",
-       false,
-       std::nullopt,
-       std::nullopt,
-       {}},
+      {.name = "batch_size", .type = ParamType::integer, .doc = "samples per batch",
+       .default_value = "128", .min = 1.0, .max = static_cast<double>(kMaxBatchSize)},
+      {.name = "shuffle", .type = ParamType::boolean,
+       .doc = "shuffle the train split each epoch (val/test keep file order)",
+       .default_value = "true"},
+      {.name = "drop_last", .type = ParamType::boolean, .doc = "drop the last partial train batch",
+       .default_value = "false"},
   };
   k.access = [](const Params&) {
     return Access{{}, {col::kId, col::kIndex, col::kLabel, col::kPath, col::kJpeg}};

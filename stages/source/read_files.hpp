@@ -29,7 +29,7 @@ class ReadFiles : public Stage {
  public:
   explicit ReadFiles(const Params& p);
   // Reads `[data]` and `[model] num_classes` from ctx.config and loads the splits; publishes them
-  // as ctx.shared<DataSplits>("datasets") for stages that need ids or class names (predict).
+  // as stage_shared(ctx).datasets for stages that need ids or class names (predict).
   void setup(RunContext& ctx) override;
   std::size_t begin_source_pass(const PassInfo& pass) override;
   void run(Batch& batch) override;

@@ -41,8 +41,11 @@ StageKind checkpoint_kind() {
   StageKind k;
   k.name = "checkpoint";
   k.doc = "Saves weights, optimizer, schedule position and config between epochs (atomic, checksummed)";
-  k.params = {{"every", ParamType::integer, "save every N epochs (and after the last)", "1", false, 1.0, 1e6},
-              {"keep_all", ParamType::boolean, "keep epoch_NNN.ckpt files besides last.ckpt", "true"}};
+  k.params = {{.name = "every", .type = ParamType::integer,
+                .doc = "save every N epochs (and after the last)", .default_value = "1", .min = 1.0,
+                .max = 1e6},
+               {.name = "keep_all", .type = ParamType::boolean,
+                .doc = "keep epoch_NNN.ckpt files besides last.ckpt", .default_value = "true"}};
   k.access = [](const Params&) { return Access{}; };
   k.serial = true;
   k.default_splits = {Split::train};

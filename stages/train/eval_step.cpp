@@ -67,8 +67,8 @@ StageKind eval_step_kind() {
   k.doc =
       "Forward in eval mode (running batch-norm statistics, no gradients); optional hflip "
       "test-time augmentation";
-  k.params = {{"tta_hflip", ParamType::boolean, "average the logits of each image and its mirror",
-               "false"}};
+  k.params = {{.name = "tta_hflip", .type = ParamType::boolean,
+                .doc = "average the logits of each image and its mirror", .default_value = "false"}};
   k.access = [](const Params&) { return Access{{col::kInput}, {col::kLogits, col::kLoss}}; };
   k.serial = true;
   k.default_splits = {Split::val, Split::test};

@@ -1,4 +1,5 @@
-// The [optimizer] and [schedule] tables: their schemas (one ParamSpec per key), the checks that
+// The [optimizer] and [schedule] tables (optimizer_config.cpp, schedule_schema.cpp,
+// schedule_config.cpp): their schemas (one ParamSpec per key), the checks that
 // involve several keys, and the readers that turn a validated table into kernels/optim's plain
 // SgdOptions and ScheduleSpec. Readers assume validation passed (validate_sections).
 #pragma once
@@ -32,6 +33,8 @@ struct OptimConfig {
   bool per_step = true;
   double warmup_epochs = 0.0;
 };
+// [schedule] of a resolved config (absent: the defaults).
+Params schedule_params(const toml::table& root, const std::string& file);
 // Both tables of a resolved config (absent tables take their defaults).
 OptimConfig read_optim_config(const toml::table& root, const std::string& file);
 

@@ -59,8 +59,10 @@ StageKind predict_kind() {
   StageKind k;
   k.name = "predict";
   k.doc = "Writes each test sample's Id and predicted class to a CSV in the run folder";
-  k.params = {{"file", ParamType::string, "file name inside the run folder", "\"predictions.csv\""},
-              {"header", ParamType::string, "the CSV header line", "\"Id,Label\""}};
+  k.params = {{.name = "file", .type = ParamType::string, .doc = "file name inside the run folder",
+                .default_value = "\"predictions.csv\""},
+               {.name = "header", .type = ParamType::string, .doc = "the CSV header line",
+                .default_value = "\"Id,Label\""}};
   k.access = [](const Params&) { return Access{{col::kId, col::kLogits}, {}}; };
   k.serial = true;
   k.default_splits = {Split::test};

@@ -17,7 +17,7 @@
 namespace ft {
 
 // The checkpoint `--resume` names, loaded and checked by the command before the run starts
-// (shared as "resume" in the RunContext), so the training state does not read it again.
+// (StageShared::resume), so the training state does not read it again.
 struct ResumeSource {
   optim::Checkpoint checkpoint;
 };

@@ -82,8 +82,9 @@ StageKind train_step_kind() {
   k.doc =
       "Forward, loss (cross-entropy with label smoothing), backward, schedule and SGD step on the "
       "model";
-  k.params = {{"label_smoothing", ParamType::number, "label smoothing of the cross-entropy", "0.0",
-               false, 0.0, 1.0}};
+  k.params = {{.name = "label_smoothing", .type = ParamType::number,
+                .doc = "label smoothing of the cross-entropy", .default_value = "0.0", .min = 0.0,
+                .max = 1.0}};
   k.access = [](const Params&) {
     return Access{{col::kInput, col::kLabel}, {col::kLogits, col::kLoss}};
   };

@@ -15,6 +15,7 @@
 #include "pipeline/error.hpp"
 #include "pipeline/registry.hpp"
 #include "stages/source/dataset.hpp"
+#include "stages/stage_shared.hpp"
 #include "tests/hostile.hpp"
 
 namespace fs = std::filesystem;
@@ -88,7 +89,7 @@ MemoryEstimate estimate(const std::vector<std::string>& overrides, const TempDat
   ctx.config_file = "mem.toml";
   auto splits = std::make_shared<DataSplits>();
   splits->train = Dataset{{Sample{"a.jpg", data.jpg, 0}}, 10, {}, "test"};
-  ctx.set_shared<DataSplits>("datasets", splits);
+  stage_shared(ctx).datasets = splits;
   if (refusal) {
     try {
       check_run_memory(g, ctx, 4);

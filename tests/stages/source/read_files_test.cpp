@@ -10,6 +10,7 @@
 
 #include "kernels/io/jpeg.hpp"
 #include "pipeline/error.hpp"
+#include "stages/stage_shared.hpp"
 #include "temp_dir.hpp"
 #include "tests/hostile.hpp"
 
@@ -144,8 +145,8 @@ TEST_CASE("read_files setup reads [data] and [model] num_classes from the config
   }();
   ctx.config = &cfg5;
   st->setup(ctx);
-  REQUIRE(ctx.shared<DataSplits>("datasets"));
-  CHECK(ctx.shared<DataSplits>("datasets")->train->num_classes == 5);
+  REQUIRE(stage_shared(ctx).datasets);
+  CHECK(stage_shared(ctx).datasets->train->num_classes == 5);
   CHECK(st->begin_source_pass(PassInfo{Split::train, 1, 0, 0, 0}) == 1);
 }
 

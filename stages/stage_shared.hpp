@@ -1,0 +1,30 @@
+// What stages share through the RunContext, one typed member per role: the datasets read_files
+// loaded, the training state (model, optimizer, schedule), the metrics' results, and the
+// checkpoint --resume names. pipeline/ declares only the name StageShared, so it includes nothing
+// from stages/.
+#pragma once
+
+#include <memory>
+
+#include "pipeline/stage.hpp"
+
+namespace ft {
+
+struct DataSplits;
+class TrainState;
+struct RunResults;
+struct ResumeSource;
+
+struct StageShared {
+  std::shared_ptr<DataSplits> datasets;  // read_files: every split's samples (predict's ids)
+  std::shared_ptr<TrainState> train;     // train_step, eval_step, predict, checkpoint, metrics
+  std::shared_ptr<RunResults> results;   // metrics: what the command prints and writes
+  std::shared_ptr<ResumeSource> resume;  // --resume's checkpoint, loaded and checked by the command
+};
+
+// The run's StageShared, created on first use.
+StageShared& stage_shared(RunContext& ctx);
+// Null when nothing has been shared yet.
+const StageShared* find_stage_shared(const RunContext& ctx);
+
+}  // namespace ft
