@@ -1,9 +1,9 @@
 // flowtrain's command line. Only main() catches: ft::Error exits with its code (2 for config
 // and usage errors), anything else with 1, always with one clear line on stderr.
-#include <iostream>
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+#include <iostream>
 
 #include "cli/commands.hpp"
 #include "pipeline/error.hpp"

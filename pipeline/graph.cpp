@@ -1,14 +1,14 @@
 // Validation and resolution of the stage graph (see graph.hpp).
 #include "pipeline/graph.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "pipeline/error.hpp"
 
@@ -18,7 +18,8 @@ namespace {
 
 std::string pos_str(const toml::node& n, const std::string& file, const SourcePos& fallback) {
   const auto& s = n.source();
-  if (s.begin.line == 0 || (s.path && *s.path == kOverrideSource)) return (file.empty() ? std::string("<config>") : file) + " (--set)";
+  if (s.begin.line == 0 || (s.path && *s.path == kOverrideSource))
+    return (file.empty() ? std::string("<config>") : file) + " (--set)";
   return SourcePos{file, static_cast<int>(s.begin.line), static_cast<int>(s.begin.column)}.str();
   (void)fallback;
 }
@@ -95,7 +96,8 @@ void check_choice(const std::string& x, const ParamSpec& s, const std::string& w
   if (s.choices.empty() || std::find(s.choices.begin(), s.choices.end(), x) != s.choices.end())
     return;
   const std::string hint = closest(x, s.choices);
-  throw ConfigError(fmt::format("{}: '{}' is not one of: {}{}", where, x, fmt::join(s.choices, ", "),
+  throw ConfigError(fmt::format("{}: '{}' is not one of: {}{}", where, x,
+                                fmt::join(s.choices, ", "),
                                 hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint)));
 }
 
@@ -147,12 +149,14 @@ void validate_table(const toml::table& values, const std::vector<ParamSpec>& spe
     if (reserved && is_reserved_stage_key(key)) continue;
     const std::string where =
         fmt::format("{}: {} key '{}{}'", pos_str(v, file, owner_pos), what, prefix, key);
-    auto it = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == key; });
+    auto it =
+        std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == key; });
     if (it == specs.end()) {
       const std::string hint = closest(key, names);
-      throw ConfigError(fmt::format("{}: unknown key{}; known keys: {}", where,
-                                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
-                                    names.empty() ? "(none)" : fmt::format("{}", fmt::join(names, ", "))));
+      throw ConfigError(
+          fmt::format("{}: unknown key{}; known keys: {}", where,
+                      hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                      names.empty() ? "(none)" : fmt::format("{}", fmt::join(names, ", "))));
     }
     if (!type_matches(v, it->type))
       throw ConfigError(fmt::format("{}: expected a {}", where, param_type_name(it->type)));
@@ -162,18 +166,21 @@ void validate_table(const toml::table& values, const std::vector<ParamSpec>& spe
   }
   // After every key's own checks, so a misspelt kind is named before the keys it strands.
   for (auto&& [k, v] : values) {
-    auto it = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == k.str(); });
+    auto it = std::find_if(specs.begin(), specs.end(),
+                           [&](const ParamSpec& s) { return s.name == k.str(); });
     if (it == specs.end() || it->applies.empty() ||
         std::find(it->applies.begin(), it->applies.end(), kind) != it->applies.end())
       continue;
-    throw ConfigError(fmt::format("{}: {} key '{}{}': only for kind {}, and kind is \"{}\"; remove it or "
-                                  "change kind", pos_str(v, file, owner_pos), what, prefix, k.str(),
-                                  fmt::join(it->applies, ", "), kind));
+    throw ConfigError(fmt::format(
+        "{}: {} key '{}{}': only for kind {}, and kind is \"{}\"; remove it or "
+        "change kind",
+        pos_str(v, file, owner_pos), what, prefix, k.str(), fmt::join(it->applies, ", "), kind));
   }
   for (const auto& s : specs)
     if (s.default_value.empty() && !s.optional && !values.contains(s.name))
-      throw ConfigError(fmt::format("{}: {} is missing required key '{}{}' ({}: {})", owner_pos.str(),
-                                    what, prefix, s.name, param_type_name(s.type), s.doc));
+      throw ConfigError(fmt::format("{}: {} is missing required key '{}{}' ({}: {})",
+                                    owner_pos.str(), what, prefix, s.name, param_type_name(s.type),
+                                    s.doc));
 }
 
 }  // namespace
@@ -185,7 +192,8 @@ bool ResolvedStage::active(Split s) const {
 }
 
 void validate_params(const toml::table& values, const std::vector<ParamSpec>& specs,
-                     const std::string& what, const std::string& file, const SourcePos& owner_pos, bool reserved) {
+                     const std::string& what, const std::string& file, const SourcePos& owner_pos,
+                     bool reserved) {
   validate_table(values, specs, what, file, owner_pos, reserved, "");
 }
 
@@ -223,8 +231,8 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
   for (std::size_t i = 0; i < decls.size(); ++i) {
     const auto& d = decls[i];
     if (!by_id.emplace(d.id, i).second)
-      throw ConfigError(fmt::format("{}: duplicate stage id '{}' (first declared at {})", d.pos.str(),
-                                    d.id, decls[by_id[d.id]].pos.str()));
+      throw ConfigError(fmt::format("{}: duplicate stage id '{}' (first declared at {})",
+                                    d.pos.str(), d.id, decls[by_id[d.id]].pos.str()));
   }
 
   // Kinds and parameters.
@@ -235,8 +243,9 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
     const StageKind* kind = registry.find(d.kind);
     if (!kind) {
       const std::string hint = closest(d.kind, registry.names());
-      throw ConfigError(fmt::format("{}: stage '{}' has unknown kind '{}'{}; known kinds: {}", d.pos.str(),
-                                    d.id, d.kind, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+      throw ConfigError(fmt::format("{}: stage '{}' has unknown kind '{}'{}; known kinds: {}",
+                                    d.pos.str(), d.id, d.kind,
+                                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
                                     fmt::join(registry.names(), ", ")));
     }
     const std::string what = fmt::format("stage '{}' ({})", d.id, d.kind);
@@ -251,10 +260,13 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
     (void)kind->make(r.params);
     r.access = kind->access ? kind->access(r.params) : Access{};
     r.splits = d.splits.empty() ? kind->default_splits : d.splits;
-    r.concurrency = kind->serial ? 1 : (d.concurrency >= 0 ? d.concurrency : kind->default_concurrency);
+    r.concurrency =
+        kind->serial ? 1 : (d.concurrency >= 0 ? d.concurrency : kind->default_concurrency);
     if (kind->serial && d.concurrency > 1)
-      throw ConfigError(fmt::format("{}: stage '{}' ({}) is stateful and runs serially; concurrency {} "
-                                    "is not allowed", d.pos.str(), d.id, d.kind, d.concurrency));
+      throw ConfigError(
+          fmt::format("{}: stage '{}' ({}) is stateful and runs serially; concurrency {} "
+                      "is not allowed",
+                      d.pos.str(), d.id, d.kind, d.concurrency));
   }
 
   // Wiring: exactly one source with no upstream; every other stage names an existing upstream;
@@ -274,14 +286,18 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
         return v;
       }();
       const std::string hint = closest(d.after, ids);
-      throw ConfigError(fmt::format("{}: stage '{}' key 'after': no stage with id '{}'{}", d.pos.str(), d.id,
-                                    d.after, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+      throw ConfigError(
+          fmt::format("{}: stage '{}' key 'after': no stage with id '{}'{}", d.pos.str(), d.id,
+                      d.after, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
     }
-    if (d.after == d.id) throw ConfigError(fmt::format("{}: stage '{}' comes after itself (a cycle)", d.pos.str(), d.id));
+    if (d.after == d.id)
+      throw ConfigError(
+          fmt::format("{}: stage '{}' comes after itself (a cycle)", d.pos.str(), d.id));
     if (auto [it, fresh] = follower.emplace(d.after, i); !fresh)
-      throw ConfigError(fmt::format("{}: stages '{}' and '{}' both come after '{}'; flowtrain runs a chain of "
-                                    "stages, so give each stage a distinct upstream", d.pos.str(),
-                                    decls[it->second].id, d.id, d.after));
+      throw ConfigError(
+          fmt::format("{}: stages '{}' and '{}' both come after '{}'; flowtrain runs a chain of "
+                      "stages, so give each stage a distinct upstream",
+                      d.pos.str(), decls[it->second].id, d.id, d.after));
   }
   if (roots.empty()) {
     // Every stage has an upstream: there must be a cycle. Walk from the first to name it.
@@ -293,13 +309,14 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
       cur = decls[by_id[cur]].after;
     }
     cycle.push_back(cur);
-    throw ConfigError(fmt::format("{}: the stage graph has a cycle ({}) and no source stage", cfg.file,
-                                  fmt::join(cycle, " -> ")));
+    throw ConfigError(fmt::format("{}: the stage graph has a cycle ({}) and no source stage",
+                                  cfg.file, fmt::join(cycle, " -> ")));
   }
   if (roots.size() > 1)
-    throw ConfigError(fmt::format("{}: stages '{}' and '{}' both have no 'after'; only the source stage may "
-                                  "start the chain", decls[roots[1]].pos.str(), decls[roots[0]].id,
-                                  decls[roots[1]].id));
+    throw ConfigError(
+        fmt::format("{}: stages '{}' and '{}' both have no 'after'; only the source stage may "
+                    "start the chain",
+                    decls[roots[1]].pos.str(), decls[roots[0]].id, decls[roots[1]].id));
   for (std::size_t cur = roots[0];;) {
     g.chain.push_back(std::move(stages[cur]));
     auto it = follower.find(decls[cur].id);
@@ -308,17 +325,22 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
   }
   if (g.chain.size() != decls.size()) {
     for (std::size_t i = 0; i < decls.size(); ++i) {
-      if (std::none_of(g.chain.begin(), g.chain.end(), [&](auto& s) { return s.id == decls[i].id; }))
-        throw ConfigError(fmt::format("{}: stage '{}' is not reachable from the source '{}' (a cycle through "
-                                      "'after')", decls[i].pos.str(), decls[i].id, decls[roots[0]].id));
+      if (std::none_of(g.chain.begin(), g.chain.end(),
+                       [&](auto& s) { return s.id == decls[i].id; }))
+        throw ConfigError(
+            fmt::format("{}: stage '{}' is not reachable from the source '{}' (a cycle through "
+                        "'after')",
+                        decls[i].pos.str(), decls[i].id, decls[roots[0]].id));
     }
   }
   if (!g.chain.front().kind->source)
-    throw ConfigError(fmt::format("{}: the first stage '{}' ({}) is not a source; sources: read_files",
-                                  g.chain.front().pos.str(), g.chain.front().id, g.chain.front().kind->name));
+    throw ConfigError(
+        fmt::format("{}: the first stage '{}' ({}) is not a source; sources: read_files",
+                    g.chain.front().pos.str(), g.chain.front().id, g.chain.front().kind->name));
   for (std::size_t i = 1; i < g.chain.size(); ++i)
     if (g.chain[i].kind->source)
-      throw ConfigError(fmt::format("{}: source stage '{}' must come first", g.chain[i].pos.str(), g.chain[i].id));
+      throw ConfigError(fmt::format("{}: source stage '{}' must come first", g.chain[i].pos.str(),
+                                    g.chain[i].id));
 
   // Columns: per split, every column a stage reads is written by an active upstream stage.
   for (Split split : {Split::train, Split::val, Split::test}) {
@@ -327,9 +349,10 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
       if (!s.active(split)) continue;
       for (const auto& c : s.access.reads)
         if (!written.contains(c))
-          throw ConfigError(fmt::format("{}: stage '{}' ({}) reads column '{}', which no upstream stage "
-                                        "active in the {} split writes", s.pos.str(), s.id, s.kind->name, c,
-                                        split_name(split)));
+          throw ConfigError(
+              fmt::format("{}: stage '{}' ({}) reads column '{}', which no upstream stage "
+                          "active in the {} split writes",
+                          s.pos.str(), s.id, s.kind->name, c, split_name(split)));
       written.insert(s.access.writes.begin(), s.access.writes.end());
     }
   }
@@ -342,9 +365,11 @@ std::string describe_graph(const ResolvedGraph& g) {
     const auto& s = g.chain[i];
     std::vector<std::string> splits;
     for (auto sp : s.splits) splits.push_back(split_name(sp));
-    out += fmt::format("{:>2}. {:<12} kind={:<12} concurrency={:<9} splits=[{}]\n", i + 1, s.id, s.kind->name,
-                       s.kind->serial ? "serial" : (s.concurrency == 0 ? "unlimited" : std::to_string(s.concurrency)),
-                       fmt::join(splits, ","));
+    out += fmt::format(
+        "{:>2}. {:<12} kind={:<12} concurrency={:<9} splits=[{}]\n", i + 1, s.id, s.kind->name,
+        s.kind->serial ? "serial"
+                       : (s.concurrency == 0 ? "unlimited" : std::to_string(s.concurrency)),
+        fmt::join(splits, ","));
     out += fmt::format("    reads [{}]  writes [{}]\n", fmt::join(s.access.reads, ", "),
                        fmt::join(s.access.writes, ", "));
     toml::table own;

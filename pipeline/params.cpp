@@ -44,7 +44,8 @@ const toml::table& Params::empty_table() {
 
 Params::Params(toml::table values, std::string stage_id, std::string file,
                const std::vector<ParamSpec>* specs)
-    : Params(static_cast<const toml::table*>(nullptr), std::move(stage_id), std::move(file), specs) {
+    : Params(static_cast<const toml::table*>(nullptr), std::move(stage_id), std::move(file),
+             specs) {
   owned_ = std::make_shared<const toml::table>(std::move(values));
   values_ = owned_.get();
 }
@@ -158,10 +159,9 @@ bool from_file(const toml::source_region& src) {
 
 std::string Params::where(const toml::node& node, const std::string& key) const {
   const auto& src = node.source();
-  std::string pos = from_file(src)
-                        ? fmt::format("{}:{}:{}", src.path ? *src.path : file_, src.begin.line,
-                                      src.begin.column)
-                        : (file_.empty() ? std::string("<config>") : file_) + " (--set)";
+  std::string pos = from_file(src) ? fmt::format("{}:{}:{}", src.path ? *src.path : file_,
+                                                 src.begin.line, src.begin.column)
+                                   : (file_.empty() ? std::string("<config>") : file_) + " (--set)";
   return fmt::format("{}: {} key '{}'", pos, owner_, key);
 }
 

@@ -1,5 +1,5 @@
 // String -> stage kind registry (Caffe's layer factory). An unknown kind's error lists the known
-// ones. 
+// ones.
 #pragma once
 
 #include <functional>

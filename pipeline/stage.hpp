@@ -5,6 +5,8 @@
 // (only computes). Stages never call each other; shared state (the model) lives in RunContext.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -13,8 +15,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "pipeline/batch.hpp"
 #include "pipeline/param_spec.hpp"
@@ -34,10 +34,12 @@ class Params {
   Params() = default;
   // Owns a copy of `values` (tests, programmatic use). Copies of TOML nodes lose their source
   // positions, so messages then name only the file.
-  Params(toml::table values, std::string stage_id, std::string file, const std::vector<ParamSpec>* specs);
+  Params(toml::table values, std::string stage_id, std::string file,
+         const std::vector<ParamSpec>* specs);
   // A view of a table inside a config that outlives the Params (keeps file:line:col in messages).
   // The stage's reserved keys (id, kind, after, ...) may be present and are not parameters.
-  Params(const toml::table* view, std::string stage_id, std::string file, const std::vector<ParamSpec>* specs);
+  Params(const toml::table* view, std::string stage_id, std::string file,
+         const std::vector<ParamSpec>* specs);
   // A run-level table ([model], [schedule], ...): messages say "[name] key 'k'". `view` may be
   // null (the config has no such table: every key takes its default).
   static Params section(const toml::table* view, const std::string& name, std::string file,
@@ -107,8 +109,8 @@ struct StageKind {
   std::vector<ParamSpec> params;
   // Columns read and written; may depend on the parameters (e.g. which ops augment runs).
   std::function<Access(const Params&)> access;
-  bool source = false;      // produces batches (first stage of the chain)
-  bool serial = false;      // stateful: one batch at a time, in sequence order
+  bool source = false;          // produces batches (first stage of the chain)
+  bool serial = false;          // stateful: one batch at a time, in sequence order
   int default_concurrency = 0;  // pure stages: 0 = unlimited (bounded by the in-flight tokens)
   std::vector<Split> default_splits{Split::train, Split::val, Split::test};
   std::function<std::unique_ptr<Stage>(const Params&)> make;
@@ -128,10 +130,10 @@ class RunContext {
   std::uint64_t seed = 0;
   std::string device = "cpu";
   int threads = 1;
-  int omp_threads = 1;       // OpenMP threads for oneDNN layers (set per calling thread)
+  int omp_threads = 1;  // OpenMP threads for oneDNN layers (set per calling thread)
   int epochs = 1;
-  int start_epoch = 1;       // > 1 when resuming
-  std::string resume_path;   // --resume checkpoint
+  int start_epoch = 1;      // > 1 when resuming
+  std::string resume_path;  // --resume checkpoint
   bool quiet = false;
 
   // Created on first use by stage_shared(ctx) (stages/stage_shared.hpp).

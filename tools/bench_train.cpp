@@ -18,9 +18,10 @@
 namespace {
 
 void usage() {
-  std::fprintf(stderr,
-               "usage: bench_train MODEL C H W [--batch 128] [--threads 2] [--steps 10] [--warmup 2]\n"
-               "  MODEL: resnet18 | mini_resnet | resnet_small | resnet34 | resnet50 | resnext50_32x4d\n");
+  std::fprintf(
+      stderr,
+      "usage: bench_train MODEL C H W [--batch 128] [--threads 2] [--steps 10] [--warmup 2]\n"
+      "  MODEL: resnet18 | mini_resnet | resnet_small | resnet34 | resnet50 | resnext50_32x4d\n");
 }
 
 }  // namespace
@@ -40,10 +41,14 @@ int main(int argc, char** argv) {
   for (int i = 5; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
-    if (k == "--batch") batch = v;
-    else if (k == "--threads") threads = v;
-    else if (k == "--steps") steps = v;
-    else if (k == "--warmup") warmup = v;
+    if (k == "--batch")
+      batch = v;
+    else if (k == "--threads")
+      threads = v;
+    else if (k == "--steps")
+      steps = v;
+    else if (k == "--warmup")
+      warmup = v;
     else {
       usage();
       return 2;
@@ -68,7 +73,8 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     model->forward(x.data(), batch, true, logits.data());
     ft::nn::cross_entropy_forward(logits.data(), labels.data(), batch, spec.num_classes, 0.1f);
-    ft::nn::cross_entropy_backward(dlogits.data(), logits.data(), labels.data(), batch, spec.num_classes, 0.1f);
+    ft::nn::cross_entropy_backward(dlogits.data(), logits.data(), labels.data(), batch,
+                                   spec.num_classes, 0.1f);
     const auto t1 = std::chrono::steady_clock::now();
     model->zero_grad();
     model->backward(dlogits.data());
@@ -96,8 +102,11 @@ int main(int argc, char** argv) {
   // The median step: on a shared machine it is far steadier than the mean.
   std::sort(step_s.begin(), step_s.end());
   const double median = step_s[step_s.size() / 2];
-  std::printf("flowtrain %-13s %dx%dx%d batch %d threads %d: %7.1f images/s (median step %.0f ms; mean forward %.0f ms, backward %.0f ms, update %.0f ms)\n",
-              spec.kind.c_str(), spec.in_channels, spec.height, spec.width, batch, threads, double(batch) / median,
-              1e3 * median, 1e3 * fwd_s / steps, 1e3 * bwd_s / steps, 1e3 * upd_s / steps);
+  std::printf(
+      "flowtrain %-13s %dx%dx%d batch %d threads %d: %7.1f images/s (median step %.0f ms; mean "
+      "forward %.0f ms, backward %.0f ms, update %.0f ms)\n",
+      spec.kind.c_str(), spec.in_channels, spec.height, spec.width, batch, threads,
+      double(batch) / median, 1e3 * median, 1e3 * fwd_s / steps, 1e3 * bwd_s / steps,
+      1e3 * upd_s / steps);
   return 0;
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The test command: install what is missing, build, run every test (no GPU and no torch needed).
+# The test command: install what is missing, check the sources follow .clang-format, build, run
+# every test (no GPU and no torch needed).
 # Where nvcc exists, build/ includes the CUDA code, so the build without it (its stubs, which say
 # "built without CUDA") is also compiled, into build-nocuda/, and checked to refuse device = "cuda"
 # and to say so in `flowtrain devices`; and the GPU check is packed from build/ and run dry (no
 # GPU: it proves the libraries, paths, budget and output layout of `tools/gpu_check.sh run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install_deps.sh
+tools/install_deps.sh --test
+tools/format.sh --check
 tools/build.sh
 meson test -C build --print-errorlogs --num-processes "$(nproc)"
 if grep -q "FT_HAVE_CUDA" build/build.ninja; then

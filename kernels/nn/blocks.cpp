@@ -26,18 +26,24 @@ const float* Sequential::backward(const float* dy) {
   return dy;
 }
 
-void Sequential::collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) {
-  for (auto& [name, child] : children_) child->collect(name.empty() ? prefix : prefix + name + ".", params, buffers);
+void Sequential::collect(const std::string& prefix, std::vector<Parameter*>& params,
+                         std::vector<Buffer*>& buffers) {
+  for (auto& [name, child] : children_)
+    child->collect(name.empty() ? prefix : prefix + name + ".", params, buffers);
 }
 
 void Sequential::set_dropout_key(std::uint64_t seed, std::uint64_t step) {
   for (auto& [name, child] : children_) child->set_dropout_key(seed, step);
 }
 
-Residual::Residual(const LayerFactory& layers, Sequential main, Sequential skip, bool relu, std::string main_prefix,
-                   std::string skip_prefix)
-    : layers_(layers), main_(std::move(main)), skip_(std::move(skip)), add_(layers.residual_add(relu)),
-      main_prefix_(std::move(main_prefix)), skip_prefix_(std::move(skip_prefix)) {}
+Residual::Residual(const LayerFactory& layers, Sequential main, Sequential skip, bool relu,
+                   std::string main_prefix, std::string skip_prefix)
+    : layers_(layers),
+      main_(std::move(main)),
+      skip_(std::move(skip)),
+      add_(layers.residual_add(relu)),
+      main_prefix_(std::move(main_prefix)),
+      skip_prefix_(std::move(skip_prefix)) {}
 
 Shape Residual::setup(const Shape& in) {
   const Shape a = main_.setup(in);
@@ -48,8 +54,8 @@ Shape Residual::setup(const Shape& in) {
     b = skip_.setup(in);
   }
   if (!(a == b))
-    throw std::invalid_argument("residual block: main branch gives " + to_string(a) + " but skip gives " +
-                                to_string(b) + " for input " + to_string(in));
+    throw std::invalid_argument("residual block: main branch gives " + to_string(a) +
+                                " but skip gives " + to_string(b) + " for input " + to_string(in));
   add_->setup(a, in);
   return a;
 }
@@ -77,7 +83,8 @@ void Sequential::skip_input_grad() {
   if (!children_.empty()) children_.front().second->skip_input_grad();
 }
 
-void Residual::collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) {
+void Residual::collect(const std::string& prefix, std::vector<Parameter*>& params,
+                       std::vector<Buffer*>& buffers) {
   main_.collect(prefix + main_prefix_, params, buffers);
   skip_.collect(prefix + skip_prefix_, params, buffers);
 }

@@ -20,7 +20,8 @@ class Sequential final : public Module {
   Shape setup(const Shape& in) override;
   const float* forward(const float* x, bool training) override;
   const float* backward(const float* dy) override;
-  void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
+  void collect(const std::string& prefix, std::vector<Parameter*>& params,
+               std::vector<Buffer*>& buffers) override;
   void set_dropout_key(std::uint64_t seed, std::uint64_t step) override;
   void skip_input_grad() override;
 
@@ -32,13 +33,14 @@ class Sequential final : public Module {
 // prefix + main_prefix, skip's under prefix + skip_prefix (each "" or ending in ".").
 class Residual final : public Module {
  public:
-  Residual(const LayerFactory& layers, Sequential main, Sequential skip, bool relu, std::string main_prefix,
-           std::string skip_prefix);
+  Residual(const LayerFactory& layers, Sequential main, Sequential skip, bool relu,
+           std::string main_prefix, std::string skip_prefix);
 
   Shape setup(const Shape& in) override;
   const float* forward(const float* x, bool training) override;
   const float* backward(const float* dy) override;
-  void collect(const std::string& prefix, std::vector<Parameter*>& params, std::vector<Buffer*>& buffers) override;
+  void collect(const std::string& prefix, std::vector<Parameter*>& params,
+               std::vector<Buffer*>& buffers) override;
   void set_dropout_key(std::uint64_t seed, std::uint64_t step) override;
   // Only when the block is the network's first layer (its input is the data).
   void skip_input_grad() override;

@@ -11,8 +11,8 @@ namespace {
 
 void check_label(std::int32_t label, int i, int k) {
   if (label < 0 || label >= k)
-    throw std::invalid_argument("cross_entropy: sample " + std::to_string(i) + " has label " + std::to_string(label) +
-                                ", expected 0.." + std::to_string(k - 1));
+    throw std::invalid_argument("cross_entropy: sample " + std::to_string(i) + " has label " +
+                                std::to_string(label) + ", expected 0.." + std::to_string(k - 1));
 }
 
 // log(sum(exp(row))) with the max subtracted.
@@ -27,8 +27,8 @@ double log_sum_exp(const float* row, int k, double& max_out) {
 
 }  // namespace
 
-double cross_entropy_forward(const float* logits, const std::int32_t* labels, int n, int k, float label_smoothing,
-                             float* per_sample) {
+double cross_entropy_forward(const float* logits, const std::int32_t* labels, int n, int k,
+                             float label_smoothing, float* per_sample) {
   if (n <= 0 || k <= 0) throw std::invalid_argument("cross_entropy: empty batch or no classes");
   double total = 0;
   const double e = label_smoothing;
@@ -48,8 +48,8 @@ double cross_entropy_forward(const float* logits, const std::int32_t* labels, in
   return total / n;
 }
 
-void cross_entropy_backward(float* dlogits, const float* logits, const std::int32_t* labels, int n, int k,
-                            float label_smoothing) {
+void cross_entropy_backward(float* dlogits, const float* logits, const std::int32_t* labels, int n,
+                            int k, float label_smoothing) {
   const double e = label_smoothing;
   for (int i = 0; i < n; ++i) {
     check_label(labels[i], i, k);

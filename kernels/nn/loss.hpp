@@ -11,9 +11,10 @@ namespace ft::nn {
 double cross_entropy_forward(const float* logits, const std::int32_t* labels, int n, int k,
                              float label_smoothing, float* per_sample = nullptr);
 
-// dlogits (N, K) = d(mean loss)/d(logits) = (softmax - target) / N, target = (1 - e) onehot + e / K.
-void cross_entropy_backward(float* dlogits, const float* logits, const std::int32_t* labels, int n, int k,
-                            float label_smoothing);
+// dlogits (N, K) = d(mean loss)/d(logits) = (softmax - target) / N, target = (1 - e) onehot + e /
+// K.
+void cross_entropy_backward(float* dlogits, const float* logits, const std::int32_t* labels, int n,
+                            int k, float label_smoothing);
 
 struct TopkCorrect {
   std::int64_t top1 = 0, top5 = 0;

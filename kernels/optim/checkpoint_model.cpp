@@ -41,8 +41,8 @@ void pack_model(Checkpoint& ckpt, const std::vector<nn::Parameter*>& params,
 std::string non_finite_text(const Checkpoint& ckpt, const std::string& prefix) {
   for (const auto& [name, rec] : ckpt.tensors) {
     if (name.rfind(prefix, 0) != 0) continue;
-    const auto bad = std::find_if(rec.data.begin(), rec.data.end(),
-                                  [](float x) { return !std::isfinite(x); });
+    const auto bad =
+        std::find_if(rec.data.begin(), rec.data.end(), [](float x) { return !std::isfinite(x); });
     if (bad == rec.data.end()) continue;
     const auto count =
         std::count_if(bad, rec.data.end(), [](float x) { return !std::isfinite(x); });

@@ -231,10 +231,9 @@ void check_finite_over_run(const Schedule& s, std::int64_t total_steps) {
   constexpr std::int64_t kEveryStepUpTo = std::int64_t{1} << 22;
   const auto check = [&](std::int64_t t) {
     const auto fail = [&](const char* what, double v) {
-      bad(to_string(s.spec().kind), std::string("the ") + what + " is " + num(v) +
-                                        " at scheduler step " + std::to_string(t) + " of " +
-                                        std::to_string(total_steps) +
-                                        "; check gamma and the factors");
+      bad(to_string(s.spec().kind),
+          std::string("the ") + what + " is " + num(v) + " at scheduler step " + std::to_string(t) +
+              " of " + std::to_string(total_steps) + "; check gamma and the factors");
     };
     if (const double lr = s.lr(t); !std::isfinite(lr)) fail("learning rate", lr);
     if (const auto m = s.momentum(t); m && !std::isfinite(*m)) fail("momentum", *m);

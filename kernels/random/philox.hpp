@@ -18,7 +18,8 @@ struct U32x4 {
   std::uint32_t v[4];
 };
 
-FT_HD inline void mulhilo32(std::uint32_t a, std::uint32_t b, std::uint32_t& hi, std::uint32_t& lo) {
+FT_HD inline void mulhilo32(std::uint32_t a, std::uint32_t b, std::uint32_t& hi,
+                            std::uint32_t& lo) {
   const std::uint64_t p = static_cast<std::uint64_t>(a) * b;
   hi = static_cast<std::uint32_t>(p >> 32);
   lo = static_cast<std::uint32_t>(p);
@@ -44,8 +45,10 @@ FT_HD inline U32x4 philox4x32_10(U32x4 ctr, std::uint32_t k0, std::uint32_t k1) 
 class Philox {
  public:
   FT_HD Philox(std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample, std::uint32_t op)
-      : k0_(static_cast<std::uint32_t>(seed)), k1_(static_cast<std::uint32_t>(seed >> 32)),
-        epoch_(epoch), sample_lo_(static_cast<std::uint32_t>(sample)),
+      : k0_(static_cast<std::uint32_t>(seed)),
+        k1_(static_cast<std::uint32_t>(seed >> 32)),
+        epoch_(epoch),
+        sample_lo_(static_cast<std::uint32_t>(sample)),
         // The op index shares a word with the high bits of the sample id (ids < 2^48).
         sample_hi_op_((static_cast<std::uint32_t>(sample >> 32) & 0xFFFFu) | (op << 16)) {}
 

@@ -144,17 +144,26 @@ StageKind decode_jpeg_kind() {
   k.name = "decode_jpeg";
   k.doc = "Decodes the jpeg column into u8 HWC images (grayscale stays 1 channel, colour is RGB)";
   k.params = {
-      {.name = "on_error", .type = ParamType::string,
-       .doc = "a corrupt, truncated, empty or non-JPEG file, or one over max_pixels: \"fail\" stops "
-              "the run naming it, \"skip\" drops and counts it",
-       .default_value = "\"fail\"", .choices = {"fail", "skip"}},
-      {.name = "channels", .type = ParamType::integer,
+      {.name = "on_error",
+       .type = ParamType::string,
+       .doc =
+           "a corrupt, truncated, empty or non-JPEG file, or one over max_pixels: \"fail\" stops "
+           "the run naming it, \"skip\" drops and counts it",
+       .default_value = "\"fail\"",
+       .choices = {"fail", "skip"}},
+      {.name = "channels",
+       .type = ParamType::integer,
        .doc = "output channels: 0 keeps the file's (1 gray, 3 RGB), 1 or 3 converts",
-       .default_value = "0", .min = 0.0, .max = 3.0},
-      {.name = "max_pixels", .type = ParamType::integer,
-       .doc = "largest width x height decoded, checked from the header before anything is "
-              "allocated (default: Pillow's MAX_IMAGE_PIXELS); a larger file is handled by on_error",
-       .default_value = std::to_string(io::kDefaultMaxPixels), .min = 1.0,
+       .default_value = "0",
+       .min = 0.0,
+       .max = 3.0},
+      {.name = "max_pixels",
+       .type = ParamType::integer,
+       .doc =
+           "largest width x height decoded, checked from the header before anything is "
+           "allocated (default: Pillow's MAX_IMAGE_PIXELS); a larger file is handled by on_error",
+       .default_value = std::to_string(io::kDefaultMaxPixels),
+       .min = 1.0,
        .max = static_cast<double>(kMaxPixelsLimit)},
   };
   k.access = [](const Params&) { return Access{{col::kJpeg}, {col::kImage}}; };

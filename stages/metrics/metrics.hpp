@@ -1,5 +1,5 @@
-// What the metrics stage measured, shared through the RunContext (StageShared::results) so the CLI can
-// print the run's summary (and ablate can compare runs) without re-reading files.
+// What the metrics stage measured, shared through the RunContext (StageShared::results) so the CLI
+// can print the run's summary (and ablate can compare runs) without re-reading files.
 #pragma once
 
 #include <string>

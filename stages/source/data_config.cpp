@@ -84,18 +84,33 @@ SplitSpec parse_split(const toml::node& node, const std::string& name, const std
 std::vector<ParamSpec> split_fields() {
   using T = ParamType;
   return {
-      {.name = "format", .type = T::string,
+      {.name = "format",
+       .type = T::string,
        .doc = "csv (images + a labels CSV), imagefolder (a subfolder per class) or folder "
               "(unlabeled; default when no labels are given)",
-       .optional = true, .choices = {"csv", "imagefolder", "folder"}},
-      {.name = "images", .type = T::string, .doc = "folder of the images (required unless from)",
+       .optional = true,
+       .choices = {"csv", "imagefolder", "folder"}},
+      {.name = "images",
+       .type = T::string,
+       .doc = "folder of the images (required unless from)",
        .optional = true},
-      {.name = "labels", .type = T::string, .doc = "CSV of file,label rows (format = \"csv\")",
+      {.name = "labels",
+       .type = T::string,
+       .doc = "CSV of file,label rows (format = \"csv\")",
        .optional = true},
-      {.name = "from", .type = T::string, .doc = "val only: hold out part of this split",
-       .optional = true, .choices = {"train"}},
-      {.name = "fraction", .type = T::number, .doc = "with from: the share of train held out",
-       .optional = true, .min = 0.0, .max = 1.0, .min_exclusive = true, .max_exclusive = true},
+      {.name = "from",
+       .type = T::string,
+       .doc = "val only: hold out part of this split",
+       .optional = true,
+       .choices = {"train"}},
+      {.name = "fraction",
+       .type = T::number,
+       .doc = "with from: the share of train held out",
+       .optional = true,
+       .min = 0.0,
+       .max = 1.0,
+       .min_exclusive = true,
+       .max_exclusive = true},
   };
 }
 
@@ -113,19 +128,27 @@ void check_data(const Params& p) {
 
 SectionSchema data_section() {
   const std::vector<ParamSpec> fields = split_fields();
-  return {.name = "data",
-          .doc = "The splits: train, val (a table, or { from = \"train\", fraction = F }) and test.",
-          .params = {{.name = "train", .type = ParamType::table, .doc = "the training images",
-                      .optional = true, .fields = fields},
-                     {.name = "val", .type = ParamType::table,
-                      .doc = "evaluated after each epoch: as train, or { from = \"train\", "
-                             "fraction = 0.1 }",
-                      .optional = true, .fields = fields},
-                     {.name = "test", .type = ParamType::table,
-                      .doc = "evaluated once after the last epoch; format = \"folder\" for "
-                             "unlabeled images (predict)",
-                      .optional = true, .fields = fields}},
-          .check = check_data};
+  return {
+      .name = "data",
+      .doc = "The splits: train, val (a table, or { from = \"train\", fraction = F }) and test.",
+      .params = {{.name = "train",
+                  .type = ParamType::table,
+                  .doc = "the training images",
+                  .optional = true,
+                  .fields = fields},
+                 {.name = "val",
+                  .type = ParamType::table,
+                  .doc = "evaluated after each epoch: as train, or { from = \"train\", "
+                         "fraction = 0.1 }",
+                  .optional = true,
+                  .fields = fields},
+                 {.name = "test",
+                  .type = ParamType::table,
+                  .doc = "evaluated once after the last epoch; format = \"folder\" for "
+                         "unlabeled images (predict)",
+                  .optional = true,
+                  .fields = fields}},
+      .check = check_data};
 }
 
 DataSplits load_data_splits(const toml::table& data, const std::string& config_file,

@@ -104,12 +104,19 @@ StageKind read_files_kind() {
       "Source: reads the split's files ([data] table) into the jpeg column, in batches; "
       "train order reshuffled each epoch from (seed, epoch)";
   k.params = {
-      {.name = "batch_size", .type = ParamType::integer, .doc = "samples per batch",
-       .default_value = "128", .min = 1.0, .max = static_cast<double>(kMaxBatchSize)},
-      {.name = "shuffle", .type = ParamType::boolean,
+      {.name = "batch_size",
+       .type = ParamType::integer,
+       .doc = "samples per batch",
+       .default_value = "128",
+       .min = 1.0,
+       .max = static_cast<double>(kMaxBatchSize)},
+      {.name = "shuffle",
+       .type = ParamType::boolean,
        .doc = "shuffle the train split each epoch (val/test keep file order)",
        .default_value = "true"},
-      {.name = "drop_last", .type = ParamType::boolean, .doc = "drop the last partial train batch",
+      {.name = "drop_last",
+       .type = ParamType::boolean,
+       .doc = "drop the last partial train batch",
        .default_value = "false"},
   };
   k.access = [](const Params&) {

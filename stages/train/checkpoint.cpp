@@ -13,7 +13,8 @@ namespace {
 
 class CheckpointStage final : public Stage {
  public:
-  explicit CheckpointStage(const Params& p) : every_(static_cast<int>(p.get_int("every"))), keep_(p.get_bool("keep_all")) {}
+  explicit CheckpointStage(const Params& p)
+      : every_(static_cast<int>(p.get_int("every"))), keep_(p.get_bool("keep_all")) {}
 
   void setup(RunContext& ctx) override {
     state_ = TrainState::get(ctx);
@@ -40,12 +41,18 @@ class CheckpointStage final : public Stage {
 StageKind checkpoint_kind() {
   StageKind k;
   k.name = "checkpoint";
-  k.doc = "Saves weights, optimizer, schedule position and config between epochs (atomic, checksummed)";
-  k.params = {{.name = "every", .type = ParamType::integer,
-                .doc = "save every N epochs (and after the last)", .default_value = "1", .min = 1.0,
-                .max = 1e6},
-               {.name = "keep_all", .type = ParamType::boolean,
-                .doc = "keep epoch_NNN.ckpt files besides last.ckpt", .default_value = "true"}};
+  k.doc =
+      "Saves weights, optimizer, schedule position and config between epochs (atomic, checksummed)";
+  k.params = {{.name = "every",
+               .type = ParamType::integer,
+               .doc = "save every N epochs (and after the last)",
+               .default_value = "1",
+               .min = 1.0,
+               .max = 1e6},
+              {.name = "keep_all",
+               .type = ParamType::boolean,
+               .doc = "keep epoch_NNN.ckpt files besides last.ckpt",
+               .default_value = "true"}};
   k.access = [](const Params&) { return Access{}; };
   k.serial = true;
   k.default_splits = {Split::train};

@@ -5,8 +5,8 @@
 
 #include "kernels/nn/loss.hpp"
 #include "pipeline/error.hpp"
-#include "stages/train/train_stages.hpp"
 #include "stages/train/device_input.hpp"
+#include "stages/train/train_stages.hpp"
 #include "stages/train/train_state.hpp"
 
 namespace ft {
@@ -67,8 +67,10 @@ StageKind eval_step_kind() {
   k.doc =
       "Forward in eval mode (running batch-norm statistics, no gradients); optional hflip "
       "test-time augmentation";
-  k.params = {{.name = "tta_hflip", .type = ParamType::boolean,
-                .doc = "average the logits of each image and its mirror", .default_value = "false"}};
+  k.params = {{.name = "tta_hflip",
+               .type = ParamType::boolean,
+               .doc = "average the logits of each image and its mirror",
+               .default_value = "false"}};
   k.access = [](const Params&) { return Access{{col::kInput}, {col::kLogits, col::kLoss}}; };
   k.serial = true;
   k.default_splits = {Split::val, Split::test};

@@ -1,11 +1,10 @@
 // The `predict` stage (serial, test split): collects each sample's Id and top-1 class, in sample
 // order, and writes them as CSV (`Id,Label`) into the run folder when the pass ends, atomically.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
-
-#include <fmt/format.h>
 
 #include "pipeline/error.hpp"
 #include "stages/train/train_stages.hpp"
@@ -16,7 +15,8 @@ namespace {
 
 class Predict final : public Stage {
  public:
-  explicit Predict(const Params& p) : file_(p.get_string("file")), header_(p.get_string("header")) {}
+  explicit Predict(const Params& p)
+      : file_(p.get_string("file")), header_(p.get_string("header")) {}
 
   void setup(RunContext& ctx) override { path_ = ctx.run_dir / file_; }
   void begin_pass(const PassInfo&) override { rows_.clear(); }
@@ -59,10 +59,14 @@ StageKind predict_kind() {
   StageKind k;
   k.name = "predict";
   k.doc = "Writes each test sample's Id and predicted class to a CSV in the run folder";
-  k.params = {{.name = "file", .type = ParamType::string, .doc = "file name inside the run folder",
-                .default_value = "\"predictions.csv\""},
-               {.name = "header", .type = ParamType::string, .doc = "the CSV header line",
-                .default_value = "\"Id,Label\""}};
+  k.params = {{.name = "file",
+               .type = ParamType::string,
+               .doc = "file name inside the run folder",
+               .default_value = "\"predictions.csv\""},
+              {.name = "header",
+               .type = ParamType::string,
+               .doc = "the CSV header line",
+               .default_value = "\"Id,Label\""}};
   k.access = [](const Params&) { return Access{{col::kId, col::kLogits}, {}}; };
   k.serial = true;
   k.default_splits = {Split::test};

@@ -7,8 +7,8 @@
 
 #include "kernels/nn/loss.hpp"
 #include "pipeline/error.hpp"
-#include "stages/train/train_stages.hpp"
 #include "stages/train/device_input.hpp"
+#include "stages/train/train_stages.hpp"
 #include "stages/train/train_state.hpp"
 
 namespace ft {
@@ -82,9 +82,12 @@ StageKind train_step_kind() {
   k.doc =
       "Forward, loss (cross-entropy with label smoothing), backward, schedule and SGD step on the "
       "model";
-  k.params = {{.name = "label_smoothing", .type = ParamType::number,
-                .doc = "label smoothing of the cross-entropy", .default_value = "0.0", .min = 0.0,
-                .max = 1.0}};
+  k.params = {{.name = "label_smoothing",
+               .type = ParamType::number,
+               .doc = "label smoothing of the cross-entropy",
+               .default_value = "0.0",
+               .min = 0.0,
+               .max = 1.0}};
   k.access = [](const Params&) {
     return Access{{col::kInput, col::kLabel}, {col::kLogits, col::kLoss}};
   };

@@ -449,9 +449,8 @@ TEST_CASE("--resume with more epochs: allowed, unless the schedule's length foll
   const std::string cosine =
       "--set schedule.kind='\"cosine\"' --set schedule.gamma=~ --set schedule.milestones=~ ";
   REQUIRE(w.train("cos", cosine).code == 0);
-  const Result r = w.run(
-      "run tiny.toml --quiet --set run.name=cos --set run.epochs=2 " + cosine +
-      "--resume runs/cos/checkpoints/last.ckpt");
+  const Result r = w.run("run tiny.toml --quiet --set run.name=cos --set run.epochs=2 " + cosine +
+                         "--resume runs/cos/checkpoints/last.ckpt");
   CHECK(r.code == 2);
   CHECK(r.err.find("run.epochs: 1 -> 2") != std::string::npos);
   CHECK(r.err.find("the cosine schedule's length follows run.epochs") != std::string::npos);

@@ -8,7 +8,6 @@
 #include <sstream>
 
 #include "cli/stage_docs.hpp"
-
 #include "pipeline/config.hpp"
 #include "pipeline/graph.hpp"
 #include "pipeline/registry.hpp"

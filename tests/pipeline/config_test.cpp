@@ -1,11 +1,12 @@
 // Config parsing, overrides and every validation error, with the message content asserted.
+#include "pipeline/config.hpp"
+
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 
-#include "pipeline/config.hpp"
 #include "pipeline/error.hpp"
 #include "pipeline/graph.hpp"
 #include "tests/pipeline/fake_stages.hpp"
@@ -61,8 +62,8 @@ TEST_CASE("a valid config resolves into a chain with kinds, access and concurren
   CHECK(g.chain[2].id == "out");
   CHECK(g.chain[0].params.get_int("batches") == 3);
   CHECK(g.chain[0].params.get_int("batch_size") == 4);  // default
-  CHECK(g.chain[1].concurrency == 0);                    // unlimited
-  CHECK(g.chain[2].concurrency == 1);                    // serial
+  CHECK(g.chain[1].concurrency == 0);                   // unlimited
+  CHECK(g.chain[2].concurrency == 1);                   // serial
   CHECK(g.chain[2].access.reads == std::vector<std::string>{"label"});
   CHECK(describe_graph(g).find("concurrency=serial") != std::string::npos);
 }
@@ -101,7 +102,8 @@ TEST_CASE("validation errors name file:line:col, the stage and the key") {
   SUBCASE("unknown parameter") {
     auto e = error_of(replace(kGood, "batches = 3", "batchs = 3"));
     CHECK(e.find("cfg.toml:7:") != std::string::npos);
-    CHECK(e.find("stage 'src' (count) key 'batchs': unknown key (did you mean 'batches'?)") != std::string::npos);
+    CHECK(e.find("stage 'src' (count) key 'batchs': unknown key (did you mean 'batches'?)") !=
+          std::string::npos);
   }
   SUBCASE("mistyped parameter") {
     auto e = error_of(replace(kGood, "batches = 3", "batches = \"3\""));
@@ -109,7 +111,8 @@ TEST_CASE("validation errors name file:line:col, the stage and the key") {
   }
   SUBCASE("out of range") {
     auto e = error_of(replace(kGood, "batches = 3", "batch_size = 0"));
-    CHECK(e.find("key 'batch_size': 0 is out of range: expected in [1, 1024]") != std::string::npos);
+    CHECK(e.find("key 'batch_size': 0 is out of range: expected in [1, 1024]") !=
+          std::string::npos);
   }
   SUBCASE("not one of the choices") {
     auto e = error_of(replace(kGood, "batches = 3", "mode = \"c\""));
@@ -117,18 +120,20 @@ TEST_CASE("validation errors name file:line:col, the stage and the key") {
   }
   SUBCASE("dangling input") {
     auto e = error_of(replace(kGood, "after = \"w\"", "after = \"ww\""));
-    CHECK(e.find("stage 'out' key 'after': no stage with id 'ww' (did you mean 'w'?)") != std::string::npos);
+    CHECK(e.find("stage 'out' key 'after': no stage with id 'ww' (did you mean 'w'?)") !=
+          std::string::npos);
   }
   SUBCASE("cycle") {
-    auto text = replace(replace(kGood, "kind = \"count\"", "kind = \"count\"\nafter = \"out\""), "", "");
+    auto text =
+        replace(replace(kGood, "kind = \"count\"", "kind = \"count\"\nafter = \"out\""), "", "");
     auto e = error_of(text);
     CHECK(e.find("cycle") != std::string::npos);
     CHECK(e.find("src -> out -> w -> src") != std::string::npos);
   }
   SUBCASE("a column read but written by no upstream stage") {
     auto e = error_of(replace(kGood, "after = \"src\"", "after = \"src\"\nreads = [\"image\"]"));
-    CHECK(e.find("stage 'w' (work) reads column 'image', which no upstream stage active in the train split writes") !=
-          std::string::npos);
+    CHECK(e.find("stage 'w' (work) reads column 'image', which no upstream stage active in the "
+                 "train split writes") != std::string::npos);
   }
   SUBCASE("a column written only in another split") {
     auto e = error_of(replace(kGood, "after = \"src\"", "after = \"src\"\nsplits = [\"val\"]"));
@@ -190,15 +195,17 @@ TEST_CASE("--set overrides") {
     CHECK(root["x"]["ops"].as_array()->size() == 3);
   }
   SUBCASE("errors") {
-    CHECK_THROWS_WITH_AS(parse_config(kGood, "c.toml", {"novalue"}), doctest::Contains("expected KEY=VALUE"), ConfigError);
-    CHECK_THROWS_WITH_AS(parse_config(kGood, "c.toml", {"stage.nope.x=1"}), doctest::Contains("no stage with id 'nope'"),
-                         ConfigError);
-    CHECK_THROWS_WITH_AS(parse_config(kGood, "c.toml", {"run.name.x.y=~"}), doctest::Contains("neither a table"),
-                         ConfigError);
+    CHECK_THROWS_WITH_AS(parse_config(kGood, "c.toml", {"novalue"}),
+                         doctest::Contains("expected KEY=VALUE"), ConfigError);
+    CHECK_THROWS_WITH_AS(parse_config(kGood, "c.toml", {"stage.nope.x=1"}),
+                         doctest::Contains("no stage with id 'nope'"), ConfigError);
+    CHECK_THROWS_WITH_AS(parse_config(kGood, "c.toml", {"run.name.x.y=~"}),
+                         doctest::Contains("neither a table"), ConfigError);
   }
   SUBCASE("overridden values are validated and named as --set") {
     auto e = error_of(kGood, {"src.batches=-1"});
-    CHECK(e.find("(--set): stage 'src' (count) key 'batches': -1 is out of range") != std::string::npos);
+    CHECK(e.find("(--set): stage 'src' (count) key 'batches': -1 is out of range") !=
+          std::string::npos);
   }
 }
 
@@ -223,8 +230,9 @@ TEST_CASE("integer ranges are exact over the whole 64-bit range") {
   }
   SUBCASE("exact at the bounds") {
     CHECK(error_of(replace(kGood, "batches = 3", "batch_size = 1024")).empty());
-    CHECK(error_of(replace(kGood, "batches = 3", "batch_size = 1025")).find("1025 is out of range") !=
-          std::string::npos);
+    CHECK(
+        error_of(replace(kGood, "batches = 3", "batch_size = 1025")).find("1025 is out of range") !=
+        std::string::npos);
     CHECK(error_of(replace(kGood, "batches = 3", "batches = 9223372036854775807")).empty());
   }
   SUBCASE("a value beyond 64 bits is a TOML error naming it") {
@@ -233,7 +241,8 @@ TEST_CASE("integer ranges are exact over the whole 64-bit range") {
     CHECK(e.find("not representable in 64 bits") != std::string::npos);
   }
   SUBCASE("a stage's concurrency") {
-    auto e = error_of(replace(kGood, "after = \"src\"", "after = \"src\"\nconcurrency = 4294967297"));
+    auto e =
+        error_of(replace(kGood, "after = \"src\"", "after = \"src\"\nconcurrency = 4294967297"));
     CHECK(e.find("stage 'w' key 'concurrency': expected an integer in [0, 4096] (0 = unlimited), "
                  "got 4294967297") != std::string::npos);
   }
@@ -248,9 +257,8 @@ TEST_CASE("integer ranges are exact over the whole 64-bit range") {
 TEST_CASE("--set: an array index too large for 64 bits is named, not a bare stoul error") {
   const std::string text = std::string(kGood) + "[x]\nops = [ {op=\"a\"}, {op=\"b\"} ]\n";
   toml::table root = toml::parse(text);
-  for (const std::string& key :
-       {"x.ops.99999999999999999999.op=c", "x.ops.99999999999999999999=~",
-        "x.ops.+99999999999999999999={op=\"c\"}"}) {
+  for (const std::string& key : {"x.ops.99999999999999999999.op=c", "x.ops.99999999999999999999=~",
+                                 "x.ops.+99999999999999999999={op=\"c\"}"}) {
     CAPTURE(key);
     try {
       apply_override(root, key);
@@ -277,13 +285,16 @@ TEST_CASE("only a regular file is read as a config; errors carry the system's re
     }
     return std::string();
   };
-  CHECK(error_of_load(dir) == dir.string() + ": the config file is a directory, not a regular file");
+  CHECK(error_of_load(dir) ==
+        dir.string() + ": the config file is a directory, not a regular file");
   const fs::path fifo = dir / "cfg.toml";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   // Opening a FIFO without a writer used to block forever; now it is refused at once.
-  CHECK(error_of_load(fifo) == fifo.string() + ": the config file is a FIFO (named pipe), not a regular file");
+  CHECK(error_of_load(fifo) ==
+        fifo.string() + ": the config file is a FIFO (named pipe), not a regular file");
   CHECK(error_of_load(dir / "missing.toml") ==
-        (dir / "missing.toml").string() + ": cannot open the config file: No such file or directory");
+        (dir / "missing.toml").string() +
+            ": cannot open the config file: No such file or directory");
 
   // Writing the resolved config: the reason comes with the error.
   const toml::table root = toml::parse(kGood);

@@ -24,7 +24,8 @@ inline SinkLog& sink_log() {
 
 class CountSource : public Stage {
  public:
-  explicit CountSource(const Params& p) : n_(p.get_int("batches")), size_(p.get_int("batch_size")) {}
+  explicit CountSource(const Params& p)
+      : n_(p.get_int("batches")), size_(p.get_int("batch_size")) {}
   std::size_t begin_source_pass(const PassInfo& pass) override {
     return pass.split == Split::train ? static_cast<std::size_t>(n_) : 0;
   }
@@ -41,10 +42,12 @@ class CountSource : public Stage {
 
 class Worker : public Stage {
  public:
-  explicit Worker(const Params& p) : sleep_us_(p.get_int("sleep_us")), fail_at_(p.get_int("fail_at")) {}
+  explicit Worker(const Params& p)
+      : sleep_us_(p.get_int("sleep_us")), fail_at_(p.get_int("fail_at")) {}
   void run(Batch& b) override {
     if (sleep_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(sleep_us_));
-    if (static_cast<std::int64_t>(b.seq) == fail_at_) throw Error("sample '" + b.id[0] + "' is broken");
+    if (static_cast<std::int64_t>(b.seq) == fail_at_)
+      throw Error("sample '" + b.id[0] + "' is broken");
     b.label.assign(b.size(), 1);
   }
 
@@ -68,7 +71,10 @@ class Sink : public Stage {
 
 inline Registry fake_registry() {
   Registry r;
-  r.add_section({"run", "run", {{"name", ParamType::string, "name", "\"t\""}, {"epochs", ParamType::integer, "e", "1", false, 1.0}}});
+  r.add_section({"run",
+                 "run",
+                 {{"name", ParamType::string, "name", "\"t\""},
+                  {"epochs", ParamType::integer, "e", "1", false, 1.0}}});
   StageKind src;
   src.name = "count";
   src.doc = "test source";

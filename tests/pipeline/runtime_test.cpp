@@ -1,7 +1,8 @@
 // The flow-graph runtime: batches flow through every stage, serial stages see sequence order,
 // the in-flight bound holds, an exception surfaces with its stage id, and the profiler reports.
-#include <doctest/doctest.h>
+#include "pipeline/runtime.hpp"
 
+#include <doctest/doctest.h>
 #include <tbb/global_control.h>
 
 #include <algorithm>
@@ -10,7 +11,6 @@
 
 #include "pipeline/config.hpp"
 #include "pipeline/error.hpp"
-#include "pipeline/runtime.hpp"
 #include "tests/pipeline/fake_stages.hpp"
 
 using namespace ft;
@@ -19,8 +19,9 @@ namespace {
 
 std::string chain(int batches, int work_sleep_us, int sink_sleep_us, int fail_at = -1) {
   return "[[stage]]\nid = \"src\"\nkind = \"count\"\nbatches = " + std::to_string(batches) +
-         "\n[[stage]]\nid = \"w\"\nkind = \"work\"\nafter = \"src\"\nsleep_us = " + std::to_string(work_sleep_us) +
-         "\nfail_at = " + std::to_string(fail_at) + "\n[[stage]]\nid = \"out\"\nkind = \"sink\"\nafter = \"w\"\nsleep_us = " +
+         "\n[[stage]]\nid = \"w\"\nkind = \"work\"\nafter = \"src\"\nsleep_us = " +
+         std::to_string(work_sleep_us) + "\nfail_at = " + std::to_string(fail_at) +
+         "\n[[stage]]\nid = \"out\"\nkind = \"sink\"\nafter = \"w\"\nsleep_us = " +
          std::to_string(sink_sleep_us) + "\n";
 }
 
@@ -60,7 +61,8 @@ TEST_CASE("every batch reaches the serial sink, in sequence order, with 1 and 4 
 
 TEST_CASE("the number of batches in flight never exceeds the token count") {
   tbb::global_control gc(tbb::global_control::max_allowed_parallelism, 4);
-  Fixture f(chain(60, 0, 2000), 4);  // a slow consumer: without the limiter the source would race ahead
+  Fixture f(chain(60, 0, 2000),
+            4);  // a slow consumer: without the limiter the source would race ahead
   Pipeline p(f.graph, f.ctx, 3);
   p.setup();
   p.run_pass(Split::train, 1);
@@ -78,7 +80,7 @@ TEST_CASE("the number of batches in flight never exceeds the token count") {
 
 TEST_CASE("a slow source makes downstream stages starved, not blocked") {
   tbb::global_control gc(tbb::global_control::max_allowed_parallelism, 2);
-  Fixture f(chain(20, 0, 0) , 2);
+  Fixture f(chain(20, 0, 0), 2);
   // Make the worker the only slow stage with one slot: the sink is starved.
   f.cfg = parse_config(chain(20, 3000, 0) + "", "t.toml");
   f.cfg.stages[1].concurrency = 1;
@@ -101,7 +103,8 @@ TEST_CASE("an exception in a stage cancels the graph and surfaces with the stage
     FAIL("expected an error");
   } catch (const Error& e) {
     const std::string msg = e.what();
-    CHECK(msg.find("stage 'w' (work), train epoch 3 batch 7: sample '28' is broken") != std::string::npos);
+    CHECK(msg.find("stage 'w' (work), train epoch 3 batch 7: sample '28' is broken") !=
+          std::string::npos);
   }
   // Later batches never reached the sink past the failure point in order.
   CHECK(testing::sink_log().seqs.size() < 30);
@@ -120,13 +123,15 @@ TEST_CASE("the Chrome trace is valid JSON-shaped with a slice per stage per batc
   CHECK(text.rfind("{\"traceEvents\":[", 0) == 0);
   CHECK(std::count(text.begin(), text.end(), '\n') >= 15);
   std::size_t slices = 0;
-  for (std::size_t at = 0; (at = text.find("\"ph\":\"X\"", at)) != std::string::npos; ++at) ++slices;
+  for (std::size_t at = 0; (at = text.find("\"ph\":\"X\"", at)) != std::string::npos; ++at)
+    ++slices;
   CHECK(slices == 15);  // 5 batches x 3 stages
   CHECK(text.find("\"thread_name\"") != std::string::npos);
   std::filesystem::remove(path);
 }
 
-TEST_CASE("the report covers several passes: gaps between them, fractions of the passes a stage ran in") {
+TEST_CASE(
+    "the report covers several passes: gaps between them, fractions of the passes a stage ran in") {
   tbb::global_control gc(tbb::global_control::max_allowed_parallelism, 2);
   Fixture f(chain(8, 500, 0), 2);
   Pipeline p(f.graph, f.ctx, 4);

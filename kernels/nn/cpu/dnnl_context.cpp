@@ -6,8 +6,8 @@
 namespace ft::nn {
 
 std::string to_string(const Shape& s) {
-  return "(" + std::to_string(s.n) + ", " + std::to_string(s.c) + ", " + std::to_string(s.h) + ", " +
-         std::to_string(s.w) + ")";
+  return "(" + std::to_string(s.n) + ", " + std::to_string(s.c) + ", " + std::to_string(s.h) +
+         ", " + std::to_string(s.w) + ")";
 }
 
 }  // namespace ft::nn
@@ -28,7 +28,9 @@ dnnl::stream& stream() {
 
 dnnl::memory::desc md_of(const Shape& s) {
   using tag = dnnl::memory::format_tag;
-  const tag t = s.layout == Layout::nChw16c ? tag::nChw16c : s.layout == Layout::nChw8c ? tag::nChw8c : tag::nchw;
+  const tag t = s.layout == Layout::nChw16c  ? tag::nChw16c
+                : s.layout == Layout::nChw8c ? tag::nChw8c
+                                             : tag::nchw;
   return plain_md({s.n, s.c, s.h, s.w}, t);
 }
 

@@ -1,5 +1,6 @@
-// The oneDNN CPU engine (one) and stream (one per thread) the CPU layers use, and descriptor helpers.
-// oneDNN (Debian's build) runs its threads on OpenMP: omp_set_num_threads decides how many.
+// The oneDNN CPU engine (one) and stream (one per thread) the CPU layers use, and descriptor
+// helpers. oneDNN (Debian's build) runs its threads on OpenMP: omp_set_num_threads decides how
+// many.
 #pragma once
 
 #include <dnnl.hpp>

@@ -32,7 +32,8 @@ class MemoryPair {
  public:
   MemoryPair() = default;
   MemoryPair(const dnnl::memory::desc& user_md, const dnnl::memory::desc& prim_md)
-      : user_(user_md, engine(), DNNL_MEMORY_NONE), reordered_(user_md != prim_md),
+      : user_(user_md, engine(), DNNL_MEMORY_NONE),
+        reordered_(user_md != prim_md),
         small_(user_md.get_size() < kSmallBytes) {
     if (reordered_) {
       prim_ = dnnl::memory(prim_md, engine());

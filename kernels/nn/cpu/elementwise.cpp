@@ -53,7 +53,8 @@ class ToLayout final : public Module {
     out.layout = layout_;
     if (in == in_) return out;
     in_ = in;
-    same_ = in.layout == layout_ || (in.h == 1 && in.w == 1 && in.padded_c() == in.c && out.padded_c() == out.c);
+    same_ = in.layout == layout_ ||
+            (in.h == 1 && in.w == 1 && in.padded_c() == in.c && out.padded_c() == out.c);
     if (!same_) {
       in_mem_ = dnnl::memory(md_of(in), engine(), DNNL_MEMORY_NONE);
       out_mem_ = dnnl::memory(md_of(out), engine(), DNNL_MEMORY_NONE);
@@ -90,14 +91,17 @@ class ToLayout final : public Module {
   std::vector<float> y_, dx_;
 };
 
-// (N, C, H, W) in any layout -> (N, C*H*W, 1, 1) NCHW, feature order c*H*W + h*W + w as torch.flatten.
+// (N, C, H, W) in any layout -> (N, C*H*W, 1, 1) NCHW, feature order c*H*W + h*W + w as
+// torch.flatten.
 class Flatten final : public Module {
  public:
   Shape setup(const Shape& in) override {
     const Shape plain = to_plain_.setup(in);
     return Shape{plain.n, static_cast<int>(plain.per_sample()), 1, 1, Layout::nchw};
   }
-  const float* forward(const float* x, bool training) override { return to_plain_.forward(x, training); }
+  const float* forward(const float* x, bool training) override {
+    return to_plain_.forward(x, training);
+  }
   const float* backward(const float* dy) override { return to_plain_.backward(dy); }
 
  private:
@@ -109,11 +113,13 @@ class Flatten final : public Module {
 class Dropout final : public Module {
  public:
   Dropout(float p, int index) : p_(p), index_(index) {
-    if (!(p >= 0.f && p <= 1.f)) throw std::invalid_argument("dropout: p must be in [0, 1], got " + std::to_string(p));
+    if (!(p >= 0.f && p <= 1.f))
+      throw std::invalid_argument("dropout: p must be in [0, 1], got " + std::to_string(p));
   }
   Shape setup(const Shape& in) override {
     if (!(in == in_)) {
-      if (in.layout != Layout::nchw) throw std::invalid_argument("dropout: needs an NCHW input, got " + to_string(in));
+      if (in.layout != Layout::nchw)
+        throw std::invalid_argument("dropout: needs an NCHW input, got " + to_string(in));
       in_ = in;
       mask_.assign(in.numel(), 0.f);
       y_.assign(in.numel(), 0.f);
@@ -222,7 +228,9 @@ class CpuLayers final : public LayerFactory {
   ModulePtr global_avg_pool() const override { return make_global_avg_pool(); }
   ModulePtr flatten() const override { return std::make_unique<Flatten>(); }
   ModulePtr to_layout(Layout layout) const override { return std::make_unique<ToLayout>(layout); }
-  ModulePtr dropout(float p, int index) const override { return std::make_unique<Dropout>(p, index); }
+  ModulePtr dropout(float p, int index) const override {
+    return std::make_unique<Dropout>(p, index);
+  }
   std::unique_ptr<ResidualAdd> residual_add(bool relu) const override {
     return std::make_unique<ResidualAddCpu>(relu);
   }

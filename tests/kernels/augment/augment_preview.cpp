@@ -2,7 +2,8 @@
 // what the tests check numerically. Rows are input images (JPEGs given on the command line, by
 // default four Fashion-MNIST samples plus a synthetic RGB image); column 0 is the input, the next
 // eight are the op's output for eight sample ids. f32 outputs are shown de-normalized.
-// Usage: augment_preview OUT_DIR [image.jpg ...]   (build: ninja -C BUILD tests/kernels/augment/augment_preview)
+// Usage: augment_preview OUT_DIR [image.jpg ...]   (build: ninja -C BUILD
+// tests/kernels/augment/augment_preview)
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -37,8 +38,10 @@ Image synthetic_rgb() {
 }
 
 // Converts to RGB u8 (de-normalizing f32 CHW) and resizes to the grid cell.
-void to_cell(std::uint8_t* cell, const Image& im, const std::vector<float>* f32, const AugmentOp* norm) {
-  Image rgb{{im.d.h, im.d.w, 3}, std::vector<std::uint8_t>(static_cast<std::size_t>(im.d.h) * im.d.w * 3)};
+void to_cell(std::uint8_t* cell, const Image& im, const std::vector<float>* f32,
+             const AugmentOp* norm) {
+  Image rgb{{im.d.h, im.d.w, 3},
+            std::vector<std::uint8_t>(static_cast<std::size_t>(im.d.h) * im.d.w * 3)};
   const std::size_t plane = static_cast<std::size_t>(im.d.h) * im.d.w;
   for (std::size_t i = 0; i < plane; ++i)
     for (int ch = 0; ch < 3; ++ch) {
@@ -56,14 +59,18 @@ void to_cell(std::uint8_t* cell, const Image& im, const std::vector<float>* f32,
   resize_cpu(cell, {kCell, kCell, 3}, rgb.px.data(), rgb.d, 0, 0, rgb.d.h, rgb.d.w, true, s);
 }
 
-void write_grid(const std::string& path, const std::vector<AugmentOp>& ops, const std::vector<Image>& inputs) {
+void write_grid(const std::string& path, const std::vector<AugmentOp>& ops,
+                const std::vector<Image>& inputs) {
   const int cols = 1 + kSamples, rows = static_cast<int>(inputs.size());
   const int gw = cols * (kCell + kGap), gh = rows * (kCell + kGap);
-  std::vector<std::uint8_t> grid(static_cast<std::size_t>(gw) * gh * 3, 255), cell(kCell * kCell * 3);
+  std::vector<std::uint8_t> grid(static_cast<std::size_t>(gw) * gh * 3, 255),
+      cell(kCell * kCell * 3);
   const auto put = [&](int r, int c) {
     for (int y = 0; y < kCell; ++y)
-      std::copy_n(cell.data() + y * kCell * 3, kCell * 3,
-                  grid.data() + ((static_cast<std::size_t>(r) * (kCell + kGap) + y) * gw + c * (kCell + kGap)) * 3);
+      std::copy_n(
+          cell.data() + y * kCell * 3, kCell * 3,
+          grid.data() +
+              ((static_cast<std::size_t>(r) * (kCell + kGap) + y) * gw + c * (kCell + kGap)) * 3);
   };
   const AugmentOp* norm = nullptr;
   for (const auto& op : ops)
@@ -76,7 +83,8 @@ void write_grid(const std::string& path, const std::vector<AugmentOp>& ops, cons
     Image out{plan.dims, std::vector<std::uint8_t>(plan.f32 ? 0 : plan.dims.numel())};
     std::vector<float> f(plan.f32 ? plan.dims.numel() : 0);
     for (int k = 0; k < kSamples; ++k) {
-      apply_ops_cpu(ops, inputs[r].px.data(), inputs[r].d, out.px.data(), f.data(), 0, 1, 10 * r + k, s);
+      apply_ops_cpu(ops, inputs[r].px.data(), inputs[r].d, out.px.data(), f.data(), 0, 1,
+                    10 * r + k, s);
       to_cell(cell.data(), out, plan.f32 ? &f : nullptr, norm);
       put(r, 1 + k);
     }
@@ -96,8 +104,9 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(out);
   std::vector<std::string> files(argv + 2, argv + argc);
   if (files.empty())
-    for (const char* f : {"data/fashion-mnist/train/00000.jpg", "data/fashion-mnist/train/00001.jpg",
-                          "data/fashion-mnist/train/00002.jpg", "data/fashion-mnist/train/00003.jpg"})
+    for (const char* f :
+         {"data/fashion-mnist/train/00000.jpg", "data/fashion-mnist/train/00001.jpg",
+          "data/fashion-mnist/train/00002.jpg", "data/fashion-mnist/train/00003.jpg"})
       if (std::filesystem::exists(f)) files.push_back(f);
   std::vector<Image> inputs;
   for (const auto& f : files) {
@@ -111,22 +120,37 @@ int main(int argc, char** argv) {
   norm.mean[0] = 0.5f;
   norm.std[0] = 0.25f;
   AugmentOp rot{.kind = OpKind::rotate, .degrees = 30.0f};
-  const AugmentOp ta{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
-  const AugmentOp erase{.kind = OpKind::random_erasing, .p = 1.0f, .scale_lo = 0.02f, .scale_hi = 0.33f,
-                        .ratio_lo = 0.3f, .ratio_hi = 3.3f, .random_value = true};
+  const AugmentOp ta{
+      .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
+  const AugmentOp erase{.kind = OpKind::random_erasing,
+                        .p = 1.0f,
+                        .scale_lo = 0.02f,
+                        .scale_hi = 0.33f,
+                        .ratio_lo = 0.3f,
+                        .ratio_hi = 3.3f,
+                        .random_value = true};
   const std::vector<std::pair<std::string, std::vector<AugmentOp>>> cases = {
       {"resize_48", {AugmentOp{.kind = OpKind::resize, .size_h = 48}}},
       {"center_crop_20", {AugmentOp{.kind = OpKind::center_crop, .size_h = 20, .size_w = 20}}},
-      {"random_crop_pad4", {AugmentOp{.kind = OpKind::random_crop, .size_h = 28, .size_w = 28, .pad_l = 4, .pad_t = 4,
-                                      .pad_r = 4, .pad_b = 4, .pad_if_needed = true}}},
+      {"random_crop_pad4",
+       {AugmentOp{.kind = OpKind::random_crop,
+                  .size_h = 28,
+                  .size_w = 28,
+                  .pad_l = 4,
+                  .pad_t = 4,
+                  .pad_r = 4,
+                  .pad_b = 4,
+                  .pad_if_needed = true}}},
       {"hflip", {AugmentOp{.kind = OpKind::hflip, .p = 0.5f}}},
       {"rotate_30", {rot}},
-      {"random_resized_crop_28", {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 28, .size_w = 28}}},
+      {"random_resized_crop_28",
+       {AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 28, .size_w = 28}}},
       {"trivial_augment_wide", {ta}},
       {"random_erasing", {norm, erase}},
-      {"seed_chain", {AugmentOp{.kind = OpKind::resize, .size_h = 64, .size_w = 64},
-                      AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 56, .size_w = 56},
-                      AugmentOp{.kind = OpKind::hflip, .p = 0.5f}, ta, norm, erase}},
+      {"seed_chain",
+       {AugmentOp{.kind = OpKind::resize, .size_h = 64, .size_w = 64},
+        AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 56, .size_w = 56},
+        AugmentOp{.kind = OpKind::hflip, .p = 0.5f}, ta, norm, erase}},
   };
   for (const auto& [name, ops] : cases) write_grid(out + "/" + name + ".png", ops, inputs);
   return 0;

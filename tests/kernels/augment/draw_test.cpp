@@ -16,7 +16,8 @@ namespace {
 
 std::vector<std::uint8_t> textured(Dims d, int salt = 0) {
   std::vector<std::uint8_t> v(d.numel());
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<std::uint8_t>((i * 31 + (i / 7) * 3 + salt) % 251);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<std::uint8_t>((i * 31 + (i / 7) * 3 + salt) % 251);
   return v;
 }
 
@@ -28,13 +29,19 @@ std::vector<AugmentOp> seed_chain() {
     norm.std[k] = stdev[k];
   }
   norm.n_stats = 3;
-  return {AugmentOp{.kind = OpKind::resize, .size_h = 224, .size_w = 224},
-          AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224},
-          AugmentOp{.kind = OpKind::hflip, .p = 0.5f},
-          AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
-          norm,
-          AugmentOp{.kind = OpKind::random_erasing, .p = 0.5f, .scale_lo = 0.02f, .scale_hi = 0.33f,
-                    .ratio_lo = 0.3f, .ratio_hi = 3.3f, .random_value = true}};
+  return {
+      AugmentOp{.kind = OpKind::resize, .size_h = 224, .size_w = 224},
+      AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 224, .size_w = 224},
+      AugmentOp{.kind = OpKind::hflip, .p = 0.5f},
+      AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
+      norm,
+      AugmentOp{.kind = OpKind::random_erasing,
+                .p = 0.5f,
+                .scale_lo = 0.02f,
+                .scale_hi = 0.33f,
+                .ratio_lo = 0.3f,
+                .ratio_hi = 3.3f,
+                .random_value = true}};
 }
 
 }  // namespace
@@ -58,14 +65,17 @@ TEST_CASE("draws are a pure function of (seed, epoch, sample, op)") {
   for (std::uint64_t seed : {1u, 2u})
     for (std::uint32_t epoch : {1u, 2u})
       for (std::uint64_t sample : {3u, 4u})
-        for (std::uint32_t op : {0u, 1u}) angles.insert(draw_op(rot, d, seed, epoch, sample, op).magnitude);
+        for (std::uint32_t op : {0u, 1u})
+          angles.insert(draw_op(rot, d, seed, epoch, sample, op).magnitude);
   CHECK(angles.size() == 16u);  // every coordinate changes the draw
 }
 
 TEST_CASE("rotate angles stay in [-degrees, degrees] and are centred") {
   double sum = 0;
   for (int s = 0; s < 2000; ++s) {
-    const float a = draw_op(AugmentOp{.kind = OpKind::rotate, .degrees = 10.0f}, {8, 8, 1}, 0, 1, s, 0).magnitude;
+    const float a =
+        draw_op(AugmentOp{.kind = OpKind::rotate, .degrees = 10.0f}, {8, 8, 1}, 0, 1, s, 0)
+            .magnitude;
     CHECK(a >= -10.0f);
     CHECK(a <= 10.0f);
     sum += a;
@@ -74,7 +84,13 @@ TEST_CASE("rotate angles stay in [-degrees, degrees] and are centred") {
 }
 
 TEST_CASE("random_crop windows cover every position of the padded image") {
-  const AugmentOp op{.kind = OpKind::random_crop, .size_h = 28, .size_w = 28, .pad_l = 2, .pad_t = 2, .pad_r = 2, .pad_b = 2};
+  const AugmentOp op{.kind = OpKind::random_crop,
+                     .size_h = 28,
+                     .size_w = 28,
+                     .pad_l = 2,
+                     .pad_t = 2,
+                     .pad_r = 2,
+                     .pad_b = 2};
   std::set<std::pair<int, int>> seen;
   for (int s = 0; s < 3000; ++s) {
     const OpDraw d = draw_op(op, {28, 28, 1}, 3, 1, s, 0);
@@ -106,7 +122,8 @@ TEST_CASE("random_resized_crop boxes respect scale, ratio and the image; fallbac
   AugmentOp wide = op;
   wide.scale_lo = 2.0f;
   wide.scale_hi = 3.0f;
-  const OpDraw f = draw_op(wide, {10, 40, 1}, 0, 1, 0, 0);  // ratio 4 > 4/3: h = 10, w = round(10 * 4/3)
+  const OpDraw f =
+      draw_op(wide, {10, 40, 1}, 0, 1, 0, 0);  // ratio 4 > 4/3: h = 10, w = round(10 * 4/3)
   CHECK(f.h == 10);
   CHECK(f.w == 13);
   CHECK(f.top == 0);
@@ -114,7 +131,8 @@ TEST_CASE("random_resized_crop boxes respect scale, ratio and the image; fallbac
 }
 
 TEST_CASE("trivial_augment_wide draws every op, magnitudes from the table, both signs") {
-  const AugmentOp op{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
+  const AugmentOp op{
+      .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false};
   std::set<int> ops;
   bool neg = false, pos = false;
   for (int s = 0; s < 3000; ++s) {
@@ -135,7 +153,12 @@ TEST_CASE("trivial_augment_wide draws every op, magnitudes from the table, both 
 }
 
 TEST_CASE("random_erasing: p = 0 never erases; boxes stay strictly inside; noise is N(0, 1)") {
-  AugmentOp op{.kind = OpKind::random_erasing, .p = 0.0f, .scale_lo = 0.02f, .scale_hi = 0.33f, .ratio_lo = 0.3f, .ratio_hi = 3.3f};
+  AugmentOp op{.kind = OpKind::random_erasing,
+               .p = 0.0f,
+               .scale_lo = 0.02f,
+               .scale_hi = 0.33f,
+               .ratio_lo = 0.3f,
+               .ratio_hi = 3.3f};
   for (int s = 0; s < 200; ++s) CHECK_FALSE(draw_op(op, {32, 32, 3}, 0, 1, s, 5).apply);
   op.p = 1.0f;
   int applied = 0;
@@ -162,7 +185,7 @@ TEST_CASE("random_erasing: p = 0 never erases; boxes stay strictly inside; noise
   }
   m /= img.size();
   m2 = m2 / img.size() - m * m;
-  CHECK(std::abs(m) < 0.05);   // 12288 samples: sd of the mean ~0.009
+  CHECK(std::abs(m) < 0.05);  // 12288 samples: sd of the mean ~0.009
   CHECK(std::abs(m2 - 1.0) < 0.06);
   // The CPU loop's pairwise noise equals erase_noise element by element (the CUDA kernel's form),
   // for an odd-sized box inside a larger image.
@@ -204,15 +227,18 @@ TEST_CASE("edge cases: 1x1 images, crops larger than the image, gray and RGB") {
   for (int ch : {1, 3}) {
     const Dims in{1, 1, ch};
     const auto img = textured(in, 5);
-    std::vector<AugmentOp> ops = {AugmentOp{.kind = OpKind::center_crop, .size_h = 3, .size_w = 3},
-                                  AugmentOp{.kind = OpKind::rotate, .degrees = 45.0f},
-                                  AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 4, .size_w = 2},
-                                  AugmentOp{.kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
-                                  AugmentOp{.kind = OpKind::hflip, .p = 1.0f}};
+    std::vector<AugmentOp> ops = {
+        AugmentOp{.kind = OpKind::center_crop, .size_h = 3, .size_w = 3},
+        AugmentOp{.kind = OpKind::rotate, .degrees = 45.0f},
+        AugmentOp{.kind = OpKind::random_resized_crop, .size_h = 4, .size_w = 2},
+        AugmentOp{
+            .kind = OpKind::trivial_augment_wide, .interp = Interp::nearest, .has_fill = false},
+        AugmentOp{.kind = OpKind::hflip, .p = 1.0f}};
     const Plan plan = plan_output(ops, in);
     CHECK(plan.dims == Dims{4, 2, ch});
     std::vector<std::uint8_t> out(plan.dims.numel());
-    for (int sample = 0; sample < 50; ++sample) apply_ops_cpu(ops, img.data(), in, out.data(), nullptr, 1, 1, sample, s);
+    for (int sample = 0; sample < 50; ++sample)
+      apply_ops_cpu(ops, img.data(), in, out.data(), nullptr, 1, 1, sample, s);
     // A center crop larger than the image pads with zeros around the single pixel.
     std::vector<std::uint8_t> crop(9 * ch);
     const AugmentOp cc{.kind = OpKind::center_crop, .size_h = 3, .size_w = 3};
@@ -235,14 +261,18 @@ TEST_CASE("chain errors name the op and the problem") {
   norm.n_stats = 3;
   const AugmentOp flip{.kind = OpKind::hflip};
   const AugmentOp erase{.kind = OpKind::random_erasing};
-  CHECK_THROWS_WITH_AS(validate_ops({norm, flip}), doctest::Contains("op 1 (hflip) comes after normalize"),
+  CHECK_THROWS_WITH_AS(validate_ops({norm, flip}),
+                       doctest::Contains("op 1 (hflip) comes after normalize"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(validate_ops({erase, norm}), doctest::Contains("op 0 (random_erasing) works on the normalized"),
+  CHECK_THROWS_WITH_AS(validate_ops({erase, norm}),
+                       doctest::Contains("op 0 (random_erasing) works on the normalized"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(plan_output({norm}, {4, 4, 1}), doctest::Contains("3 means/stds for a 1-channel image"),
+  CHECK_THROWS_WITH_AS(plan_output({norm}, {4, 4, 1}),
+                       doctest::Contains("3 means/stds for a 1-channel image"),
                        std::invalid_argument);
   const AugmentOp crop{.kind = OpKind::random_crop, .size_h = 10, .size_w = 10};
-  CHECK_THROWS_WITH_AS(plan_output({crop}, {8, 8, 1}), doctest::Contains("larger than the padded image 8x8"),
+  CHECK_THROWS_WITH_AS(plan_output({crop}, {8, 8, 1}),
+                       doctest::Contains("larger than the padded image 8x8"),
                        std::invalid_argument);
   AugmentOp padded = crop;
   padded.pad_if_needed = true;

@@ -90,24 +90,27 @@ inline std::vector<const Record*> fixtures_with(const std::string& prefix) {
 }
 
 // Number of elements differing by more than tol; prints the first few.
-inline int count_mismatches(const std::string& what, const std::uint8_t* got, const std::uint8_t* want,
-                            std::size_t n, int tol) {
+inline int count_mismatches(const std::string& what, const std::uint8_t* got,
+                            const std::uint8_t* want, std::size_t n, int tol) {
   int bad = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (std::abs(int(got[i]) - int(want[i])) <= tol) continue;
     if (bad++ < 5)
-      std::printf("%s: element %zu got %d want %d (regenerate: /usr/bin/python3 tools/make_augment_fixtures.py)\n",
-                  what.c_str(), i, got[i], want[i]);
+      std::printf(
+          "%s: element %zu got %d want %d (regenerate: /usr/bin/python3 "
+          "tools/make_augment_fixtures.py)\n",
+          what.c_str(), i, got[i], want[i]);
   }
   return bad;
 }
 
-inline int count_mismatches(const std::string& what, const float* got, const float* want, std::size_t n,
-                            float tol) {
+inline int count_mismatches(const std::string& what, const float* got, const float* want,
+                            std::size_t n, float tol) {
   int bad = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (std::fabs(got[i] - want[i]) <= tol) continue;
-    if (bad++ < 5) std::printf("%s: element %zu got %.7f want %.7f\n", what.c_str(), i, got[i], want[i]);
+    if (bad++ < 5)
+      std::printf("%s: element %zu got %.7f want %.7f\n", what.c_str(), i, got[i], want[i]);
   }
   return bad;
 }

@@ -39,7 +39,8 @@ class Fixture {
     in.read(reinterpret_cast<char*>(&version), 4);
     in.read(reinterpret_cast<char*>(&count), 4);
     if (!in || std::string(magic, 7) != "FTNNFIX" || version != 1)
-      throw std::runtime_error(path_ + ": not a version-1 nn fixture (regenerate: " + kRegenerate + ")");
+      throw std::runtime_error(path_ + ": not a version-1 nn fixture (regenerate: " + kRegenerate +
+                               ")");
     for (std::uint32_t r = 0; r < count; ++r) {
       std::uint32_t len = 0, ndim = 0;
       in.read(reinterpret_cast<char*>(&len), 4);
@@ -60,7 +61,9 @@ class Fixture {
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
   const Tensor& at(const std::string& name) const {
     auto it = tensors_.find(name);
-    if (it == tensors_.end()) throw std::runtime_error(path_ + ": no record \"" + name + "\" (regenerate: " + kRegenerate + ")");
+    if (it == tensors_.end())
+      throw std::runtime_error(path_ + ": no record \"" + name + "\" (regenerate: " + kRegenerate +
+                               ")");
     return it->second;
   }
   const std::vector<float>& data(const std::string& name) const { return at(name).data; }
@@ -73,8 +76,8 @@ class Fixture {
 
 // |actual - expected| <= rtol * (|expected| + max|expected|) + atol everywhere: relative to each
 // value and to the tensor's scale, so values near zero are judged against the tensor's magnitude.
-inline bool close(const std::string& what, const float* actual, const std::vector<float>& expected, double rtol,
-                  double atol = 0) {
+inline bool close(const std::string& what, const float* actual, const std::vector<float>& expected,
+                  double rtol, double atol = 0) {
   double scale = 0;
   for (float e : expected) scale = std::max(scale, double(std::abs(e)));
   int bad = 0;
@@ -85,7 +88,9 @@ inline bool close(const std::string& what, const float* actual, const std::vecto
       ++bad;
     }
   }
-  if (bad) std::printf("  %s: %d of %zu values differ (rtol %g); regenerate: %s\n", what.c_str(), bad, expected.size(), rtol, kRegenerate);
+  if (bad)
+    std::printf("  %s: %d of %zu values differ (rtol %g); regenerate: %s\n", what.c_str(), bad,
+                expected.size(), rtol, kRegenerate);
   return bad == 0;
 }
 
@@ -101,9 +106,11 @@ inline double hash_uniform(std::uint64_t i, std::uint64_t salt) {
   return double(x) / 4294967296.0 * 2.0 - 1.0;
 }
 
-inline std::vector<float> hash_vector(std::int64_t n, std::uint64_t salt, double scale = 1, double offset = 0) {
+inline std::vector<float> hash_vector(std::int64_t n, std::uint64_t salt, double scale = 1,
+                                      double offset = 0) {
   std::vector<float> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) v[i] = float(hash_uniform(std::uint64_t(i), salt) * scale + offset);
+  for (std::int64_t i = 0; i < n; ++i)
+    v[i] = float(hash_uniform(std::uint64_t(i), salt) * scale + offset);
   return v;
 }
 

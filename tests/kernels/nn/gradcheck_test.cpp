@@ -18,7 +18,8 @@ using namespace ft::nn;
 
 namespace {
 
-std::vector<float> random_vector(std::int64_t n, std::uint64_t seed, float lo = -1.f, float hi = 1.f) {
+std::vector<float> random_vector(std::int64_t n, std::uint64_t seed, float lo = -1.f,
+                                 float hi = 1.f) {
   ft::rng::Philox g(seed, 0, 0, 7);
   std::vector<float> v(n);
   for (float& x : v) x = g.uniform(lo, hi);
@@ -51,7 +52,8 @@ struct Tolerance {
 };
 
 // Checks dL/dx and every parameter's gradient at up to `samples` coordinates each.
-void gradcheck(Module& m, const Shape& in, std::vector<float> x, Tolerance tol = {}, int samples = 24) {
+void gradcheck(Module& m, const Shape& in, std::vector<float> x, Tolerance tol = {},
+               int samples = 24) {
   const Shape out = m.setup(in);
   std::vector<Parameter*> params;
   std::vector<Buffer*> buffers;
@@ -64,7 +66,8 @@ void gradcheck(Module& m, const Shape& in, std::vector<float> x, Tolerance tol =
   const std::vector<float> dx(dx_ptr, dx_ptr + in.numel());
 
   const auto loss = [&] { return weighted_sum(m.forward(x.data(), true), r); };
-  const auto check = [&](std::vector<float>& v, const std::vector<float>& analytic, const char* what) {
+  const auto check = [&](std::vector<float>& v, const std::vector<float>& analytic,
+                         const char* what) {
     const std::int64_t n = static_cast<std::int64_t>(v.size());
     ft::rng::Philox g(11, 0, std::uint64_t(n), 3);
     int bad = 0, kinks = 0;
@@ -85,7 +88,9 @@ void gradcheck(Module& m, const Shape& in, std::vector<float> x, Tolerance tol =
         }
       }
       if (std::abs(numeric - analytic[i]) > tol.atol + tol.rtol * std::abs(numeric)) {
-        if (bad++ < 5) std::printf("  %s[%lld]: backward %.6g, finite difference %.6g\n", what, (long long)i, analytic[i], numeric);
+        if (bad++ < 5)
+          std::printf("  %s[%lld]: backward %.6g, finite difference %.6g\n", what, (long long)i,
+                      analytic[i], numeric);
       }
     }
     CHECK_MESSAGE(bad == 0, what << ": " << bad << " coordinates differ");
@@ -106,7 +111,8 @@ void randomize_params(Module& m, std::uint64_t seed) {
   std::vector<Parameter*> params;
   std::vector<Buffer*> buffers;
   m.collect("", params, buffers);
-  for (Parameter* p : params) p->value = random_vector(std::int64_t(p->value.size()), seed++, -0.5f, 0.5f);
+  for (Parameter* p : params)
+    p->value = random_vector(std::int64_t(p->value.size()), seed++, -0.5f, 0.5f);
 }
 
 }  // namespace

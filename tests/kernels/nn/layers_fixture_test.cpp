@@ -47,9 +47,11 @@ void run_case(const std::string& name, Module& m, bool training = true) {
   CHECK(close(name + "/y", y, f.data(name + "/y"), kLayerTol));
   const float* dx = m.backward(f.data(name + "/dy").data());
   CHECK(close(name + "/dx", dx, f.data(name + "/dx"), kLayerTol));
-  for (Parameter* p : params) CHECK(close(name + "/d" + p->name, p->grad.data(), f.data(name + "/d" + p->name), kLayerTol));
+  for (Parameter* p : params)
+    CHECK(close(name + "/d" + p->name, p->grad.data(), f.data(name + "/d" + p->name), kLayerTol));
   for (Buffer* b : buffers)
-    if (f.has(name + "/" + b->name)) CHECK(close(name + "/" + b->name, b->value.data(), f.data(name + "/" + b->name), kLayerTol));
+    if (f.has(name + "/" + b->name))
+      CHECK(close(name + "/" + b->name, b->value.data(), f.data(name + "/" + b->name), kLayerTol));
 }
 
 Conv2dSpec conv(int in, int out, int k, int stride, int pad, bool bias = true, int groups = 1) {

@@ -1,12 +1,12 @@
 // Cross-entropy with label smoothing against hand-computed values and finite differences, and
 // the top-1/top-5 counter.
+#include "kernels/nn/loss.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <stdexcept>
 #include <vector>
-
-#include "kernels/nn/loss.hpp"
 
 using namespace ft::nn;
 
@@ -22,13 +22,15 @@ TEST_CASE("cross_entropy matches the closed form, with and without label smoothi
   const auto [n1, s1] = nll(-1, 0, 0.5, 0);
   std::vector<float> per(2);
   // Tolerance: the loss is computed in double and returned as double; per-sample values are f32.
-  CHECK(cross_entropy_forward(logits.data(), labels.data(), 2, 3, 0.f, per.data()) == doctest::Approx((n0 + n1) / 2).epsilon(1e-12));
+  CHECK(cross_entropy_forward(logits.data(), labels.data(), 2, 3, 0.f, per.data()) ==
+        doctest::Approx((n0 + n1) / 2).epsilon(1e-12));
   CHECK(per[1] == doctest::Approx(n1).epsilon(1e-6));
   const double e = 0.1;
   CHECK(cross_entropy_forward(logits.data(), labels.data(), 2, 3, 0.1f) ==
         doctest::Approx(((1 - e) * n0 + e * s0 + (1 - e) * n1 + e * s1) / 2).epsilon(1e-7));
-  CHECK_THROWS_AS(cross_entropy_forward(logits.data(), std::vector<std::int32_t>{3, 0}.data(), 2, 3, 0.f),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(
+      cross_entropy_forward(logits.data(), std::vector<std::int32_t>{3, 0}.data(), 2, 3, 0.f),
+      std::invalid_argument);
 }
 
 TEST_CASE("cross_entropy backward equals central differences of the mean loss") {
@@ -55,10 +57,10 @@ TEST_CASE("cross_entropy backward equals central differences of the mean loss") 
 }
 
 TEST_CASE("topk_correct counts top-1 and top-5 hits; ties rank the lower index first") {
-  std::vector<float> logits(3 * 7, 0.f);  // (3, 7)
-  for (int j = 0; j < 7; ++j) logits[j] = float(j);          // sample 0: class 6 best
-  for (int j = 0; j < 7; ++j) logits[7 + j] = float(-j);     // sample 1: class 0 best
-  const std::vector<std::int32_t> labels{6, 5, 3};          // sample 2: all tied, label 3 ranks 3rd
+  std::vector<float> logits(3 * 7, 0.f);                  // (3, 7)
+  for (int j = 0; j < 7; ++j) logits[j] = float(j);       // sample 0: class 6 best
+  for (int j = 0; j < 7; ++j) logits[7 + j] = float(-j);  // sample 1: class 0 best
+  const std::vector<std::int32_t> labels{6, 5, 3};        // sample 2: all tied, label 3 ranks 3rd
   const TopkCorrect c = topk_correct(logits.data(), labels.data(), 3, 7);
   CHECK(c.top1 == 1);
   CHECK(c.top5 == 2);  // sample 1: label 5 ranks 6th; sample 2: label 3 ranks 4th

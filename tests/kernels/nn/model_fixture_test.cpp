@@ -1,7 +1,8 @@
-// Whole models against PyTorch 1.13 / torchvision 0.14 (tests/fixtures/nn/{mini_resnet,resnet18}.bin):
-// one training-mode forward on hash-generated weights and input, cross-entropy with label
-// smoothing 0.1, backward; logits, loss, every parameter gradient (whole or as sum / sum of
-// squares / sum of |x|), the batch-norm running statistics after the step and eval-mode logits.
+// Whole models against PyTorch 1.13 / torchvision 0.14
+// (tests/fixtures/nn/{mini_resnet,resnet18}.bin): one training-mode forward on hash-generated
+// weights and input, cross-entropy with label smoothing 0.1, backward; logits, loss, every
+// parameter gradient (whole or as sum / sum of squares / sum of |x|), the batch-norm running
+// statistics after the step and eval-mode logits.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -18,7 +19,8 @@ namespace {
 
 // Checks the sum / sum of squares / sum of |x| record "<name>#sum" of a tensor. The sum can
 // cancel, so it is judged against sum|x|; the others against themselves.
-bool close_summary(const Fixture& f, const std::string& name, const std::vector<float>& v, double rtol, double atol) {
+bool close_summary(const Fixture& f, const std::string& name, const std::vector<float>& v,
+                   double rtol, double atol) {
   double s = 0, ss = 0, sa = 0;
   for (float x : v) {
     s += x;
@@ -27,12 +29,15 @@ bool close_summary(const Fixture& f, const std::string& name, const std::vector<
   }
   const auto& e = f.data(name + "#sum");
   const double n = double(v.size());
-  const bool ok = std::abs(s - e[0]) <= rtol * e[2] + atol * n &&
-                  std::abs(std::sqrt(ss) - std::sqrt(e[1])) <= rtol * std::sqrt(e[1]) + atol * std::sqrt(n) &&
-                  std::abs(sa - e[2]) <= rtol * e[2] + atol * n;
+  const bool ok =
+      std::abs(s - e[0]) <= rtol * e[2] + atol * n &&
+      std::abs(std::sqrt(ss) - std::sqrt(e[1])) <= rtol * std::sqrt(e[1]) + atol * std::sqrt(n) &&
+      std::abs(sa - e[2]) <= rtol * e[2] + atol * n;
   if (!ok)
-    std::printf("  %s: sum %.8g / %.8g, sum sq %.8g / %.8g, sum abs %.8g / %.8g (ours / PyTorch); regenerate: %s\n",
-                name.c_str(), s, e[0], ss, e[1], sa, e[2], kRegenerate);
+    std::printf(
+        "  %s: sum %.8g / %.8g, sum sq %.8g / %.8g, sum abs %.8g / %.8g (ours / PyTorch); "
+        "regenerate: %s\n",
+        name.c_str(), s, e[0], ss, e[1], sa, e[2], kRegenerate);
   return ok;
 }
 
@@ -47,13 +52,15 @@ void run_model(const ModelSpec& spec, const char* file, double tol, double summa
   auto model = make_model(spec);
   fill_model(model->parameters());
   const int n = 4;
-  const std::vector<float> x = hash_vector(std::int64_t{n} * spec.in_channels * spec.height * spec.width, 7777);
+  const std::vector<float> x =
+      hash_vector(std::int64_t{n} * spec.in_channels * spec.height * spec.width, 7777);
   std::vector<std::int32_t> labels(n);
   for (int i = 0; i < n; ++i) labels[i] = i % spec.num_classes;
   std::vector<float> logits(n * spec.num_classes), dlogits(logits.size());
   model->forward(x.data(), n, true, logits.data());
   CHECK(close("logits", logits.data(), f.data("logits"), tol));
-  const float loss = float(cross_entropy_forward(logits.data(), labels.data(), n, spec.num_classes, 0.1f));
+  const float loss =
+      float(cross_entropy_forward(logits.data(), labels.data(), n, spec.num_classes, 0.1f));
   CHECK(close("loss", &loss, f.data("loss"), tol));
   cross_entropy_backward(dlogits.data(), logits.data(), labels.data(), n, spec.num_classes, 0.1f);
   model->zero_grad();

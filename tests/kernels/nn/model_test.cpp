@@ -1,5 +1,7 @@
 // Model builder: parameter names/counts equal torchvision's, mini_resnet's flatten size follows
 // the input, a training step runs and re-setup on a smaller last batch works.
+#include "kernels/nn/model.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "kernels/nn/loss.hpp"
-#include "kernels/nn/model.hpp"
 #include "kernels/random/philox.hpp"
 
 using namespace ft::nn;
@@ -66,7 +67,8 @@ TEST_CASE("mini_resnet: the seed's layout; flatten size follows the input") {
   CHECK(m->find_parameter("head.1.weight")->shape == std::vector<std::int64_t>{4096});
   CHECK(m->find_parameter("head.3.weight")->shape == std::vector<std::int64_t>{50, 4096});
   s.height = s.width = 224;
-  CHECK(make_model(s)->find_parameter("head.0.weight")->shape == std::vector<std::int64_t>{4096, 128 * 9});
+  CHECK(make_model(s)->find_parameter("head.0.weight")->shape ==
+        std::vector<std::int64_t>{4096, 128 * 9});
   s.dropout = 0.2f;
   s.blocks = 7;
   s.height = s.width = 128;
@@ -77,7 +79,8 @@ TEST_CASE("mini_resnet: the seed's layout; flatten size follows the input") {
   s.base_width = 1;
   s.height = s.width = 64;
   s.dropout = 0.f;
-  CHECK(make_model(s)->find_parameter("head.0.weight")->shape == std::vector<std::int64_t>{4096, 256});
+  CHECK(make_model(s)->find_parameter("head.0.weight")->shape ==
+        std::vector<std::int64_t>{4096, 256});
 }
 
 TEST_CASE("zero_init_residual zeroes the last BN weight of each block") {
@@ -91,7 +94,8 @@ TEST_CASE("zero_init_residual zeroes the last BN weight of each block") {
 TEST_CASE("resnet_small trains: loss falls on a fixed batch; a smaller batch re-sets up") {
   ModelSpec s = spec_of("resnet_small", 10, 1, 28);
   auto m = make_model(s);
-  CHECK(m->find_parameter("layer2.0.downsample.0.weight")->shape == std::vector<std::int64_t>{32, 16, 1, 1});
+  CHECK(m->find_parameter("layer2.0.downsample.0.weight")->shape ==
+        std::vector<std::int64_t>{32, 16, 1, 1});
   CHECK(m->find_parameter("layer1.0.downsample.0.weight") == nullptr);
   const int n = 16;
   const std::vector<float> x = random_input(std::int64_t{n} * 28 * 28);
@@ -147,6 +151,8 @@ TEST_CASE("a batch-size change re-runs setup and gives the same per-sample resul
   m->forward(x.data(), 6, false, six.data());
   m->forward(x.data(), 2, false, two.data());
   m->forward(x.data(), 6, false, six_again.data());
-  for (int i = 0; i < 20; ++i) CHECK(two[i] == doctest::Approx(six[i]).epsilon(1e-5));  // kernels may block differently per batch
+  for (int i = 0; i < 20; ++i)
+    CHECK(two[i] ==
+          doctest::Approx(six[i]).epsilon(1e-5));  // kernels may block differently per batch
   CHECK(six_again == six);
 }

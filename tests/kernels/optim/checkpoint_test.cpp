@@ -239,8 +239,9 @@ TEST_CASE("save with copies: the main file first, each copy complete and atomic"
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 3);
 }
 
-TEST_CASE("a process killed at any moment of a save leaves last.ckpt complete whenever a copy "
-          "exists") {
+TEST_CASE(
+    "a process killed at any moment of a save leaves last.ckpt complete whenever a copy "
+    "exists") {
   // A child saves epoch after epoch (last.ckpt, then epoch_NNN.ckpt as its copy) and is killed
   // with SIGKILL after a random delay; every epoch file then has a last.ckpt at least as new.
   Checkpoint big = sample();

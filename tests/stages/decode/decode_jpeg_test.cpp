@@ -231,8 +231,7 @@ TEST_CASE("decode_jpeg: a CMYK (YCCK) JPEG decodes to RGB as the kernel decodes 
   const auto px = pattern(12, 20, 4, 5);
   unsigned char* buf = nullptr;
   unsigned long len = 0;
-  REQUIRE(tjCompress2(h, px.data(), 20, 20 * 4, 12, TJPF_CMYK, &buf, &len, TJSAMP_444, 90, 0) ==
-          0);
+  REQUIRE(tjCompress2(h, px.data(), 20, 20 * 4, 12, TJPF_CMYK, &buf, &len, TJSAMP_444, 90, 0) == 0);
   const std::vector<std::uint8_t> cmyk(buf, buf + len);
   tjFree(buf);
   tjDestroy(h);

@@ -68,8 +68,9 @@ TEST_CASE("import fashion-mnist names a missing source file") {
                        doctest::Contains("train-labels-idx1-ubyte.gz: cannot open"), Error);
 }
 
-TEST_CASE("import removes only what an import wrote: the user's files stay, stale temp folders "
-          "of killed imports go") {
+TEST_CASE(
+    "import removes only what an import wrote: the user's files stay, stale temp folders "
+    "of killed imports go") {
   TempDir d("import_own");
   const fs::path out = d.path / "fm";
   import_fashion_mnist(kFashionMnistIdxDir, out, 10);

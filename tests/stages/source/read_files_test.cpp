@@ -161,8 +161,8 @@ TEST_CASE("read_files: a FIFO in place of a sample is refused at once, named") {
   auto st = make_stage(toml::table{{"batch_size", 8}, {"shuffle", false}});
   st->set_datasets(data);
   REQUIRE(st->begin_source_pass(PassInfo{Split::train, 1, 0, 0, 0}) == 1);
-  const std::string expected =
-      "cannot read sample '1.jpg': " + path.string() + ": is a FIFO (named pipe), not a regular file";
+  const std::string expected = "cannot read sample '1.jpg': " + path.string() +
+                               ": is a FIFO (named pipe), not a regular file";
   const int code = testing::run_in_child(
       [&] {
         Batch b;
