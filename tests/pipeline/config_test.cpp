@@ -55,7 +55,10 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 
 TEST_CASE("a valid config resolves into a chain with kinds, access and concurrency") {
   auto cfg = parse_config(kGood, "cfg.toml");
-  auto g = resolve_graph(cfg, testing::fake_registry());
+  // The graph points into the registry (kinds, schemas) and the config (parameter tables): both
+  // outlive it.
+  const Registry registry = testing::fake_registry();
+  auto g = resolve_graph(cfg, registry);
   REQUIRE(g.chain.size() == 3);
   CHECK(g.chain[0].id == "src");
   CHECK(g.chain[1].id == "w");
@@ -81,7 +84,9 @@ after = "src"
 id = "src"
 kind = "count"
 )";
-  auto g = resolve_graph(parse_config(text, "c.toml"), testing::fake_registry());
+  const Config cfg = parse_config(text, "c.toml");
+  const Registry registry = testing::fake_registry();
+  auto g = resolve_graph(cfg, registry);
   CHECK(g.chain[0].id == "src");
   CHECK(g.chain[2].id == "out");
 }
@@ -172,7 +177,8 @@ TEST_CASE("--set overrides") {
   }
   SUBCASE("stage key by id and by stage.<id>; unquoted strings") {
     auto cfg = parse_config(kGood, "c.toml", {"src.batches=7", "stage.src.mode=b"});
-    auto g = resolve_graph(cfg, testing::fake_registry());
+    const Registry registry = testing::fake_registry();
+    auto g = resolve_graph(cfg, registry);
     CHECK(g.chain[0].params.get_int("batches") == 7);
     CHECK(g.chain[0].params.get_string("mode") == "b");
   }
