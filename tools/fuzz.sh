@@ -16,14 +16,18 @@ fi
 which=${2:-all}
 build=${FT_FUZZ_BUILD:-build-fuzz}
 if [[ ! -f $build/build.ninja ]]; then
+  if [[ $build == build-asan ]]; then
+    echo "tools/fuzz.sh: build-asan/ is configured by tools/sanitize.sh; run that first" >&2
+    exit 2
+  fi
   meson setup "$build" --buildtype=release -Dgpu=disabled >/dev/null
 fi
 ninja -C "$build" -j"$(nproc)" tests/fuzz/test_fuzz >/dev/null
 export FT_SOURCE_ROOT=$PWD OMP_NUM_THREADS=2
 export FT_FUZZ_SECONDS=$seconds FT_FUZZ_SEED=${FT_FUZZ_SEED:-random}
 if [[ $build == build-asan ]]; then
-  export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  export LSAN_OPTIONS=suppressions=$PWD/tools/lsan.supp:print_suppressions=0
+  export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1:suppressions=$PWD/tools/ubsan.supp
 fi
 status=0
 for target in config jpeg; do

@@ -117,7 +117,9 @@ void print_header(const char* kind, const char* what) {
   put("\n");
 }
 
+// Once: the process is on its way out (a sanitizer's death callback may be followed by its abort).
 void print_current(const char* kind, const char* what) {
+  if (g_current.started_ns.exchange(0) == 0) return;
   print_header(kind, what);
   if (const Input* in = g_current.input.load()) print_input(*in);
 }
@@ -126,9 +128,9 @@ void print_current(const char* kind, const char* what) {
 
 #if defined(__SANITIZE_ADDRESS__)
 // AddressSanitizer owns SIGSEGV and friends and reports them itself; it calls this on the way out.
-void on_sanitizer_death() {
-  if (g_current.started_ns.load() != 0) print_current("crash", "a sanitizer report (above)");
-}
+// (GCC links UBSan as a separate runtime that does not: its reports reach on_signal through
+// UBSAN_OPTIONS=abort_on_error=1, as tools/sanitize.sh and tools/fuzz.sh set it.)
+void on_sanitizer_death() { print_current("crash", "a sanitizer report (above)"); }
 constexpr int kSignals[] = {SIGABRT};
 #else
 constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
@@ -137,14 +139,12 @@ constexpr std::size_t kNumSignals = sizeof(kSignals) / sizeof(kSignals[0]);
 struct sigaction g_previous[kNumSignals];
 
 void on_signal(int sig) {
-  if (g_current.started_ns.load() != 0) {
-    char what[32] = "signal ";
-    int n = 7;
-    if (sig >= 10) what[n++] = static_cast<char>('0' + sig / 10);
-    what[n++] = static_cast<char>('0' + sig % 10);
-    what[n] = 0;
-    print_current("crash", what);
-  }
+  char what[32] = "signal ";
+  int n = 7;
+  if (sig >= 10) what[n++] = static_cast<char>('0' + sig / 10);
+  what[n++] = static_cast<char>('0' + sig % 10);
+  what[n] = 0;
+  print_current("crash", what);
   // Hand the signal on (doctest names the test case, then the process dies).
   for (std::size_t k = 0; k < kNumSignals; ++k)
     if (kSignals[k] == sig) sigaction(sig, &g_previous[k], nullptr);
