@@ -75,7 +75,8 @@ TEST_CASE(
 // Found by the config fuzz target under tools/sanitize.sh's build: validation took any
 // warmup_epochs >= 0, and the schedule converted warmup_epochs x steps per epoch to int64 with
 // static_cast, undefined from 2^63 on (UBSan float-cast-overflow; on x86 a warmup of INT64_MIN
-// steps). Fixed by the key's upper bound (1e6, as [run] epochs) in stages/train/schedule_schema.cpp.
+// steps). Fixed by the key's upper bound (1e6, as [run] epochs) in
+// stages/train/schedule_schema.cpp.
 TEST_CASE("finding: [schedule] warmup_epochs = 1e19 is refused naming the key") {
   const int status = load_in_child(
       "[schedule]\nper = \"epoch\"\nwarmup_epochs = 1e19\n[[stage]]\nid = \"read\"\n"
