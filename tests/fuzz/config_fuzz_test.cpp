@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::uint64_t kSeed = 0x5eed0c0f;
-// About 2-3 s in a release build on a loaded 2-core machine.
-constexpr std::int64_t kIterations = 6000;
+// About 3-4 s in a release build on a 2-core machine (7-9 s under tools/sanitize.sh).
+constexpr std::int64_t kIterations = 10000;
 
 // Values by TOML type ('|'-separated); a value is mostly replaced by one of its own type, so the
 // config stays valid TOML and reaches the range checks.
