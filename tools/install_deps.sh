@@ -4,7 +4,8 @@
 # for the test command's format check)
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libtbb-dev libturbojpeg0-dev libfmt-dev doctest-dev
-      libtomlplusplus-dev libcli11-dev zlib1g-dev libdnnl-dev libpng-dev dataset-fashion-mnist)
+      libtomlplusplus-dev libcli11-dev zlib1g-dev libdnnl-dev libpng-dev dataset-fashion-mnist
+      openmpi-bin libopenmpi-dev libxxhash-dev python3)
 if [[ "${1:-}" == "--runtime-extras" ]]; then pkgs+=(python3-matplotlib); fi
 if [[ "${1:-}" == "--test" ]]; then pkgs+=(clang-format git); fi
 missing=()
