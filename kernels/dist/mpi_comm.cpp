@@ -18,12 +18,6 @@ namespace {
 // MPI counts are int: larger buffers go in chunks of 2^30 elements.
 constexpr std::size_t kChunk = std::size_t{1} << 30;
 
-std::string seconds(double s) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", s);
-  return text;
-}
-
 class MpiComm;
 
 class MpiRequest final : public Request {
@@ -94,7 +88,7 @@ class MpiComm final : public Comm {
     mark_abandoned();
     const std::string late = board_.laggards(seq);
     throw DistError("collective #" + std::to_string(seq) + " (" + what + ") timed out after " +
-                    seconds(timeout_s) + " s: " +
+                    seconds_text(timeout_s) + " s: " +
                     (late.empty() ? std::string("every rank arrived but it did not complete")
                                   : late + " did not arrive"));
   }
@@ -200,7 +194,7 @@ MPI_Comm duplicate_world(double timeout_s) {
   });
   if (!done) {
     mark_abandoned();
-    throw DistError("MPI communicator setup timed out after " + seconds(timeout_s) +
+    throw DistError("MPI communicator setup timed out after " + seconds_text(timeout_s) +
                     " s: not every process of the job started it");
   }
   check(MPI_Comm_set_errhandler(out, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");

@@ -5,9 +5,10 @@
 
 #include <mpi.h>
 
-#include <chrono>
 #include <string>
-#include <thread>
+
+#include "kernels/dist/comm.hpp"
+#include "kernels/dist/poll.hpp"
 
 namespace ft::dist::mpi {
 
@@ -19,30 +20,7 @@ void check(int rc, const std::string& what);
 // A collective was abandoned: at exit, abort the job instead of finalising.
 void mark_abandoned();
 
-// Calls done() until it returns true (then true) or `timeout_s` passes (then false; 0 = no
-// deadline). Spins briefly, then naps with a growing pause capped at 0.5 ms: latency stays well
-// under a millisecond while a long wait does not steal a core from the TBB workers.
-template <class Done>
-bool poll_until(double timeout_s, Done&& done) {
-  using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
-  auto nap = std::chrono::microseconds(2);
-  for (int i = 0;; ++i) {
-    if (done()) return true;
-    if (timeout_s > 0 && std::chrono::duration<double>(clock::now() - start).count() > timeout_s)
-      return false;
-    if (i >= 64) {
-      std::this_thread::sleep_for(nap);
-      nap = std::min(nap * 2, std::chrono::microseconds(500));
-    }
-  }
-}
-
-}  // namespace ft::dist::mpi
-
-#include "kernels/dist/comm.hpp"
-
-namespace ft::dist::mpi {
 // The communicator over MPI_COMM_WORLD (after init_once); checks MPI agrees with `world`.
 std::unique_ptr<Comm> make_mpi_comm(const World& world, double timeout_s);
+
 }  // namespace ft::dist::mpi

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/dist/poll.hpp"
+
 namespace ft::dist {
 
 namespace {
@@ -41,8 +43,8 @@ struct Deadline {
   Clock::time_point end;
   bool none;
   explicit Deadline(double s)
-      : end(Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(s))),
+      : end(Clock::now() +
+            std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s))),
         none(s <= 0) {}
   // Milliseconds left for poll(): -1 (forever) without a deadline, 0 once passed.
   int ms_left() const {
@@ -52,12 +54,6 @@ struct Deadline {
   }
   bool passed() const { return !none && Clock::now() >= end; }
 };
-
-std::string seconds(double s) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", s);
-  return text;
-}
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -142,8 +138,8 @@ std::string serve(const World& w, const std::string& payload, double timeout_s) 
   for (int left = w.size - 1; left > 0;) {
     if (!wait_for(listener.fd, POLLIN, d))
       throw DistError("TCP rendezvous on port " + std::to_string(w.master_port) + ": " +
-                      missing_ranks(connected) + " did not connect within " + seconds(timeout_s) +
-                      " s");
+                      missing_ranks(connected) + " did not connect within " +
+                      seconds_text(timeout_s) + " s");
     Fd c(::accept(listener.fd, nullptr, nullptr));
     if (c.fd < 0) continue;
     set_nonblocking(c.fd);
@@ -152,9 +148,9 @@ std::string serve(const World& w, const std::string& payload, double timeout_s) 
     // A stranger (wrong magic, silence) is dropped; the deadline still bounds the whole wait.
     if (!io_all(c.fd, h, sizeof h, false, d) || !parse_header(h, rank, size)) continue;
     if (size != static_cast<std::uint32_t>(w.size) || rank == 0 || rank >= size)
-      throw DistError("TCP rendezvous: a process says it is rank " + std::to_string(rank) +
-                      " of " + std::to_string(size) + ", but this job has " +
-                      std::to_string(w.size) + " processes (two jobs on one MASTER_PORT?)");
+      throw DistError("TCP rendezvous: a process says it is rank " + std::to_string(rank) + " of " +
+                      std::to_string(size) + ", but this job has " + std::to_string(w.size) +
+                      " processes (two jobs on one MASTER_PORT?)");
     if (connected[rank])
       throw DistError("TCP rendezvous: rank " + std::to_string(rank) + " connected twice");
     std::string out = reply;
@@ -202,8 +198,8 @@ std::string fetch(const World& w, double timeout_s) {
     Fd fd = try_connect(list, d, last_error);
     char h[12];
     std::uint32_t len = 0, unused = 0;
-    const std::string hello = header(static_cast<std::uint32_t>(w.rank),
-                                     static_cast<std::uint32_t>(w.size));
+    const std::string hello =
+        header(static_cast<std::uint32_t>(w.rank), static_cast<std::uint32_t>(w.size));
     std::string tmp = hello;
     if (fd.fd >= 0 && io_all(fd.fd, tmp.data(), tmp.size(), true, d) &&
         io_all(fd.fd, h, sizeof h, false, d) && parse_header(h, len, unused)) {
@@ -212,7 +208,7 @@ std::string fetch(const World& w, double timeout_s) {
     }
     if (d.passed())
       throw DistError("TCP rendezvous: rank " + std::to_string(w.rank) + " could not get the id " +
-                      "from rank 0 at " + where + " within " + seconds(timeout_s) +
+                      "from rank 0 at " + where + " within " + seconds_text(timeout_s) +
                       " s (last error: " + last_error + ")");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
