@@ -1,6 +1,8 @@
 // The TCP rendezvous with real processes on localhost: three forked ranks (the others start before
 // rank 0 listens, so connecting is retried), a binary 128-byte payload like an NCCL id, and the
 // deadlines: rank 0 names the rank that never connected, a rank with no rank 0 names the address.
+#include "kernels/dist/tcp_rendezvous.hpp"
+
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -10,8 +12,6 @@
 #include <chrono>
 #include <functional>
 #include <thread>
-
-#include "kernels/dist/tcp_rendezvous.hpp"
 
 using ft::dist::tcp_exchange;
 using ft::dist::World;
@@ -86,8 +86,7 @@ TEST_CASE("rank 0 names the rank that never connected") {
   const pid_t one = spawn([&] { return tcp_exchange(world(1, 3, port), "", 10) == "x"; });
   const auto start = std::chrono::steady_clock::now();
   CHECK_THROWS_WITH_AS(tcp_exchange(world(0, 3, port), "x", 1),
-                       doctest::Contains("rank 2 did not connect within 1 s"),
-                       ft::dist::DistError);
+                       doctest::Contains("rank 2 did not connect within 1 s"), ft::dist::DistError);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
   CHECK(exit_code(one) == 0);  // rank 1 got its payload before rank 0 gave up
 }
@@ -96,8 +95,8 @@ TEST_CASE("a rank with no rank 0 to reach gives up at the deadline naming the ad
   const int port = free_port();
   const auto start = std::chrono::steady_clock::now();
   const std::string where = "from rank 0 at localhost:" + std::to_string(port);
-  CHECK_THROWS_WITH_AS(tcp_exchange(world(1, 2, port), "", 0.5),
-                       doctest::Contains(where.c_str()), ft::dist::DistError);
+  CHECK_THROWS_WITH_AS(tcp_exchange(world(1, 2, port), "", 0.5), doctest::Contains(where.c_str()),
+                       ft::dist::DistError);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
   World bad = world(1, 2, port);
   bad.master_addr = "no-such-host.invalid";
@@ -107,8 +106,8 @@ TEST_CASE("a rank with no rank 0 to reach gives up at the deadline naming the ad
 
 TEST_CASE("a process of another job on the same port is refused") {
   const int port = free_port();
-  const pid_t stranger = spawn([&] { return tcp_exchange(world(1, 4, port), "", 1) == "x"; },
-                               "TCP rendezvous");
+  const pid_t stranger =
+      spawn([&] { return tcp_exchange(world(1, 4, port), "", 1) == "x"; }, "TCP rendezvous");
   CHECK_THROWS_WITH_AS(tcp_exchange(world(0, 2, port), "x", 3),
                        doctest::Contains("this job has 2 processes"), ft::dist::DistError);
   CHECK(exit_code(stranger) == 2);  // rank 0 hung up on it: it gave up at its deadline
