@@ -14,15 +14,24 @@ constexpr int kArrivalTag = 7001;
 ArrivalBoard::ArrivalBoard(MPI_Comm ctl, int rank, int size)
     : ctl_(ctl), rank_(rank), size_(size), seen_(static_cast<std::size_t>(size), 0) {}
 
-ArrivalBoard::~ArrivalBoard() {
+ArrivalBoard::~ArrivalBoard() { finish(); }
+
+void ArrivalBoard::finish() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized || sent_.empty()) return;
   // Eager 8-byte sends complete at once; give stragglers a moment, then let MPI finish them alone.
-  poll_until(0.5, [&] {
-    retire_sent();
-    return sent_.empty();
-  });
+  try {
+    poll_until(0.5, [&] {
+      retire_sent();
+      return sent_.empty();
+    });
+  } catch (const DistError&) {
+  }
   for (auto& s : sent_)
     for (auto& r : s.requests)
       if (r != MPI_REQUEST_NULL) MPI_Request_free(&r);
+  sent_.clear();
 }
 
 void ArrivalBoard::announce(std::int64_t seq) {

@@ -29,6 +29,8 @@ class ArrivalBoard {
   // "rank 2 (last arrived at collective #4), rank 3 (no collective yet)", or "" when every rank
   // has arrived at `seq`.
   std::string laggards(std::int64_t seq);
+  // Completes (or hands to MPI) the announcements still being sent; before the communicator goes.
+  void finish();
 
  private:
   struct Sent {

@@ -41,7 +41,12 @@ class MpiComm final : public Comm {
   MpiComm(MPI_Comm data, MPI_Comm ctl, int rank, int size)
       : data_(data), ctl_(ctl), rank_(rank), size_(size), board_(ctl, rank, size) {}
   ~MpiComm() override {
-    if (broken_) return;  // collectives may still be pending on these communicators
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    // A communicator that outlives MPI (a static) has nothing left to free; a broken one may
+    // still have collectives pending on it.
+    if (finalized || broken_) return;
+    board_.finish();
     MPI_Comm_free(&data_);
     MPI_Comm_free(&ctl_);
   }

@@ -18,8 +18,7 @@ namespace ft::dist {
 namespace {
 
 void cuda_check(cudaError_t rc, const char* what) {
-  if (rc != cudaSuccess)
-    throw DistError(std::string(what) + " failed: " + cudaGetErrorString(rc));
+  if (rc != cudaSuccess) throw DistError(std::string(what) + " failed: " + cudaGetErrorString(rc));
 }
 
 class NcclComm;
@@ -44,9 +43,19 @@ class NcclComm final : public Comm {
  public:
   NcclComm(ncclComm_t comm, cudaStream_t stream, Comm& bootstrap, int rank, int size)
       : comm_(comm), stream_(stream), bootstrap_(bootstrap), rank_(rank), size_(size) {}
+  // ncclCommFinalize waits for the peers (a collective): bounded by the deadline, then aborted.
   ~NcclComm() override {
     if (scratch_) cudaFree(scratch_);
-    if (!aborted_) ncclCommDestroy(comm_);
+    if (aborted_) return;
+    ncclResult_t rc = ncclCommFinalize(comm_);
+    const bool settled = rc != ncclInProgress || poll_until(timeout_s, [&] {
+                           ncclCommGetAsyncError(comm_, &rc);
+                           return rc != ncclInProgress;
+                         });
+    if (settled && rc == ncclSuccess)
+      ncclCommDestroy(comm_);
+    else
+      ncclCommAbort(comm_);
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -98,8 +107,9 @@ class NcclComm final : public Comm {
     if (aborted_) throw DistError("the NCCL communicator is unusable after an earlier failure");
     ncclResult_t rc = call();
     // Non-blocking mode: a call may still be in progress when it returns.
-    if (rc == ncclInProgress &&
-        !poll_until(timeout_s, [&] { return ncclCommGetAsyncError(comm_, &rc), rc != ncclInProgress; }))
+    if (rc == ncclInProgress && !poll_until(timeout_s, [&] {
+          return ncclCommGetAsyncError(comm_, &rc), rc != ncclInProgress;
+        }))
       timed_out(seq_ + 1, what);
     if (rc != ncclSuccess) {
       abort();
@@ -161,7 +171,8 @@ bool is_device_pointer(const void* p) {
 }
 
 void NcclComm::reduce(double* data, std::size_t n, ncclRedOp_t op, const char* name) {
-  const std::string what = std::string("allreduce_") + name + " of " + std::to_string(n) + " doubles";
+  const std::string what =
+      std::string("allreduce_") + name + " of " + std::to_string(n) + " doubles";
   const bool device = is_device_pointer(data);
   double* buf = device ? data : static_cast<double*>(staging(n * sizeof(double)));
   if (!device)
@@ -232,7 +243,8 @@ ncclUniqueId exchange_id(const World& world, Comm& bootstrap, double timeout_s) 
   ncclUniqueId id{};
   if (world.rank == 0) {
     const ncclResult_t rc = ncclGetUniqueId(&id);
-    if (rc != ncclSuccess) throw DistError(std::string("ncclGetUniqueId: ") + ncclGetErrorString(rc));
+    if (rc != ncclSuccess)
+      throw DistError(std::string("ncclGetUniqueId: ") + ncclGetErrorString(rc));
   }
   if (world.size == 1) return id;
   if (bootstrap.size() == 1) {

@@ -94,7 +94,17 @@ void collectives(Comm& c) {
   allreduce_exact(c, 1000);
   allreduce_exact(c, 3000000);  // large: a different algorithm inside MPI
   allreduce_identical_bits(c);
-  async_overlap(c);
+  // The training stage calls MPI from a TBB worker, not the thread that initialised MPI.
+  std::exception_ptr error;
+  std::thread worker([&] {
+    try {
+      async_overlap(c);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  worker.join();
+  if (error) std::rethrow_exception(error);
   doubles(c);
   gather_and_broadcast(c);
 }
