@@ -125,6 +125,13 @@ void fail_rank(Comm& c) {
   c.barrier();
 }
 
+// Rank 1 leaves main with an error code without calling fail(), as a careless caller would.
+void early_exit(Comm& c) {
+  c.timeout_s = 2;
+  if (c.rank() == 1) std::exit(2);
+  c.barrier();
+}
+
 void killed_rank(Comm& c) {
   c.timeout_s = 60;
   std::vector<float> v(1000, 1.0f);
@@ -139,9 +146,10 @@ int main(int argc, char** argv) {
   const std::map<std::string, std::function<void(Comm&)>> scenarios{{"collectives", collectives},
                                                                     {"late_rank", late_rank},
                                                                     {"fail_rank", fail_rank},
-                                                                    {"killed_rank", killed_rank}};
+                                                                    {"killed_rank", killed_rank},
+                                                                    {"early_exit", early_exit}};
   if (argc != 2 || !scenarios.count(argv[1])) {
-    std::cerr << "usage: dist_scenarios collectives|late_rank|fail_rank|killed_rank\n";
+    std::cerr << "usage: dist_scenarios collectives|late_rank|fail_rank|killed_rank|early_exit\n";
     return 2;
   }
   std::unique_ptr<Comm> comm;

@@ -91,3 +91,12 @@ TEST_CASE("a rank killed mid-run ends the job non-zero, naming it") {
   CHECK(contains(job.err, "rank 1"));
   CHECK(job.seconds < 15);
 }
+
+TEST_CASE("a rank that exits without fail() ends the job at the others' deadline") {
+  const Job job = mpirun(3, "early_exit");  // it waits in MPI_Finalize; the others time out
+  INFO("stdout: " << job.out << "\nstderr: " << job.err);
+  CHECK(job.code != 0);  // 3 from the others' fail(), or whatever the rank killed in MPI_Finalize
+                         // gives (Open MPI's PMIx sometimes crashes while being torn down)
+  CHECK(contains(job.err, "rank 1 (no collective yet) did not arrive"));
+  CHECK(job.seconds < 15);
+}
