@@ -113,3 +113,21 @@ TEST_CASE("a process of another job on the same port is refused") {
                        doctest::Contains("this job has 2 processes"), ft::dist::DistError);
   CHECK(exit_code(stranger) == 2);  // rank 0 hung up on it: it gave up at its deadline
 }
+
+TEST_CASE("rank 0 says when MASTER_PORT is taken") {
+  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  REQUIRE(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(holder, 1) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  const std::string expected = "cannot listen on MASTER_PORT=" + std::to_string(port);
+  CHECK_THROWS_WITH_AS(tcp_exchange(world(0, 2, port), "x", 1), doctest::Contains(expected.c_str()),
+                       ft::dist::DistError);
+  CHECK_THROWS_WITH_AS(tcp_exchange(world(0, 2, port), "x", 1),
+                       doctest::Contains("another program holds it"), ft::dist::DistError);
+  ::close(holder);
+}
