@@ -1,12 +1,12 @@
 // CPU loops for trivial_augment_wide's colour ops on u8 HWC images (torchvision 0.14 tensor
 // path): brightness, color (saturation), contrast, sharpness, posterize, solarize, autocontrast,
 // equalize. Per-image statistics (means, min/max, histograms) are computed here; the per-pixel
-// formulas and tables are pixel.hpp's, shared with CUDA.
+// formulas and tables are ops/trivial_augment_wide.hpp's, shared with CUDA.
 #include <cstring>
 #include <stdexcept>
 
 #include "kernels/augment/ops.hpp"
-#include "kernels/augment/pixel.hpp"
+#include "kernels/augment/ops/trivial_augment_wide.hpp"
 
 namespace ft::aug {
 

@@ -1,14 +1,19 @@
 // CPU loops over one sample: geometric ops (crop/pad/flip, resize, affine), normalize, erasing,
-// and the chain driver apply_ops_cpu. Per-pixel math comes from pixel.hpp, shared with CUDA.
+// and the chain driver apply_ops_cpu. Per-pixel math comes from the ops' functor headers
+// (ops/<name>.hpp) and the shared pixel.hpp / affine.hpp, as the CUDA kernels' does.
 // Intermediate images ping-pong between the two scratch buffers; nothing is allocated once the
 // scratch has grown to the largest image seen.
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
+#include "kernels/augment/affine.hpp"
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/ops/normalize.hpp"
 #include "kernels/augment/ops/op_def.hpp"
+#include "kernels/augment/ops/random_erasing.hpp"
+#include "kernels/augment/ops/resize.hpp"
 #include "kernels/augment/pixel.hpp"
 
 namespace ft::aug {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/ops/functors.hpp"
 #include "kernels/augment/ops/op_def.hpp"
 
 namespace ft::aug::cuda {
@@ -32,7 +33,9 @@ void plan_batch(const std::vector<AugmentOp>& ops, const CudaBatch& b, Plan& pla
     sp.kernel = op_def(op.kind).kernel;
     sp.step.op = op;
     sp.first_task = plan.tasks.size();
-    sp.op_index = static_cast<std::uint32_t>(k);
+    sp.step.seed = b.seed;
+    sp.step.epoch = b.epoch;
+    sp.step.op_index = static_cast<std::uint32_t>(k);
     const bool geometric = sp.kernel == Kernel::crop || sp.kernel == Kernel::resize;
     const bool fuse_flip = geometric && op.kind != OpKind::hflip && k + 1 < ops.size() &&
                            ops[k + 1].kind == OpKind::hflip;
@@ -57,14 +60,7 @@ void plan_batch(const std::vector<AugmentOp>& ops, const CudaBatch& b, Plan& pla
         t.flip = draw_op(ops[k + 1], t.out, b.seed, b.epoch, b.sample_ids[i],
                          static_cast<std::uint32_t>(k + 1))
                      .flip;
-      if (sp.kernel == Kernel::resize &&
-          std::max(resize_taps(t.d.w, t.out.w, op.antialias),
-                   resize_taps(t.d.h, t.out.h, op.antialias)) > kMaxTaps)
-        throw std::runtime_error(std::string("CUDA augment: ") + op_name(op.kind) +
-                                 " shrinks by more than 16x");
-      if (sp.kernel == Kernel::rotate || sp.kernel == Kernel::ta)
-        affine_rescale(t.d.matrix, t.in.w, t.in.h, t.rt);
-      if (sp.kernel == Kernel::ta) t.k = blend_coef(1.0 + static_cast<double>(t.d.magnitude));
+      plan_task(op, t);  // the op functor's per-sample preparation (ops/<name>.hpp)
       t.in_off = cur_off[i];
       t.out_off = sp.step.normalize || in_f32 ? b.out_offsets[i] : out_off;
       out_off += t.out.numel();

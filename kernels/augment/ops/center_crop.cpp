@@ -1,4 +1,6 @@
 // center_crop: torchvision center_crop, padding with 0 where the crop is larger than the image.
+#include "kernels/augment/ops/center_crop.hpp"
+
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"

@@ -1,8 +1,9 @@
 // What one augmentation op declares, once, in its file kernels/augment/ops/<name>.cpp: its keys
 // (ParamSpec with defaults and docs, plus the value's shape), the parse of validated values into
-// an AugmentOp, its output-dims rule, its draw and its CPU loop, and the CUDA kernel family that
-// runs it. The registry (op_defs / op_def) is the one list the parser, the CPU chain and the CUDA
-// plan dispatch through.
+// an AugmentOp, its output-dims rule, its draw, its CPU loop and how the CUDA plan treats its step.
+// Its per-pixel code (CPU and CUDA) is its functor, in ops/<name>.hpp (ops/functor.hpp). The
+// registry (op_defs / op_def) is the one list the parser, the CPU chain and the CUDA plan dispatch
+// through.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,7 @@
 // random_crop: pad (padding, padding_mode, fill; pad_if_needed), then a uniform crop. Draws
 // below(top range), below(left range), none when the crop is the whole padded image.
+#include "kernels/augment/ops/random_crop.hpp"
+
 #include <string>
 
 #include "kernels/augment/geometry.hpp"

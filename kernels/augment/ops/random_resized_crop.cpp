@@ -1,5 +1,7 @@
 // random_resized_crop: a crop of random area and aspect ratio (10 tries, then a central crop),
 // resized to [h, w]. Draws up to 10 x [u(area), u(log ratio)], then below(top), below(left).
+#include "kernels/augment/ops/random_resized_crop.hpp"
+
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"
 

@@ -1,5 +1,7 @@
 // resize: bilinear (antialiased when shrinking) to [h, w], or the smaller edge to N (torchvision
 // Resize). Draws nothing: the window is the whole image.
+#include "kernels/augment/ops/resize.hpp"
+
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"

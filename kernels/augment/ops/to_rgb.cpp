@@ -1,4 +1,6 @@
 // to_rgb: a gray image's channel repeated three times; RGB unchanged. Draws nothing.
+#include "kernels/augment/ops/to_rgb.hpp"
+
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"
 

@@ -1,6 +1,8 @@
 // trivial_augment_wide: one of 14 ops (torchvision 0.14's TrivialAugmentWide) at a magnitude bin,
 // with a random sign for the signed ops. Draws below(14) op, below(num_bins) bin (ops with bins),
 // below(2) sign (signed ops only).
+#include "kernels/augment/ops/trivial_augment_wide.hpp"
+
 #include <cstring>
 
 #include "kernels/augment/ops.hpp"
