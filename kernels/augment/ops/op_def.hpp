@@ -78,6 +78,16 @@ struct OpKeyError : std::invalid_argument {
   std::string key;
 };
 
+// What several ops declare alike, written once (registry.cpp, resize.cpp): the `size` key of an
+// output [h, w] or N (center_crop, random_crop, resize, random_resized_crop; `doc` says what it
+// means for the op), the `antialias` key (resize, random_resized_crop), the output of an op that
+// makes size_h x size_w, and the CPU loop of the ops that resize their drawn window.
+OpKey size_key(std::string doc);
+OpKey antialias_key();
+Dims sized_output(const AugmentOp& op, Dims in);
+void resize_window_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
+                       const std::uint8_t* in, Dims id, Scratch& s);
+
 struct OpDef {
   OpKind kind;
   const char* name;
