@@ -70,9 +70,8 @@ const char* const kSources[] = {
     "kernels/augment/affine.hpp",       "kernels/augment/geometry.hpp",
     "kernels/nn/geometry.hpp",          "kernels/augment/cuda_plan.hpp",
     "kernels/augment/cuda_kernels.cuh", "kernels/augment/cpu.cpp",
-    "kernels/augment/color.cpp",        "kernels/optim/sgd_math.hpp",
-    "kernels/nn/cuda/kernels.cuh",      "kernels/augment/ops/functor.hpp",
-    "kernels/augment/ops/functors.hpp",
+    "kernels/optim/sgd_math.hpp",       "kernels/nn/cuda/kernels.cuh",
+    "kernels/augment/ops/functor.hpp",  "kernels/augment/ops/functors.hpp",
 };
 
 // Each op's functor header and file (kernels/augment/ops), from the op list itself: its per-pixel
