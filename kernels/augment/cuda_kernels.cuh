@@ -53,7 +53,7 @@ __global__ void op_pixel_kernel(Step s) {
   const Task& t = s.tasks[blockIdx.y];
   int x, y;
   if (!pixel_of(t, x, y)) return;
-  std::uint8_t px[kMaxChannels];
+  std::uint8_t px[kMaxChannels] = {};  // a functor writes the output's channels
   if constexpr (OpFunctor<K>::kTables)
     OpFunctor<K>::pixel(s, t, x, y, px, s.lut + blockIdx.y * 768);
   else
