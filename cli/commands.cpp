@@ -58,7 +58,7 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--quiet", opt->quiet, "no progress output");
   cmd->callback([opt] {
     RunSummary s = execute_run(*opt);
-    if (opt->dry_run || s.nothing_to_do) return;
+    if (opt->dry_run || s.nothing_to_do || !s.writer) return;
     draw_curves(s.run_dir);
     std::cout << summary_text(s);
   });

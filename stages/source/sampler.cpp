@@ -22,8 +22,7 @@ std::size_t batch_count(std::size_t n, std::size_t batch_size, bool drop_last) {
   return drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
 }
 
-RankShare rank_share(const std::vector<std::uint32_t>& order, int rank, int world,
-                     bool drop_tail) {
+RankShare rank_share(const std::vector<std::uint32_t>& order, int rank, int world, bool drop_tail) {
   FT_ASSERT(world >= 1 && rank >= 0 && rank < world);
   const auto n = order.size();
   const auto w = static_cast<std::size_t>(world);
