@@ -6,10 +6,12 @@
 #include <iostream>
 
 #include "cli/ablate.hpp"
+#include "cli/export.hpp"
 #include "cli/plots.hpp"
 #include "cli/preview.hpp"
 #include "cli/run.hpp"
 #include "cli/stage_docs.hpp"
+#include "cli/synth.hpp"
 #include "pipeline/error.hpp"
 #include "stages/source/import_fashion_mnist.hpp"
 
@@ -122,6 +124,8 @@ void add_commands(CLI::App& app) {
   add_preview(app);
   add_schedule(app);
   add_devices(app);
+  add_synth(app);
+  add_export(app);
 }
 
 }  // namespace ft
