@@ -66,9 +66,9 @@ void add_export(CLI::App& app) {
   cmd->add_option("--out", *out, "output file (default RUN_DIR/model.safetensors)");
   cmd->callback([=] {
     const std::size_t n = export_safetensors(*run_dir, *checkpoint, *out);
-    std::cout << fmt::format("{} tensors written to {}\n", n,
-                             out->empty() ? (fs::path(*run_dir) / "model.safetensors").string()
-                                          : *out);
+    std::cout << fmt::format(
+        "{} tensors written to {}\n", n,
+        out->empty() ? (fs::path(*run_dir) / "model.safetensors").string() : *out);
   });
 }
 

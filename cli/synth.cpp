@@ -70,8 +70,7 @@ std::vector<std::uint8_t> synth_image(const ClassLook& look, int size, Draws& r)
     for (int x = 0; x < size; ++x) {
       const float stripe = std::sin(k * (x * ca + y * sa) + phase);
       for (int c = 0; c < 3; ++c) {
-        const float v =
-            bright + 45.0f * look.rgb[c] + 40.0f * stripe + 70.0f * (r.next() - 0.5f);
+        const float v = bright + 45.0f * look.rgb[c] + 40.0f * stripe + 70.0f * (r.next() - 0.5f);
         px[(static_cast<std::size_t>(y) * size + x) * 3 + c] =
             static_cast<std::uint8_t>(std::clamp(std::lround(v), 0l, 255l));
       }
@@ -185,9 +184,9 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--size", opt->size, "image height and width in pixels (default 64)");
   cmd->callback([opt] {
     const SynthSummary s = write_synth_dataset(*opt);
-    std::cout << fmt::format("synthetic dataset in {}: {} classes, {} trainval + {} test images{}\n",
-                             opt->out.string(), opt->classes, s.train, s.test,
-                             s.skipped ? " (already there)" : "");
+    std::cout << fmt::format(
+        "synthetic dataset in {}: {} classes, {} trainval + {} test images{}\n", opt->out.string(),
+        opt->classes, s.train, s.test, s.skipped ? " (already there)" : "");
   });
 }
 

@@ -244,9 +244,8 @@ void save_safetensors(const std::vector<SafetensorsEntry>& entries,
     std::string shape;
     for (const auto d : e.shape) shape += (shape.empty() ? "" : ",") + std::to_string(d);
     header += (header.size() > 1 ? "," : "") + json_string(e.name) + ":{\"dtype\":\"" +
-              (e.as_int64 ? "I64" : "F32") + "\",\"shape\":[" + shape +
-              "],\"data_offsets\":[" + std::to_string(offset) + "," +
-              std::to_string(offset + bytes) + "]}";
+              (e.as_int64 ? "I64" : "F32") + "\",\"shape\":[" + shape + "],\"data_offsets\":[" +
+              std::to_string(offset) + "," + std::to_string(offset + bytes) + "]}";
     offset += bytes;
   }
   header += "}";

@@ -99,8 +99,8 @@ TEST_CASE("export writes torchvision's resnet18 state_dict; init_from reads it b
 
   write_text(ws.dir / "reader.py", kReader);
   r = {};
-  const std::string cmd = "python3 " + quote((ws.dir / "reader.py").string()) + " " +
-                          quote(file.string()) + " 4 2>&1";
+  const std::string cmd =
+      "python3 " + quote((ws.dir / "reader.py").string()) + " " + quote(file.string()) + " 4 2>&1";
   std::FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p);
   char buf[4096];
@@ -119,8 +119,8 @@ TEST_CASE("export writes torchvision's resnet18 state_dict; init_from reads it b
   for (const char* from : {"runs/a/model.safetensors", "runs/a/checkpoints/last.ckpt"}) {
     CAPTURE(from);
     write_text(ws.dir / "b.toml",
-               ft::testing::synth_config("b", "kind = \"resnet18\"\ninit_from = \"" +
-                                                  std::string(from) + "\""));
+               ft::testing::synth_config(
+                   "b", "kind = \"resnet18\"\ninit_from = \"" + std::string(from) + "\""));
     r = ws.run("run b.toml --quiet --overwrite --set optimizer.lr=0");
     REQUIRE_MESSAGE(r.code == 0, r.err);
     check_same_model(ckpt, ft::optim::load_checkpoint(ws.dir / "runs/b/checkpoints/last.ckpt"),

@@ -8,8 +8,8 @@ namespace ft::testing {
 
 // [run] name NAME, the given model table body and epochs; val is a 25% holdout, test the
 // synthetic test split with its labels (so test top-1 is known).
-inline std::string synth_config(const std::string& name, const std::string& model,
-                                int epochs = 1, const std::string& extra = "") {
+inline std::string synth_config(const std::string& name, const std::string& model, int epochs = 1,
+                                const std::string& extra = "") {
   return "[run]\nname = \"" + name + "\"\nepochs = " + std::to_string(epochs) +
          "\nthreads = 2\n\n"
          "[data]\n"
@@ -19,8 +19,7 @@ inline std::string synth_config(const std::string& name, const std::string& mode
          "test  = { format = \"csv\", images = \"data/bhw1/test\", labels = "
          "\"data/bhw1/test_labels.csv\" }\n\n"
          "[model]\nnum_classes = 4\n" +
-         model +
-         "\n\n[optimizer]\nlr = 0.05\nmomentum = 0.9\n\n" + extra +
+         model + "\n\n[optimizer]\nlr = 0.05\nmomentum = 0.9\n\n" + extra +
          R"(
 [[stage]]
 id = "read"

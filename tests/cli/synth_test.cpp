@@ -72,8 +72,9 @@ TEST_CASE("a synth dataset is learnable: 3 epochs of a small ResNet beat chance 
   ft::testing::BinaryWorkspace ws("synth-learn");
   REQUIRE(ws.run("synth --out data/bhw1 --classes 8 --train 320 --test 8").code == 0);
   write_text(ws.dir / "learn.toml",
-             ft::testing::synth_config("learn", "kind = \"resnet_small\"\nwidths = [8, 16]\n"
-                                                "stage_blocks = [1, 1]",
+             ft::testing::synth_config("learn",
+                                       "kind = \"resnet_small\"\nwidths = [8, 16]\n"
+                                       "stage_blocks = [1, 1]",
                                        3));
   const Result r = ws.run("run learn.toml --quiet --set model.num_classes=8");
   REQUIRE_MESSAGE(r.code == 0, r.err);

@@ -85,15 +85,14 @@ void check_run_folder(const fs::path& run) {
 
 TEST_CASE("every configs/bhw1 config trains, evaluates, checkpoints and predicts on synth data") {
   ft::testing::BinaryWorkspace ws("bhw1-smoke");
-  const Result synth = ws.run("synth --out data/bhw1 --classes " + std::to_string(kClasses) +
-                              " --train " + std::to_string(kTrain) + " --test " +
-                              std::to_string(kTest));
+  const Result synth =
+      ws.run("synth --out data/bhw1 --classes " + std::to_string(kClasses) + " --train " +
+             std::to_string(kTrain) + " --test " + std::to_string(kTest));
   REQUIRE_MESSAGE(synth.code == 0, synth.err);
 
   std::map<fs::path, toml::table> pending;  // by path, so the order is stable
-  for (const auto& e :
-       fs::directory_iterator(fs::path(ft::testing::env_or_fail("FT_SOURCE_ROOT")) /
-                              "configs/bhw1"))
+  for (const auto& e : fs::directory_iterator(fs::path(ft::testing::env_or_fail("FT_SOURCE_ROOT")) /
+                                              "configs/bhw1"))
     if (e.path().extension() == ".toml") pending[e.path()] = toml::parse_file(e.path().string());
   REQUIRE(pending.size() >= 15);
   std::set<std::string> done;  // run names that finished
