@@ -10,6 +10,7 @@
 #include "cli/export.hpp"
 #include "cli/plots.hpp"
 #include "cli/preview.hpp"
+#include "cli/report.hpp"
 #include "cli/run.hpp"
 #include "cli/stage_docs.hpp"
 #include "cli/synth.hpp"
@@ -150,6 +151,7 @@ void add_commands(CLI::App& app) {
   add_devices(app);
   add_synth(app);
   add_export(app);
+  add_report(app);
 }
 
 }  // namespace ft
