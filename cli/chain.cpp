@@ -22,8 +22,7 @@ fs::path last_checkpoint(const std::string& run_dir) {
 }
 
 // The overrides of link i: the shared ones, then init_from the previous link's last weights.
-RunOptions link_options(const RunOptions& base, const std::vector<ChainLink>& plan,
-                        std::size_t i) {
+RunOptions link_options(const RunOptions& base, const std::vector<ChainLink>& plan, std::size_t i) {
   RunOptions o = base;
   o.config_path = plan[i].config_path;
   o.resume.clear();
@@ -107,11 +106,11 @@ std::string describe_link(const ChainLink& link, std::size_t index, std::size_t 
                      : link.action == LinkAction::resume  ? "unfinished, resumed from"
                      : link.action == LinkAction::restart ? "no checkpoint yet, run again"
                                                           : "run";
-  std::string s = fmt::format("chain link {}/{}: {} -> {}: {}", index + 1, count,
-                              link.config_path, link.run_dir, what);
+  std::string s = fmt::format("chain link {}/{}: {} -> {}: {}", index + 1, count, link.config_path,
+                              link.run_dir, what);
   if (link.action == LinkAction::resume)
-    s += fmt::format(" {} after epoch {}", last_checkpoint(link.run_dir).string(),
-                     link.done_epochs);
+    s +=
+        fmt::format(" {} after epoch {}", last_checkpoint(link.run_dir).string(), link.done_epochs);
   if (link.action == LinkAction::skip) s += fmt::format(" ({} epochs)", link.done_epochs);
   return s;
 }

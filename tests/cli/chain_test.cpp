@@ -80,7 +80,8 @@ TEST_CASE("a chain killed in its second link continues where it stopped when run
   REQUIRE_MESSAGE(r.code == 0, r.err);
   CHECK(r.out.find("a.toml -> runs/a: finished, skipped (1 epochs)") != std::string::npos);
   CHECK(r.out.find("b.toml -> runs/b: unfinished, resumed from runs/b/checkpoints/last.ckpt "
-                   "after epoch " + std::to_string(b_epochs)) != std::string::npos);
+                   "after epoch " +
+                   std::to_string(b_epochs)) != std::string::npos);
   CHECK(fs::last_write_time(ws.dir / "runs/a/checkpoints/last.ckpt") == a_time);
   CHECK(ws.epoch_of("runs/b/checkpoints/last.ckpt") == 4);
   CHECK(ws.epoch_of("runs/c/checkpoints/last.ckpt") == 1);
