@@ -6,8 +6,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "kernels/optim/checkpoint.hpp"
 #include "tests/cli/run_binary.hpp"
@@ -124,4 +127,44 @@ TEST_CASE("a chain is refused before anything runs when its links cannot work to
   r = ws.run("run a.toml b.toml --dry-run");
   CHECK(r.code == 0);
   CHECK(r.out.find("runs/a: no checkpoint yet, run again") != std::string::npos);
+}
+
+namespace {
+
+// The lr of every metrics.csv step row, keyed by (epoch, step) made relative to `first_epoch`.
+std::map<std::pair<int, int>, std::string> step_lrs(const std::string& csv, int first_epoch,
+                                                    int steps_before) {
+  std::map<std::pair<int, int>, std::string> out;
+  std::istringstream in(csv);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with("step,train,")) continue;
+    std::vector<std::string> f;
+    std::istringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    const int epoch = std::stoi(f[2]), step = std::stoi(f[3]);
+    if (epoch >= first_epoch) out[{epoch - first_epoch, step - steps_before}] = f[4];
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("[schedule] start_epoch: a chained link continues one long schedule (torch last_epoch)") {
+  ChainWorkspace ws;
+  // Warmup then cosine, stepped per iteration: 2 epochs + 2 epochs = the 4-epoch schedule.
+  const std::string schedule =
+      "[schedule]\nkind = \"cosine\"\nwarmup_epochs = 1\nwarmup_start_factor = 0.1\n";
+  write_text(ws.dir / "long.toml", ft::testing::synth_config("long", kModel, 4, schedule));
+  write_text(ws.dir / "p1.toml", ft::testing::synth_config("p1", kModel, 2, schedule));
+  write_text(ws.dir / "p2.toml",
+             ft::testing::synth_config("p2", kModel, 2, schedule + "start_epoch = 2\n"));
+  Result r = ws.run("run long.toml --quiet --set metrics.log_every=1");
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  // p2 starts 2 epochs into the schedule: its default T_max spans 2 + 2 epochs, as long's.
+  r = ws.run("run p1.toml p2.toml --quiet --set metrics.log_every=1");
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  const auto long_lrs = step_lrs(read_text(ws.dir / "runs/long/metrics.csv"), 3, 2 * 3);
+  const auto p2_lrs = step_lrs(read_text(ws.dir / "runs/p2/metrics.csv"), 1, 0);
+  REQUIRE(p2_lrs.size() == 2 * 3);  // 36 train images / 16 = 3 steps per epoch
+  CHECK(p2_lrs == long_lrs);
 }
