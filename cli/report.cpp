@@ -112,7 +112,8 @@ std::string report_row(const std::string& dir) {
     throw Error(fmt::format("report: {} holds no run (no metrics.csv or summary.json)", dir), 2);
   toml::table cfg;
   try {
-    if (fs::is_regular_file(d / "config.toml", ec)) cfg = toml::parse_file((d / "config.toml").string());
+    if (fs::is_regular_file(d / "config.toml", ec))
+      cfg = toml::parse_file((d / "config.toml").string());
   } catch (const toml::parse_error& e) {
     throw Error(fmt::format("report: {}/config.toml: {}", dir, e.description()), 2);
   }
@@ -136,11 +137,12 @@ std::string report_row(const std::string& dir) {
     schedule = fmt::format("lr {} {}", *lr, schedule);
   const std::string model =
       call_text(cfg["model"].as_table(), "kind", {"num_classes", "init_from"}) +
-      (cfg["model"]["init_from"].is_string() ? " from " + *cfg["model"]["init_from"].value<std::string>()
-                                             : "");
+      (cfg["model"]["init_from"].is_string()
+           ? " from " + *cfg["model"]["init_from"].value<std::string>()
+           : "");
   return fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", cell(dir), cell(model),
-                     cell(schedule), cell(train_augmentations(cfg)), num("epochs", "{:.0f}"),
-                     best, test, num("wall_s", "{:.1f} s"), num("train_images_per_s", "{:.0f}"));
+                     cell(schedule), cell(train_augmentations(cfg)), num("epochs", "{:.0f}"), best,
+                     test, num("wall_s", "{:.1f} s"), num("train_images_per_s", "{:.0f}"));
 }
 
 void write_text_atomically(const fs::path& path, const std::string& text) {
@@ -175,7 +177,8 @@ void add_report(CLI::App& app) {
       "report", "compare run folders: a Markdown table and a chart of their curves");
   cmd->add_option("run_dirs", *dirs, "run folders")->required();
   cmd->add_option("--out", *out, "also write the table to this Markdown file");
-  cmd->add_option("--chart", *chart, "chart of every run's curves (default report.png; \"\": none)");
+  cmd->add_option("--chart", *chart,
+                  "chart of every run's curves (default report.png; \"\": none)");
   cmd->callback([=] {
     const std::string table = report_table(*dirs);
     std::cout << table;

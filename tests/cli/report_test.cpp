@@ -56,21 +56,24 @@ TEST_CASE("report: a Markdown table of two runs and a chart of their curves") {
   REQUIRE_MESSAGE(r.code == 0, r.err);
   const std::string table = read_text(ws.dir / "table.md");
   CHECK(r.out.starts_with(table));
-  CHECK(table.starts_with("| run | model | schedule | train augmentations | epochs | best val "
-                          "top-1 | test top-1 | wall time | images/s |\n|---|"));
+  CHECK(
+      table.starts_with("| run | model | schedule | train augmentations | epochs | best val "
+                        "top-1 | test top-1 | wall time | images/s |\n|---|"));
   std::vector<std::string> rows;
   std::istringstream in(table);
   for (std::string l; std::getline(in, l);) rows.push_back(l);
   REQUIRE(rows.size() == 4);
   const std::string& a = rows[2];
-  CHECK(a.starts_with("| runs/a | resnet_small(stage_blocks=[1, 1], widths=[8, 16]) | lr 0.05 "
-                      "multistep(milestones=[4]) | resize(size=32), hflip(p=0.5) | 3 | " +
-                      best_val(read_text(ws.dir / "runs/a/metrics.csv")) + " | "));
+  CHECK(
+      a.starts_with("| runs/a | resnet_small(stage_blocks=[1, 1], widths=[8, 16]) | lr 0.05 "
+                    "multistep(milestones=[4]) | resize(size=32), hflip(p=0.5) | 3 | " +
+                    best_val(read_text(ws.dir / "runs/a/metrics.csv")) + " | "));
   CHECK(a.find("| - |") == std::string::npos);  // a's test split is labelled: a number
   const std::string& bl = rows[3];
-  CHECK(bl.starts_with("| runs/b | resnet_small(stage_blocks=[1, 1], widths=[8, 16]) | lr 0.05 "
-                       "constant | resize(size=32), hflip(p=0.5) | 1 | " +
-                       best_val(read_text(ws.dir / "runs/b/metrics.csv")) + " | - | "));
+  CHECK(
+      bl.starts_with("| runs/b | resnet_small(stage_blocks=[1, 1], widths=[8, 16]) | lr 0.05 "
+                     "constant | resize(size=32), hflip(p=0.5) | 1 | " +
+                     best_val(read_text(ws.dir / "runs/b/metrics.csv")) + " | - | "));
   // Wall time from summary.json, one decimal.
   const std::string summary = read_text(ws.dir / "runs/b/summary.json");
   const auto w = summary.find("\"wall_s\": ");
