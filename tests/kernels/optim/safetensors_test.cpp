@@ -49,9 +49,9 @@ TEST_CASE("safetensors: a round trip keeps names, shapes, values, int64 buffers 
   TempDir dir;
   const std::vector<float> w{1.5f, -2.25f, 3.0f, 0.0f, 1e-30f, -7.0f}, nbt{42.0f};
   const fs::path p = dir.path / "m.safetensors";
-  ft::optim::save_safetensors({{"conv.weight", {2, 3}, &w, false},
-                               {"bn.num_batches_tracked", {}, &nbt, true}},
-                              {{"format", "pt"}, {"note", "a \"quoted\" value"}}, p);
+  ft::optim::save_safetensors(
+      {{"conv.weight", {2, 3}, &w, false}, {"bn.num_batches_tracked", {}, &nbt, true}},
+      {{"format", "pt"}, {"note", "a \"quoted\" value"}}, p);
   const auto f = load_safetensors(p);
   CHECK(f.tensors.at("conv.weight").shape == std::vector<std::int64_t>{2, 3});
   CHECK(f.tensors.at("conv.weight").data == w);
