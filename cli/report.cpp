@@ -36,10 +36,10 @@ std::string short_value(const toml::node& n) {
   return o.str();
 }
 
-// kind(k=v, ...) of a table, skipping `skip` keys; "constant" without one (no [schedule]).
+// kind(k=v, ...) of a table, skipping `skip` keys; `absent` when there is no table.
 std::string call_text(const toml::table* t, const std::string& kind_key,
-                      const std::vector<std::string>& skip) {
-  if (!t) return "constant";
+                      const std::vector<std::string>& skip, const std::string& absent = "-") {
+  if (!t) return absent;
   std::string args;
   for (auto&& [k, v] : *t) {
     const std::string key(k.str());
@@ -67,7 +67,8 @@ std::string train_augmentations(const toml::table& cfg) {
           if (op.as_table() && (*op.as_table())["op"].value_or<std::string>("") != "normalize")
             ops.push_back(call_text(op.as_table(), "op", {}));
     }
-  return ops.empty() ? "none" : fmt::format("{}", fmt::join(ops, ", "));
+  if (ops.empty()) return cfg.empty() ? "-" : "none";  // no config.toml: unknown
+  return fmt::format("{}", fmt::join(ops, ", "));
 }
 
 struct EpochRows {
@@ -132,7 +133,8 @@ std::string report_row(const std::string& dir) {
   const std::string test = !rows.test_top1.empty() && test_labelled(cfg)
                                ? fmt::format("{:.2f}%", 100 * rows.test_top1.rbegin()->second)
                                : "-";
-  std::string schedule = call_text(cfg["schedule"].as_table(), "kind", {});
+  std::string schedule =
+      call_text(cfg["schedule"].as_table(), "kind", {}, cfg.empty() ? "-" : "constant");
   if (const auto lr = cfg["optimizer"]["lr"].value<double>())
     schedule = fmt::format("lr {} {}", *lr, schedule);
   const std::string model =

@@ -128,6 +128,7 @@ std::string read_small_file(const fs::path& p) {
 
 SynthSummary write_synth_dataset(const SynthOptions& given) {
   SynthOptions opt = given;
+  if (!opt.out.empty() && !opt.out.has_filename()) opt.out = opt.out.parent_path();  // "d/"
   if (opt.classes < 1 || opt.classes > 100000)
     throw ConfigError(fmt::format("synth: --classes {} is not in [1, 100000]", opt.classes));
   if (opt.size < 8 || opt.size > 4096)
