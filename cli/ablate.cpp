@@ -93,9 +93,6 @@ std::string variant_slug(const std::vector<std::string>& assignments) {
   return slug.empty() ? "variant" : slug;
 }
 
-namespace {
-
-// summary.json is one flat object of numbers (written by the metrics stage).
 std::map<std::string, double> read_summary(const fs::path& path) {
   std::map<std::string, double> out;
   std::ifstream in(path);
@@ -109,11 +106,21 @@ std::map<std::string, double> read_summary(const fs::path& path) {
     const std::string key = s.substr(i + 1, end - i - 1);
     std::size_t colon = s.find(':', end);
     if (colon == std::string::npos) break;
-    out[key] = std::strtod(s.c_str() + colon + 1, nullptr);
-    i = colon;
+    std::size_t v = s.find_first_not_of(" \t\n", colon + 1);
+    if (v == std::string::npos) break;
+    // A string ("device": "cpu") or a list of strings is skipped, not read as the next key.
+    if (s[v] == '"' || s[v] == '[') {
+      i = s.find(s[v] == '"' ? "\"" : "]", v + 1);
+      if (i != std::string::npos) i = s.find('"', i + 1);
+      continue;
+    }
+    out[key] = std::strtod(s.c_str() + v, nullptr);
+    i = v;
   }
   return out;
 }
+
+namespace {
 
 std::string toml_string(const std::string& s) {
   std::string out = "\"";
