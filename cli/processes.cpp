@@ -38,22 +38,33 @@ struct Scratch {
   }
 };
 
+// The run's communicator: MPI (or none) on the CPU; on GPUs NCCL, bootstrapped over MPI under
+// mpirun/srun or over TCP from MASTER_ADDR under torchrun. Sums of host data (metrics) and
+// gathers go through it too, so one communicator orders every collective of the run.
+std::shared_ptr<dist::Comm> make_run_comm(const dist::World& world, const std::string& device,
+                                          double timeout_s) {
+  if (world.size == 1 || device != "cuda") return dist::make_cpu_comm(world, timeout_s);
+  nn::cuda::select_device(world.local_rank);
+  static std::shared_ptr<dist::Comm> bootstrap;  // must outlive the NCCL communicator
+  bootstrap = world.launcher == dist::Launcher::torchrun ? dist::make_single_comm(timeout_s)
+                                                         : dist::make_cpu_comm(world, timeout_s);
+  return dist::make_nccl_comm(world, *bootstrap, nn::cuda::stream_handle(), timeout_s);
+}
+
 }  // namespace
 
 void join_processes(RunContext& ctx, const toml::table& config, bool create_run_dir,
                     std::shared_ptr<void>& holder) {
   StageShared& shared = stage_shared(ctx);
   if (!shared.comm) {
-    dist::World world;
     try {
-      world = dist::detect_world();
-      shared.comm = dist::make_cpu_comm(world, read_distributed(&config).timeout_s);
+      shared.comm =
+          make_run_comm(dist::detect_world(), ctx.device, read_distributed(&config).timeout_s);
     } catch (const std::exception& e) {
       throw ConfigError(fmt::format("data-parallel launch: {}", e.what()));
     }
     const std::lock_guard lock(g_mutex);
     g_comm = shared.comm;
-    if (world.size > 1 && ctx.device == "cuda") nn::cuda::select_device(world.local_rank);
   }
   const int rank = shared.comm->rank();
   if (rank == 0) return;

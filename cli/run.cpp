@@ -78,6 +78,21 @@ void prepare_resume(PreparedRun& p, const RunOptions& opt) {
   stage_shared(p.ctx).resume = std::move(source);
 }
 
+// A data-parallel run's gradient all-reduce: time per step and how much of it the backward pass
+// hid. Empty for a single process.
+std::string communication_text(const RunContext& ctx) {
+  const int world = run_world(ctx);
+  if (world == 1) return {};
+  const CommStats& c = find_stage_shared(ctx)->comm_stats;
+  return fmt::format(
+      "communication ({} processes): gradient all-reduce {:.1f} ms per step, {:.0f}% of it "
+      "overlapped with the backward pass ({:.1f} ms exposed); {:.1f} MB per step in {} "
+      "bucket{}\n",
+      world, 1e3 * c.per_step_s(), 100 * c.overlapped_share(),
+      c.steps ? 1e3 * c.exposed_s / static_cast<double>(c.steps) : 0.0,
+      static_cast<double>(c.bytes_per_step) / (1024 * 1024), c.buckets, c.buckets == 1 ? "" : "s");
+}
+
 }  // namespace
 
 ResolvedGraph validate_config(const Config& config) {
@@ -203,10 +218,11 @@ std::string profile_run(const RunOptions& opt, std::size_t batches, const std::s
           fmt::format("{}: cannot create the run folder: {}", run_dir.string(), ec.message()));
     trace = (run_dir / "profile.json").string();
   }
+  if (!writes_outputs(p.ctx)) return {};  // rank 0 reports for the run
   pipeline.profiler().write_trace(trace);
-  return fmt::format("profile of {} ({} threads, {} batches in flight):\n{}trace: {}\n",
+  return fmt::format("profile of {} ({} threads, {} batches in flight):\n{}{}trace: {}\n",
                      opt.config_path, p.ctx.threads, pipeline.max_in_flight(),
-                     pipeline.profiler().report().text(), trace);
+                     pipeline.profiler().report().text(), communication_text(p.ctx), trace);
 }
 
 }  // namespace ft

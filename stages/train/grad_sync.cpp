@@ -11,8 +11,9 @@ namespace ft {
 SectionSchema distributed_section() {
   return {
       .name = "distributed",
-      .doc = "Data-parallel runs (launched by mpirun, srun or torchrun; see docs/DISTRIBUTED.md): "
-             "how gradients are reduced and how long a process waits for the others.",
+      .doc =
+          "Data-parallel runs (launched by mpirun, srun or torchrun; see docs/DISTRIBUTED.md): "
+          "how gradients are reduced and how long a process waits for the others.",
       .params = {{.name = "bucket_mb",
                   .type = ParamType::number,
                   .doc = "gradient bucket size in MB: a bucket's all-reduce starts as soon as the "
@@ -76,12 +77,13 @@ void GradSync::start(Bucket& b) {
   b.started = true;
   if (device_) {
     for (std::size_t i : b.params)
-      b.requests.push_back(comm_.allreduce_sum_async(params_[i]->device_grad,
-                                                     params_[i]->grad.size()));
+      b.requests.push_back(
+          comm_.allreduce_sum_async(params_[i]->device_grad, params_[i]->grad.size()));
     return;
   }
   float* dst = b.buffer.data();
-  for (std::size_t i : b.params) dst = std::copy(params_[i]->grad.begin(), params_[i]->grad.end(), dst);
+  for (std::size_t i : b.params)
+    dst = std::copy(params_[i]->grad.begin(), params_[i]->grad.end(), dst);
   b.requests.push_back(comm_.allreduce_sum_async(b.buffer.data(), b.buffer.size()));
 }
 

@@ -133,15 +133,10 @@ class TrainStep final : public Stage {
       for (float& g : p->grad) g *= s;
   }
 
+  // The run's communicator is NCCL when the model is on a GPU (cli/processes.cpp).
   void start_sync(nn::Model& model) {
-    dist::Comm* comm = comm_.get();
-    if (model.on_device()) {
-      gpu_comm_ = dist::make_nccl_comm(dist::detect_world(), *comm_, nn::cuda::stream_handle(),
-                                       dist_.timeout_s);
-      comm = gpu_comm_.get();
-    }
     sync_ =
-        std::make_unique<GradSync>(*comm, model.parameters(), dist_.bucket_mb, model.on_device());
+        std::make_unique<GradSync>(*comm_, model.parameters(), dist_.bucket_mb, model.on_device());
     model.set_grads_ready(
         [s = sync_.get()](std::size_t first, std::size_t last) { s->grads_ready(first, last); });
   }
@@ -156,7 +151,6 @@ class TrainStep final : public Stage {
   int accumulate_;
   std::shared_ptr<TrainState> state_;
   std::shared_ptr<dist::Comm> comm_;
-  std::unique_ptr<dist::Comm> gpu_comm_;
   DistributedConfig dist_;
   StageShared* shared_ = nullptr;
   std::unique_ptr<GradSync> sync_;

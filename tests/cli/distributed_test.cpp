@@ -103,12 +103,13 @@ TEST_CASE("2 processes x global batch 32 = 1 process with accumulate_steps = 2, 
 }
 
 TEST_CASE("after training every process holds identical parameters (hashes compared)") {
-  const Result r = ws().mpirun(3, "run " + ws().config + kSame +
-                                      "--set run.name=three --set stage.read.batch_size=30");
+  const Result r = ws().mpirun(
+      3, "run " + ws().config + kSame + "--set run.name=three --set stage.read.batch_size=30");
   REQUIRE_MESSAGE(r.code == 0, r.err);
   const std::string s = summary_of("three");
-  const std::regex hashes("\"parameter_hashes\": \\[\"([0-9a-f]{16})\", \"([0-9a-f]{16})\", "
-                          "\"([0-9a-f]{16})\"\\]");
+  const std::regex hashes(
+      "\"parameter_hashes\": \\[\"([0-9a-f]{16})\", \"([0-9a-f]{16})\", "
+      "\"([0-9a-f]{16})\"\\]");
   std::smatch m;
   REQUIRE_MESSAGE(std::regex_search(s, m, hashes), s);
   CHECK(m[1] == m[2]);
@@ -155,8 +156,8 @@ TEST_CASE("a process killed mid-run: the job exits non-zero within a bounded tim
   double seconds = 0;
   const Result r = ws().shell(
       DistWorkspace::mpi_prefix(2) + "sh -c '" +
-          "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 3; kill -9 $$) & fi; exec " + ws().bin +
-          " run " + ws().config +
+          "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 3; kill -9 $$) & fi; exec " +
+          ws().bin + " run " + ws().config +
           " --quiet --set run.name=killed --set run.epochs=200 --set distributed.timeout_s=20'",
       &seconds);
   CHECK(r.code != 0);
