@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/ablate.hpp"
+#include "cli/pack.hpp"
 #include "cli/plots.hpp"
 #include "cli/preview.hpp"
 #include "cli/run.hpp"
@@ -122,6 +123,8 @@ void add_commands(CLI::App& app) {
   add_preview(app);
   add_schedule(app);
   add_devices(app);
+  add_pack(app);
+  add_verify(app);
 }
 
 }  // namespace ft

@@ -5,9 +5,9 @@
 
 #include <stdexcept>
 
-#include "kernels/io/jpeg.hpp"
 #include "kernels/random/philox.hpp"
 #include "pipeline/error.hpp"
+#include "stages/source/shards.hpp"
 #include "stages/stage_shared.hpp"
 
 namespace ft {
@@ -27,8 +27,11 @@ std::size_t batch_count(std::size_t n, std::size_t batch_size, bool drop_last) {
 }
 
 ReadFiles::ReadFiles(const Params& p)
+    : ReadFiles(p, OrderSpec{p.get_bool("shuffle") ? ShuffleMode::global : ShuffleMode::none}) {}
+
+ReadFiles::ReadFiles(const Params& p, OrderSpec order)
     : batch_size_(static_cast<std::size_t>(p.get_int("batch_size"))),
-      shuffle_(p.get_bool("shuffle")),
+      order_spec_(order),
       drop_last_(p.get_bool("drop_last")) {}
 
 void ReadFiles::setup(RunContext& ctx) {
@@ -71,7 +74,7 @@ std::size_t ReadFiles::begin_source_pass(const PassInfo& pass) {
     return 0;
   }
   const bool train = pass.split == Split::train;
-  order_ = epoch_order(pass_data_->size(), train && shuffle_, pass.seed, pass.epoch);
+  order_ = sample_order(*pass_data_, train ? order_spec_ : OrderSpec{}, pass.seed, pass.epoch);
   pass_batches_ = batch_count(pass_data_->size(), batch_size_, train && drop_last_);
   return pass_batches_;
 }
@@ -84,15 +87,16 @@ void ReadFiles::run(Batch& batch) {
   for (std::size_t k = begin; k < end; ++k) {
     const std::uint32_t i = order_[k];
     const Sample& s = pass_data_->samples[i];
+    try {
+      append_sample_bytes(*pass_data_, s, batch.jpeg.bytes);
+    } catch (const std::runtime_error& e) {
+      if (skip_unreadable(s, e.what())) continue;
+      throw Error("cannot read sample '" + s.id + "': " + e.what(), 2);
+    }
     batch.id.push_back(s.id);
     batch.index.push_back(i);
     batch.label.push_back(s.label);
-    batch.path.push_back(s.path.string());
-    try {
-      io::append_file_bytes(batch.path.back(), batch.jpeg.bytes);
-    } catch (const std::runtime_error& e) {
-      throw Error("cannot read sample '" + s.id + "': " + e.what(), 2);
-    }
+    batch.path.push_back(sample_location(s));
     batch.jpeg.offsets.push_back(batch.jpeg.bytes.size());
   }
 }
