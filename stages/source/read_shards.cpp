@@ -37,14 +37,21 @@ std::vector<std::string> ReadShards::skipped_examples() const {
   return examples_;
 }
 
-void ReadShards::end_pass(const PassInfo& pass) {
+void ReadShards::report_pass() {
   const std::size_t n = skipped_pass_.exchange(0);
   if (n == 0) return;
   std::fprintf(stderr, "read_shards: skipped %zu unreadable sample%s in the %s pass (epoch %d)\n",
-               n, n == 1 ? "" : "s", split_name(pass.split), pass.epoch);
+               n, n == 1 ? "" : "s", split_name(pass_.split), pass_.epoch);
+}
+
+std::size_t ReadShards::begin_source_pass(const PassInfo& pass) {
+  report_pass();
+  pass_ = pass;
+  return ReadFiles::begin_source_pass(pass);
 }
 
 void ReadShards::finish(RunContext& /*ctx*/) {
+  report_pass();
   const std::size_t n = skipped_total_.load();
   if (n == 0) return;
   std::fprintf(stderr, "read_shards: skipped %zu unreadable sample%s in total; first ones:\n", n,

@@ -17,7 +17,9 @@ namespace ft {
 class ReadShards final : public ReadFiles {
  public:
   explicit ReadShards(const Params& p);
-  void end_pass(const PassInfo& pass) override;
+  // The runtime calls no end_pass on a source: a pass's skips are reported when the next pass
+  // begins, and at finish.
+  std::size_t begin_source_pass(const PassInfo& pass) override;
   void finish(RunContext& ctx) override;
   std::vector<std::string> skipped_examples() const;
 
@@ -25,7 +27,10 @@ class ReadShards final : public ReadFiles {
   bool skip_unreadable(const Sample& s, const std::string& why) override;
 
  private:
+  void report_pass();
+
   bool skip_;
+  PassInfo pass_;
   std::atomic<std::size_t> skipped_pass_{0}, skipped_total_{0};
   mutable std::mutex mu_;
   std::vector<std::string> examples_;

@@ -82,15 +82,15 @@ std::vector<WdsSample> parse_wds_index(const std::string& text, const std::strin
   std::vector<WdsSample> out;
   for (std::size_t i = 0; i < count; ++i) {
     if (!std::getline(in, line))
-      bad(i + 2, "index ends after " + std::to_string(i) + " of " + std::to_string(count) +
-                     " samples");
+      bad(i + 2,
+          "index ends after " + std::to_string(i) + " of " + std::to_string(count) + " samples");
     std::istringstream fields(line);
     WdsSample s;
     std::string ext, off, size;
     while (fields >> ext) {
       WdsComponent c{ext, 0, 0, ""};
-      if (!(fields >> off >> size) || (named && !(fields >> c.name)) ||
-          !parse_u64(off, c.offset) || !parse_u64(size, c.size))
+      if (!(fields >> off >> size) || (named && !(fields >> c.name)) || !parse_u64(off, c.offset) ||
+          !parse_u64(size, c.size))
         bad(i + 2, "malformed component (expected 'EXT OFFSET SIZE" +
                        std::string(named ? " NAME" : "") + "')");
       if (c.offset % tar::kBlock != 0)

@@ -3,13 +3,13 @@
 #include "stages/source/shard_pack.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <signal.h>
 
 #include "pipeline/error.hpp"
 #include "stages/source/sha256.hpp"
@@ -143,7 +143,8 @@ void write_shards(const Dataset& data, const fs::path& dir, const PackOptions& o
       throw Error(std::string("pack: cannot read sample '") + s.id + "': " + e.what(), 2);
     }
     const std::string cls = s.label >= 0 ? std::to_string(s.label) : "";
-    const std::uint64_t need = 2 * tar::kBlock + tar::padded(bytes.size()) + tar::padded(cls.size());
+    const std::uint64_t need =
+        2 * tar::kBlock + tar::padded(bytes.size()) + tar::padded(cls.size());
     if (cur.file && cur.file->bytes() + need + 2 * tar::kBlock > opt.shard_bytes)
       close_shard(cur, dir, m, sum);
     if (!cur.file) {
@@ -221,9 +222,8 @@ std::uint64_t parse_byte_size(const std::string& text) {
                                                 : 0;
   const double bytes = v * mult;
   if (used == 0 || mult == 0 || !std::isfinite(bytes) || bytes < 1e3 || bytes > 1e12)
-    throw Error("shard size '" + text +
-                    "' is not a size between 1KB and 1TB (e.g. 256MB, 1GB, 512MiB)",
-                2);
+    throw Error(
+        "shard size '" + text + "' is not a size between 1KB and 1TB (e.g. 256MB, 1GB, 512MiB)", 2);
   return static_cast<std::uint64_t>(bytes);
 }
 

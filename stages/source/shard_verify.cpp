@@ -77,7 +77,8 @@ void check_samples(ShardCheck& c, int fd, const std::vector<WdsSample>& samples,
     bytes.resize(jpg->size);
     tar::pread_exact(fd, bytes.data(), jpg->size, jpg->offset, c.tar_path);
     if (xxh3_of(bytes.data(), bytes.size()) != info->xxh3[i])
-      c.add(jpg->name + " (id '" + info->ids[i] + "'): checksum mismatch (XXH3 differs from the "
+      c.add(jpg->name + " (id '" + info->ids[i] +
+            "'): checksum mismatch (XXH3 differs from the "
             "manifest's: the sample is corrupt)");
     const WdsComponent* cls = s.find("cls");
     std::string text;
@@ -108,15 +109,15 @@ std::vector<std::string> check_shard(const fs::path& dir, const std::string& tar
             " (truncated or replaced)");
     if (info && sha256_file(c.tar_path) != info->sha256)
       c.add("SHA-256 differs from the manifest's: the shard is corrupt");
-    const std::vector<WdsSample> from_tar =
-        group_members(tar::list_members(fd, size, c.tar_path));
+    const std::vector<WdsSample> from_tar = group_members(tar::list_members(fd, size, c.tar_path));
     samples += from_tar.size();
     if (!idx_name.empty()) check_index(c, dir / idx_name, from_tar);
     check_samples(c, fd, from_tar, info);
   } catch (const std::runtime_error& e) {
     c.add(e.what());
   }
-  if (c.dropped > 0) c.problems.push_back(c.tar_path + ": and " + std::to_string(c.dropped) + " more");
+  if (c.dropped > 0)
+    c.problems.push_back(c.tar_path + ": and " + std::to_string(c.dropped) + " more");
   return c.problems;
 }
 
@@ -145,8 +146,10 @@ VerifyReport verify_shards(const fs::path& dir,
     }
     for (std::size_t k = 0; k < m.shards.size(); ++k) {
       const ShardInfo& s = m.shards[k];
-      if (!tars.erase(s.tar)) r.problems.push_back((dir / s.tar).string() + ": missing");
-      else add_all(check_shard(dir, s.tar, s.idx, &s, r.samples));
+      if (!tars.erase(s.tar))
+        r.problems.push_back((dir / s.tar).string() + ": missing");
+      else
+        add_all(check_shard(dir, s.tar, s.idx, &s, r.samples));
       if (progress) progress(k + 1, m.shards.size());
     }
     for (const auto& t : tars)

@@ -97,15 +97,13 @@ Dataset from_manifest(const fs::path& dir, int num_classes) {
     const fs::path idx = info.idx.empty() ? fs::path() : dir / info.idx;
     const std::vector<WdsSample> samples = shard_samples(*ds.shards, static_cast<int>(k), idx);
     if (samples.size() != info.samples())
-      shard_error((idx.empty() ? tar_path : idx.string()) + ": " +
-                  std::to_string(samples.size()) + " samples, but " + kManifestName + " says " +
-                  std::to_string(info.samples()));
+      shard_error((idx.empty() ? tar_path : idx.string()) + ": " + std::to_string(samples.size()) +
+                  " samples, but " + kManifestName + " says " + std::to_string(info.samples()));
     for (std::size_t i = 0; i < samples.size(); ++i) {
       const WdsComponent& c = jpeg_of(samples[i], tar_path);
       if (num_classes > 0 && info.labels[i] >= num_classes)
-        shard_error(tar_path + ": label " + std::to_string(info.labels[i]) + " of '" +
-                    info.ids[i] + "' is out of range for num_classes = " +
-                    std::to_string(num_classes));
+        shard_error(tar_path + ": label " + std::to_string(info.labels[i]) + " of '" + info.ids[i] +
+                    "' is out of range for num_classes = " + std::to_string(num_classes));
       ds.samples.push_back(Sample{info.ids[i], paths[k], info.labels[i], static_cast<int>(k),
                                   c.offset, c.size, c.name, true, info.xxh3[i]});
     }
@@ -133,14 +131,15 @@ Dataset from_plain_tars(const fs::path& dir, int num_classes) {
                     ", out of range for num_classes = " + std::to_string(num_classes));
       labelled += cls != nullptr;
       max_label = std::max(max_label, label);
-      ds.samples.push_back(Sample{s.key, paths[k], label, static_cast<int>(k), c.offset, c.size,
-                                  c.name, false, 0});
+      ds.samples.push_back(
+          Sample{s.key, paths[k], label, static_cast<int>(k), c.offset, c.size, c.name, false, 0});
     }
   }
   if (ds.samples.empty()) shard_error("shard folder '" + dir.string() + "' holds no samples");
   if (labelled != 0 && labelled != static_cast<int>(ds.samples.size()))
     shard_error("shard folder '" + dir.string() + "': " + std::to_string(labelled) + " of " +
-                std::to_string(ds.samples.size()) + " samples have a .cls member; all or none must");
+                std::to_string(ds.samples.size()) +
+                " samples have a .cls member; all or none must");
   ds.num_classes = num_classes > 0 ? num_classes : max_label + 1;
   for (int i = 0; i < ds.num_classes; ++i) ds.class_names.push_back(std::to_string(i));
   return ds;

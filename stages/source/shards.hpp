@@ -23,7 +23,9 @@ class ShardFiles {
   ~ShardFiles();
   ShardFiles(const ShardFiles&) = delete;
   ShardFiles& operator=(const ShardFiles&) = delete;
-  const std::filesystem::path& path(int shard) const { return paths_[static_cast<std::size_t>(shard)]; }
+  const std::filesystem::path& path(int shard) const {
+    return paths_[static_cast<std::size_t>(shard)];
+  }
   std::size_t size() const { return paths_.size(); }
   // The open descriptor of a shard; std::runtime_error naming the file when it cannot be opened.
   int fd(int shard) const;

@@ -145,8 +145,9 @@ std::vector<Member> list_members(int fd, std::uint64_t file_size, const std::str
   std::uint64_t at = 0;
   for (;;) {
     if (at + kBlock > file_size)
-      fail(path, at, "truncated archive (no end-of-archive blocks; the file ends at byte " +
-                         std::to_string(file_size) + ")");
+      fail(path, at,
+           "truncated archive (no end-of-archive blocks; the file ends at byte " +
+               std::to_string(file_size) + ")");
     pread_exact(fd, h, kBlock, at, path);
     if (std::all_of(h, h + kBlock, [](char c) { return c == 0; })) break;  // end of archive
     if (!checksum_ok(h)) fail(path, at, "header checksum mismatch (not a tar file, or corrupt)");
@@ -154,8 +155,9 @@ std::vector<Member> list_members(int fd, std::uint64_t file_size, const std::str
     if (!parse_number(h + 124, 12, size)) fail(path, at, "malformed size field");
     const std::uint64_t data = at + kBlock;
     if (size > file_size || data + padded(size) > file_size)
-      fail(path, at, "member of " + std::to_string(size) + " bytes runs past the end of the " +
-                         std::to_string(file_size) + "-byte file (truncated)");
+      fail(path, at,
+           "member of " + std::to_string(size) + " bytes runs past the end of the " +
+               std::to_string(file_size) + "-byte file (truncated)");
     const char type = h[156];
     if (type == 'L' || type == 'x') {
       if (size > kMaxMetaSize) fail(path, at, "long-name entry of absurd size");
