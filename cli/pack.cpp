@@ -44,9 +44,10 @@ auto progress_bar(bool quiet) {
     if (!tty || (done < total && now - last < std::chrono::milliseconds(100))) return;
     last = now;
     const int width = 30, filled = static_cast<int>(width * done / total);
-    fmt::print(stderr, "\r\033[K[{}{}] {:3d}%  {}/{} samples  {:.1f} MB{}", std::string(filled, '#'),
-               std::string(width - filled, '.'), static_cast<int>(100 * done / total), done, total,
-               bytes / 1e6, done == total ? "\n" : "");
+    fmt::print(stderr, "\r\033[K[{}{}] {:3d}%  {}/{} samples  {:.1f} MB{}",
+               std::string(filled, '#'), std::string(width - filled, '.'),
+               static_cast<int>(100 * done / total), done, total, bytes / 1e6,
+               done == total ? "\n" : "");
   };
 }
 

@@ -57,9 +57,8 @@ int read(const fs::path& data, int threads, const std::string& order_name) {
   const bool shards = !fs::exists(data / "labels.csv");
   const ft::Dataset ds = shards ? ft::read_shard_dataset(data, 0)
                                 : ft::read_csv_dataset(data / "images", data / "labels.csv");
-  const ft::OrderSpec spec{order_name == "window" ? ft::ShuffleMode::window
-                                                  : ft::ShuffleMode::global,
-                           8192};
+  const ft::OrderSpec spec{
+      order_name == "window" ? ft::ShuffleMode::window : ft::ShuffleMode::global, 8192};
   const std::vector<std::uint32_t> order = ft::sample_order(ds, spec, 1, 1);
   const auto t1 = Clock::now();
   std::atomic<std::size_t> next{0}, pixels{0};

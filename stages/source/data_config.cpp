@@ -29,6 +29,32 @@ std::string get_string(const toml::table& t, const std::string& key, const std::
   return n->value<std::string>().value_or("");
 }
 
+// Which of images, labels and path the split's format takes, and that it has them.
+void check_location_keys(const toml::table& t, const toml::node& node, const std::string& name,
+                         const std::string& file, const SplitSpec& s) {
+  if (s.format == "shards") {
+    for (const char* k : {"images", "labels"})
+      if (t.get(k))
+        throw ConfigError(pos(file, *t.get(k)) + ": [data] key '" + name + "." + k +
+                          "' is not used with format = \"shards\" (give path = \"DIR\")");
+    if (s.path.empty())
+      throw ConfigError(pos(file, node) + ": [data] key '" + name +
+                        ".path' is required with format = \"shards\" (the folder of .tar shards)");
+    return;
+  }
+  if (t.get("path"))
+    throw ConfigError(pos(file, *t.get("path")) + ": [data] key '" + name +
+                      ".path' is only used with format = \"shards\" (the others take images)");
+  if (s.images.empty())
+    throw ConfigError(pos(file, node) + ": [data] key '" + name + ".images' is required");
+  if (s.format == "csv" && s.labels.empty())
+    throw ConfigError(pos(file, node) + ": [data] key '" + name +
+                      ".labels' is required with format = \"csv\"");
+  if (s.format != "csv" && !s.labels.empty())
+    throw ConfigError(pos(file, *t.get("labels")) + ": [data] key '" + name +
+                      ".labels' is only used with format = \"csv\"");
+}
+
 SplitSpec parse_split(const toml::node& node, const std::string& name, const std::string& file) {
   const toml::table* t = node.as_table();
   if (!t)
@@ -75,27 +101,7 @@ SplitSpec parse_split(const toml::node& node, const std::string& name, const std
   s.images = get_string(*t, "images", name, file);
   s.labels = get_string(*t, "labels", name, file);
   s.path = get_string(*t, "path", name, file);
-  if (s.format == "shards") {
-    for (const char* k : {"images", "labels"})
-      if (t->get(k))
-        throw ConfigError(pos(file, *t->get(k)) + ": [data] key '" + name + "." + k +
-                          "' is not used with format = \"shards\" (give path = \"DIR\")");
-    if (s.path.empty())
-      throw ConfigError(pos(file, node) + ": [data] key '" + name +
-                        ".path' is required with format = \"shards\" (the folder of .tar shards)");
-    return s;
-  }
-  if (t->get("path"))
-    throw ConfigError(pos(file, *t->get("path")) + ": [data] key '" + name +
-                      ".path' is only used with format = \"shards\" (the others take images)");
-  if (s.images.empty())
-    throw ConfigError(pos(file, node) + ": [data] key '" + name + ".images' is required");
-  if (s.format == "csv" && s.labels.empty())
-    throw ConfigError(pos(file, node) + ": [data] key '" + name +
-                      ".labels' is required with format = \"csv\"");
-  if (s.format != "csv" && !s.labels.empty())
-    throw ConfigError(pos(file, *t->get("labels")) + ": [data] key '" + name +
-                      ".labels' is only used with format = \"csv\"");
+  check_location_keys(*t, node, name, file, s);
   return s;
 }
 

@@ -3,12 +3,12 @@
 
 #include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
-#include <stdexcept>
 #include <vector>
 
 #include "kernels/io/regular_file.hpp"
+#include "stages/source/tar.hpp"
 
 namespace ft {
 
@@ -86,19 +86,19 @@ std::string Sha256::hex_digest() {
 }
 
 std::string sha256_file(const std::string& path) {
-  const int fd = io::open_regular_file(path);
+  std::size_t size = 0;
+  const int fd = io::open_regular_file(path, &size);
   Sha256 h;
   std::vector<std::uint8_t> buf(1 << 20);
-  for (;;) {
-    const ssize_t r = ::read(fd, buf.data(), buf.size());
-    if (r == 0) break;
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      throw std::runtime_error(path + ": read error: " + std::strerror(e));
+  try {
+    for (std::size_t at = 0; at < size; at += buf.size()) {
+      const std::size_t n = std::min(buf.size(), size - at);
+      tar::pread_exact(fd, buf.data(), n, at, path);
+      h.update(buf.data(), n);
     }
-    h.update(buf.data(), static_cast<std::size_t>(r));
+  } catch (...) {
+    ::close(fd);
+    throw;
   }
   ::close(fd);
   return h.hex_digest();

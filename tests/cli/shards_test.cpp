@@ -29,12 +29,14 @@ std::string shards_config(const std::string& name, const std::string& dir) {
     REQUIRE_MESSAGE(at != std::string::npos, from);
     text.replace(at, from.size(), to);
   };
-  swap("train = { format = \"csv\", images = \"data/fashion-mnist-tiny/train\", labels = "
-       "\"data/fashion-mnist-tiny/train.csv\" }",
-       "train = { format = \"shards\", path = \"" + dir + "/train\" }");
-  swap("val   = { format = \"csv\", images = \"data/fashion-mnist-tiny/test\",  labels = "
-       "\"data/fashion-mnist-tiny/test.csv\" }",
-       "val = { format = \"shards\", path = \"" + dir + "/val\" }");
+  swap(
+      "train = { format = \"csv\", images = \"data/fashion-mnist-tiny/train\", labels = "
+      "\"data/fashion-mnist-tiny/train.csv\" }",
+      "train = { format = \"shards\", path = \"" + dir + "/train\" }");
+  swap(
+      "val   = { format = \"csv\", images = \"data/fashion-mnist-tiny/test\",  labels = "
+      "\"data/fashion-mnist-tiny/test.csv\" }",
+      "val = { format = \"shards\", path = \"" + dir + "/val\" }");
   swap("kind = \"read_files\"", "kind = \"read_shards\"\nshuffle = \"global\"");
   std::ofstream(ws().dir / (name + ".toml")) << text;
   return name + ".toml";
@@ -72,8 +74,8 @@ TEST_CASE("shards: pack, verify, and a run from shards equals the run from files
 
   const CliResult files = ws().run("run " + ws().config() + " --quiet --set run.name=files");
   REQUIRE_MESSAGE(files.code == 0, files.err);
-  const CliResult shards = ws().run("run " + shards_config("from_shards", "shards") +
-                                    " --quiet --set run.name=shards");
+  const CliResult shards =
+      ws().run("run " + shards_config("from_shards", "shards") + " --quiet --set run.name=shards");
   REQUIRE_MESSAGE(shards.code == 0, shards.err);
   const std::string m = metrics_without_time("files");
   CHECK(m.find("epoch,val,2,") != std::string::npos);
@@ -85,8 +87,7 @@ TEST_CASE("shards: pack, verify, and a run from shards equals the run from files
     const auto it = b.tensors.find(name);
     REQUIRE_MESSAGE(it != b.tensors.end(), name);
     REQUIRE(t.data.size() == it->second.data.size());
-    CHECK_MESSAGE(std::memcmp(t.data.data(), it->second.data.data(), t.data.size() * 4) == 0,
-                  name);
+    CHECK_MESSAGE(std::memcmp(t.data.data(), it->second.data.data(), t.data.size() * 4) == 0, name);
   }
   // The window shuffle runs too (a different order, so no equality to check).
   const CliResult w = ws().run("run " + shards_config("window", "shards") +
@@ -129,16 +130,15 @@ TEST_CASE("shards: a corrupt sample is named by verify and by a run; on_error = 
 
 TEST_CASE("shards: pack and --dry-run refuse bad arguments with exit code 2") {
   pack_tiny("again");
-  const CliResult exists =
-      ws().run("pack " + ws().config() + " --out again/train");
+  const CliResult exists = ws().run("pack " + ws().config() + " --out again/train");
   CHECK(exists.code == 2);
   CHECK(exists.err.find("'again/train' already exists") != std::string::npos);
   const CliResult size = ws().run("pack " + ws().config() + " --out x --shard-size lots");
   CHECK(size.code == 2);
   CHECK(size.err.find("shard size 'lots'") != std::string::npos);
   CHECK_FALSE(fs::exists(ws().dir / "x"));
-  const CliResult nopath = ws().run("run " + ws().config() +
-                                    " --dry-run --set " + quote("data.train={format=\"shards\"}"));
+  const CliResult nopath = ws().run("run " + ws().config() + " --dry-run --set " +
+                                    quote("data.train={format=\"shards\"}"));
   CHECK(nopath.code == 2);
   CHECK(nopath.err.find("'train.path' is required with format = \"shards\"") != std::string::npos);
   const CliResult missing = ws().run("verify nowhere");

@@ -50,9 +50,9 @@ TEST_CASE("a truncated shard is named at load, with or without a manifest") {
   TempDir d("shards_truncated");
   const fs::path out = packed(d);
   fs::resize_file(out / "shard-000000.tar", fs::file_size(out / "shard-000000.tar") / 2);
-  const std::string expected = "shard-000000.tar: " +
-                               std::to_string(fs::file_size(out / "shard-000000.tar")) +
-                               " bytes, but manifest.toml says";
+  const std::string expected =
+      "shard-000000.tar: " + std::to_string(fs::file_size(out / "shard-000000.tar")) +
+      " bytes, but manifest.toml says";
   CHECK_THROWS_WITH_AS(read_shard_dataset(out, 0), doctest::Contains(expected.c_str()), Error);
   const VerifyReport r = verify_shards(out);
   CHECK(mentions(r, "shard-000000.tar", "truncated"));
@@ -146,12 +146,12 @@ TEST_CASE("a corrupt sample: verify names shard and sample; read_shards fails or
     REQUIRE(st.begin_source_pass(PassInfo{Split::train, 1, 0, 0, 0}) == 1);
     Batch b;
     if (std::string(policy) == "fail") {
-      CHECK_THROWS_WITH_AS(st.run(b),
-                           doctest::Contains(("cannot read sample 'id3': " +
-                                              ds.samples[3].path.string() +
-                                              ":000000003.jpg: checksum mismatch")
-                                                 .c_str()),
-                           Error);
+      CHECK_THROWS_WITH_AS(
+          st.run(b),
+          doctest::Contains(("cannot read sample 'id3': " + ds.samples[3].path.string() +
+                             ":000000003.jpg: checksum mismatch")
+                                .c_str()),
+          Error);
       continue;
     }
     st.run(b);

@@ -105,13 +105,12 @@ TEST_CASE("python tarfile reads flowtrain's shards; every KEY.jpg equals its sou
       "            open(os.path.join(out, m.name), 'wb').write(t.extractfile(m).read())\n";
   d.write("read.py", script);
   fs::create_directories(d.path / "py");
-  REQUIRE(shell("python3 " + (d.path / "read.py").string() + " " + (d.path / "out").string() +
-                " " + (d.path / "py").string()) == 0);
+  REQUIRE(shell("python3 " + (d.path / "read.py").string() + " " + (d.path / "out").string() + " " +
+                (d.path / "py").string()) == 0);
   for (std::size_t i = 0; i < src.size(); ++i) {
     char key[16];
     std::snprintf(key, sizeof key, "%09zu", i);
-    CHECK(file_text(d.path / "py" / (std::string(key) + ".jpg")) ==
-          file_text(src.samples[i].path));
+    CHECK(file_text(d.path / "py" / (std::string(key) + ".jpg")) == file_text(src.samples[i].path));
     CHECK(file_text(d.path / "py" / (std::string(key) + ".cls")) ==
           std::to_string(src.samples[i].label));
   }
