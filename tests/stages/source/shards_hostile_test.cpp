@@ -1,7 +1,11 @@
 // Hostile shards: a truncated shard, an index that disagrees with its tar, member names with ../
 // or an absolute path, absurd sizes in tar headers and indexes, a corrupt sample (named under
-// on_error = "fail", dropped and counted under "skip") and verify naming each bad shard and sample.
+// on_error = "fail", dropped and counted under "skip"), verify naming each bad shard and sample,
+// and a pack killed midway.
 #include <doctest/doctest.h>
+#include <signal.h>
+
+#include <cstring>
 
 #include "pipeline/error.hpp"
 #include "shard_fixture.hpp"
@@ -9,6 +13,7 @@
 #include "stages/source/shard_manifest.hpp"
 #include "stages/source/shard_verify.hpp"
 #include "stages/source/tar.hpp"
+#include "tests/hostile.hpp"
 
 using namespace ft;
 using namespace ft::testing;
@@ -177,4 +182,30 @@ TEST_CASE("manifest trouble: a missing shard, an extra one, a manifest that is n
                        doctest::Contains("not a flowtrain shard manifest"), Error);
   CHECK_THROWS_WITH_AS(read_shard_dataset(d.path / "nowhere", 0),
                        doctest::Contains("is not a folder"), Error);
+}
+
+TEST_CASE("a pack killed midway leaves no output folder; the next pack clears its temp folder") {
+  TempDir d("shards_killed");
+  const Dataset src = random_files(d, 40);
+  PackOptions opt;
+  opt.shard_bytes = 8 * 1024;  // several shards complete before the kill
+  opt.progress = [](std::size_t done, std::size_t, std::uint64_t) {
+    if (done == 30) ::kill(::getpid(), SIGKILL);
+  };
+  CHECK(ft::testing::run_in_child(
+            [&] {
+              pack_shards(src, d.path / "out", opt);
+              return 0;
+            },
+            30) == 128 + SIGKILL);
+  CHECK_FALSE(fs::exists(d.path / "out"));
+  std::vector<fs::path> temps;
+  for (const auto& e : fs::directory_iterator(d.path))
+    if (e.path().filename().string().rfind("out.tmp-", 0) == 0) temps.push_back(e.path());
+  REQUIRE(temps.size() == 1);
+  CHECK(fs::exists(temps[0] / "shard-000000.tar"));  // complete shards, but no manifest:
+  CHECK_FALSE(fs::exists(temps[0] / kManifestName));
+  pack_shards(src, d.path / "out");
+  CHECK_FALSE(fs::exists(temps[0]));
+  CHECK(read_shard_dataset(d.path / "out", 0).size() == 40);
 }
