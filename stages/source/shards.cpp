@@ -148,17 +148,22 @@ Dataset from_plain_tars(const fs::path& dir, int num_classes) {
 }  // namespace
 
 ShardFiles::ShardFiles(std::vector<fs::path> paths)
-    : paths_(std::move(paths)), fds_(paths_.size(), -1) {}
+    : paths_(std::move(paths)), fds_(new std::atomic<int>[paths_.size()]) {
+  for (std::size_t i = 0; i < paths_.size(); ++i) fds_[i].store(-1);
+}
 
 ShardFiles::~ShardFiles() {
-  for (int fd : fds_)
-    if (fd >= 0) ::close(fd);
+  for (std::size_t i = 0; i < paths_.size(); ++i)
+    if (const int fd = fds_[i].load(); fd >= 0) ::close(fd);
 }
 
 int ShardFiles::fd(int shard) const {
+  std::atomic<int>& slot = fds_[static_cast<std::size_t>(shard)];
+  if (const int fd = slot.load(std::memory_order_acquire); fd >= 0) return fd;
   std::lock_guard lock(mu_);
-  int& fd = fds_[static_cast<std::size_t>(shard)];
-  if (fd < 0) fd = io::open_regular_file(paths_[static_cast<std::size_t>(shard)].string());
+  if (const int fd = slot.load(std::memory_order_acquire); fd >= 0) return fd;
+  const int fd = io::open_regular_file(paths_[static_cast<std::size_t>(shard)].string());
+  slot.store(fd, std::memory_order_release);
   return fd;
 }
 

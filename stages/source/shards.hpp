@@ -5,8 +5,10 @@
 // scanned and KEY.cls gives the label, so a tar made by the plain `tar` command is read too.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -16,7 +18,7 @@
 namespace ft {
 
 // The shard files of a dataset, opened on first use and kept open (pread is safe from several
-// threads on one descriptor).
+// threads on one descriptor); after the first open a lookup takes no lock.
 class ShardFiles {
  public:
   explicit ShardFiles(std::vector<std::filesystem::path> paths);
@@ -32,8 +34,8 @@ class ShardFiles {
 
  private:
   std::vector<std::filesystem::path> paths_;
-  mutable std::mutex mu_;
-  mutable std::vector<int> fds_;
+  mutable std::mutex mu_;  // serialises opening
+  std::unique_ptr<std::atomic<int>[]> fds_;
 };
 
 // Loads the shards of dir. num_classes > 0 bounds the labels (and overrides the manifest's).
