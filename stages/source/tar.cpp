@@ -169,7 +169,8 @@ std::vector<Member> list_members(int fd, std::uint64_t file_size, const std::str
       if (name.empty()) {
         name = field_string(h, 100);
         const std::string prefix = field_string(h + 345, 155);
-        if (std::memcmp(h + 257, "ustar", 5) == 0 && !prefix.empty()) name = prefix + "/" + name;
+        // POSIX ustar ("ustar\0") only: GNU's "ustar  " headers keep atime/ctime there.
+        if (std::memcmp(h + 257, "ustar", 6) == 0 && !prefix.empty()) name = prefix + "/" + name;
       }
       while (name.rfind("./", 0) == 0) name = name.substr(2);
       if (!safe_member_name(name))

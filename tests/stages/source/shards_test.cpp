@@ -169,3 +169,23 @@ TEST_CASE("global order from shards is read_files' order; window order stays wit
   std::sort(w1.begin(), w1.end());
   CHECK(w1 == epoch_order(7, false, 0, 0));
 }
+
+TEST_CASE("POSIX ustar (name split into prefix/name) and pax (path records) tars are read") {
+  TempDir d("shards_formats");
+  const std::string dir(70, 'd'), key(70, 'k');  // dir/key.jpg: 145 bytes, past ustar's 100
+  d.write("src/" + dir + "/" + key + ".jpg", "the jpeg");
+  d.write("src/" + dir + "/" + key + ".cls", "2");
+  for (const char* format : {"ustar", "pax", "gnu"}) {
+    CAPTURE(format);
+    const fs::path out = d.path / format;
+    fs::create_directories(out);
+    REQUIRE(shell("tar --format=" + std::string(format) + " -cf " + (out / "a.tar").string() +
+                  " -C " + (d.path / "src").string() + " " + dir + "/" + key + ".jpg " + dir + "/" +
+                  key + ".cls") == 0);
+    const Dataset ds = read_shard_dataset(out, 0);
+    REQUIRE(ds.size() == 1);
+    CHECK(ds.samples[0].id == dir + "/" + key);
+    CHECK(ds.samples[0].label == 2);
+    CHECK(bytes_of(ds, ds.samples[0]) == "the jpeg");
+  }
+}
