@@ -45,6 +45,7 @@ void Batch::reset() {
   input_device.clear();
   logits.clear();
   loss.clear();
+  padded = 0;
 }
 
 namespace {
@@ -66,6 +67,9 @@ void retain_vec(std::vector<T>& v, const std::vector<bool>& keep) {
 
 void Batch::retain(const std::vector<bool>& keep) {
   FT_ASSERT(keep.size() == size());
+  std::size_t padded_kept = 0;
+  for (std::size_t i = keep.size() - padded; i < keep.size(); ++i) padded_kept += keep[i];
+  padded = padded_kept;
   retain_vec(id, keep);
   retain_vec(index, keep);
   retain_vec(label, keep);

@@ -135,8 +135,14 @@ struct Batch {
   DeviceTensor input_device;  // ... or in GPU memory (then `input` is empty)
   Tensor logits;
   std::vector<float> loss;
+  // Data-parallel runs: the last `padded` entities repeat samples of the epoch's head so that
+  // every process has as many as the others (DistributedSampler's padding). They are trained on,
+  // as PyTorch does, but metrics and predictions skip them.
+  std::size_t padded = 0;
 
   std::size_t size() const { return id.size(); }
+  // Entities that count in metrics and predictions.
+  std::size_t counted() const { return size() - padded; }
   // Forgets every column's contents but keeps capacity.
   void reset();
   // Keeps only the entities whose keep[i] is true, in every non-empty per-entity column.

@@ -10,6 +10,9 @@
 
 namespace ft {
 
+namespace dist {
+class Comm;
+}
 struct DataSplits;
 class TrainState;
 struct RunResults;
@@ -20,7 +23,13 @@ struct StageShared {
   std::shared_ptr<TrainState> train;     // train_step, eval_step, predict, checkpoint, metrics
   std::shared_ptr<RunResults> results;   // metrics: what the command prints and writes
   std::shared_ptr<ResumeSource> resume;  // --resume's checkpoint, loaded and checked by the command
+  // The run's processes (data-parallel training); null: this process is the whole run.
+  std::shared_ptr<dist::Comm> comm;
 };
+
+// Rank and process count of the run (0 and 1 without a communicator).
+int run_rank(const RunContext& ctx);
+int run_world(const RunContext& ctx);
 
 // The run's StageShared, created on first use.
 StageShared& stage_shared(RunContext& ctx);

@@ -82,6 +82,9 @@ class Comm {
 // (initialises MPI once, finalised at exit); a torchrun-style launch on the CPU is refused with a
 // message saying to use mpirun (there is no CPU collective library without MPI).
 std::unique_ptr<Comm> make_cpu_comm(const World& world, double timeout_s);
+// The single-process communicator make_cpu_comm returns for world.size == 1 (every collective a
+// no-op; allgather returns {bytes}; fail() prints "rank 0: reason" and exits with `code`).
+std::unique_ptr<Comm> make_single_comm(double timeout_s);
 
 // The NCCL communicator for GPU gradients (device pointers in allreduce_sum_async; stream-ordered
 // on `cuda_stream`), its unique id broadcast through `bootstrap` (an MPI comm), or over TCP from

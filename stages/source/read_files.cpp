@@ -3,28 +3,15 @@
 // state that begin_source_pass wrote.
 #include "stages/source/read_files.hpp"
 
+#include <fmt/format.h>
+
 #include <stdexcept>
 
-#include "kernels/random/philox.hpp"
 #include "pipeline/error.hpp"
 #include "stages/source/shards.hpp"
 #include "stages/stage_shared.hpp"
 
 namespace ft {
-
-std::vector<std::uint32_t> epoch_order(std::size_t n, bool shuffle, std::uint64_t seed, int epoch) {
-  std::vector<std::uint32_t> order(n);
-  for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
-  if (!shuffle || n < 2) return order;
-  rng::Philox g(seed, static_cast<std::uint32_t>(epoch), 0, kShuffleOp);
-  for (std::size_t i = n - 1; i > 0; --i)
-    std::swap(order[i], order[g.below(static_cast<std::uint32_t>(i + 1))]);
-  return order;
-}
-
-std::size_t batch_count(std::size_t n, std::size_t batch_size, bool drop_last) {
-  return drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
-}
 
 ReadFiles::ReadFiles(const Params& p)
     : ReadFiles(p, OrderSpec{p.get_bool("shuffle") ? ShuffleMode::global : ShuffleMode::none}) {}
@@ -55,6 +42,17 @@ void ReadFiles::setup(RunContext& ctx) {
   data_ =
       std::make_shared<DataSplits>(load_data_splits(*data, ctx.config_file, num_classes, ctx.seed));
   stage_shared(ctx).datasets = data_;
+  set_processes(run_rank(ctx), run_world(ctx));
+}
+
+void ReadFiles::set_processes(int rank, int world) {
+  if (batch_size_ % static_cast<std::size_t>(world) != 0)
+    throw ConfigError(fmt::format(
+        "batch_size {} is the global batch and must divide evenly among the {} processes of "
+        "this run (each takes batch_size / processes)",
+        batch_size_, world));
+  rank_ = rank;
+  world_ = world;
 }
 
 const Dataset* ReadFiles::dataset_for(Split s) const {
@@ -74,16 +72,22 @@ std::size_t ReadFiles::begin_source_pass(const PassInfo& pass) {
     return 0;
   }
   const bool train = pass.split == Split::train;
-  order_ = sample_order(*pass_data_, train ? order_spec_ : OrderSpec{}, pass.seed, pass.epoch);
-  pass_batches_ = batch_count(pass_data_->size(), batch_size_, train && drop_last_);
+  const bool drop = train && drop_last_;
+  RankShare share = rank_share(
+      sample_order(*pass_data_, train ? order_spec_ : OrderSpec{}, pass.seed, pass.epoch), rank_,
+      world_, drop);
+  order_ = std::move(share.order);
+  padded_from_ = order_.size() - share.padded;
+  pass_batches_ = batch_count(order_.size(), local_batch(), drop);
   return pass_batches_;
 }
 
 void ReadFiles::run(Batch& batch) {
   FT_ASSERT(pass_data_ && batch.split == pass_split_ && batch.seq < pass_batches_);
-  const std::size_t begin = batch.seq * batch_size_;
-  const std::size_t end = std::min(order_.size(), begin + batch_size_);
+  const std::size_t begin = batch.seq * local_batch();
+  const std::size_t end = std::min(order_.size(), begin + local_batch());
   batch.jpeg.clear();
+  batch.padded = 0;  // counted as emitted: a skipped sample may be a padded one
   for (std::size_t k = begin; k < end; ++k) {
     const std::uint32_t i = order_[k];
     const Sample& s = pass_data_->samples[i];
@@ -98,6 +102,7 @@ void ReadFiles::run(Batch& batch) {
     batch.label.push_back(s.label);
     batch.path.push_back(sample_location(s));
     batch.jpeg.offsets.push_back(batch.jpeg.bytes.size());
+    batch.padded += k >= padded_from_;
   }
 }
 
@@ -110,7 +115,8 @@ StageKind read_files_kind() {
   k.params = {
       {.name = "batch_size",
        .type = ParamType::integer,
-       .doc = "samples per batch",
+       .doc = "samples per batch: the global batch of a data-parallel run (each of its N "
+              "processes takes batch_size / N)",
        .default_value = "128",
        .min = 1.0,
        .max = static_cast<double>(kMaxBatchSize)},

@@ -10,21 +10,13 @@
 #include "pipeline/stage.hpp"
 #include "stages/source/dataset.hpp"
 #include "stages/source/sample_order.hpp"
+#include "stages/source/sampler.hpp"
 
 namespace ft {
 
 // Upper bounds of the memory-sizing keys read here (each sizes per-batch or per-class buffers).
 inline constexpr std::int64_t kMaxBatchSize = 65536;
 inline constexpr std::int64_t kMaxNumClasses = 1'000'000;
-
-// Philox op index of the per-epoch shuffle.
-inline constexpr std::uint32_t kShuffleOp = 0xA0;
-
-// The order in which a pass visits the n samples: identity, or Fisher-Yates driven by
-// Philox(seed, epoch, 0, kShuffleOp).
-std::vector<std::uint32_t> epoch_order(std::size_t n, bool shuffle, std::uint64_t seed, int epoch);
-// Batches in a pass of n samples (drop_last drops a final partial batch).
-std::size_t batch_count(std::size_t n, std::size_t batch_size, bool drop_last);
 
 class ReadFiles : public Stage {
  public:
@@ -40,6 +32,9 @@ class ReadFiles : public Stage {
   // For tests and tools: use these datasets instead of reading the config.
   void set_datasets(std::shared_ptr<DataSplits> d) { data_ = std::move(d); }
   const DataSplits* datasets() const { return data_.get(); }
+  // This process's place in a data-parallel run (setup reads it from the run's communicator):
+  // it takes its share of every pass, batch_size / world samples per batch.
+  void set_processes(int rank, int world);
 
  protected:
   // A sample whose bytes cannot be read (or fail their checksum): true drops it from the batch,
@@ -58,6 +53,9 @@ class ReadFiles : public Stage {
   Split pass_split_ = Split::train;
   std::size_t pass_batches_ = 0;
   std::vector<std::uint32_t> order_;
+  std::size_t padded_from_ = 0;  // order_[k] for k >= padded_from_ is padding
+  int rank_ = 0, world_ = 1;
+  std::size_t local_batch() const { return batch_size_ / static_cast<std::size_t>(world_); }
 };
 
 StageKind read_files_kind();

@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "kernels/random/philox.hpp"
-#include "stages/source/read_files.hpp"
+#include "stages/source/sampler.hpp"
 
 namespace ft {
 

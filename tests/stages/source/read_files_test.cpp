@@ -196,3 +196,81 @@ TEST_CASE("read_files: [model] num_classes is bounded, exactly") {
         ConfigError);
   }
 }
+
+namespace {
+
+struct RankBatches {
+  std::vector<std::vector<std::int64_t>> batches;  // counted samples of each batch
+  std::vector<std::size_t> padded;                 // padding per batch
+};
+
+RankBatches rank_pass(ReadFiles& st, Split split, int epoch) {
+  RankBatches out;
+  const std::size_t n = st.begin_source_pass(PassInfo{split, epoch, 42, 0, 0});
+  Batch b;
+  for (std::size_t seq = 0; seq < n; ++seq) {
+    b.reset();
+    b.seq = seq;
+    b.split = split;
+    st.run(b);
+    out.batches.emplace_back(b.index.begin(), b.index.begin() + b.counted());
+    out.padded.push_back(b.padded);
+  }
+  return out;
+}
+
+}  // namespace
+
+// DistributedSampler semantics: for N = 1, 2, 3 and drop_last both ways, the processes' step-i
+// batches (padding aside) together hold exactly the single process's batch i.
+TEST_CASE("read_files over N processes: step i of all processes = the single process's batch i") {
+  TempDir d("readfiles_ranks");
+  for (int n_samples : {12, 13, 17}) {
+    auto data = files_dataset(d, n_samples);
+    for (bool drop : {false, true}) {
+      for (Split split : {Split::train, Split::val}) {
+        auto single = make_stage(toml::table{{"batch_size", 6}, {"drop_last", drop}});
+        single->set_datasets(data);
+        const RankBatches one = rank_pass(*single, split, 2);
+        for (int world : {1, 2, 3}) {
+          CAPTURE(n_samples);
+          CAPTURE(drop);
+          CAPTURE(world);
+          CAPTURE(split_name(split));
+          std::vector<RankBatches> ranks;
+          for (int r = 0; r < world; ++r) {
+            auto st = make_stage(toml::table{{"batch_size", 6}, {"drop_last", drop}});
+            st->set_datasets(data);
+            st->set_processes(r, world);
+            ranks.push_back(rank_pass(*st, split, 2));
+          }
+          // Every process takes the same number of steps, each of equal size.
+          for (const auto& r : ranks) REQUIRE(r.batches.size() == ranks[0].batches.size());
+          const bool cut = drop && split == Split::train;
+          // Padding only happens when the order is padded to a multiple of world.
+          std::size_t padding = 0;
+          for (const auto& r : ranks)
+            for (std::size_t p : r.padded) padding += p;
+          CHECK(padding == (cut || n_samples % world == 0 ? 0 : world - n_samples % world));
+          REQUIRE(ranks[0].batches.size() == one.batches.size());
+          for (std::size_t i = 0; i < one.batches.size(); ++i) {
+            std::multiset<std::int64_t> together;
+            for (const auto& r : ranks) together.insert(r.batches[i].begin(), r.batches[i].end());
+            const std::multiset<std::int64_t> expected(one.batches[i].begin(),
+                                                       one.batches[i].end());
+            CHECK(together == expected);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("read_files refuses a global batch the processes cannot share evenly") {
+  auto st = make_stage(toml::table{{"batch_size", 10}});
+  CHECK_THROWS_WITH_AS(st->set_processes(0, 3),
+                       doctest::Contains("batch_size 10 is the global batch and must divide "
+                                         "evenly among the 3 processes"),
+                       ConfigError);
+  st->set_processes(1, 2);
+}

@@ -1,0 +1,93 @@
+// MPI communicator end to end: dist_scenarios under `mpirun --oversubscribe -np N`, checking exact
+// results, bit-identical sums, overlap, gathers, and that a late, failing or killed rank ends the
+// job non-zero within a bounded time with the rank named on stderr.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "tests/cli/run_binary.hpp"
+
+using ft::testing::env_or_fail;
+using ft::testing::quote;
+using ft::testing::read_text;
+
+namespace {
+
+struct Job {
+  int code = -1;
+  std::string out, err;
+  double seconds = 0;
+};
+
+// Root may run Open MPI only when told; vader's single-copy (CMA) needs ptrace rights that
+// containers often lack, and copying through shared memory is all the tests need.
+Job mpirun(int np, const std::string& scenario) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("flowtrain-dist-" + scenario + "-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cmd =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+      "OMPI_MCA_btl_vader_single_copy_mechanism=none timeout -k 5 60 " +
+      quote(env_or_fail("MPIRUN")) + " --oversubscribe -np " + std::to_string(np) + " " +
+      quote(env_or_fail("FT_DIST_SCENARIOS")) + " " + scenario + " >" +
+      quote((dir / "out").string()) + " 2>" + quote((dir / "err").string()) + " </dev/null";
+  const auto start = std::chrono::steady_clock::now();
+  const int status = std::system(cmd.c_str());
+  Job job;
+  job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  job.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  job.out = read_text(dir / "out");
+  job.err = read_text(dir / "err");
+  std::filesystem::remove_all(dir);
+  return job;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("collectives give exact, identical results on 2 and 3 processes") {
+  for (int np : {2, 3}) {
+    CAPTURE(np);
+    const Job job = mpirun(np, "collectives");
+    INFO("stdout: " << job.out << "\nstderr: " << job.err);
+    CHECK(job.code == 0);
+    for (int r = 0; r < np; ++r) CHECK(contains(job.out, "rank " + std::to_string(r) + " ok"));
+  }
+}
+
+TEST_CASE("a rank past the deadline is named by the others' DistError") {
+  for (int np : {2, 3}) {
+    CAPTURE(np);
+    const Job job = mpirun(np, "late_rank");  // the last rank sleeps 4 s; deadline 1 s
+    INFO("stdout: " << job.out << "\nstderr: " << job.err);
+    const std::string late = "rank " + std::to_string(np - 1);
+    CHECK(job.code == 3);  // the DistError's fail(3, ...)
+    CHECK(contains(job.err, "timed out after 1 s: " + late +
+                                " (last arrived at collective #1) did not arrive"));
+    CHECK(contains(job.err, "flowtrain: error: rank 0: collective #2 (allreduce_sum of 1 floats)"));
+    CHECK(!contains(job.err, "rank 0 ("));
+    CHECK(job.seconds < 15);
+  }
+}
+
+TEST_CASE("fail() ends every process with its code and names the rank") {
+  const Job job = mpirun(3, "fail_rank");  // the others wait in a barrier with a 60 s deadline
+  INFO("stdout: " << job.out << "\nstderr: " << job.err);
+  CHECK(job.code == 7);
+  CHECK(contains(job.err, "flowtrain: error: rank 1: deliberate failure"));
+  CHECK(!contains(job.out, " ok"));
+  CHECK(job.seconds < 15);
+}
+
+TEST_CASE("a rank killed mid-run ends the job non-zero, naming it") {
+  const Job job = mpirun(3, "killed_rank");  // the others wait in an allreduce, 60 s deadline
+  INFO("stdout: " << job.out << "\nstderr: " << job.err);
+  CHECK(job.code != 0);
+  CHECK(contains(job.err, "rank 1"));
+  CHECK(job.seconds < 15);
+}
