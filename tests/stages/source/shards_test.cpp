@@ -10,6 +10,7 @@
 #include "pipeline/error.hpp"
 #include "shard_fixture.hpp"
 #include "stages/source/read_files.hpp"
+#include "stages/source/read_shards.hpp"
 #include "stages/source/sample_order.hpp"
 #include "stages/source/sha256.hpp"
 #include "stages/source/shard_manifest.hpp"
@@ -187,5 +188,42 @@ TEST_CASE("POSIX ustar (name split into prefix/name) and pax (path records) tars
     CHECK(ds.samples[0].id == dir + "/" + key);
     CHECK(ds.samples[0].label == 2);
     CHECK(bytes_of(ds, ds.samples[0]) == "the jpeg");
+  }
+}
+
+TEST_CASE("read_shards in a data-parallel run: each process its DistributedSampler share") {
+  TempDir d("shards_ranks");
+  PackOptions opt;
+  opt.shard_bytes = 16 * 1024;
+  pack_shards(random_files(d, 30), d.path / "out", opt);
+  auto data = std::make_shared<DataSplits>();
+  data->train = read_shard_dataset(d.path / "out", 0);
+  static const StageKind kind = read_shards_kind();
+  for (const char* order : {"global", "window"}) {
+    CAPTURE(order);
+    const auto pass = [&](int rank, int world) {
+      ReadShards st(Params(toml::table{{"batch_size", 6}, {"shuffle", order}, {"window", 8}},
+                           "read", "t.toml", &kind.params));
+      st.set_datasets(data);
+      st.set_processes(rank, world);
+      std::vector<std::int64_t> seen;
+      const std::size_t n = st.begin_source_pass(PassInfo{Split::train, 3, 11, 0, 0});
+      for (std::size_t seq = 0; seq < n; ++seq) {
+        Batch b;
+        b.seq = seq;
+        st.run(b);
+        for (std::size_t i = 0; i < b.size(); ++i) {
+          CHECK(bytes_of(*data->train, data->train->samples[b.index[i]]) ==
+                std::string(b.jpeg.data(i), b.jpeg.data(i) + b.jpeg.length(i)));
+          seen.push_back(b.index[i]);
+        }
+      }
+      return seen;
+    };
+    const auto one = pass(0, 1), r0 = pass(0, 2), r1 = pass(1, 2);
+    REQUIRE(one.size() == 30);
+    REQUIRE(r0.size() == 15);
+    REQUIRE(r1.size() == 15);
+    for (std::size_t k = 0; k < 30; ++k) CHECK(one[k] == (k % 2 ? r1 : r0)[k / 2]);
   }
 }
