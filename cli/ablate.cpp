@@ -93,9 +93,6 @@ std::string variant_slug(const std::vector<std::string>& assignments) {
   return slug.empty() ? "variant" : slug;
 }
 
-namespace {
-
-// summary.json is one flat object of numbers (written by the metrics stage).
 std::map<std::string, double> read_summary(const fs::path& path) {
   std::map<std::string, double> out;
   std::ifstream in(path);
@@ -109,11 +106,21 @@ std::map<std::string, double> read_summary(const fs::path& path) {
     const std::string key = s.substr(i + 1, end - i - 1);
     std::size_t colon = s.find(':', end);
     if (colon == std::string::npos) break;
-    out[key] = std::strtod(s.c_str() + colon + 1, nullptr);
-    i = colon;
+    std::size_t v = s.find_first_not_of(" \t\n", colon + 1);
+    if (v == std::string::npos) break;
+    // A string ("device": "cpu") or a list of strings is skipped, not read as the next key.
+    if (s[v] == '"' || s[v] == '[') {
+      i = s.find(s[v] == '"' ? "\"" : "]", v + 1);
+      if (i != std::string::npos) i = s.find('"', i + 1);
+      continue;
+    }
+    out[key] = std::strtod(s.c_str() + v, nullptr);
+    i = v;
   }
   return out;
 }
+
+namespace {
 
 std::string toml_string(const std::string& s) {
   std::string out = "\"";
@@ -258,16 +265,9 @@ void report(const std::vector<Variant>& grid, const std::vector<Vary>& varies,
   if (!dirs.empty()) plot_runs(dirs, (base / "comparison.png").string());
 }
 
-void run_ablation(const AblateOptions& opt) {
-  const std::vector<Vary> varies = parse_varies(opt.vary);
-  std::vector<Variant> grid = make_grid(varies);
-
-  const Config base_cfg = load_config(opt.config_path, opt.sets);
-  check_run_paths(base_cfg, ResolvedGraph{});  // the ablation folder's name
-  const auto run = base_cfg.root["run"];
-  const fs::path base = fs::path(run["runs_dir"].value_or<std::string>("runs")) /
-                        run["name"].value_or<std::string>("run");
-
+// One RunOptions per variant, each config validated now: a bad value fails before any training.
+std::vector<RunOptions> plan_runs(const AblateOptions& opt, std::vector<Variant>& grid,
+                                  const fs::path& base) {
   std::vector<RunOptions> runs;
   for (auto& v : grid) {
     RunOptions r;
@@ -289,7 +289,11 @@ void run_ablation(const AblateOptions& opt) {
     }
     runs.push_back(std::move(r));
   }
+  return runs;
+}
 
+void list_variants(const AblateOptions& opt, const std::vector<Variant>& grid,
+                   const fs::path& base) {
   std::cout << fmt::format("ablation of {}: {} variant{} in {}/\n", opt.config_path, grid.size(),
                            grid.size() == 1 ? "" : "s", base.string());
   std::size_t w = 0;
@@ -297,26 +301,25 @@ void run_ablation(const AblateOptions& opt) {
   for (const auto& v : grid)
     std::cout << fmt::format("  {:<{}}  {}\n", v.slug, w, fmt::join(v.assignments, " "));
   std::cout << std::flush;
-  if (opt.dry_run) return;
+}
 
-  // One ablation at a time in a folder, and an earlier one is not replaced silently.
-  std::error_code ec;
-  fs::create_directories(base, ec);
-  if (ec)
-    throw Error(
-        fmt::format("{}: cannot create the ablation folder: {}", base.string(), ec.message()));
-  const FolderLock lock(base);
-  // What this ablation would write over: its variants' runs, the table and the chart.
+// An earlier ablation of this name is not replaced silently: what this grid would write over (its
+// variants' runs, the table and the chart) needs --overwrite.
+void check_overwrite(const std::vector<Variant>& grid, const fs::path& base, bool overwrite) {
   std::vector<std::string> found;
   for (const auto& v : grid)
     if (folder_holds_run(v.run_dir)) found.push_back(v.slug + "/");
   for (const char* f : {"ablation.csv", "comparison.png"})
     if (fs::exists(base / f)) found.push_back(f);
-  if (!opt.overwrite && !found.empty())
+  if (!overwrite && !found.empty())
     throw ConfigError(fmt::format(
         "{} already holds an ablation ({}); pass --overwrite to replace this grid's variants and "
         "the table (other files there are kept), or choose another run.name",
         base.string(), fmt::join(found, ", ")));
+}
+
+// Runs every variant in turn; returns how many failed.
+std::size_t run_variants(std::vector<Variant>& grid, const std::vector<RunOptions>& runs) {
   std::size_t failed = 0;
   for (std::size_t i = 0; i < grid.size(); ++i) {
     auto& v = grid[i];
@@ -337,6 +340,31 @@ void run_ablation(const AblateOptions& opt) {
       std::cerr << fmt::format("flowtrain: error: variant {}: {}\n", v.slug, e.what());
     }
   }
+  return failed;
+}
+
+void run_ablation(const AblateOptions& opt) {
+  const std::vector<Vary> varies = parse_varies(opt.vary);
+  std::vector<Variant> grid = make_grid(varies);
+
+  const Config base_cfg = load_config(opt.config_path, opt.sets);
+  check_run_paths(base_cfg, ResolvedGraph{});  // the ablation folder's name
+  const auto run = base_cfg.root["run"];
+  const fs::path base = fs::path(run["runs_dir"].value_or<std::string>("runs")) /
+                        run["name"].value_or<std::string>("run");
+  const std::vector<RunOptions> runs = plan_runs(opt, grid, base);
+  list_variants(opt, grid, base);
+  if (opt.dry_run) return;
+
+  // One ablation at a time in a folder.
+  std::error_code ec;
+  fs::create_directories(base, ec);
+  if (ec)
+    throw Error(
+        fmt::format("{}: cannot create the ablation folder: {}", base.string(), ec.message()));
+  const FolderLock lock(base);
+  check_overwrite(grid, base, opt.overwrite);
+  const std::size_t failed = run_variants(grid, runs);
   report(grid, varies, base);
   if (failed)
     throw Error(fmt::format("{} of {} ablation variants failed (see above)", failed, grid.size()));

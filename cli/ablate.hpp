@@ -5,6 +5,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,5 +25,9 @@ std::vector<std::string> split_bundle(const std::string& value);
 // [A-Za-z0-9.+_-], at most 80 bytes, never "." or ".." (it always holds a '-'): one plain path
 // component whatever the values (`../../x` gives "run.name-.._.._x").
 std::string variant_slug(const std::vector<std::string>& assignments);
+
+// summary.json (one flat object of numbers, written by the metrics stage) as key -> value; empty
+// when the file is missing. Also read by `flowtrain report`.
+std::map<std::string, double> read_summary(const std::filesystem::path& path);
 
 }  // namespace ft

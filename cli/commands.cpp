@@ -6,11 +6,15 @@
 #include <iostream>
 
 #include "cli/ablate.hpp"
+#include "cli/chain.hpp"
+#include "cli/export.hpp"
 #include "cli/pack.hpp"
 #include "cli/plots.hpp"
 #include "cli/preview.hpp"
+#include "cli/report.hpp"
 #include "cli/run.hpp"
 #include "cli/stage_docs.hpp"
+#include "cli/synth.hpp"
 #include "pipeline/error.hpp"
 #include "stages/source/import_fashion_mnist.hpp"
 
@@ -45,10 +49,31 @@ std::string summary_text(const RunSummary& s) {
   return out;
 }
 
+// `flowtrain run a.toml b.toml ...`: the plan of every link first (validation, what each link's
+// folder holds), then the links in order.
+void run_chain_command(const RunOptions& opt, const std::vector<std::string>& configs) {
+  const std::vector<ChainLink> plan = plan_chain(opt, configs);
+  if (opt.dry_run) {
+    std::cout << fmt::format("chain of {} configs is valid:\n", plan.size());
+    for (std::size_t i = 0; i < plan.size(); ++i)
+      std::cout << "  " << describe_link(plan[i], i, plan.size()) << "\n";
+    return;
+  }
+  run_chain(opt, plan, [&](const ChainLink&, const RunSummary& s) {
+    if (s.nothing_to_do) return;
+    draw_curves(s.run_dir);
+    std::cout << summary_text(s);
+  });
+}
+
 void add_run(CLI::App& app) {
   auto opt = std::make_shared<RunOptions>();
+  auto configs = std::make_shared<std::vector<std::string>>();
   auto* cmd = app.add_subcommand("run", "train / evaluate / predict as the config says");
-  cmd->add_option("config", opt->config_path, "TOML config")->required();
+  cmd->add_option("config", *configs,
+                  "TOML config; several make a chain: each starts from the previous one's last "
+                  "weights (init_from), and rerunning the chain continues it")
+      ->required();
   cmd->add_option("--set", opt->overrides, "override a key: KEY=VALUE (repeatable)");
   cmd->add_flag("--dry-run", opt->dry_run, "validate and print the resolved graph, run nothing");
   cmd->add_option("--resume", opt->resume, "continue the run from this checkpoint");
@@ -57,9 +82,11 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--accept-changes", opt->accept_changes,
                 "--resume although the config differs from the checkpoint's (listed)");
   cmd->add_flag("--quiet", opt->quiet, "no progress output");
-  cmd->callback([opt] {
+  cmd->callback([opt, configs] {
+    if (configs->size() > 1) return run_chain_command(*opt, *configs);
+    opt->config_path = configs->front();
     RunSummary s = execute_run(*opt);
-    if (opt->dry_run || s.nothing_to_do) return;
+    if (opt->dry_run || s.nothing_to_do || !s.writer) return;
     draw_curves(s.run_dir);
     std::cout << summary_text(s);
   });
@@ -123,6 +150,9 @@ void add_commands(CLI::App& app) {
   add_preview(app);
   add_schedule(app);
   add_devices(app);
+  add_synth(app);
+  add_export(app);
+  add_report(app);
   add_pack(app);
   add_verify(app);
 }

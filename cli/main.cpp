@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/processes.hpp"
 #include "pipeline/error.hpp"
 
 int main(int argc, char** argv) {
@@ -18,9 +19,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const ft::Error& e) {
+    ft::fail_all_processes(e.exit_code(), e.what());  // returns when this is the only process
     std::cerr << "flowtrain: error: " << e.what() << "\n";
     return e.exit_code();
   } catch (const std::exception& e) {
+    ft::fail_all_processes(1, e.what());
     std::cerr << "flowtrain: error: " << e.what() << "\n";
     return 1;
   }

@@ -211,30 +211,27 @@ struct PreviewOptions {
   int n = 16;
 };
 
-void run_preview(PreviewOptions& opt) {
-  // First pass: find the source and check the stage id against the graph as configured.
-  std::string source_id;
-  {
-    const Config cfg = load_config(opt.run.config_path, opt.run.overrides);
-    const ResolvedGraph g = resolve_graph(cfg, builtin_registry());
-    std::vector<std::string> ids;
-    for (const auto& s : g.chain) ids.push_back(s.id);
-    if (std::find(ids.begin(), ids.end(), opt.stage) == ids.end()) {
-      const std::string near = closest(opt.stage, ids);
-      throw ConfigError(fmt::format(
-          "preview --stage '{}': no such stage in {}{}; stages: {}", opt.stage, opt.run.config_path,
-          near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), fmt::join(ids, ", ")));
-    }
-    source_id = g.chain[0].id;
+// The source's id, after checking --stage against the graph as configured.
+std::string check_stage(const PreviewOptions& opt) {
+  const Config cfg = load_config(opt.run.config_path, opt.run.overrides);
+  const ResolvedGraph g = resolve_graph(cfg, builtin_registry());
+  std::vector<std::string> ids;
+  for (const auto& s : g.chain) ids.push_back(s.id);
+  if (std::find(ids.begin(), ids.end(), opt.stage) == ids.end()) {
+    const std::string near = closest(opt.stage, ids);
+    throw ConfigError(fmt::format(
+        "preview --stage '{}': no such stage in {}{}; stages: {}", opt.stage, opt.run.config_path,
+        near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), fmt::join(ids, ", ")));
   }
-  opt.run.overrides.push_back(fmt::format("{}.batch_size={}", source_id, opt.n));
-  opt.run.quiet = true;
-  PreparedRun p = prepare_run(opt.run, /*create_run_dir=*/false);
-  const Split split = opt.split == "val" ? Split::val : Split::train;
+  return g.chain[0].id;
+}
 
+// Cuts the graph after --stage and appends a stage that captures what reaches it.
+std::shared_ptr<Captured> cut_and_capture(const PreviewOptions& opt, ResolvedGraph& graph,
+                                          Split split) {
   std::size_t cut = 0;
-  while (p.graph.chain[cut].id != opt.stage) ++cut;
-  const ResolvedStage& target = p.graph.chain[cut];
+  while (graph.chain[cut].id != opt.stage) ++cut;
+  const ResolvedStage& target = graph.chain[cut];
   if (cut > 0 && !target.active(split)) {
     std::vector<std::string> names;
     for (Split s : target.splits) names.push_back(split_name(s));
@@ -242,13 +239,13 @@ void run_preview(PreviewOptions& opt) {
         "preview: stage '{}' runs only in [{}], not in the {} split; try --split {}", opt.stage,
         fmt::join(names, ", "), opt.split, names.empty() ? "train" : names[0]));
   }
-  p.graph.chain.resize(cut + 1);
+  graph.chain.resize(cut + 1);
 
   auto captured = std::make_shared<Captured>();
   static StageKind capture_kind;  // lives past the Pipeline that points at it
   capture_kind.name = "preview_capture";
   capture_kind.serial = true;
-  capture_kind.make = [captured, norm = find_normalization(p.graph, split)](const Params&) {
+  capture_kind.make = [captured, norm = find_normalization(graph, split)](const Params&) {
     return std::make_unique<CaptureStage>(captured, norm);
   };
   ResolvedStage cap;
@@ -256,13 +253,13 @@ void run_preview(PreviewOptions& opt) {
   cap.kind = &capture_kind;
   cap.splits = {Split::train, Split::val, Split::test};
   cap.concurrency = 1;
-  p.graph.chain.push_back(std::move(cap));
+  graph.chain.push_back(std::move(cap));
+  return captured;
+}
 
-  const std::string out = opt.out.empty()
-                              ? (p.ctx.run_dir / fmt::format("preview_{}.png", opt.stage)).string()
-                              : opt.out;
-  // Stages past the cut may write into the run folder (metrics.csv, checkpoints): give them a
-  // throwaway one.
+// One batch through the cut graph. Stages past the cut may write into the run folder
+// (metrics.csv, checkpoints): they get a throwaway one, removed afterwards.
+void run_one_batch(const PreviewOptions& opt, PreparedRun& p, Split split) {
   const fs::path scratch =
       fs::temp_directory_path() / fmt::format("flowtrain-preview-{}", getpid());
   fs::create_directories(scratch);
@@ -284,6 +281,19 @@ void run_preview(PreviewOptions& opt) {
   }
   std::error_code ec;
   fs::remove_all(scratch, ec);
+}
+
+void run_preview(PreviewOptions& opt) {
+  const std::string source_id = check_stage(opt);
+  opt.run.overrides.push_back(fmt::format("{}.batch_size={}", source_id, opt.n));
+  opt.run.quiet = true;
+  PreparedRun p = prepare_run(opt.run, /*create_run_dir=*/false);
+  const Split split = opt.split == "val" ? Split::val : Split::train;
+  const std::shared_ptr<Captured> captured = cut_and_capture(opt, p.graph, split);
+  const std::string out = opt.out.empty()
+                              ? (p.ctx.run_dir / fmt::format("preview_{}.png", opt.stage)).string()
+                              : opt.out;
+  run_one_batch(opt, p, split);
   if (captured->dims.empty())
     throw ConfigError(fmt::format(
         "preview: after stage '{}' the batch has no image or input column to draw", opt.stage));

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/device.hpp"
+#include "cli/processes.hpp"
 #include "kernels/nn/cuda/device.hpp"
 #include "kernels/optim/checkpoint.hpp"
 #include "pipeline/error.hpp"
@@ -111,11 +112,13 @@ PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
 
   const fs::path runs_dir = run("runs_dir").value_or<std::string>("runs");
   ctx.run_dir = runs_dir / run("name").value_or<std::string>("run");
+  join_processes(ctx, p.config.root, create_run_dir && !opt.dry_run, p.scratch);
   if (!create_run_dir) return p;
 
   // A dry run checks the checkpoint too; it only reads.
   if (!opt.resume.empty()) prepare_resume(p, opt);
   if (opt.dry_run || p.resume_finished) return p;  // the folder is not touched
+  if (!writes_outputs(ctx)) return p;              // rank > 0: a scratch folder
   const FolderUse use = opt.overwrite         ? FolderUse::overwrite
                         : !opt.resume.empty() ? FolderUse::resume
                                               : FolderUse::fresh;
@@ -175,6 +178,7 @@ RunSummary execute_run(const RunOptions& opt) {
   // The whole run's stage profile, including the idle gap at each pass boundary.
   std::ofstream(p.ctx.run_dir / "profile.txt") << s.profile.text();
   s.samples = s.profile.samples;
+  s.writer = writes_outputs(p.ctx);
   return s;
 }
 

@@ -33,7 +33,9 @@ struct RunSummary {
   double wall_s = 0;
   std::size_t samples = 0;
   ProfileReport profile;
-  bool nothing_to_do = false;  // --resume of a finished run: said so, changed nothing
+  bool nothing_to_do = false;
+  bool writer = true;  // this process prints the summary (rank 0 of a data-parallel run)  //
+                       // --resume of a finished run: said so, changed nothing
 };
 
 // Everything validation checks: the graph (resolve_graph), the run folder's and the predict
@@ -51,6 +53,7 @@ struct PreparedRun {
   RunFolder folder;
   int in_flight = 0;
   int omp_threads = 0;
+  std::shared_ptr<void> scratch;  // a non-zero rank's private run folder (join_processes)
   bool resume_finished = false;
   std::int64_t resume_epoch = 0;  // epochs the resumed checkpoint completed
 };

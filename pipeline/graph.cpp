@@ -224,55 +224,48 @@ void validate_sections(const Config& cfg, const Registry& registry) {
   }
 }
 
-ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
-  validate_sections(cfg, registry);
-  const auto& decls = cfg.stages;
-  std::map<std::string, std::size_t> by_id;
-  for (std::size_t i = 0; i < decls.size(); ++i) {
-    const auto& d = decls[i];
-    if (!by_id.emplace(d.id, i).second)
-      throw ConfigError(fmt::format("{}: duplicate stage id '{}' (first declared at {})",
-                                    d.pos.str(), d.id, decls[by_id[d.id]].pos.str()));
-  }
+namespace {
 
-  // Kinds and parameters.
-  ResolvedGraph g;
-  std::vector<ResolvedStage> stages(decls.size());
-  for (std::size_t i = 0; i < decls.size(); ++i) {
-    const auto& d = decls[i];
-    const StageKind* kind = registry.find(d.kind);
-    if (!kind) {
-      const std::string hint = closest(d.kind, registry.names());
-      throw ConfigError(fmt::format("{}: stage '{}' has unknown kind '{}'{}; known kinds: {}",
-                                    d.pos.str(), d.id, d.kind,
-                                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
-                                    fmt::join(registry.names(), ", ")));
-    }
-    const std::string what = fmt::format("stage '{}' ({})", d.id, d.kind);
-    validate_params(*d.table, kind->params, what, cfg.file, d.pos, /*reserved=*/true);
-    auto& r = stages[i];
-    r.id = d.id;
-    r.kind = kind;
-    r.pos = d.pos;
-    r.params = Params(d.table, d.id, cfg.file, &kind->params);
-    // Constructing a stage validates what the schema cannot express (e.g. each augment op's
-    // keys); construction is cheap by contract (heavy work belongs in setup()).
-    (void)kind->make(r.params);
-    r.access = kind->access ? kind->access(r.params) : Access{};
-    r.splits = d.splits.empty() ? kind->default_splits : d.splits;
-    r.concurrency =
-        kind->serial ? 1 : (d.concurrency >= 0 ? d.concurrency : kind->default_concurrency);
-    if (kind->serial && d.concurrency > 1)
-      throw ConfigError(
-          fmt::format("{}: stage '{}' ({}) is stateful and runs serially; concurrency {} "
-                      "is not allowed",
-                      d.pos.str(), d.id, d.kind, d.concurrency));
-  }
+using StageDecls = std::vector<StageDecl>;
 
-  // Wiring: exactly one source with no upstream; every other stage names an existing upstream;
-  // no stage has two followers; no cycles.
+// A declared stage's kind and parameters, validated; constructing the stage validates what the
+// schema cannot express (e.g. each augment op's keys); construction is cheap by contract (heavy
+// work belongs in setup()).
+ResolvedStage resolve_stage(const StageDecl& d, const Registry& registry, const std::string& file) {
+  const StageKind* kind = registry.find(d.kind);
+  if (!kind) {
+    const std::string hint = closest(d.kind, registry.names());
+    throw ConfigError(fmt::format("{}: stage '{}' has unknown kind '{}'{}; known kinds: {}",
+                                  d.pos.str(), d.id, d.kind,
+                                  hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                                  fmt::join(registry.names(), ", ")));
+  }
+  const std::string what = fmt::format("stage '{}' ({})", d.id, d.kind);
+  validate_params(*d.table, kind->params, what, file, d.pos, /*reserved=*/true);
+  ResolvedStage r;
+  r.id = d.id;
+  r.kind = kind;
+  r.pos = d.pos;
+  r.params = Params(d.table, d.id, file, &kind->params);
+  (void)kind->make(r.params);
+  r.access = kind->access ? kind->access(r.params) : Access{};
+  r.splits = d.splits.empty() ? kind->default_splits : d.splits;
+  r.concurrency =
+      kind->serial ? 1 : (d.concurrency >= 0 ? d.concurrency : kind->default_concurrency);
+  if (kind->serial && d.concurrency > 1)
+    throw ConfigError(
+        fmt::format("{}: stage '{}' ({}) is stateful and runs serially; concurrency {} "
+                    "is not allowed",
+                    d.pos.str(), d.id, d.kind, d.concurrency));
+  return r;
+}
+
+// The 'after' links: every stage but the roots names an existing upstream, none itself, and no
+// stage has two followers. Returns the roots (stages with no 'after'); fills follower.
+std::vector<std::size_t> link_stages(const StageDecls& decls,
+                                     const std::map<std::string, std::size_t>& by_id,
+                                     std::map<std::string, std::size_t>& follower) {
   std::vector<std::size_t> roots;
-  std::map<std::string, std::size_t> follower;
   for (std::size_t i = 0; i < decls.size(); ++i) {
     const auto& d = decls[i];
     if (d.after.empty()) {
@@ -280,11 +273,8 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
       continue;
     }
     if (!by_id.contains(d.after)) {
-      const std::vector<std::string> ids = [&] {
-        std::vector<std::string> v;
-        for (auto& [id, _] : by_id) v.push_back(id);
-        return v;
-      }();
+      std::vector<std::string> ids;
+      for (auto& [id, _] : by_id) ids.push_back(id);
       const std::string hint = closest(d.after, ids);
       throw ConfigError(
           fmt::format("{}: stage '{}' key 'after': no stage with id '{}'{}", d.pos.str(), d.id,
@@ -299,25 +289,37 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
                       "stages, so give each stage a distinct upstream",
                       d.pos.str(), decls[it->second].id, d.id, d.after));
   }
+  return roots;
+}
+
+// The one root of the chain; no root means a cycle, named by walking from the first stage.
+std::size_t single_root(const StageDecls& decls, const std::vector<std::size_t>& roots,
+                        const std::map<std::string, std::size_t>& by_id, const std::string& file) {
   if (roots.empty()) {
-    // Every stage has an upstream: there must be a cycle. Walk from the first to name it.
     std::vector<std::string> cycle;
     std::set<std::string> seen;
     std::string cur = decls.front().id;
     while (seen.insert(cur).second) {
       cycle.push_back(cur);
-      cur = decls[by_id[cur]].after;
+      cur = decls[by_id.at(cur)].after;
     }
     cycle.push_back(cur);
-    throw ConfigError(fmt::format("{}: the stage graph has a cycle ({}) and no source stage",
-                                  cfg.file, fmt::join(cycle, " -> ")));
+    throw ConfigError(fmt::format("{}: the stage graph has a cycle ({}) and no source stage", file,
+                                  fmt::join(cycle, " -> ")));
   }
   if (roots.size() > 1)
     throw ConfigError(
         fmt::format("{}: stages '{}' and '{}' both have no 'after'; only the source stage may "
                     "start the chain",
                     decls[roots[1]].pos.str(), decls[roots[0]].id, decls[roots[1]].id));
-  for (std::size_t cur = roots[0];;) {
+  return roots[0];
+}
+
+// The chain from the root along the followers: every stage reachable, the source first and only
+// there.
+void order_chain(const StageDecls& decls, std::vector<ResolvedStage>& stages, std::size_t root,
+                 const std::map<std::string, std::size_t>& follower, ResolvedGraph& g) {
+  for (std::size_t cur = root;;) {
     g.chain.push_back(std::move(stages[cur]));
     auto it = follower.find(decls[cur].id);
     if (it == follower.end()) break;
@@ -330,7 +332,7 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
         throw ConfigError(
             fmt::format("{}: stage '{}' is not reachable from the source '{}' (a cycle through "
                         "'after')",
-                        decls[i].pos.str(), decls[i].id, decls[roots[0]].id));
+                        decls[i].pos.str(), decls[i].id, decls[root].id));
     }
   }
   if (!g.chain.front().kind->source)
@@ -341,8 +343,10 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
     if (g.chain[i].kind->source)
       throw ConfigError(fmt::format("{}: source stage '{}' must come first", g.chain[i].pos.str(),
                                     g.chain[i].id));
+}
 
-  // Columns: per split, every column a stage reads is written by an active upstream stage.
+// Per split, every column a stage reads is written by an active upstream stage.
+void check_columns(const ResolvedGraph& g) {
   for (Split split : {Split::train, Split::val, Split::test}) {
     std::set<std::string> written;
     for (const auto& s : g.chain) {
@@ -356,6 +360,28 @@ ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
       written.insert(s.access.writes.begin(), s.access.writes.end());
     }
   }
+}
+
+}  // namespace
+
+ResolvedGraph resolve_graph(const Config& cfg, const Registry& registry) {
+  validate_sections(cfg, registry);
+  const auto& decls = cfg.stages;
+  std::map<std::string, std::size_t> by_id;
+  for (std::size_t i = 0; i < decls.size(); ++i) {
+    const auto& d = decls[i];
+    if (!by_id.emplace(d.id, i).second)
+      throw ConfigError(fmt::format("{}: duplicate stage id '{}' (first declared at {})",
+                                    d.pos.str(), d.id, decls[by_id[d.id]].pos.str()));
+  }
+  std::vector<ResolvedStage> stages;
+  for (const auto& d : decls) stages.push_back(resolve_stage(d, registry, cfg.file));
+  // Wiring: exactly one source with no upstream, a chain (no stage with two followers), no cycles.
+  std::map<std::string, std::size_t> follower;
+  const std::vector<std::size_t> roots = link_stages(decls, by_id, follower);
+  ResolvedGraph g;
+  order_chain(decls, stages, single_root(decls, roots, by_id, cfg.file), follower, g);
+  check_columns(g);
   return g;
 }
 

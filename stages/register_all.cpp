@@ -12,6 +12,7 @@
 #include "stages/source/dataset.hpp"
 #include "stages/source/read_files.hpp"
 #include "stages/source/read_shards.hpp"
+#include "stages/train/grad_sync.hpp"
 #include "stages/train/model_config.hpp"
 #include "stages/train/optim_config.hpp"
 #include "stages/train/train_stages.hpp"
@@ -20,8 +21,9 @@ namespace ft {
 
 namespace {
 
-constexpr SectionSchema (*kSections[])() = {run_section_schema, data_section, model_section,
-                                            optimizer_section, schedule_section};
+constexpr SectionSchema (*kSections[])() = {run_section_schema, data_section,
+                                            model_section,      optimizer_section,
+                                            schedule_section,   distributed_section};
 
 constexpr StageKind (*kStageKinds[])() = {
     read_files_kind, read_shards_kind, decode_jpeg_kind, augment_kind,    batch_kind,

@@ -1,14 +1,20 @@
-// CPU loops over one sample: geometric ops (crop/pad/flip, resize, affine), normalize, erasing,
-// and the chain driver apply_ops_cpu. Per-pixel math comes from pixel.hpp, shared with CUDA.
+// CPU loops over one sample that several ops or the chain use: crop/pad/flip, resize, affine,
+// normalize, erasing, and the chain driver apply_ops_cpu (loops of one op alone are in its file,
+// ops/<name>.cpp). Per-pixel math comes from the ops' functor headers (ops/<name>.hpp) and the
+// shared pixel.hpp / affine.hpp, as the CUDA kernels' does.
 // Intermediate images ping-pong between the two scratch buffers; nothing is allocated once the
 // scratch has grown to the largest image seen.
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
+#include "kernels/augment/affine.hpp"
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
+#include "kernels/augment/ops/normalize.hpp"
 #include "kernels/augment/ops/op_def.hpp"
+#include "kernels/augment/ops/random_erasing.hpp"
+#include "kernels/augment/ops/resize.hpp"
 #include "kernels/augment/pixel.hpp"
 
 namespace ft::aug {
@@ -205,15 +211,6 @@ void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& o
                std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
                std::uint32_t op_index) {
   erase_into(img, d, box, op, seed, epoch, sample, op_index);
-}
-
-void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d) {
-  const std::size_t n = static_cast<std::size_t>(d.h) * d.w;
-  if (d.c == 3) {
-    std::memcpy(out, in, n * 3);
-    return;
-  }
-  for (std::size_t i = 0; i < n; ++i) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = in[i];
 }
 
 void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,

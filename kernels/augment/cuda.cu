@@ -1,6 +1,7 @@
 // CUDA path of the augmentation chain: plans the batch on the host (cuda_plan.hpp: dims, draw_op
 // parameters, fused steps, buffer offsets), uploads images and per-sample tasks through pinned
-// staging with async copies on one stream, launches one kernel per step, downloads the result.
+// staging with async copies on one stream, launches each step's kernels (made from the op's
+// functor, cuda_kernels.cuh), downloads the result.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -150,8 +151,6 @@ void CudaAugment::Impl::upload(const CudaBatch& b, std::size_t in_total, std::si
 }
 
 void CudaAugment::Impl::launch(const cuda::StepPlan& sp, const CudaBatch& b) {
-  constexpr int kThreads = 256;
-  const std::size_t n = b.n;
   cuda::Step s = sp.step;
   s.tasks = d_tasks.as<cuda::Task>() + sp.first_task;
   s.in = sp.src == 3 ? nullptr : u8_buffer(sp.src);
@@ -159,35 +158,14 @@ void CudaAugment::Impl::launch(const cuda::StepPlan& sp, const CudaBatch& b) {
   s.out_f32 = d_float.as<float>();
   s.out_bf16 = d_float.as<std::uint16_t>();
   s.lut = d_lut.as<std::uint8_t>();
-  const dim3 grid(static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads)),
-                  static_cast<unsigned>(n));
-  switch (sp.kernel) {
-    case cuda::Kernel::crop:
-      cuda::crop_kernel<<<grid, kThreads, 0, stream>>>(s);
-      break;
-    case cuda::Kernel::resize:
-      cuda::resize_kernel<<<grid, kThreads, 0, stream>>>(s);
-      break;
-    case cuda::Kernel::rotate:
-      cuda::rotate_kernel<<<grid, kThreads, 0, stream>>>(s);
-      break;
-    case cuda::Kernel::to_rgb:
-      cuda::to_rgb_kernel<<<grid, kThreads, 0, stream>>>(s);
-      break;
-    case cuda::Kernel::normalize:
-      cuda::normalize_kernel<<<grid, kThreads, 0, stream>>>(s);
-      break;
-    case cuda::Kernel::ta:
-      cuda::ta_lut_kernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(s);
-      check(cudaGetLastError(), "ta_lut_kernel");
-      cuda::ta_apply_kernel<<<grid, kThreads, 0, stream>>>(s);
-      break;
-    case cuda::Kernel::erase:
-      cuda::erase_kernel<<<grid, kThreads, 0, stream>>>(s, b.seed, b.epoch,
-                                                        d_ids.as<std::uint64_t>(), sp.op_index);
-      break;
-  }
-  check(cudaGetLastError(), op_name(sp.step.op.kind));
+  s.ids = d_ids.as<std::uint64_t>();
+  const char* name = op_name(sp.step.op.kind);
+  const auto on_gpu = [&](void (*kernel)(cuda::Step), unsigned gx, unsigned gy, bool,
+                          const cuda::Step& arg) {
+    kernel<<<dim3(gx, gy), cuda::kThreads, 0, stream>>>(arg);
+    check(cudaGetLastError(), name);
+  };
+  cuda::launch_step(on_gpu, sp, s, static_cast<unsigned>(b.n));
 }
 
 void CudaAugment::Impl::finish(const CudaBatch& b, std::size_t out_total) {

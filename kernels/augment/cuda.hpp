@@ -1,7 +1,8 @@
 // Host-callable CUDA path of the augmentation chain. This header compiles without CUDA: when
 // FT_HAVE_CUDA is not defined, cuda_augment_available() is false and CudaAugment's constructor
 // throws std::runtime_error saying why. Parameters are drawn on the host with draw_op (the CPU
-// path's function), so both paths take identical random decisions; kernels reuse pixel.hpp.
+// path's function), so both paths take identical random decisions; kernels run each op's functor
+// (ops/<name>.hpp), the code its CPU loop shares.
 #pragma once
 
 #include <cstddef>

@@ -8,7 +8,8 @@
 //   random_resized_crop: up to 10 x [u(area), u(log ratio)], then below(top), below(left).
 //   trivial_augment_wide: below(14) op, below(num_bins) bin, below(2) sign (signed ops only).
 //   random_erasing: u(p), up to 10 x [u(area), u(log ratio)], below(top), below(left); noise uses
-//   its own counter blocks (pixel.hpp erase_noise). resize, center_crop, normalize draw nothing.
+//   its own counter blocks (ops/random_erasing.hpp erase_noise). resize, center_crop, normalize
+//   draw nothing.
 #pragma once
 
 #include <cstdint>

@@ -30,7 +30,8 @@ enum class OpKind : std::uint8_t {
 inline constexpr int kNumOps = 0 FT_AUGMENT_OPS(FT_OP_COUNT);
 #undef FT_OP_COUNT
 
-// The CUDA kernel family that runs an op (cuda_kernels.cuh; cuda_plan.hpp names it Kernel).
+// How the CUDA plan treats an op's step (cuda_plan.cpp: which fusions apply, whether it works on
+// the float image); the kernels themselves come from the op's functor, ops/<name>.hpp.
 enum class KernelFamily : std::uint8_t { crop, resize, rotate, to_rgb, ta, normalize, erase };
 
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };

@@ -45,7 +45,8 @@ class DistError : public std::runtime_error {
 
 // An in-flight collective. wait() blocks until it completes or the deadline passes (DistError).
 // test() makes progress and says whether it is done (MPI progresses nonblocking collectives only
-// inside MPI calls: call it between layers of the backward pass to overlap).
+// inside MPI calls: call it between layers of the backward pass to overlap). A request must not
+// outlive its Comm; one dropped unfinished is completed (within the deadline) by its destructor.
 class Request {
  public:
   virtual ~Request() = default;
@@ -76,6 +77,8 @@ class Comm {
   [[noreturn]] virtual void fail(int code, const std::string& reason) = 0;
 
   double timeout_s = 300;  // deadline of every wait; 0 = none
+  // After a timeout a communicator refuses further collectives (DistError): end the job with
+  // fail(). Use from one thread at a time (any thread: MPI runs at MPI_THREAD_SERIALIZED).
 };
 
 // The communicator for `world`: "single" when world.size == 1; MPI when launched by mpirun/srun
@@ -89,7 +92,9 @@ std::unique_ptr<Comm> make_single_comm(double timeout_s);
 // The NCCL communicator for GPU gradients (device pointers in allreduce_sum_async; stream-ordered
 // on `cuda_stream`), its unique id broadcast through `bootstrap` (an MPI comm), or over TCP from
 // MASTER_ADDR:MASTER_PORT when `bootstrap` is single-process and world.size > 1. Throws DistError
-// in a build without CUDA/NCCL.
+// in a build without CUDA/NCCL. The caller selects the CUDA device (the local rank's GPU) first;
+// `bootstrap` must outlive the result (its fail() ends an MPI job). Host pointers given to the
+// double reductions, broadcast and allgather are staged through device memory.
 std::unique_ptr<Comm> make_nccl_comm(const World& world, Comm& bootstrap, void* cuda_stream,
                                      double timeout_s);
 

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -117,11 +118,13 @@ class NcclComm final : public Comm {
     }
     return std::make_unique<NcclRequest>(*this, ++seq_, std::move(what));
   }
-  // Device scratch for host-side arguments (metrics, strings): grows, never shrinks.
+  // Device scratch for host-side arguments (metrics, strings): grows, never shrinks. At least
+  // 1 MiB, so it is rarely freed: cudaFree waits for the whole device, gradient all-reduces too.
   void* staging(std::size_t bytes) {
     if (bytes > scratch_bytes_) {
       if (scratch_) cudaFree(scratch_);
       scratch_ = nullptr;
+      bytes = std::max(bytes, std::size_t{1} << 20);
       cuda_check(cudaMalloc(&scratch_, bytes), "cudaMalloc (NCCL staging)");
       scratch_bytes_ = bytes;
     }

@@ -116,9 +116,15 @@ Fd listen_on(int port) {
     a.sin_port = htons(static_cast<std::uint16_t>(port));
     rc = ::bind(fd.fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   }
-  if (rc != 0 || ::listen(fd.fd, 128) != 0)
+  if (rc != 0 || ::listen(fd.fd, 128) != 0) {
+    const int err = errno;
     throw DistError("TCP rendezvous: rank 0 cannot listen on MASTER_PORT=" + std::to_string(port) +
-                    ": " + std::strerror(errno));
+                    ": " + std::strerror(err) +
+                    (err == EADDRINUSE ? std::string(" (another program holds it; a torchrun agent "
+                                                     "does when TORCHELASTIC_USE_AGENT_STORE=True:"
+                                                     " give flowtrain a free MASTER_PORT)")
+                                       : std::string()));
+  }
   set_nonblocking(fd.fd);
   return fd;
 }

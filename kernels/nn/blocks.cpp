@@ -22,14 +22,33 @@ const float* Sequential::forward(const float* x, bool training) {
 }
 
 const float* Sequential::backward(const float* dy) {
-  for (auto it = children_.rbegin(); it != children_.rend(); ++it) dy = it->second->backward(dy);
+  for (std::size_t i = children_.size(); i-- > 0;) {
+    dy = children_[i].second->backward(dy);
+    if (grads_ready_ && i < param_ranges_.size() &&
+        param_ranges_[i].first < param_ranges_[i].second)
+      (*grads_ready_)(param_ranges_[i].first, param_ranges_[i].second);
+  }
   return dy;
 }
 
 void Sequential::collect(const std::string& prefix, std::vector<Parameter*>& params,
                          std::vector<Buffer*>& buffers) {
-  for (auto& [name, child] : children_)
+  param_ranges_.clear();
+  for (auto& [name, child] : children_) {
+    const std::size_t first = params.size();
     child->collect(name.empty() ? prefix : prefix + name + ".", params, buffers);
+    param_ranges_.emplace_back(first, params.size());
+  }
+}
+
+void Sequential::set_grads_ready(const GradsReady* hook) {
+  grads_ready_ = hook;
+  for (auto& [name, child] : children_) child->set_grads_ready(hook);
+}
+
+void Residual::set_grads_ready(const GradsReady* hook) {
+  main_.set_grads_ready(hook);
+  skip_.set_grads_ready(hook);
 }
 
 void Sequential::set_dropout_key(std::uint64_t seed, std::uint64_t step) {

@@ -24,9 +24,14 @@ class Sequential final : public Module {
                std::vector<Buffer*>& buffers) override;
   void set_dropout_key(std::uint64_t seed, std::uint64_t step) override;
   void skip_input_grad() override;
+  void set_grads_ready(const GradsReady* hook) override;
 
  private:
   std::vector<std::pair<std::string, ModulePtr>> children_;
+  // Parameter index range of each child as collect() found it (children added later, such as
+  // a layout conversion, have none).
+  std::vector<std::pair<std::size_t, std::size_t>> param_ranges_;
+  const GradsReady* grads_ready_ = nullptr;
 };
 
 // y = act(main(x) + skip(x)), skip = identity when empty. main's parameters are named under
@@ -44,6 +49,7 @@ class Residual final : public Module {
   void set_dropout_key(std::uint64_t seed, std::uint64_t step) override;
   // Only when the block is the network's first layer (its input is the data).
   void skip_input_grad() override;
+  void set_grads_ready(const GradsReady* hook) override;
 
  private:
   const LayerFactory& layers_;

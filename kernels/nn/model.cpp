@@ -78,6 +78,11 @@ void Model::backward(const float* dlogits) {
   net_.backward(dlogits);
 }
 
+void Model::set_grads_ready(GradsReady hook) {
+  grads_ready_ = hook ? std::make_unique<GradsReady>(std::move(hook)) : nullptr;
+  net_.set_grads_ready(grads_ready_.get());
+}
+
 void Model::zero_grad() {
   for (Parameter* p : params_) {
     if (p->device_grad)

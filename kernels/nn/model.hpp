@@ -58,6 +58,9 @@ class Model {
   // PyTorch's backward does: call zero_grad() first to get this step's gradients alone.
   void backward(const float* dlogits);  // dlogits: host memory
   void zero_grad();
+  // Called during every later backward as parameters' gradients become final (see GradsReady);
+  // an empty function removes the hook.
+  void set_grads_ready(GradsReady hook);
   bool on_device() const { return on_device_; }
   // GPU models: copy parameter values and buffers (running statistics) device -> host mirrors, or
   // host -> device (after init, or after loading a checkpoint into the mirrors). No-ops on the CPU.
@@ -92,6 +95,7 @@ class Model {
   std::shared_ptr<DeviceIo> io_;
   std::vector<Parameter*> params_;
   std::vector<Buffer*> buffers_;
+  std::unique_ptr<GradsReady> grads_ready_;  // stable address: the modules hold a pointer
 };
 
 // A GPU factory (cuda_layers()) gives a model whose parameters are initialised on the host as on

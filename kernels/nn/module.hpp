@@ -4,7 +4,9 @@
 // the CPU layers may pass channel-blocked layouts (nChw8c / nChw16c) between them. 2-D: h = w = 1.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +34,11 @@ struct Shape {
 
 std::string to_string(const Shape& s);
 
+// Told during backward that the gradients of parameters [first, last) are final for this pass
+// (indices into the order collect() gives, i.e. Model::parameters()): the data-parallel gradient
+// reduction starts a bucket's all-reduce as soon as every parameter in it is final.
+using GradsReady = std::function<void(std::size_t first, std::size_t last)>;
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -52,6 +59,9 @@ class Module {
   // The input needs no gradient (the network's first layer): backward may skip dL/dx and
   // return nullptr. Call before setup.
   virtual void skip_input_grad() {}
+  // Composites report each child's parameter range to `hook` once the child's backward is done
+  // (null: none). Leaves have nothing to report: their parent does it.
+  virtual void set_grads_ready(const GradsReady* hook) {}
 };
 
 using ModulePtr = std::unique_ptr<Module>;

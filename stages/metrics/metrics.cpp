@@ -2,7 +2,7 @@
 // progress line on a terminal (plain periodic lines otherwise); metrics.csv rows per train step
 // and per pass (time_s: seconds since this process started the run); summary.json at the end of the
 // run (read by `flowtrain ablate`; on a GPU it lists the convolution algorithms that ran without a
-// determinism guarantee).
+// determinism guarantee). A data-parallel run's pass totals are summed over its processes.
 #include "stages/metrics/metrics.hpp"
 
 #include <fmt/format.h>
@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "kernels/dist/comm.hpp"
 #include "kernels/nn/cuda/device.hpp"
 #include "kernels/nn/loss.hpp"
 #include "pipeline/error.hpp"
@@ -62,14 +63,14 @@ class Metrics final : public Stage {
   }
 
   void run(Batch& b) override {
-    const std::size_t n = b.size();
+    const std::size_t n = b.counted();  // a data-parallel run's padding does not count
     totals_.samples += n;
     ++totals_.batches;
     PassTotals now;
     now.samples = n;
     if (!b.loss.empty() && !b.label.empty() && b.label[0] >= 0) {
       now.labelled = n;
-      for (float l : b.loss) now.loss_sum += l;
+      for (std::size_t i = 0; i < n; ++i) now.loss_sum += b.loss[i];
       if (!b.logits.data.empty()) {
         const auto t = nn::topk_correct(b.logits.data.data(), b.label.data(), static_cast<int>(n),
                                         static_cast<int>(b.logits.shape[1]));
@@ -101,6 +102,7 @@ class Metrics final : public Stage {
   }
 
   void end_pass(const PassInfo& pass) override {
+    reduce_over_processes(totals_);
     const double elapsed = seconds_since(pass_start_);
     auto state = stage_shared(*ctx_).train;
     const double ips = elapsed > 0 ? totals_.samples / elapsed : 0.0;
@@ -124,6 +126,8 @@ class Metrics final : public Stage {
     const auto& tr = last_[0];
     const auto& va = last_[1];
     const auto& te = last_[2];
+    const CommStats& cs = stage_shared(ctx).comm_stats;
+    const std::string hashes = parameter_hashes(ctx);
     // Last, so cli/ablate.cpp (a reader of flat numbers) reads the keys before it unchanged. The
     // entries hold no quotes, backslashes or colons (conv2d.cu writes them).
     std::string nondeterministic;
@@ -139,14 +143,54 @@ class Metrics final : public Stage {
           "\"train_loss\": {:.6f}, \"train_top1\": {:.6f}, \"val_loss\": {:.6f}, \"val_top1\": "
           "{:.6f}, "
           "\"val_top5\": {:.6f}, \"val_samples\": {}, \"test_samples\": {}, \"test_top1\": "
-          "{:.6f}, \"nondeterministic_algorithms\": [{}]}}\n",
+          "{:.6f}, \"processes\": {}, \"comm_s_per_step\": {:.6f}, "
+          "\"comm_overlapped_share\": {:.4f}, \"parameter_hashes\": [{}], "
+          "\"nondeterministic_algorithms\": [{}]}}\n",
           last_epoch_, ctx.device, wall, last_ips_[0], tr.loss(), tr.acc1(), va.loss(), va.acc1(),
-          va.acc5(), va.samples, te.samples, te.acc1(), nondeterministic);
+          va.acc5(), va.samples, te.samples, te.acc1(), run_world(ctx), cs.per_step_s(),
+          cs.overlapped_share(), hashes, nondeterministic);
     }
     std::rename(tmp.c_str(), (ctx.run_dir / "summary.json").c_str());
   }
 
  private:
+  // A data-parallel run's pass totals are the sums over its processes (each saw its share).
+  void reduce_over_processes(PassTotals& t) const {
+    const std::shared_ptr<dist::Comm>& comm = stage_shared(*ctx_).comm;
+    if (!comm || comm->size() == 1) return;
+    double v[6] = {static_cast<double>(t.samples), static_cast<double>(t.labelled),
+                   static_cast<double>(t.batches), t.loss_sum,
+                   static_cast<double>(t.top1),    static_cast<double>(t.top5)};
+    comm->allreduce_sum(v, 6);
+    t.samples = static_cast<std::size_t>(v[0]);
+    t.labelled = static_cast<std::size_t>(v[1]);
+    t.batches = static_cast<std::size_t>(v[2]) / static_cast<std::size_t>(comm->size());
+    t.loss_sum = v[3];
+    t.top1 = static_cast<std::int64_t>(v[4]);
+    t.top5 = static_cast<std::int64_t>(v[5]);
+  }
+
+  // Every process's hash of the trained parameters (FNV-1a over their bytes), in rank order, as
+  // JSON strings: a data-parallel run's processes must hold identical weights. Empty without a
+  // trained model.
+  static std::string parameter_hashes(RunContext& ctx) {
+    const StageShared& shared = stage_shared(ctx);
+    if (!shared.train || !shared.train->has_model()) return {};
+    nn::Model& model = shared.train->model();
+    model.to_host();
+    std::uint64_t h = 1469598103934665603ull;
+    for (const nn::Parameter* p : model.parameters()) {
+      const auto* bytes = reinterpret_cast<const unsigned char*>(p->value.data());
+      for (std::size_t i = 0; i < p->value.size() * sizeof(float); ++i)
+        h = (h ^ bytes[i]) * 1099511628211ull;
+    }
+    std::string mine = fmt::format("{:016x}", h), out;
+    const std::vector<std::string> all =
+        shared.comm ? shared.comm->allgather(mine) : std::vector<std::string>{mine};
+    for (const std::string& one : all) out += fmt::format("{}\"{}\"", out.empty() ? "" : ", ", one);
+    return out;
+  }
+
   static double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
   }

@@ -4,6 +4,7 @@
 // killed. It does nothing per batch; it is a stage so the graph declares when checkpoints happen.
 #include <fmt/format.h>
 
+#include "stages/stage_shared.hpp"
 #include "stages/train/train_stages.hpp"
 #include "stages/train/train_state.hpp"
 
@@ -19,10 +20,11 @@ class CheckpointStage final : public Stage {
   void setup(RunContext& ctx) override {
     state_ = TrainState::get(ctx);
     epochs_ = ctx.epochs;
+    writer_ = run_rank(ctx) == 0;  // a data-parallel run's processes hold the same state
   }
   void run(Batch&) override {}
   void end_epoch(int epoch) override {
-    if (!state_->has_model() || (epoch % every_ != 0 && epoch != epochs_)) return;
+    if (!writer_ || !state_->has_model() || (epoch % every_ != 0 && epoch != epochs_)) return;
     const std::string dir = state_->checkpoint_dir();
     std::vector<std::string> copies;
     if (keep_) copies.push_back(fmt::format("{}/epoch_{:03d}.ckpt", dir, epoch));
@@ -31,7 +33,7 @@ class CheckpointStage final : public Stage {
 
  private:
   int every_;
-  bool keep_;
+  bool keep_, writer_ = true;
   int epochs_ = 0;
   std::shared_ptr<TrainState> state_;
 };

@@ -63,7 +63,8 @@ std::vector<ParamSpec> model_keys() {
        .max = 1024.0},
       {.name = "init_from",
        .type = T::string,
-       .doc = "start from this checkpoint's weights (new optimizer and schedule)",
+       .doc = "start from the weights of this checkpoint or .safetensors file (torchvision names; "
+              "new optimizer and schedule)",
        .optional = true},
   };
 }

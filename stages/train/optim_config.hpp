@@ -32,6 +32,7 @@ struct OptimConfig {
   optim::ScheduleSpec schedule;
   bool per_step = true;
   double warmup_epochs = 0.0;
+  std::int64_t start_epoch = 0;  // epochs of the schedule that ran before this run
 };
 // [schedule] of a resolved config (absent: the defaults).
 Params schedule_params(const toml::table& root, const std::string& file);

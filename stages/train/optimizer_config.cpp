@@ -110,6 +110,7 @@ OptimConfig read_optim_config(const toml::table& root, const std::string& file) 
   c.schedule = read_schedule_spec(schedule);
   c.per_step = schedule.get_string("per") == "step";
   c.warmup_epochs = schedule.get_number("warmup_epochs");
+  c.start_epoch = schedule.get_int("start_epoch");
   return c;
 }
 

@@ -1,12 +1,17 @@
 // The `predict` stage (serial, test split): collects each sample's Id and top-1 class, in sample
 // order, and writes them as CSV (`Id,Label`) into the run folder when the pass ends, atomically.
+// In a data-parallel run every process predicts its share; the rows are gathered (padding left
+// out) and written in the split's order.
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
+#include "kernels/dist/comm.hpp"
 #include "pipeline/error.hpp"
+#include "stages/stage_shared.hpp"
 #include "stages/train/train_stages.hpp"
 
 namespace ft {
@@ -18,28 +23,32 @@ class Predict final : public Stage {
   explicit Predict(const Params& p)
       : file_(p.get_string("file")), header_(p.get_string("header")) {}
 
-  void setup(RunContext& ctx) override { path_ = ctx.run_dir / file_; }
+  void setup(RunContext& ctx) override {
+    path_ = ctx.run_dir / file_;
+    comm_ = stage_shared(ctx).comm;
+  }
   void begin_pass(const PassInfo&) override { rows_.clear(); }
 
   void run(Batch& b) override {
     const auto n = static_cast<std::size_t>(b.logits.shape.empty() ? 0 : b.logits.shape[0]);
     if (n == 0) return;
     const auto k = static_cast<std::size_t>(b.logits.shape[1]);
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < b.counted(); ++i) {
       const float* row = b.logits.data.data() + i * k;
       std::size_t best = 0;
       for (std::size_t j = 1; j < k; ++j)
         if (row[j] > row[best]) best = j;
-      rows_.emplace_back(b.id[i], static_cast<int>(best));
+      rows_.push_back(Row{b.index[i], b.id[i], static_cast<int>(best)});
     }
   }
 
   void end_pass(const PassInfo&) override {
+    if (comm_ && comm_->size() > 1) gather_rows();
     const std::string tmp = path_.string() + ".tmp";
     {
       std::ofstream out(tmp);
       out << header_ << "\n";
-      for (const auto& [id, label] : rows_) out << id << "," << label << "\n";
+      for (const Row& r : rows_) out << r.id << "," << r.label << "\n";
       out.flush();
       if (!out) throw Error(fmt::format("{}: cannot write predictions", tmp));
     }
@@ -48,9 +57,35 @@ class Predict final : public Stage {
   }
 
  private:
+  struct Row {
+    std::int64_t index;  // in the split: the order of the file
+    std::string id;
+    int label;
+  };
+  // A data-parallel run: every process predicted its share; all of them, in sample order.
+  void gather_rows() {
+    std::string mine;
+    for (const Row& r : rows_) mine += fmt::format("{}\t{}\t{}\n", r.index, r.label, r.id);
+    rows_.clear();
+    for (const std::string& part : comm_->allgather(mine)) {
+      std::size_t at = 0;
+      while (at < part.size()) {
+        const std::size_t t1 = part.find('\t', at), t2 = part.find('\t', t1 + 1),
+                          nl = part.find('\n', t2 + 1);
+        FT_ASSERT(t1 != std::string::npos && t2 != std::string::npos && nl != std::string::npos);
+        rows_.push_back(Row{std::stoll(part.substr(at, t1 - at)), part.substr(t2 + 1, nl - t2 - 1),
+                            std::stoi(part.substr(t1 + 1, t2 - t1 - 1))});
+        at = nl + 1;
+      }
+    }
+    std::stable_sort(rows_.begin(), rows_.end(),
+                     [](const Row& a, const Row& b) { return a.index < b.index; });
+  }
+
   std::string file_, header_;
   std::filesystem::path path_;
-  std::vector<std::pair<std::string, int>> rows_;
+  std::shared_ptr<dist::Comm> comm_;
+  std::vector<Row> rows_;
 };
 
 }  // namespace
@@ -67,7 +102,7 @@ StageKind predict_kind() {
                .type = ParamType::string,
                .doc = "the CSV header line",
                .default_value = "\"Id,Label\""}};
-  k.access = [](const Params&) { return Access{{col::kId, col::kLogits}, {}}; };
+  k.access = [](const Params&) { return Access{{col::kId, col::kIndex, col::kLogits}, {}}; };
   k.serial = true;
   k.default_splits = {Split::test};
   k.make = [](const Params& p) { return std::make_unique<Predict>(p); };

@@ -29,6 +29,14 @@ std::vector<ParamSpec> schedule_params() {
        .doc = "linear warmup length in scheduler steps",
        .default_value = "0",
        .min = 0.0},
+      {.name = "start_epoch",
+       .type = T::integer,
+       .doc = "start this many epochs into the schedule, as if they had run (torch's last_epoch): "
+              "a chained run (init_from) continues one long schedule; default lengths (cosine "
+              "T_max, onecycle total_steps) then span start_epoch + run.epochs",
+       .default_value = "0",
+       .min = 0.0,
+       .max = 1e6},
       {.name = "warmup_start_factor",
        .type = T::number,
        .doc = "warmup starts at lr x this (torch's LinearLR refuses 0)",

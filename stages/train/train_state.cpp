@@ -30,6 +30,7 @@ TrainState::TrainState(RunContext& ctx) : ctx_(ctx) {
   schedule_spec_ = c.schedule;
   schedule_per_step_ = c.per_step;
   warmup_epochs_ = c.warmup_epochs;
+  start_epoch_ = c.start_epoch;
 
   if (!ctx.resume_path.empty()) load_resume(ctx.resume_path);
 }
@@ -68,7 +69,7 @@ void TrainState::prepare_schedule(std::int64_t steps_per_epoch) {
                             ? static_cast<std::int64_t>(warmup_epochs_ * steps_per_epoch + 0.5)
                             : static_cast<std::int64_t>(warmup_epochs_ + 0.5);
   const std::int64_t total =
-      optim::schedule_steps(ctx_.epochs, steps_per_epoch, schedule_per_step_);
+      optim::schedule_steps(ctx_.epochs + start_epoch_, steps_per_epoch, schedule_per_step_);
   try {
     schedule_ = optim::make_schedule(spec, sgd_options_.lr, sgd_options_.momentum, total);
   } catch (const std::invalid_argument& e) {
@@ -78,8 +79,8 @@ void TrainState::prepare_schedule(std::int64_t steps_per_epoch) {
 
 void TrainState::apply_schedule(int epoch, std::int64_t iteration) {
   FT_ASSERT(schedule_);
-  const std::int64_t idx =
-      optim::schedule_index(epoch - 1, iteration, steps_per_epoch_, schedule_per_step_);
+  const std::int64_t idx = optim::schedule_index(epoch - 1 + start_epoch_, iteration,
+                                                 steps_per_epoch_, schedule_per_step_);
   auto& opt = optimizer();
   opt.set_lr(schedule_->lr(idx));
   if (auto m = schedule_->momentum(idx)) opt.set_momentum(*m);
@@ -87,8 +88,15 @@ void TrainState::apply_schedule(int epoch, std::int64_t iteration) {
 
 std::vector<optim::ScheduleRow> TrainState::schedule_rows(bool every_step) const {
   FT_ASSERT(schedule_);
-  return optim::schedule_table(*schedule_, ctx_.epochs, steps_per_epoch_, schedule_per_step_,
-                               every_step);
+  // The whole schedule from its start, less the epochs before this run (start_epoch).
+  auto rows = optim::schedule_table(*schedule_, ctx_.epochs + start_epoch_, steps_per_epoch_,
+                                    schedule_per_step_, every_step);
+  std::erase_if(rows, [&](const optim::ScheduleRow& r) { return r.epoch < start_epoch_; });
+  for (auto& r : rows) {
+    r.epoch -= start_epoch_;
+    r.step -= start_epoch_ * steps_per_epoch_;
+  }
+  return rows;
 }
 
 std::string TrainState::describe_schedule() const {

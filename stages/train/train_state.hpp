@@ -59,6 +59,7 @@ class TrainState {
   RunContext& ctx_;
   nn::ModelSpec spec_;
   double warmup_epochs_ = 0.0;
+  std::int64_t start_epoch_ = 0;  // [schedule] start_epoch: the schedule's epochs before this run
   std::string init_from_;
   std::unique_ptr<nn::Model> model_;
   optim::SgdOptions sgd_options_;

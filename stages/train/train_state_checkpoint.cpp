@@ -1,10 +1,12 @@
-// TrainState's checkpoints: save (refusing a diverged state), the weights of [model] init_from,
-// and --resume's full restore (checked against the model and optimizer before anything changes).
+// TrainState's checkpoints: save (refusing a diverged state), the weights of [model] init_from
+// (a checkpoint or a .safetensors file) and --resume's full restore (checked against the model
+// and optimizer before anything changes).
 #include <fmt/format.h>
 
 #include <filesystem>
 
 #include "kernels/optim/checkpoint.hpp"
+#include "kernels/optim/safetensors.hpp"
 #include "kernels/optim/training_state.hpp"
 #include "pipeline/config.hpp"
 #include "pipeline/error.hpp"
@@ -20,9 +22,9 @@ void TrainState::save(const std::string& path, const std::vector<std::string>& c
   optim::RunState run;
   run.epoch = completed_epochs;
   run.step = step;
-  run.schedule_step =
-      schedule_ ? optim::schedule_index(completed_epochs, 0, steps_per_epoch_, schedule_per_step_)
-                : 0;
+  run.schedule_step = schedule_ ? optim::schedule_index(completed_epochs + start_epoch_, 0,
+                                                        steps_per_epoch_, schedule_per_step_)
+                                : 0;
   run.seed = static_cast<std::int64_t>(ctx_.seed);
   if (ctx_.config) run.config = to_toml_text(*ctx_.config);
   if (schedule_) run.schedule = schedule_->describe();
@@ -54,7 +56,11 @@ void TrainState::save(const std::string& path, const std::vector<std::string>& c
 
 void TrainState::load_weights(const std::string& path, const char* what) {
   try {
-    const optim::Checkpoint ck = optim::load_checkpoint(path);
+    // A .safetensors file (flowtrain export, or PyTorch's state_dict saved elsewhere) holds the
+    // weights under the same names as a checkpoint's model tensors.
+    const optim::Checkpoint ck = std::filesystem::path(path).extension() == ".safetensors"
+                                     ? optim::safetensors_as_checkpoint(path)
+                                     : optim::load_checkpoint(path);
     optim::unpack_model(ck, model_->parameters(), model_->buffers());
     model_->to_device();
   } catch (const std::exception& e) {

@@ -1,4 +1,6 @@
 // center_crop: torchvision center_crop, padding with 0 where the crop is larger than the image.
+#include "kernels/augment/ops/center_crop.hpp"
+
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"
@@ -8,8 +10,6 @@ namespace ft::aug {
 namespace {
 
 void parse(const OpArgs& a, AugmentOp& op) { a.size("size", op.size_h, op.size_w); }
-
-Dims output(const AugmentOp& op, Dims in) { return {op.size_h, op.size_w, in.c}; }
 
 void draw(const AugmentOp& op, Dims in, rng::Philox&, OpDraw& d) {
   d.top = center_crop_start(in.h, op.size_h);
@@ -30,14 +30,9 @@ const OpDef& op_def_center_crop() {
       .kind = OpKind::center_crop,
       .name = "center_crop",
       .doc = "a central crop",
-      .keys = {{.spec = {.name = "size",
-                         .type = ParamType::integer_list,
-                         .doc = "[h, w] or N (square); pads with 0 when larger than the image",
-                         .min = 1,
-                         .max = kMaxSide},
-                .shape = KeyShape::size}},
+      .keys = {size_key("[h, w] or N (square); pads with 0 when larger than the image")},
       .parse = parse,
-      .output = output,
+      .output = sized_output,
       .draw = draw,
       .apply_cpu = apply,
       .kernel = KernelFamily::crop};

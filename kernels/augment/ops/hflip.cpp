@@ -1,4 +1,6 @@
 // hflip: mirror left-right with probability p. Draws u(p).
+#include "kernels/augment/ops/hflip.hpp"
+
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"
 

@@ -1,6 +1,7 @@
 // The augmentation ops, one X(name) each: OpKind, the registry (registry.cpp), the parser's op
-// names and the CPU loop and CUDA plan dispatch all expand this one list. Adding an op: a line
-// here and the file pair ops/<name>.{hpp,cpp} (see docs/DESIGN.md).
+// names, the CPU loop, the CUDA plan and the CUDA kernel launches all expand this one list. Adding
+// an op: a line here, the file pair ops/<name>.{hpp,cpp} (functor; keys, parse, draw, CPU loop),
+// its #include in ops/functors.hpp and its .cpp in meson.build (see docs/DESIGN.md).
 #pragma once
 
 #define FT_AUGMENT_OPS(X) \

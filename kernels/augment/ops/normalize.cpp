@@ -1,5 +1,7 @@
 // normalize: u8 HWC -> f32 (or bf16) CHW, (x / 255 - mean) / std per channel. Draws nothing; the
 // chain runs it (and the random_erasing ops after it) in its float part.
+#include "kernels/augment/ops/normalize.hpp"
+
 #include <algorithm>
 #include <string>
 

@@ -1,8 +1,9 @@
 // What one augmentation op declares, once, in its file kernels/augment/ops/<name>.cpp: its keys
 // (ParamSpec with defaults and docs, plus the value's shape), the parse of validated values into
-// an AugmentOp, its output-dims rule, its draw and its CPU loop, and the CUDA kernel family that
-// runs it. The registry (op_defs / op_def) is the one list the parser, the CPU chain and the CUDA
-// plan dispatch through.
+// an AugmentOp, its output-dims rule, its draw, its CPU loop and how the CUDA plan treats its step.
+// Its per-pixel code (CPU and CUDA) is its functor, in ops/<name>.hpp (ops/functor.hpp). The
+// registry (op_defs / op_def) is the one list the parser, the CPU chain and the CUDA plan dispatch
+// through.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,16 @@ struct OpKeyError : std::invalid_argument {
       : std::invalid_argument(msg), key(std::move(k)) {}
   std::string key;
 };
+
+// What several ops declare alike, written once (registry.cpp, resize.cpp): the `size` key of an
+// output [h, w] or N (center_crop, random_crop, resize, random_resized_crop; `doc` says what it
+// means for the op), the `antialias` key (resize, random_resized_crop), the output of an op that
+// makes size_h x size_w, and the CPU loop of the ops that resize their drawn window.
+OpKey size_key(std::string doc);
+OpKey antialias_key();
+Dims sized_output(const AugmentOp& op, Dims in);
+void resize_window_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
+                       const std::uint8_t* in, Dims id, Scratch& s);
 
 struct OpDef {
   OpKind kind;

@@ -1,5 +1,7 @@
 // random_crop: pad (padding, padding_mode, fill; pad_if_needed), then a uniform crop. Draws
 // below(top range), below(left range), none when the crop is the whole padded image.
+#include "kernels/augment/ops/random_crop.hpp"
+
 #include <string>
 
 #include "kernels/augment/geometry.hpp"
@@ -34,7 +36,7 @@ Dims output(const AugmentOp& op, Dims in) {
                                 std::to_string(op.size_w) + " is larger than the padded image " +
                                 std::to_string(p.h) + "x" + std::to_string(p.w) +
                                 " (add padding or pad_if_needed = true)");
-  return {op.size_h, op.size_w, in.c};
+  return sized_output(op, in);
 }
 
 void draw(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
@@ -62,12 +64,7 @@ const OpDef& op_def_random_crop() {
       .kind = OpKind::random_crop,
       .name = "random_crop",
       .doc = "pad, then a crop at a uniform position",
-      .keys = {{.spec = {.name = "size",
-                         .type = ParamType::integer_list,
-                         .doc = "[h, w] or N (square)",
-                         .min = 1,
-                         .max = kMaxSide},
-                .shape = KeyShape::size},
+      .keys = {size_key("[h, w] or N (square)"),
                {.spec = {.name = "padding",
                          .type = ParamType::integer_list,
                          .doc = "N, [left/right, top/bottom] or [left, top, right, bottom]",

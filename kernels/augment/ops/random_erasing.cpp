@@ -1,6 +1,8 @@
 // random_erasing: on the normalized f32 CHW image, with probability p erase a box of random area
 // and aspect ratio with a value or N(0, 1) noise. Draws u(p), up to 10 x [u(area), u(log ratio)],
-// below(top), below(left); the noise has its own Philox blocks (pixel.hpp erase_noise).
+// below(top), below(left); the noise has its own Philox blocks (random_erasing.hpp erase_noise).
+#include "kernels/augment/ops/random_erasing.hpp"
+
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"
 

@@ -1,5 +1,7 @@
 // random_resized_crop: a crop of random area and aspect ratio (10 tries, then a central crop),
 // resized to [h, w]. Draws up to 10 x [u(area), u(log ratio)], then below(top), below(left).
+#include "kernels/augment/ops/random_resized_crop.hpp"
+
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"
 
@@ -14,15 +16,8 @@ void parse(const OpArgs& a, AugmentOp& op) {
   op.antialias = a.boolean("antialias");
 }
 
-Dims output(const AugmentOp& op, Dims in) { return {op.size_h, op.size_w, in.c}; }
-
 void draw(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
   draw_area_box(op, in, r, d, false);
-}
-
-void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od, const std::uint8_t* in,
-           Dims id, Scratch& s) {
-  resize_cpu(out, od, in, id, d.top, d.left, d.h, d.w, op.antialias, s);
 }
 
 }  // namespace
@@ -32,12 +27,7 @@ const OpDef& op_def_random_resized_crop() {
       .kind = OpKind::random_resized_crop,
       .name = "random_resized_crop",
       .doc = "a crop of random area and aspect ratio, resized",
-      .keys = {{.spec = {.name = "size",
-                         .type = ParamType::integer_list,
-                         .doc = "output [h, w] or N (square)",
-                         .min = 1,
-                         .max = kMaxSide},
-                .shape = KeyShape::size},
+      .keys = {size_key("output [h, w] or N (square)"),
                {.spec = {.name = "scale",
                          .type = ParamType::number_list,
                          .doc = "[low, high] fraction of the image's area",
@@ -52,14 +42,11 @@ const OpDef& op_def_random_resized_crop() {
                          .min = 1e-3,
                          .max = 1e3},
                 .shape = KeyShape::range},
-               {.spec = {.name = "antialias",
-                         .type = ParamType::boolean,
-                         .doc = "antialias when shrinking",
-                         .default_value = "true"}}},
+               antialias_key()},
       .parse = parse,
-      .output = output,
+      .output = sized_output,
       .draw = draw,
-      .apply_cpu = apply,
+      .apply_cpu = resize_window_cpu,
       .kernel = KernelFamily::resize};
   return def;
 }

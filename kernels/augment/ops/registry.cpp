@@ -1,4 +1,5 @@
-// The op registry: every FT_AUGMENT_OPS entry's OpDef, indexed by OpKind, and OpArgs' readers.
+// The op registry: every FT_AUGMENT_OPS entry's OpDef, indexed by OpKind, the keys several ops
+// share, and OpArgs' readers.
 #include <algorithm>
 #include <array>
 
@@ -22,6 +23,24 @@ std::span<const OpDef> op_defs() {
 }
 
 const OpDef& op_def(OpKind k) { return op_defs()[static_cast<std::size_t>(k)]; }
+
+OpKey size_key(std::string doc) {
+  return {.spec = {.name = "size",
+                   .type = ParamType::integer_list,
+                   .doc = std::move(doc),
+                   .min = 1,
+                   .max = kMaxSide},
+          .shape = KeyShape::size};
+}
+
+OpKey antialias_key() {
+  return {.spec = {.name = "antialias",
+                   .type = ParamType::boolean,
+                   .doc = "antialias when shrinking",
+                   .default_value = "true"}};
+}
+
+Dims sized_output(const AugmentOp& op, Dims in) { return {op.size_h, op.size_w, in.c}; }
 
 const OpValue& OpArgs::operator[](std::string_view key) const {
   for (const auto& [k, v] : values_)

@@ -1,5 +1,7 @@
 // resize: bilinear (antialiased when shrinking) to [h, w], or the smaller edge to N (torchvision
 // Resize). Draws nothing: the window is the whole image.
+#include "kernels/augment/ops/resize.hpp"
+
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"
@@ -18,33 +20,24 @@ Dims output(const AugmentOp& op, Dims in) { return resize_output(in, op.size_h, 
 
 void draw(const AugmentOp&, Dims, rng::Philox&, OpDraw&) {}
 
-void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od, const std::uint8_t* in,
-           Dims id, Scratch& s) {
+}  // namespace
+
+void resize_window_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
+                       const std::uint8_t* in, Dims id, Scratch& s) {
   resize_cpu(out, od, in, id, d.top, d.left, d.h, d.w, op.antialias, s);
 }
-
-}  // namespace
 
 const OpDef& op_def_resize() {
   static const OpDef def{
       .kind = OpKind::resize,
       .name = "resize",
       .doc = "bilinear resize",
-      .keys = {{.spec = {.name = "size",
-                         .type = ParamType::integer_list,
-                         .doc =
-                             "N: the smaller edge becomes N, the aspect ratio kept; [h, w]: h x w",
-                         .min = 1,
-                         .max = kMaxSide},
-                .shape = KeyShape::size},
-               {.spec = {.name = "antialias",
-                         .type = ParamType::boolean,
-                         .doc = "antialias when shrinking",
-                         .default_value = "true"}}},
+      .keys = {size_key("N: the smaller edge becomes N, the aspect ratio kept; [h, w]: h x w"),
+               antialias_key()},
       .parse = parse,
       .output = output,
       .draw = draw,
-      .apply_cpu = apply,
+      .apply_cpu = resize_window_cpu,
       .kernel = KernelFamily::resize};
   return def;
 }

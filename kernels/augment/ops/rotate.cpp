@@ -1,4 +1,6 @@
 // rotate: an angle uniform in [-degrees, degrees], torchvision's affine warp. Draws u(angle).
+#include "kernels/augment/ops/rotate.hpp"
+
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"
 
@@ -18,11 +20,6 @@ void draw(const AugmentOp& op, Dims, rng::Philox& r, OpDraw& d) {
   const float angle = r.uniform(-op.degrees, op.degrees);
   inverse_affine_matrix(d.matrix, 0.0, 0.0, -static_cast<double>(angle), 0.0, 0.0, 1.0, 0.0, 0.0);
   d.magnitude = angle;
-}
-
-void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims, const std::uint8_t* in,
-           Dims id, Scratch&) {
-  affine_cpu(out, in, id, d.matrix, op.interp, true, op.fill, op.n_fill);
 }
 
 }  // namespace
@@ -51,7 +48,7 @@ const OpDef& op_def_rotate() {
                          .parse = parse,
                          .output = output,
                          .draw = draw,
-                         .apply_cpu = apply,
+                         .apply_cpu = apply_pixels_cpu<OpKind::rotate>,
                          .kernel = KernelFamily::rotate};
   return def;
 }

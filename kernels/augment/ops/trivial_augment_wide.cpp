@@ -1,7 +1,13 @@
 // trivial_augment_wide: one of 14 ops (torchvision 0.14's TrivialAugmentWide) at a magnitude bin,
 // with a random sign for the signed ops. Draws below(14) op, below(num_bins) bin (ops with bins),
-// below(2) sign (signed ops only).
+// below(2) sign (signed ops only). Its CPU loop: the geometric ops through affine_cpu, the colour
+// ops through ta_color_cpu (per-image statistics here; the per-pixel formulas and tables are
+// trivial_augment_wide.hpp's, shared with CUDA).
+#include "kernels/augment/ops/trivial_augment_wide.hpp"
+
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/op_def.hpp"
@@ -9,6 +15,27 @@
 namespace ft::aug {
 
 namespace {
+
+// Mean of the grayscale image (RGB) or of the image (gray), float32 as torch.mean: the integer sum
+// is exact (below 2^24 for images up to ~65k pixels of 255; larger images round like torch's sum).
+float contrast_mean(const std::uint8_t* in, Dims d) {
+  const std::size_t n = static_cast<std::size_t>(d.h) * d.w;
+  std::uint64_t sum = 0;
+  if (d.c == 3)
+    for (std::size_t i = 0; i < n; ++i) sum += gray_u8(in[3 * i], in[3 * i + 1], in[3 * i + 2]);
+  else
+    for (std::size_t i = 0; i < n * d.c; ++i) sum += in[i];
+  return static_cast<float>(sum) / static_cast<float>(n * (d.c == 3 ? 1 : d.c));
+}
+
+void equalize_channel(std::uint8_t* out, const std::uint8_t* in, Dims d, int ch) {
+  const std::size_t n = static_cast<std::size_t>(d.h) * d.w;
+  std::int64_t hist[256] = {};
+  for (std::size_t i = 0; i < n; ++i) ++hist[in[i * d.c + ch]];
+  std::uint8_t lut[256];
+  equalize_lut(hist, static_cast<long long>(n), lut);
+  for (std::size_t i = 0; i < n; ++i) out[i * d.c + ch] = lut[in[i * d.c + ch]];
+}
 
 void parse(const OpArgs& a, AugmentOp& op) {
   op.num_bins = static_cast<int>(a.number("num_magnitude_bins"));
@@ -51,6 +78,67 @@ void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims, const 
 }
 
 }  // namespace
+
+void ta_color_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, TaOp t, float magnitude) {
+  const std::size_t n = static_cast<std::size_t>(d.h) * d.w, total = n * d.c;
+  const BlendCoef k = blend_coef(1.0 + static_cast<double>(magnitude));
+  switch (t) {
+    case TaOp::brightness:
+      for (std::size_t i = 0; i < total; ++i) out[i] = blend(in[i], 0.0f, k);
+      return;
+    case TaOp::color:
+      if (d.c == 1) break;  // torchvision leaves gray images unchanged
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint8_t* p = in + 3 * i;
+        const float g = gray_u8(p[0], p[1], p[2]);
+        for (int ch = 0; ch < 3; ++ch) out[3 * i + ch] = blend(p[ch], g, k);
+      }
+      return;
+    case TaOp::contrast: {
+      const float mean = contrast_mean(in, d);
+      for (std::size_t i = 0; i < total; ++i) out[i] = blend(in[i], mean, k);
+      return;
+    }
+    case TaOp::sharpness:
+      if (d.h <= 2 || d.w <= 2) break;
+      for (int y = 0; y < d.h; ++y)
+        for (int x = 0; x < d.w; ++x)
+          for (int ch = 0; ch < d.c; ++ch) {
+            const std::size_t i = (static_cast<std::size_t>(y) * d.w + x) * d.c + ch;
+            const bool border = y == 0 || x == 0 || y == d.h - 1 || x == d.w - 1;
+            out[i] = blend(in[i], border ? in[i] : sharpness_blur(in, d.w, d.c, x, y, ch), k);
+          }
+      return;
+    case TaOp::posterize: {
+      const int bits = static_cast<int>(magnitude);
+      for (std::size_t i = 0; i < total; ++i) out[i] = posterize(in[i], bits);
+      return;
+    }
+    case TaOp::solarize:
+      for (std::size_t i = 0; i < total; ++i) out[i] = solarize(in[i], magnitude);
+      return;
+    case TaOp::auto_contrast:
+      for (int ch = 0; ch < d.c; ++ch) {
+        std::uint8_t lo = 255, hi = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          const std::uint8_t v = in[i * d.c + ch];
+          lo = v < lo ? v : lo;
+          hi = v > hi ? v : hi;
+        }
+        std::uint8_t lut[256];
+        autocontrast_lut(lo, hi, lut);
+        for (std::size_t i = 0; i < n; ++i) out[i * d.c + ch] = lut[in[i * d.c + ch]];
+      }
+      return;
+    case TaOp::equalize:
+      for (int ch = 0; ch < d.c; ++ch) equalize_channel(out, in, d, ch);
+      return;
+    default:
+      throw std::invalid_argument(std::string("ta_color_cpu: ") + ta_op_name(t) +
+                                  " is not a colour op");
+  }
+  std::memcpy(out, in, total);
+}
 
 const OpDef& op_def_trivial_augment_wide() {
   static const OpDef def{

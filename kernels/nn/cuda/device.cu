@@ -23,12 +23,26 @@ bool available(std::string* why) {
   return false;
 }
 
+namespace {
+int g_device_ordinal = 0;
+}  // namespace
+
+void select_device(int ordinal) { g_device_ordinal = ordinal; }
+
+void* stream_handle() { return runtime().stream; }
+
 Runtime& runtime() {
   static Runtime* rt = [] {
     std::string why;
     if (!available(&why)) throw std::runtime_error(why);
+    int count = 0;
+    check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+    if (g_device_ordinal >= count)
+      throw std::runtime_error("this process is local rank " + std::to_string(g_device_ordinal) +
+                               " and takes GPU " + std::to_string(g_device_ordinal) + ", but " +
+                               std::to_string(count) + " GPU(s) are visible");
     auto* r = new Runtime;  // lives for the process: handles must outlive every layer
-    check(cudaSetDevice(0), "cudaSetDevice");
+    check(cudaSetDevice(g_device_ordinal), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&r->stream, cudaStreamNonBlocking), "cudaStreamCreate");
     check(cudnnCreate(&r->dnn), "cudnnCreate");
     check(cudnnSetStream(r->dnn, r->stream), "cudnnSetStream");
@@ -37,13 +51,13 @@ Runtime& runtime() {
     // FP32 GEMMs without TF32, so results stay within float rounding of the CPU path.
     check(cublasSetMathMode(r->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
     int pools = 0;
-    check(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, 0),
+    check(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, g_device_ordinal),
           "cudaDeviceGetAttribute");
     if (pools) {
       // Keep freed memory in the pool (the default threshold 0 returns it to the driver at every
       // synchronisation, and the next step would map it again).
       cudaMemPool_t pool = nullptr;
-      check(cudaDeviceGetDefaultMemPool(&pool, 0), "cudaDeviceGetDefaultMemPool");
+      check(cudaDeviceGetDefaultMemPool(&pool, g_device_ordinal), "cudaDeviceGetDefaultMemPool");
       std::uint64_t keep = std::numeric_limits<std::uint64_t>::max();
       check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep),
             "cudaMemPoolSetAttribute");

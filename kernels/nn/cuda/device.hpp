@@ -16,6 +16,12 @@ namespace ft::nn::cuda {
 // True when CUDA is compiled in and a device is visible; otherwise *why says why.
 bool available(std::string* why = nullptr);
 
+// The GPU this process uses (a data-parallel run's local rank): call before anything else here
+// touches the device; later calls are ignored. Device 0 when never called.
+void select_device(int ordinal);
+// The library's one stream (a cudaStream_t), for collectives ordered with the layers' work.
+void* stream_handle();
+
 // A float array in device memory. Grows (contents lost) and never shrinks; moves, not copies.
 class DeviceArray {
  public:

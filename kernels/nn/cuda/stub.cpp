@@ -17,6 +17,8 @@ bool available(std::string* why) {
   if (why) *why = "this flowtrain was built without CUDA (meson option gpu)";
   return false;
 }
+void select_device(int) {}
+void* stream_handle() { no_cuda(); }
 DeviceArray::~DeviceArray() = default;
 DeviceArray& DeviceArray::operator=(DeviceArray&& o) noexcept {
   p_ = o.p_;

@@ -1,5 +1,6 @@
 // The CUDA path without a GPU: the batch plan (cuda_plan.cpp: steps, fusions, offsets) and the
-// kernels of cuda_kernels.cuh, compiled as host code under a small emulation of CUDA's built-ins
+// kernels cuda_kernels.cuh makes from each op's functor (ops/<name>.hpp) and its launch_step
+// dispatch, compiled as host code under a small emulation of CUDA's built-ins
 // and launched thread by thread, must equal the CPU chain exactly for every op, the fused steps
 // and the seed's chain. This catches planning and indexing bugs in CI; test_augment_gpu checks the
 // real device (scheduling, memory, the CUDA toolchain's float arithmetic) where one exists.
@@ -22,13 +23,6 @@ using namespace ft::aug;
 
 namespace {
 
-// Kernels that synchronise inside a block (ta_lut_kernel) must be launched with one thread per
-// block.
-template <class F>
-void launch(unsigned gx, unsigned gy, unsigned threads, F f) {
-  emulate_launch(gx, gy, threads, f);
-}
-
 // CudaAugment::run with host vectors in place of device buffers.
 void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   const std::size_t n = b.n;
@@ -42,7 +36,11 @@ void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
   std::vector<float> f32(b.out_type == OutType::f32 ? out_total : 1);
   std::vector<std::uint16_t> bf16(b.out_type == OutType::bf16 ? out_total : 1);
   const auto u8_buf = [&](int id) { return id == 0 ? in.data() : ping[id - 1].data(); };
-  constexpr unsigned kThreads = 256;
+  // Kernels that synchronise inside a block (the table pass) run with one thread per block.
+  const auto emulated = [](void (*kernel)(cuda::Step), unsigned gx, unsigned gy, bool syncs,
+                           const cuda::Step& arg) {
+    emulate_launch(gx, gy, syncs ? 1 : cuda::kThreads, [&] { kernel(arg); });
+  };
   for (const cuda::StepPlan& sp : plan.steps) {
     cuda::Step s = sp.step;
     s.tasks = plan.tasks.data() + sp.first_task;
@@ -51,34 +49,8 @@ void run_emulated(const std::vector<AugmentOp>& ops, const CudaBatch& b) {
     s.out_f32 = f32.data();
     s.out_bf16 = bf16.data();
     s.lut = lut.data();
-    const auto gx =
-        static_cast<unsigned>(std::max<long>(1, (sp.max_work + kThreads - 1) / kThreads));
-    const auto gy = static_cast<unsigned>(n);
-    switch (sp.kernel) {
-      case cuda::Kernel::crop:
-        launch(gx, gy, kThreads, [&] { cuda::crop_kernel(s); });
-        break;
-      case cuda::Kernel::resize:
-        launch(gx, gy, kThreads, [&] { cuda::resize_kernel(s); });
-        break;
-      case cuda::Kernel::rotate:
-        launch(gx, gy, kThreads, [&] { cuda::rotate_kernel(s); });
-        break;
-      case cuda::Kernel::to_rgb:
-        launch(gx, gy, kThreads, [&] { cuda::to_rgb_kernel(s); });
-        break;
-      case cuda::Kernel::normalize:
-        launch(gx, gy, kThreads, [&] { cuda::normalize_kernel(s); });
-        break;
-      case cuda::Kernel::ta:
-        launch(gy, 1, 1, [&] { cuda::ta_lut_kernel(s); });
-        launch(gx, gy, kThreads, [&] { cuda::ta_apply_kernel(s); });
-        break;
-      case cuda::Kernel::erase:
-        launch(gx, gy, kThreads,
-               [&] { cuda::erase_kernel(s, b.seed, b.epoch, b.sample_ids, sp.op_index); });
-        break;
-    }
+    s.ids = b.sample_ids;
+    cuda::launch_step(emulated, sp, s, static_cast<unsigned>(n));
   }
   if (plan.final_buffer == 3 && b.out_type == OutType::bf16)
     std::copy(bf16.begin(), bf16.begin() + out_total, static_cast<std::uint16_t*>(b.out));

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "kernels/augment/ops.hpp"
-#include "kernels/augment/pixel.hpp"
+#include "kernels/augment/ops/random_erasing.hpp"
 
 using namespace ft::aug;
 

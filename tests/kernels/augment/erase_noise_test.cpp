@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/augment/pixel.hpp"
+#include "kernels/augment/ops/random_erasing.hpp"
 
 using namespace ft::aug;
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/augment/ops/trivial_augment_wide.hpp"
 #include "kernels/augment/pixel.hpp"
 
 namespace ft::aug {

@@ -1,7 +1,8 @@
 // The code that must give the same bits on the CPU and the GPU (the FT_HD functors of pixel.hpp,
-// types.hpp, philox.hpp, basic_math.hpp, sgd_math.hpp; the CUDA kernels checked bit for bit
-// against the CPU loops, and those loops) uses IEEE basic operations only: libm's and CUDA's
-// transcendentals (and CUDA's fast intrinsics) differ in the last bits. Two guards:
+// affine.hpp, each op's ops/<name>.hpp, types.hpp, philox.hpp, basic_math.hpp, sgd_math.hpp; the
+// CUDA kernels checked bit for bit against the CPU loops, and those loops) uses IEEE basic
+// operations only: libm's and CUDA's transcendentals (and CUDA's fast intrinsics) differ in the
+// last bits. Two guards:
 // - this file poisons their names, then includes the shared headers: any use there is a compile
 //   error, so the build of test_no_libm fails;
 // - a scan of the sources, which also sees the device-only (#if __CUDA_ARCH__) branches the host
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -44,8 +46,11 @@
 // Unused static kernels of kernels.cuh are expected here: only the lexical check matters.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
+#include "kernels/augment/affine.hpp"
 #include "kernels/augment/cuda_kernels.cuh"
 #include "kernels/augment/geometry.hpp"
+#include "kernels/augment/ops/functor.hpp"
+#include "kernels/augment/ops/functors.hpp"  // every op's functor header
 #include "kernels/augment/pixel.hpp"
 #include "kernels/augment/types.hpp"
 #include "kernels/nn/cuda/kernels.cuh"
@@ -60,32 +65,21 @@ namespace {
 // Sources whose arithmetic must match across CPU and GPU: the headers above and the CPU loops
 // that the augment kernels are compared with bit for bit.
 const char* const kSources[] = {
-    "kernels/random/philox.hpp",
-    "kernels/random/basic_math.hpp",
-    "kernels/augment/types.hpp",
-    "kernels/augment/pixel.hpp",
-    "kernels/augment/geometry.hpp",
-    "kernels/nn/geometry.hpp",
-    "kernels/augment/cuda_plan.hpp",
-    "kernels/augment/cuda_kernels.cuh",
-    "kernels/augment/cpu.cpp",
-    "kernels/augment/color.cpp",
-    "kernels/optim/sgd_math.hpp",
-    "kernels/nn/cuda/kernels.cuh",
-    // Each op's file (kernels/augment/ops): its CPU loop dispatch and its integer draws; the
-    // draws' libm (log, exp, the affine matrix) stays in draw.cpp, before the parameters are
-    // shared.
-    "kernels/augment/ops/resize.cpp",
-    "kernels/augment/ops/center_crop.cpp",
-    "kernels/augment/ops/random_crop.cpp",
-    "kernels/augment/ops/hflip.cpp",
-    "kernels/augment/ops/rotate.cpp",
-    "kernels/augment/ops/normalize.cpp",
-    "kernels/augment/ops/random_resized_crop.cpp",
-    "kernels/augment/ops/trivial_augment_wide.cpp",
-    "kernels/augment/ops/random_erasing.cpp",
-    "kernels/augment/ops/to_rgb.cpp",
+    "kernels/random/philox.hpp",        "kernels/random/basic_math.hpp",
+    "kernels/augment/types.hpp",        "kernels/augment/pixel.hpp",
+    "kernels/augment/affine.hpp",       "kernels/augment/geometry.hpp",
+    "kernels/nn/geometry.hpp",          "kernels/augment/cuda_plan.hpp",
+    "kernels/augment/cuda_kernels.cuh", "kernels/augment/cpu.cpp",
+    "kernels/optim/sgd_math.hpp",       "kernels/nn/cuda/kernels.cuh",
+    "kernels/augment/ops/functor.hpp",  "kernels/augment/ops/functors.hpp",
 };
+
+// Each op's functor header and file (kernels/augment/ops), from the op list itself: its per-pixel
+// code, its CPU loop dispatch and its integer draws. The draws' libm (log, exp, the affine matrix)
+// stays in draw.cpp, before the parameters are shared.
+#define FT_OP_FILES(name) "kernels/augment/ops/" #name ".hpp", "kernels/augment/ops/" #name ".cpp",
+const char* const kOpSources[] = {FT_AUGMENT_OPS(FT_OP_FILES)};
+#undef FT_OP_FILES
 
 std::string read_source(const std::string& relative) {
   const char* root = std::getenv("FT_SOURCE_ROOT");
@@ -178,7 +172,10 @@ TEST_CASE("no source shared by the CPU and GPU paths names a libm or CUDA transc
         std::vector<std::string>{"sin", "expf"});
   CHECK(banned_in("// sinf\n/* cosf */ s = \"logf\"; c = 'l'; sinful(1'000); log_basic(x);", banned)
             .empty());
-  for (const char* file : kSources) {
+  std::vector<const char*> files(std::begin(kSources), std::end(kSources));
+  files.insert(files.end(), std::begin(kOpSources), std::end(kOpSources));
+  REQUIRE(std::size(kOpSources) == 2 * ft::aug::kNumOps);
+  for (const char* file : files) {
     const std::vector<std::string> hits = banned_in(read_source(file), banned);
     CHECK_MESSAGE(hits.empty(), file << " calls " << (hits.empty() ? "" : hits.front())
                                      << ": use kernels/random/basic_math.hpp (IEEE basic "

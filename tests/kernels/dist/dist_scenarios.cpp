@@ -112,9 +112,9 @@ void collectives(Comm& c) {
 // After one collective together, the last rank sleeps past the others' deadline: they throw
 // DistError naming it and the last collective it reached.
 void late_rank(Comm& c) {
-  c.timeout_s = 1;
   float x = 1;
-  c.allreduce_sum(&x, 1);
+  c.allreduce_sum(&x, 1);  // with the default deadline: process start-up skew is no timeout
+  c.timeout_s = 1;
   if (c.rank() == c.size() - 1) std::this_thread::sleep_for(std::chrono::seconds(4));
   c.allreduce_sum(&x, 1);
 }
@@ -125,12 +125,21 @@ void fail_rank(Comm& c) {
   c.barrier();
 }
 
+// Rank 1 leaves main with an error code without calling fail(), as a careless caller would.
+void early_exit(Comm& c) {
+  c.timeout_s = 2;
+  if (c.rank() == 1) std::exit(2);
+  c.barrier();
+}
+
+// Rank 1 dies inside a large all-reduce it has started (the others are mid-collective too).
 void killed_rank(Comm& c) {
   c.timeout_s = 60;
-  std::vector<float> v(1000, 1.0f);
-  c.allreduce_sum(v.data(), v.size());
+  std::vector<float> v(4000000, 1.0f);
+  auto req = c.allreduce_sum_async(v.data(), v.size());
+  req->test();
   if (c.rank() == 1) raise(SIGKILL);
-  c.allreduce_sum(v.data(), v.size());
+  req->wait();
 }
 
 }  // namespace
@@ -139,9 +148,10 @@ int main(int argc, char** argv) {
   const std::map<std::string, std::function<void(Comm&)>> scenarios{{"collectives", collectives},
                                                                     {"late_rank", late_rank},
                                                                     {"fail_rank", fail_rank},
-                                                                    {"killed_rank", killed_rank}};
+                                                                    {"killed_rank", killed_rank},
+                                                                    {"early_exit", early_exit}};
   if (argc != 2 || !scenarios.count(argv[1])) {
-    std::cerr << "usage: dist_scenarios collectives|late_rank|fail_rank|killed_rank\n";
+    std::cerr << "usage: dist_scenarios collectives|late_rank|fail_rank|killed_rank|early_exit\n";
     return 2;
   }
   std::unique_ptr<Comm> comm;

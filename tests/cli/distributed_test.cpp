@@ -1,0 +1,166 @@
+// Data-parallel runs end to end: the flowtrain binary under `mpirun --oversubscribe -np N` on a
+// tiny imported Fashion-MNIST subset (configs/tiny.toml). Two processes x global batch 32 give the
+// same weights, bit for bit, as one process with accumulate_steps = 2; every process ends with
+// identical parameters; the val split is counted once (padding excluded); a process that fails
+// or is killed takes the job down naming its rank, within a bounded time.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstring>
+#include <regex>
+
+#include "kernels/optim/checkpoint.hpp"
+#include "tests/cli/run_binary.hpp"
+
+using namespace ft;
+using namespace ft::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct DistWorkspace : BinaryWorkspace {
+  std::string config;
+  DistWorkspace() : BinaryWorkspace("dist") {
+    config = quote((fs::path(env_or_fail("FT_SOURCE_ROOT")) / "configs/tiny.toml").string());
+    const Result r = run("import fashion-mnist --limit 300 --out data/fashion-mnist-tiny");
+    REQUIRE_MESSAGE(r.code == 0, "import failed: " << r.err);
+  }
+  // `sh -c SCRIPT` in the workspace, output captured; seconds it took in *seconds.
+  Result shell(const std::string& script, double* seconds = nullptr) const {
+    const std::string cmd = "cd " + quote(dir.string()) + " && (" + script + ") >" +
+                            quote((dir / "stdout.txt").string()) + " 2>" +
+                            quote((dir / "stderr.txt").string()) + " </dev/null";
+    const auto t0 = std::chrono::steady_clock::now();
+    const int status = std::system(cmd.c_str());
+    if (seconds)
+      *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = read_text(dir / "stdout.txt");
+    r.err = read_text(dir / "stderr.txt");
+    return r;
+  }
+  // flowtrain ARGS on N processes (as root Open MPI wants its two confirmations).
+  Result mpirun(int n, const std::string& args, double* seconds = nullptr) const {
+    return shell(mpi_prefix(n) + quote(bin) + " " + args, seconds);
+  }
+  static std::string mpi_prefix(int n) {
+    return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
+           std::to_string(n) + " ";
+  }
+};
+
+DistWorkspace& ws() {
+  static DistWorkspace w;
+  return w;
+}
+
+// One thread per process, so both sides run the same kernels in the same order.
+const std::string kSame =
+    " --quiet --set run.threads=1 --set run.omp_threads=1 --set run.epochs=2 ";
+
+std::map<std::string, optim::TensorRecord> parameters_of(const std::string& run) {
+  const optim::Checkpoint c =
+      optim::load_checkpoint(ws().dir / "runs" / run / "checkpoints/last.ckpt");
+  std::map<std::string, optim::TensorRecord> out;
+  for (const auto& [name, t] : c.tensors)
+    // Parameters only: batch-norm running statistics are per process, as in PyTorch's DDP (rank
+    // 0's are saved), and accumulation updates them once per micro-batch.
+    if (name.rfind("model.", 0) == 0 && name.find("running_") == std::string::npos &&
+        name.find("num_batches_tracked") == std::string::npos)
+      out[name] = t;
+  return out;
+}
+
+std::string summary_of(const std::string& run) {
+  return read_text(ws().dir / "runs" / run / "summary.json");
+}
+
+}  // namespace
+
+TEST_CASE("2 processes x global batch 32 = 1 process with accumulate_steps = 2, bit for bit") {
+  const Result acc = ws().run("run " + ws().config + kSame +
+                              "--set run.name=acc --set stage.train.accumulate_steps=2");
+  REQUIRE_MESSAGE(acc.code == 0, acc.err);
+  const Result two = ws().mpirun(2, "run " + ws().config + kSame + "--set run.name=two");
+  REQUIRE_MESSAGE(two.code == 0, two.err);
+  const auto a = parameters_of("acc"), b = parameters_of("two");
+  REQUIRE(a.size() > 10);
+  REQUIRE(a.size() == b.size());
+  for (const auto& [name, t] : a) {
+    CAPTURE(name);
+    REQUIRE(b.count(name));
+    CHECK(t.shape == b.at(name).shape);
+    CHECK(std::memcmp(t.data.data(), b.at(name).data.data(), t.data.size() * sizeof(float)) == 0);
+  }
+  // One run, not two: rank 0 alone wrote the folder; the summary says how many processes ran.
+  CHECK(summary_of("two").find("\"processes\": 2") != std::string::npos);
+  CHECK(summary_of("acc").find("\"processes\": 1") != std::string::npos);
+  CHECK(fs::is_regular_file(ws().dir / "runs/two/metrics.csv"));
+  // The train metrics agree too: every sample counted once.
+  CHECK(acc.out.find("train: 2 epochs") != std::string::npos);
+}
+
+TEST_CASE("after training every process holds identical parameters (hashes compared)") {
+  const Result r = ws().mpirun(
+      3, "run " + ws().config + kSame + "--set run.name=three --set stage.read.batch_size=30");
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  const std::string s = summary_of("three");
+  const std::regex hashes(
+      "\"parameter_hashes\": \\[\"([0-9a-f]{16})\", \"([0-9a-f]{16})\", "
+      "\"([0-9a-f]{16})\"\\]");
+  std::smatch m;
+  REQUIRE_MESSAGE(std::regex_search(s, m, hashes), s);
+  CHECK(m[1] == m[2]);
+  CHECK(m[1] == m[3]);
+}
+
+TEST_CASE("the val split is counted once over the processes, padding excluded") {
+  // A 45-sample holdout: 2 processes take 23 each, one of them a repeat that must not count.
+  const std::string val = " --set 'data.val={from=\"train\",fraction=0.15}' --set run.epochs=1 ";
+  const Result one = ws().run("run " + ws().config + val + "--quiet --set run.name=val1");
+  REQUIRE_MESSAGE(one.code == 0, one.err);
+  const Result two = ws().mpirun(2, "run " + ws().config + val + "--quiet --set run.name=val2");
+  REQUIRE_MESSAGE(two.code == 0, two.err);
+  CHECK(summary_of("val1").find("\"val_samples\": 45") != std::string::npos);
+  CHECK(summary_of("val2").find("\"val_samples\": 45") != std::string::npos);
+}
+
+TEST_CASE("a global batch the processes cannot share is refused, naming the numbers") {
+  const Result r =
+      ws().mpirun(3, "run " + ws().config + " --quiet --set run.name=odd --set run.epochs=1");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("batch_size 32 is the global batch and must divide evenly among the 3 "
+                   "processes") != std::string::npos);
+}
+
+TEST_CASE("a process that fails takes the job down with its rank and reason") {
+  // Rank 1 alone is given a missing train folder: its setup throws; rank 0 must not wait.
+  double seconds = 0;
+  const Result r = ws().shell(
+      DistWorkspace::mpi_prefix(2) + "sh -c '" + "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then " +
+          "exec " + ws().bin + " run " + ws().config +
+          " --quiet --set run.name=fail --set \"data.train.images=\\\"nowhere\\\"\"; else exec " +
+          ws().bin + " run " + ws().config +
+          " --quiet --set run.name=fail --set run.epochs=30 --set distributed.timeout_s=20; fi'",
+      &seconds);
+  CHECK(r.code != 0);
+  CHECK_MESSAGE(r.err.find("rank 1: ") != std::string::npos, r.err);
+  CHECK_MESSAGE(r.err.find("nowhere") != std::string::npos, r.err);
+  CHECK(seconds < 60);
+}
+
+TEST_CASE("a process killed mid-run: the job exits non-zero within a bounded time, rank named") {
+  // Rank 1 is SIGKILLed 3 s into a long run (its shell execs flowtrain, keeping the pid).
+  double seconds = 0;
+  const Result r = ws().shell(
+      DistWorkspace::mpi_prefix(2) + "sh -c '" +
+          "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 3; kill -9 $$) & fi; exec " +
+          ws().bin + " run " + ws().config +
+          " --quiet --set run.name=killed --set run.epochs=200 --set distributed.timeout_s=20'",
+      &seconds);
+  CHECK(r.code != 0);
+  CHECK_MESSAGE(std::regex_search(r.err, std::regex("rank 1")), r.err);
+  CHECK(seconds < 60);
+}
