@@ -8,6 +8,7 @@
 #include "cli/ablate.hpp"
 #include "cli/chain.hpp"
 #include "cli/export.hpp"
+#include "cli/pack.hpp"
 #include "cli/plots.hpp"
 #include "cli/preview.hpp"
 #include "cli/report.hpp"
@@ -152,6 +153,8 @@ void add_commands(CLI::App& app) {
   add_synth(app);
   add_export(app);
   add_report(app);
+  add_pack(app);
+  add_verify(app);
 }
 
 }  // namespace ft

@@ -17,6 +17,7 @@
 #include "stages/augment/augment_stage.hpp"
 #include "stages/source/dataset.hpp"
 #include "stages/source/read_files.hpp"
+#include "stages/source/shards.hpp"
 #include "stages/stage_shared.hpp"
 
 namespace ft {
@@ -159,7 +160,7 @@ std::optional<SplitWalk> walk_split(const ResolvedGraph& graph, const Dataset& d
   std::vector<std::uint8_t> jpeg;
   io::JpegInfo info;
   try {
-    jpeg = io::read_file_bytes(data.samples.front().path.string());
+    append_sample_bytes(data, data.samples.front(), jpeg);
     info = io::thread_jpeg_decoder().header(jpeg.data(), jpeg.size(), "");
   } catch (const std::exception&) {
     return std::nullopt;  // the decode stage names a broken file under its on_error policy
@@ -256,7 +257,8 @@ MemoryEstimate estimate_run_memory(const ResolvedGraph& graph, const RunContext&
   e.model_on_device = ctx.device == "cuda";
   bool has_model = false;
   for (const ResolvedStage& st : graph.chain) {
-    if (st.kind->name == "read_files") e.batch_size = st.params.get_int("batch_size");
+    if (st.kind->name == "read_files" || st.kind->name == "read_shards")
+      e.batch_size = st.params.get_int("batch_size");
     if (st.kind->name == "train_step" || st.kind->name == "eval_step" || st.kind->name == "predict")
       has_model = true;
   }

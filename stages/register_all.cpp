@@ -11,6 +11,7 @@
 #include "stages/decode/decode_jpeg.hpp"
 #include "stages/source/dataset.hpp"
 #include "stages/source/read_files.hpp"
+#include "stages/source/read_shards.hpp"
 #include "stages/train/grad_sync.hpp"
 #include "stages/train/model_config.hpp"
 #include "stages/train/optim_config.hpp"
@@ -24,9 +25,9 @@ constexpr SectionSchema (*kSections[])() = {run_section_schema, data_section,
                                             model_section,      optimizer_section,
                                             schedule_section,   distributed_section};
 
-constexpr StageKind (*kStageKinds[])() = {read_files_kind, decode_jpeg_kind, augment_kind,
-                                          batch_kind,      train_step_kind,  eval_step_kind,
-                                          predict_kind,    checkpoint_kind,  metrics_kind};
+constexpr StageKind (*kStageKinds[])() = {
+    read_files_kind, read_shards_kind, decode_jpeg_kind, augment_kind,    batch_kind,
+    train_step_kind, eval_step_kind,   predict_kind,     checkpoint_kind, metrics_kind};
 
 }  // namespace
 

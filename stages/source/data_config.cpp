@@ -2,6 +2,7 @@
 //   train = { format = "csv", images = "DIR", labels = "FILE.csv" }
 //   val   = { format = "imagefolder", images = "DIR" }   or   val = { from = "train", fraction =
 //   0.1 } test  = { format = "folder", images = "DIR" }        (unlabeled: prediction)
+//   train = { format = "shards", path = "DIR" }                 (WebDataset tar shards)
 // Errors are ft::ConfigError naming config_file:line:col and the key.
 #include <set>
 
@@ -28,17 +29,45 @@ std::string get_string(const toml::table& t, const std::string& key, const std::
   return n->value<std::string>().value_or("");
 }
 
+// Which of images, labels and path the split's format takes, and that it has them.
+void check_location_keys(const toml::table& t, const toml::node& node, const std::string& name,
+                         const std::string& file, const SplitSpec& s) {
+  if (s.format == "shards") {
+    for (const char* k : {"images", "labels"})
+      if (t.get(k))
+        throw ConfigError(pos(file, *t.get(k)) + ": [data] key '" + name + "." + k +
+                          "' is not used with format = \"shards\" (give path = \"DIR\")");
+    if (s.path.empty())
+      throw ConfigError(pos(file, node) + ": [data] key '" + name +
+                        ".path' is required with format = \"shards\" (the folder of .tar shards)");
+    return;
+  }
+  if (t.get("path"))
+    throw ConfigError(pos(file, *t.get("path")) + ": [data] key '" + name +
+                      ".path' is only used with format = \"shards\" (the others take images)");
+  if (s.images.empty())
+    throw ConfigError(pos(file, node) + ": [data] key '" + name + ".images' is required");
+  if (s.format == "csv" && s.labels.empty())
+    throw ConfigError(pos(file, node) + ": [data] key '" + name +
+                      ".labels' is required with format = \"csv\"");
+  if (s.format != "csv" && !s.labels.empty())
+    throw ConfigError(pos(file, *t.get("labels")) + ": [data] key '" + name +
+                      ".labels' is only used with format = \"csv\"");
+}
+
 SplitSpec parse_split(const toml::node& node, const std::string& name, const std::string& file) {
   const toml::table* t = node.as_table();
   if (!t)
     throw ConfigError(
         pos(file, node) + ": [data] key '" + name +
         "' must be a table like { format = \"csv\", images = \"DIR\", labels = \"FILE\" }");
-  static const std::set<std::string> known = {"format", "images", "labels", "from", "fraction"};
+  static const std::set<std::string> known = {"format", "images", "labels",
+                                              "path",   "from",   "fraction"};
   for (const auto& [k, v] : *t)
     if (!known.count(std::string(k.str())))
       throw ConfigError(pos(file, k) + ": [data] unknown key '" + name + "." +
-                        std::string(k.str()) + "' (known: format, images, labels, from, fraction)");
+                        std::string(k.str()) +
+                        "' (known: format, images, labels, path, from, fraction)");
   SplitSpec s;
   s.from = get_string(*t, "from", name, file);
   if (!s.from.empty()) {
@@ -54,7 +83,7 @@ SplitSpec parse_split(const toml::node& node, const std::string& name, const std
     if (!(s.fraction > 0.0 && s.fraction < 1.0))
       throw ConfigError(pos(file, *f) + ": [data] key '" + name +
                         ".fraction' must be in (0, 1), got " + std::to_string(s.fraction));
-    for (const char* k : {"format", "images", "labels"})
+    for (const char* k : {"format", "images", "labels", "path"})
       if (t->get(k))
         throw ConfigError(pos(file, *t->get(k)) + ": [data] key '" + name + "." + k +
                           "' conflicts with 'from'");
@@ -65,19 +94,14 @@ SplitSpec parse_split(const toml::node& node, const std::string& name, const std
                       ".fraction' needs from = \"train\"");
   s.format = get_string(*t, "format", name, file);
   if (s.format.empty()) s.format = t->get("labels") ? "csv" : "folder";
-  if (s.format != "csv" && s.format != "imagefolder" && s.format != "folder")
+  if (s.format != "csv" && s.format != "imagefolder" && s.format != "folder" &&
+      s.format != "shards")
     throw ConfigError(pos(file, *t->get("format")) + ": [data] key '" + name + ".format' is '" +
-                      s.format + "'; expected one of: csv, imagefolder, folder");
+                      s.format + "'; expected one of: csv, imagefolder, folder, shards");
   s.images = get_string(*t, "images", name, file);
   s.labels = get_string(*t, "labels", name, file);
-  if (s.images.empty())
-    throw ConfigError(pos(file, node) + ": [data] key '" + name + ".images' is required");
-  if (s.format == "csv" && s.labels.empty())
-    throw ConfigError(pos(file, node) + ": [data] key '" + name +
-                      ".labels' is required with format = \"csv\"");
-  if (s.format != "csv" && !s.labels.empty())
-    throw ConfigError(pos(file, *t->get("labels")) + ": [data] key '" + name +
-                      ".labels' is only used with format = \"csv\"");
+  s.path = get_string(*t, "path", name, file);
+  check_location_keys(*t, node, name, file, s);
   return s;
 }
 
@@ -86,17 +110,23 @@ std::vector<ParamSpec> split_fields() {
   return {
       {.name = "format",
        .type = T::string,
-       .doc = "csv (images + a labels CSV), imagefolder (a subfolder per class) or folder "
-              "(unlabeled; default when no labels are given)",
+       .doc = "csv (images + a labels CSV), imagefolder (a subfolder per class), folder "
+              "(unlabeled; default when no labels are given) or shards (WebDataset tar shards, "
+              "as `flowtrain pack` writes them)",
        .optional = true,
-       .choices = {"csv", "imagefolder", "folder"}},
+       .choices = {"csv", "imagefolder", "folder", "shards"}},
       {.name = "images",
        .type = T::string,
-       .doc = "folder of the images (required unless from)",
+       .doc = "folder of the images (required unless from or format = \"shards\")",
        .optional = true},
       {.name = "labels",
        .type = T::string,
        .doc = "CSV of file,label rows (format = \"csv\")",
+       .optional = true},
+      {.name = "path",
+       .type = T::string,
+       .doc = "format = \"shards\": the folder of .tar shards (with manifest.toml and .idx files "
+              "from `flowtrain pack`, or plain tars of KEY.jpg/KEY.cls)",
        .optional = true},
       {.name = "from",
        .type = T::string,

@@ -12,6 +12,7 @@
 #include "kernels/io/regular_file.hpp"
 #include "kernels/random/philox.hpp"
 #include "pipeline/error.hpp"
+#include "stages/source/shards.hpp"
 
 namespace fs = std::filesystem;
 
@@ -224,6 +225,7 @@ HoldoutSplit holdout_split(const Dataset& all, double fraction, std::uint64_t se
   for (Dataset* d : {&s.train, &s.val}) {
     d->num_classes = all.num_classes;
     d->class_names = all.class_names;
+    d->shards = all.shards;
   }
   s.train.origin = all.origin + " (after holdout)";
   s.val.origin = all.origin + " (holdout)";
@@ -240,7 +242,8 @@ Dataset load_split(const SplitSpec& spec, int num_classes) {
     d.class_names = class_index_names(num_classes);
     return d;
   }
-  data_error("unknown data format '" + spec.format + "' (known: csv, imagefolder, folder)");
+  if (spec.format == "shards") return read_shard_dataset(spec.path, num_classes);
+  data_error("unknown data format '" + spec.format + "' (known: csv, imagefolder, folder, shards)");
 }
 
 }  // namespace ft

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,15 +19,25 @@ namespace ft {
 
 struct Sample {
   std::string id;              // CSV Id, or the file name (ImageFolder: "class/name.jpg")
-  std::filesystem::path path;  // file to read
+  std::filesystem::path path;  // file to read (a shard: the .tar file)
   int label = -1;              // -1 when unlabeled
+  // A sample inside a shard (stages/source/shards.hpp): its bytes are [offset, offset + size) of
+  // the shard file `shard` of the dataset, named `member` there; shard -1 reads the whole file.
+  int shard = -1;
+  std::uint64_t offset = 0, size = 0;
+  std::string member;
+  bool has_checksum = false;
+  std::uint64_t xxh3 = 0;  // XXH3-64 of the bytes, from the shard manifest
 };
+
+struct ShardFiles;  // the open shard files of a dataset (stages/source/shards.hpp)
 
 struct Dataset {
   std::vector<Sample> samples;
   int num_classes = 0;                   // 0 when unlabeled
   std::vector<std::string> class_names;  // ImageFolder: folder names; CSV: "0".."K-1"
   std::string origin;                    // where it came from, for messages
+  std::shared_ptr<ShardFiles> shards;    // set for format = "shards"
 
   std::size_t size() const { return samples.size(); }
 };
@@ -56,9 +67,10 @@ HoldoutSplit holdout_split(const Dataset& all, double fraction, std::uint64_t se
 
 // One split's description in `[data]`.
 struct SplitSpec {
-  std::string format;  // "csv" | "folder" | "unlabeled" | "" (holdout)
+  std::string format;  // "csv" | "imagefolder" | "folder" | "shards" | "" (holdout)
   std::filesystem::path images, labels;
-  std::string from;  // holdout source split ("train")
+  std::filesystem::path path;  // shards: the folder of .tar shards
+  std::string from;            // holdout source split ("train")
   double fraction = 0.0;
 };
 

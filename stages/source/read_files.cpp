@@ -7,15 +7,18 @@
 
 #include <stdexcept>
 
-#include "kernels/io/jpeg.hpp"
 #include "pipeline/error.hpp"
+#include "stages/source/shards.hpp"
 #include "stages/stage_shared.hpp"
 
 namespace ft {
 
 ReadFiles::ReadFiles(const Params& p)
+    : ReadFiles(p, OrderSpec{p.get_bool("shuffle") ? ShuffleMode::global : ShuffleMode::none}) {}
+
+ReadFiles::ReadFiles(const Params& p, OrderSpec order)
     : batch_size_(static_cast<std::size_t>(p.get_int("batch_size"))),
-      shuffle_(p.get_bool("shuffle")),
+      order_spec_(order),
       drop_last_(p.get_bool("drop_last")) {}
 
 void ReadFiles::setup(RunContext& ctx) {
@@ -70,9 +73,9 @@ std::size_t ReadFiles::begin_source_pass(const PassInfo& pass) {
   }
   const bool train = pass.split == Split::train;
   const bool drop = train && drop_last_;
-  RankShare share =
-      rank_share(epoch_order(pass_data_->size(), train && shuffle_, pass.seed, pass.epoch), rank_,
-                 world_, drop);
+  RankShare share = rank_share(
+      sample_order(*pass_data_, train ? order_spec_ : OrderSpec{}, pass.seed, pass.epoch), rank_,
+      world_, drop);
   order_ = std::move(share.order);
   padded_from_ = order_.size() - share.padded;
   pass_batches_ = batch_count(order_.size(), local_batch(), drop);
@@ -84,20 +87,22 @@ void ReadFiles::run(Batch& batch) {
   const std::size_t begin = batch.seq * local_batch();
   const std::size_t end = std::min(order_.size(), begin + local_batch());
   batch.jpeg.clear();
-  batch.padded = end > padded_from_ ? end - std::max(begin, padded_from_) : 0;
+  batch.padded = 0;  // counted as emitted: a skipped sample may be a padded one
   for (std::size_t k = begin; k < end; ++k) {
     const std::uint32_t i = order_[k];
     const Sample& s = pass_data_->samples[i];
+    try {
+      append_sample_bytes(*pass_data_, s, batch.jpeg.bytes);
+    } catch (const std::runtime_error& e) {
+      if (skip_unreadable(s, e.what())) continue;
+      throw Error("cannot read sample '" + s.id + "': " + e.what(), 2);
+    }
     batch.id.push_back(s.id);
     batch.index.push_back(i);
     batch.label.push_back(s.label);
-    batch.path.push_back(s.path.string());
-    try {
-      io::append_file_bytes(batch.path.back(), batch.jpeg.bytes);
-    } catch (const std::runtime_error& e) {
-      throw Error("cannot read sample '" + s.id + "': " + e.what(), 2);
-    }
+    batch.path.push_back(sample_location(s));
     batch.jpeg.offsets.push_back(batch.jpeg.bytes.size());
+    batch.padded += k >= padded_from_;
   }
 }
 

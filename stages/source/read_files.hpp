@@ -9,6 +9,7 @@
 
 #include "pipeline/stage.hpp"
 #include "stages/source/dataset.hpp"
+#include "stages/source/sample_order.hpp"
 #include "stages/source/sampler.hpp"
 
 namespace ft {
@@ -20,6 +21,8 @@ inline constexpr std::int64_t kMaxNumClasses = 1'000'000;
 class ReadFiles : public Stage {
  public:
   explicit ReadFiles(const Params& p);
+  // read_shards: the same stage with its order chosen by `shuffle` and `window`.
+  ReadFiles(const Params& p, OrderSpec order);
   // Reads `[data]` and `[model] num_classes` from ctx.config and loads the splits; publishes them
   // as stage_shared(ctx).datasets for stages that need ids or class names (predict).
   void setup(RunContext& ctx) override;
@@ -33,11 +36,17 @@ class ReadFiles : public Stage {
   // it takes its share of every pass, batch_size / world samples per batch.
   void set_processes(int rank, int world);
 
+ protected:
+  // A sample whose bytes cannot be read (or fail their checksum): true drops it from the batch,
+  // false (read_files) makes it an error naming the sample. May run on several threads at once.
+  virtual bool skip_unreadable(const Sample& /*s*/, const std::string& /*why*/) { return false; }
+
  private:
   const Dataset* dataset_for(Split s) const;
 
   std::size_t batch_size_;
-  bool shuffle_, drop_last_;
+  OrderSpec order_spec_;  // of the train split (val and test keep the dataset order)
+  bool drop_last_;
   std::shared_ptr<DataSplits> data_;
   // The current pass; written by begin_source_pass before any run(), read-only during the pass.
   const Dataset* pass_data_ = nullptr;

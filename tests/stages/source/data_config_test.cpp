@@ -61,12 +61,21 @@ TEST_CASE("[data] config errors name file:line:col and the key") {
             .rfind("run.toml:2:9: [data] key 'train' must be a table", 0) == 0);
   CHECK(config_error("[data]\ntrain = { format = \"tfrecord\", images = \"x\" }\n") ==
         "run.toml:2:20: [data] key 'train.format' is 'tfrecord'; expected one of: csv, "
-        "imagefolder, folder");
+        "imagefolder, folder, shards");
   CHECK(config_error("[data]\ntrain = { format = \"csv\", images = \"x\" }\n") ==
         "run.toml:2:9: [data] key 'train.labels' is required with format = \"csv\"");
   CHECK(config_error("[data]\ntrain = { format = \"csv\", images = \"x\", label = \"y\" }\n") ==
-        "run.toml:2:41: [data] unknown key 'train.label' (known: format, images, labels, from, "
-        "fraction)");
+        "run.toml:2:41: [data] unknown key 'train.label' (known: format, images, labels, path, "
+        "from, fraction)");
+  CHECK(config_error("[data]\ntrain = { format = \"shards\" }\n") ==
+        "run.toml:2:9: [data] key 'train.path' is required with format = \"shards\" (the folder "
+        "of .tar shards)");
+  CHECK(config_error("[data]\ntrain = { format = \"shards\", path = \"s\", images = \"x\" }\n") ==
+        "run.toml:2:51: [data] key 'train.images' is not used with format = \"shards\" (give "
+        "path = \"DIR\")");
+  CHECK(config_error("[data]\ntrain = { images = \"x\", path = \"s\" }\n") ==
+        "run.toml:2:32: [data] key 'train.path' is only used with format = \"shards\" (the "
+        "others take images)");
   CHECK(config_error("[data]\nval = { from = \"train\", fraction = 1.5 }\n") ==
         "run.toml:2:36: [data] key 'val.fraction' must be in (0, 1), got 1.500000");
   CHECK(config_error("[data]\ntest = { from = \"train\", fraction = 0.1 }\n")
