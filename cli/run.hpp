@@ -51,6 +51,7 @@ struct PreparedRun {
   RunFolder folder;
   int in_flight = 0;
   int omp_threads = 0;
+  std::int64_t time_limit_s = 0;  // [run] time_limit in seconds (0: none)
   bool resume_finished = false;
   std::int64_t resume_epoch = 0;  // epochs the resumed checkpoint completed
 };
