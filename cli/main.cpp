@@ -1,5 +1,6 @@
 // flowtrain's command line. Only main() catches: ft::Error exits with its code (2 for config
-// and usage errors), anything else with 1, always with one clear line on stderr.
+// and usage errors), a run stopped early by a signal or its time limit with 75 (ft::RunStopped,
+// after saving where it was), anything else with 1, always with one clear line on stderr.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/processes.hpp"
 #include "pipeline/error.hpp"
+#include "pipeline/stop.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"flowtrain: train image classifiers with a stage graph you can see into"};
@@ -18,6 +20,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  } catch (const ft::RunStopped& e) {
+    // Not an error: the run saved where it stopped (pipeline/stop.hpp).
+    std::cerr << "flowtrain: " << e.what() << "\n";
+    return ft::kExitStopped;
   } catch (const ft::Error& e) {
     ft::fail_all_processes(e.exit_code(), e.what());  // returns when this is the only process
     std::cerr << "flowtrain: error: " << e.what() << "\n";

@@ -17,6 +17,7 @@
 #include "kernels/nn/cuda/device.hpp"
 #include "kernels/optim/checkpoint.hpp"
 #include "pipeline/error.hpp"
+#include "pipeline/stop.hpp"
 #include "stages/memory_estimate.hpp"
 #include "stages/stage_shared.hpp"
 #include "stages/train/resume.hpp"
@@ -68,9 +69,13 @@ void prepare_resume(PreparedRun& p, const RunOptions& opt) {
   p.resume_finished = plan.finished;
   if (!plan.accepted.empty() && !opt.quiet) {
     std::cerr << fmt::format(
-        "flowtrain: resuming {} after epoch {} with {} changed key{} "
+        "flowtrain: resuming {} after {} with {} changed key{} "
         "(--accept-changes):\n",
-        opt.resume, plan.epoch, plan.accepted.size(), plan.accepted.size() == 1 ? "" : "s");
+        opt.resume,
+        plan.epoch_batches > 0
+            ? fmt::format("batch {} of epoch {}", plan.epoch_batches, plan.epoch + 1)
+            : fmt::format("epoch {}", plan.epoch),
+        plan.accepted.size(), plan.accepted.size() == 1 ? "" : "s");
     for (const auto& c : plan.accepted)
       std::cerr << fmt::format("  {}: {} -> {}{}\n", c.key, c.before, c.after,
                                c.why.empty() ? "" : " (" + c.why + ")");
@@ -91,6 +96,38 @@ std::string communication_text(const RunContext& ctx) {
       world, 1e3 * c.per_step_s(), 100 * c.overlapped_share(),
       c.steps ? 1e3 * c.exposed_s / static_cast<double>(c.steps) : 0.0,
       static_cast<double>(c.bytes_per_step) / (1024 * 1024), c.buckets, c.buckets == 1 ? "" : "s");
+}
+
+// The command that continues a stopped run: the same config and overrides, --resume last.ckpt.
+std::string continue_command(const RunOptions& opt, const std::string& ckpt) {
+  const auto arg = [](const std::string& s) {
+    if (!s.empty() && s.find_first_of(" \t'\"\\$`!*?;&|<>()[]{}#~") == std::string::npos) return s;
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  };
+  std::string cmd = "flowtrain run " + arg(opt.config_path);
+  for (const auto& o : opt.overrides) cmd += " --set " + arg(o);
+  return cmd + " --resume " + arg(ckpt);
+}
+
+// A train pass stopped early (signal or time limit): saves the position inside the epoch into
+// last.ckpt and throws RunStopped saying how to continue.
+[[noreturn]] void stop_run(PreparedRun& p, const RunOptions& opt, const StopPoint& at) {
+  const std::string why = stop_reason_text(local_stop_reason());
+  auto state = stage_shared(p.ctx).train;
+  if (!state || !state->has_model())
+    throw RunStopped(fmt::format(
+        "stopped by {} before the first training step; nothing was trained or saved. Run the "
+        "config again (with --overwrite) to start",
+        why));
+  const std::string ckpt = state->checkpoint_dir() + "/last.ckpt";
+  state->save(ckpt, {}, static_cast<std::int64_t>(at.batch));
+  throw RunStopped(fmt::format(
+      "stopped by {} after {} batch{} of epoch {} (step {}); saved {}\ncontinue the run "
+      "exactly where it stopped with:\n  {}",
+      why, at.batch, at.batch == 1 ? "" : "es", at.epoch, state->step, ckpt,
+      continue_command(opt, ckpt)));
 }
 
 }  // namespace
@@ -120,6 +157,7 @@ PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
   if (p.omp_threads <= 0) p.omp_threads = ctx.threads;
   ctx.omp_threads = p.omp_threads;
   p.in_flight = static_cast<int>(run("in_flight").value_or<std::int64_t>(0));
+  p.time_limit_s = parse_time_limit(run("time_limit").value_or<std::string>("")).value_or(0);
   ctx.device = resolve_device(run("device").value_or<std::string>("auto"), opt.config_path);
   if (ctx.device == "cuda") nn::cuda::set_allow_tf32(run("tf32").value_or(false));
   ctx.resume_path = opt.resume;
@@ -163,6 +201,7 @@ RunSummary execute_run(const RunOptions& opt) {
           p.ctx.run_dir.string());
     return {};
   }
+  const StopGuard stop(p.time_limit_s);  // signals stop the run cleanly from here on
   RunSummary s;
   s.run_dir = p.ctx.run_dir.string();
   if (p.resume_finished) {
@@ -185,7 +224,7 @@ RunSummary execute_run(const RunOptions& opt) {
   p.folder.commit();
   write_config_file(p.ctx.run_dir / "config.toml", p.config.root,
                     "# resolved config of this run (overrides applied)\n");
-  run_all_passes(pipeline, p.ctx);
+  if (const auto stopped = run_all_passes(pipeline, p.ctx)) stop_run(p, opt, *stopped);
   s.device = p.ctx.device;
   s.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.profile = pipeline.profiler().report();

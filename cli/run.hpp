@@ -54,6 +54,7 @@ struct PreparedRun {
   int in_flight = 0;
   int omp_threads = 0;
   std::shared_ptr<void> scratch;  // a non-zero rank's private run folder (join_processes)
+  std::int64_t time_limit_s = 0;  // [run] time_limit in seconds (0: none)
   bool resume_finished = false;
   std::int64_t resume_epoch = 0;  // epochs the resumed checkpoint completed
 };

@@ -7,6 +7,7 @@
 #include <tbb/task_arena.h>
 
 #include "pipeline/error.hpp"
+#include "pipeline/stop.hpp"
 
 namespace ft {
 
@@ -72,25 +73,32 @@ std::vector<std::size_t> active_stages(const std::vector<ResolvedStage>& chain, 
 
 }  // namespace
 
-std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit) {
+std::size_t Pipeline::run_pass(Split split, int epoch, std::size_t limit, std::size_t start) {
   FT_ASSERT(stages_.size() == graph_.chain.size());
+  stop_seq_ = kNoStop;
   PassInfo pass{split, epoch, ctx_.seed, 0, 0};
   std::size_t n = stages_[0]->begin_source_pass(pass);
   if (limit > 0) n = std::min(n, limit);
   if (n == 0) return 0;
   pass.num_batches = n;
+  if (start > n)
+    throw Error(fmt::format(
+        "the resumed run stopped after batch {} of epoch {}, but that {} pass now has {} "
+        "batches: the data or the batch size changed since, so the position means nothing",
+        start, epoch, split_name(split), n));
 
   const std::vector<std::size_t> active = active_stages(graph_.chain, split);
   for (std::size_t k = 1; k < active.size(); ++k) stages_[active[k]]->begin_pass(pass);
   const int pass_index = profiler_->begin_pass(fmt::format("{} {}", split_name(split), epoch));
   try {
-    run_flow_graph(pass, active, pass_index);
+    run_flow_graph(pass, active, pass_index, start);
   } catch (...) {
     profiler_->end_pass();
     in_flight_ = 0;
     throw;
   }
   profiler_->end_pass();
+  if (stopped_at()) return n;  // the pass did not finish: no stage ends it
   for (std::size_t k = 1; k < active.size(); ++k) {
     try {
       stages_[active[k]]->end_pass(pass);
@@ -133,7 +141,7 @@ void Pipeline::start_batch(Slot* slot, std::uint64_t seq, const PassInfo& pass) 
 // The pass's flow graph: nodes, then the edges, then activate and wait (a stage's exception
 // cancels the graph and comes back from wait_for_all).
 void Pipeline::run_flow_graph(const PassInfo& pass, const std::vector<std::size_t>& active,
-                              int pass_index) {
+                              int pass_index, std::size_t start) {
   using namespace tbb::flow;
   tbb::concurrent_queue<Slot*> pool;
   for (auto& s : slots_) pool.push(s.get());
@@ -144,9 +152,14 @@ void Pipeline::run_flow_graph(const PassInfo& pass, const std::vector<std::size_
 
   // Nodes.
   tbb::flow::graph g;
-  std::uint64_t next_seq = 0;
+  // A train pass may stop early (pipeline/stop.hpp): at each step boundary, in the first serial
+  // stage (the input node when there is none), should_stop decides; the batches from there on
+  // skip every stage, those before it complete.
+  const std::size_t stop_check = pass.split == Split::train ? first_serial(active) : kNoCheck;
+  std::uint64_t next_seq = start;
   input_node<std::uint64_t> input(g, [&](tbb::flow_control& fc) -> std::uint64_t {
-    if (next_seq >= pass.num_batches) {
+    if (stop_check == 0 && stop_seq_ == kNoStop && should_stop(ctx_)) stop_seq_ = next_seq;
+    if (next_seq >= pass.num_batches || next_seq >= stop_seq_) {
       fc.stop();
       return 0;
     }
@@ -157,7 +170,7 @@ void Pipeline::run_flow_graph(const PassInfo& pass, const std::vector<std::size_
     Slot* slot = nullptr;
     FT_ASSERT(pool.try_pop(slot));  // the limiter guarantees a free slot
     start_batch(slot, seq, pass);
-    run_stage(0, slot, pass_index);
+    if (seq < stop_seq_) run_stage(0, slot, pass_index);
     return slot;
   });
   std::vector<std::unique_ptr<sequencer_node<Slot*>>> sequencers;
@@ -165,13 +178,15 @@ void Pipeline::run_flow_graph(const PassInfo& pass, const std::vector<std::size_
   for (std::size_t k = 1; k < active.size(); ++k) {
     const std::size_t i = active[k];
     if (graph_.chain[i].kind->serial)
-      sequencers.push_back(
-          std::make_unique<sequencer_node<Slot*>>(g, [](Slot* s) { return s->batch.seq; }));
+      sequencers.push_back(std::make_unique<sequencer_node<Slot*>>(
+          g, [start](Slot* s) { return s->batch.seq - start; }));
     else
       sequencers.push_back(nullptr);
     stage_nodes.push_back(std::make_unique<function_node<Slot*, Slot*>>(
-        g, concurrency_of(i), [this, i, pass_index](Slot* slot) {
-          run_stage(i, slot, pass_index);
+        g, concurrency_of(i), [this, i, k, pass_index, stop_check](Slot* slot) {
+          if (k == stop_check && stop_seq_ == kNoStop && should_stop(ctx_))
+            stop_seq_ = slot->batch.seq;
+          if (slot->batch.seq < stop_seq_) run_stage(i, slot, pass_index);
           return slot;
         }));
   }
@@ -200,6 +215,18 @@ void Pipeline::run_flow_graph(const PassInfo& pass, const std::vector<std::size_
 
   input.activate();
   g.wait_for_all();
+}
+
+std::size_t Pipeline::first_serial(const std::vector<std::size_t>& active) const {
+  for (std::size_t k = 1; k < active.size(); ++k)
+    if (graph_.chain[active[k]].kind->serial) return k;
+  return 0;
+}
+
+std::optional<std::size_t> Pipeline::stopped_at() const {
+  const std::uint64_t s = stop_seq_.load();
+  if (s == kNoStop) return std::nullopt;
+  return static_cast<std::size_t>(s);
 }
 
 void Pipeline::end_epoch(int epoch) {
@@ -259,23 +286,43 @@ SectionSchema run_section_schema() {
             .default_value = "0",
             .min = 0.0,
             .max = 4096.0},
+           {.name = "time_limit",
+            .type = T::string,
+            .doc = "stop cleanly once this much time has passed (\"11h50m\", \"90m\", \"45s\"; "
+                   "\"\" = none): at the first train step boundary after it, the run saves its "
+                   "position inside the epoch and exits with status 75; --resume continues it "
+                   "exactly (leave time for the checkpoint write and the pass in progress when "
+                   "it is not a train pass)",
+            .default_value = "\"\""},
            {.name = "tf32",
             .type = T::boolean,
             .doc = "device = cuda: let convolutions use TF32 tensor cores (PyTorch's cuDNN "
                    "default; much faster, about 1e-3 relative error); off keeps the GPU within "
                    "float rounding of the CPU",
             .default_value = "false"}},
+      .check =
+          [](const Params& p) {
+            const std::string limit = p.get_string("time_limit");
+            if (!limit.empty() && !parse_time_limit(limit))
+              throw ConfigError(fmt::format(
+                  "{}: \"{}\" is not a time limit: write hours, minutes and seconds, each a whole "
+                  "number followed by its unit, in that order (\"11h50m\", \"90m\", \"45s\", "
+                  "\"1h30m15s\"), more than zero in total; \"\" means none",
+                  p.where("time_limit"), limit));
+          },
   };
 }
 
-void run_all_passes(Pipeline& pipeline, const RunContext& ctx) {
+std::optional<StopPoint> run_all_passes(Pipeline& pipeline, const RunContext& ctx) {
   for (int epoch = ctx.start_epoch; epoch <= ctx.epochs; ++epoch) {
-    pipeline.run_pass(Split::train, epoch);
+    pipeline.run_pass(Split::train, epoch, 0, epoch == ctx.start_epoch ? ctx.start_batch : 0);
+    if (const auto at = pipeline.stopped_at()) return StopPoint{epoch, *at};
     pipeline.run_pass(Split::val, epoch);
     pipeline.end_epoch(epoch);
   }
   pipeline.run_pass(Split::test, ctx.epochs);
   pipeline.finish();
+  return std::nullopt;
 }
 
 }  // namespace ft

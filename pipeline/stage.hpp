@@ -132,7 +132,11 @@ class RunContext {
   int threads = 1;
   int omp_threads = 1;  // OpenMP threads for oneDNN layers (set per calling thread)
   int epochs = 1;
-  int start_epoch = 1;      // > 1 when resuming
+  int start_epoch = 1;          // > 1 when resuming
+  std::size_t start_batch = 0;  // > 0: a stopped run resumes start_epoch's train pass here
+  // Data-parallel runs: combines this process's wish to stop (pipeline/stop.hpp should_stop) into
+  // the run's decision, the same on every process (an allreduce); unset: the process decides.
+  std::function<bool(bool)> agree_stop;
   std::string resume_path;  // --resume checkpoint
   bool quiet = false;
 

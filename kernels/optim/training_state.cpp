@@ -1,6 +1,8 @@
 // Training checkpoint contents; see training_state.hpp for the keys.
 #include "kernels/optim/training_state.hpp"
 
+#include <stdexcept>
+
 namespace ft::optim {
 
 Checkpoint make_training_checkpoint(const std::vector<nn::Parameter*>& params,
@@ -10,6 +12,7 @@ Checkpoint make_training_checkpoint(const std::vector<nn::Parameter*>& params,
   pack_model(c, params, buffers);
   sgd.save_state(c);
   c.ints["run.epoch"] = state.epoch;
+  c.ints["run.epoch_batches"] = state.epoch_batches;
   c.ints["run.step"] = state.step;
   c.ints["run.schedule_step"] = state.schedule_step;
   c.ints["run.seed"] = state.seed;
@@ -24,6 +27,10 @@ RunState restore_training_checkpoint(const Checkpoint& ckpt,
                                      const std::vector<nn::Buffer*>& buffers, Sgd& sgd) {
   RunState s;
   s.epoch = ckpt.int_value("run.epoch");
+  if (const auto it = ckpt.ints.find("run.epoch_batches"); it != ckpt.ints.end())
+    s.epoch_batches = it->second;
+  if (s.epoch_batches < 0)
+    throw std::runtime_error(ckpt.source + ": run.epoch_batches is negative");
   s.step = ckpt.int_value("run.step");
   s.schedule_step = ckpt.int_value("run.schedule_step");
   s.seed = ckpt.int_value("run.seed");

@@ -20,9 +20,12 @@ struct RunState {
   std::string config;     // the resolved config (TOML text)
   std::string schedule;   // Schedule::describe()
   std::string optimizer;  // describe(SgdOptions)
+  // Last, so brace-initialised RunStates of the fields above keep their meaning.
+  std::int64_t epoch_batches = 0;  // batches of the next epoch trained (a run stopped mid-epoch)
 };
 
-// Keys: tensors "model.*", "optim.momentum_buffer.*"; ints "run.epoch", "run.step",
+// Keys: tensors "model.*", "optim.momentum_buffer.*"; ints "run.epoch", "run.epoch_batches"
+// (absent from checkpoints made before runs could stop mid-epoch: 0), "run.step",
 // "run.schedule_step", "run.seed", "optim.step"; strings "run.config", "run.schedule",
 // "run.optimizer".
 Checkpoint make_training_checkpoint(const std::vector<nn::Parameter*>& params,

@@ -8,9 +8,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <bit>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 
 #include "kernels/dist/comm.hpp"
 #include "kernels/nn/cuda/device.hpp"
@@ -33,7 +35,59 @@ struct PassTotals {
   double loss() const { return labelled ? loss_sum / labelled : 0.0; }
   double acc1() const { return labelled ? static_cast<double>(top1) / labelled : 0.0; }
   double acc5() const { return labelled ? static_cast<double>(top5) / labelled : 0.0; }
+
+  // For a run stopped mid-epoch (TrainState::add_pass_state): exact, the sum's bits included.
+  void save(TrainState::PassState& out, const std::string& prefix) const {
+    out[prefix + "samples"] = static_cast<std::int64_t>(samples);
+    out[prefix + "labelled"] = static_cast<std::int64_t>(labelled);
+    out[prefix + "batches"] = static_cast<std::int64_t>(batches);
+    out[prefix + "loss_sum_bits"] = std::bit_cast<std::int64_t>(loss_sum);
+    out[prefix + "top1"] = top1;
+    out[prefix + "top5"] = top5;
+  }
+  void load(const TrainState::PassState& in, const std::string& prefix) {
+    const auto get = [&](const char* key) {
+      const auto it = in.find(prefix + key);
+      return it == in.end() ? std::int64_t{0} : it->second;
+    };
+    samples = static_cast<std::size_t>(get("samples"));
+    labelled = static_cast<std::size_t>(get("labelled"));
+    batches = static_cast<std::size_t>(get("batches"));
+    loss_sum = std::bit_cast<double>(get("loss_sum_bits"));
+    top1 = get("top1");
+    top5 = get("top5");
+  }
 };
+
+// On resume: metrics.csv keeps the header and the rows up to the checkpoint's step (a run killed
+// after its last checkpoint wrote rows the resumed run writes again; a torn last line goes too).
+// Rewritten atomically.
+void keep_rows_until(const std::filesystem::path& path, std::int64_t step) {
+  std::ifstream in(path);
+  std::string line, kept;
+  for (bool header = true; std::getline(in, line); header = false) {
+    if (header) {
+      kept += line + "\n";
+      continue;
+    }
+    std::istringstream fields(line);
+    std::string f;
+    std::vector<std::string> cols;
+    while (std::getline(fields, f, ',')) cols.push_back(f);
+    if (cols.size() != 10) continue;
+    try {
+      if (std::stoll(cols[3]) <= step) kept += line + "\n";
+    } catch (const std::exception&) {
+    }
+  }
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << kept;
+    if (!out.flush()) throw Error(fmt::format("{}: cannot write metrics", tmp.string()));
+  }
+  std::filesystem::rename(tmp, path);
+}
 
 class Metrics final : public Stage {
  public:
@@ -49,6 +103,7 @@ class Metrics final : public Stage {
     tty_ = isatty(STDERR_FILENO) == 1;
     const auto path = ctx.run_dir / "metrics.csv";
     const bool append = !ctx.resume_path.empty() && std::filesystem::exists(path);
+    if (append) keep_rows_until(path, TrainState::get(ctx)->step);
     csv_.open(path, append ? std::ios::app : std::ios::trunc);
     if (!csv_) throw Error(fmt::format("{}: cannot write metrics", path.string()));
     if (!append) csv_ << "scope,split,epoch,step,lr,loss,top1,top5,images_per_s,time_s\n";
@@ -59,6 +114,21 @@ class Metrics final : public Stage {
     pass_ = pass;
     totals_ = {};
     window_ = {};
+    if (auto state = stage_shared(*ctx_).train; state && pass.split == Split::train) {
+      // A run stopped mid-epoch continues its totals and its open step-row window exactly.
+      const auto saved = state->take_resumed_pass_state("metrics.");
+      if (!saved.empty()) {
+        totals_.load(saved, "metrics.totals.");
+        window_.load(saved, "metrics.window.");
+      }
+      if (!saver_added_)
+        state->add_pass_state([this](TrainState::PassState& out) {
+          if (pass_.split != Split::train) return;
+          totals_.save(out, "metrics.totals.");
+          window_.save(out, "metrics.window.");
+        });
+      saver_added_ = true;
+    }
     pass_start_ = last_print_ = Clock::now();
   }
 
@@ -96,6 +166,7 @@ class Metrics final : public Stage {
       csv_ << fmt::format("step,train,{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n",
                           pass_.epoch, state->step, state->lr(), window_.loss(), window_.acc1(),
                           window_.acc5(), totals_.samples / elapsed, seconds_since(run_start_));
+      csv_.flush();  // readable while the pass runs (tail -f)
       window_ = {};
     }
     if (!quiet_) progress(false);
@@ -221,7 +292,7 @@ class Metrics final : public Stage {
   double interval_s_;
   RunContext* ctx_ = nullptr;
   std::shared_ptr<RunResults> results_;
-  bool quiet_ = false, tty_ = false;
+  bool quiet_ = false, tty_ = false, saver_added_ = false;
   std::ofstream csv_;
   PassInfo pass_;
   PassTotals totals_, window_;

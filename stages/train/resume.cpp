@@ -22,8 +22,8 @@ namespace {
 // How a run executes, not what it computes: never compared. init_from and zero_init_residual only
 // shape the initial weights, which the checkpoint replaces.
 const std::set<std::string> kIgnored = {
-    "run.threads",  "run.omp_threads", "run.in_flight",           "run.name",
-    "run.runs_dir", "model.init_from", "model.zero_init_residual"};
+    "run.threads",  "run.omp_threads", "run.in_flight",   "run.name",
+    "run.runs_dir", "run.time_limit",  "model.init_from", "model.zero_init_residual"};
 
 // What the checkpoint's tensors and random stream were made for.
 const std::map<std::string, std::string> kFixed = {
@@ -91,6 +91,26 @@ std::string where_of(const toml::node& v, const std::string& file) {
              : file + " (--set)";
 }
 
+// A run stopped inside an epoch resumes at a batch of that epoch's order: what makes the order
+// (the data, the source's batching) cannot change.
+void fix_data_order(std::vector<ConfigChange>& changes, const ResumePlan& plan) {
+  for (auto& c : changes) {
+    const auto ends_with = [&](const char* s) {
+      const std::string t = s;
+      return c.key.size() > t.size() && c.key.compare(c.key.size() - t.size(), t.size(), t) == 0;
+    };
+    const bool order =
+        c.key.rfind("data.", 0) == 0 ||
+        (c.key.rfind("stage.", 0) == 0 &&
+         (ends_with(".batch_size") || ends_with(".shuffle") || ends_with(".drop_last")));
+    if (!order || c.fixed) continue;
+    c.fixed = true;
+    c.why = fmt::format(
+        "the run stopped after batch {} of epoch {} and continues that epoch's data order",
+        plan.epoch_batches, plan.epoch + 1);
+  }
+}
+
 }  // namespace
 
 std::vector<ConfigChange> config_changes(const toml::table& before, const toml::table& after,
@@ -131,6 +151,8 @@ ResumePlan check_resume(const optim::Checkpoint& ckpt, const toml::table& config
   ResumePlan plan;
   try {
     plan.epoch = ckpt.int_value("run.epoch");
+    if (const auto it = ckpt.ints.find("run.epoch_batches"); it != ckpt.ints.end())
+      plan.epoch_batches = it->second;
   } catch (const std::runtime_error& e) {
     throw Error(e.what(), 2);
   }
@@ -151,6 +173,7 @@ ResumePlan check_resume(const optim::Checkpoint& ckpt, const toml::table& config
   }
   std::vector<ConfigChange> changes = config_changes(before, config, config_file);
   if (changes.empty() || plan.finished) return plan;
+  if (plan.epoch_batches > 0) fix_data_order(changes, plan);
   const bool any_fixed =
       std::any_of(changes.begin(), changes.end(), [](const ConfigChange& c) { return c.fixed; });
   if (accept_changes && !any_fixed) {

@@ -29,6 +29,7 @@ std::vector<ConfigChange> config_changes(const toml::table& before, const toml::
 
 struct ResumePlan {
   std::int64_t epoch = 0;              // epochs the checkpoint completed
+  std::int64_t epoch_batches = 0;      // > 0: batches of epoch + 1 trained (a stopped run)
   std::int64_t epochs = 0;             // epochs the current config asks for
   bool finished = false;               // epoch >= epochs: there is nothing left to run
   std::vector<ConfigChange> accepted;  // differences resumed with (--accept-changes)

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,10 +50,22 @@ class TrainState {
 
   // Checkpoints: weights, batch-norm stats, optimizer state, step/epoch, seed, config. Saves
   // `path` first, then each of `copies` as a copy of it (optim::save_checkpoint); refuses (Error)
-  // a state holding NaN or inf, so the last good checkpoint stays.
-  void save(const std::string& path, const std::vector<std::string>& copies = {}) const;
+  // a state holding NaN or inf, so the last good checkpoint stays. `epoch_batches` > 0: the run
+  // stopped after that many batches of epoch completed_epochs + 1, and the pass state of the
+  // stages (add_pass_state) is saved too.
+  void save(const std::string& path, const std::vector<std::string>& copies = {},
+            std::int64_t epoch_batches = 0) const;
   void load_resume(const std::string& path);  // everything; the run continues after its epoch
   std::string checkpoint_dir() const;
+
+  // What serial stages accumulated over a train pass so far (metrics' running totals), for a run
+  // that stops mid-epoch: each saver adds entries under its own prefix ("metrics."); they are
+  // stored as checkpoint ints "pass.<key>". On resume, a stage takes its entries back once.
+  using PassState = std::map<std::string, std::int64_t>;
+  void add_pass_state(std::function<void(PassState&)> saver) {
+    pass_savers_.push_back(std::move(saver));
+  }
+  PassState take_resumed_pass_state(const std::string& prefix);
 
  private:
   explicit TrainState(RunContext& ctx);
@@ -68,6 +82,8 @@ class TrainState {
   bool schedule_per_step_ = true;
   std::optional<optim::Schedule> schedule_;
   std::int64_t steps_per_epoch_ = 0;
+  std::vector<std::function<void(PassState&)>> pass_savers_;
+  PassState resumed_pass_state_;
 };
 
 }  // namespace ft

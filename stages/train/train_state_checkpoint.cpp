@@ -15,14 +15,24 @@
 
 namespace ft {
 
+TrainState::PassState TrainState::take_resumed_pass_state(const std::string& prefix) {
+  PassState out;
+  for (auto it = resumed_pass_state_.lower_bound(prefix);
+       it != resumed_pass_state_.end() && it->first.rfind(prefix, 0) == 0;)
+    out.insert(resumed_pass_state_.extract(it++));
+  return out;
+}
+
 std::string TrainState::checkpoint_dir() const { return (ctx_.run_dir / "checkpoints").string(); }
 
-void TrainState::save(const std::string& path, const std::vector<std::string>& copies) const {
+void TrainState::save(const std::string& path, const std::vector<std::string>& copies,
+                      std::int64_t epoch_batches) const {
   FT_ASSERT(model_);
   optim::RunState run;
   run.epoch = completed_epochs;
+  run.epoch_batches = epoch_batches;
   run.step = step;
-  run.schedule_step = schedule_ ? optim::schedule_index(completed_epochs + start_epoch_, 0,
+  run.schedule_step = schedule_ ? optim::schedule_index(completed_epochs + start_epoch_, epoch_batches,
                                                         steps_per_epoch_, schedule_per_step_)
                                 : 0;
   run.seed = static_cast<std::int64_t>(ctx_.seed);
@@ -39,6 +49,11 @@ void TrainState::save(const std::string& path, const std::vector<std::string>& c
   ck.ints["arch.in_channels"] = spec_.in_channels;
   ck.ints["arch.height"] = spec_.height;
   ck.ints["arch.width"] = spec_.width;
+  if (epoch_batches > 0) {
+    PassState pass;
+    for (const auto& saver : pass_savers_) saver(pass);
+    for (const auto& [key, value] : pass) ck.ints["pass." + key] = value;
+  }
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   // A diverged state would replace the last good checkpoint with one no run can resume from.
   if (const std::string bad = optim::non_finite_text(ck); !bad.empty())
@@ -93,6 +108,9 @@ void TrainState::load_resume(const std::string& path) {
     model_->to_device();
     step = run.step;
     completed_epochs = static_cast<int>(run.epoch);
+    ctx_.start_batch = static_cast<std::size_t>(run.epoch_batches);
+    for (const auto& [key, value] : ck.ints)
+      if (key.rfind("pass.", 0) == 0) resumed_pass_state_[key.substr(5)] = value;
     stage_shared(ctx_).resume = nullptr;  // restored: its memory can go
   } catch (const Error&) {
     throw;

@@ -4,6 +4,7 @@
 // mismatched checkpoint is rejected by --resume and init_from with a clear message; a diverged
 // state is never saved over the last good checkpoint.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -26,8 +27,17 @@ namespace {
 
 // 3 classes told apart by colour: red, green, blue squares with noise; 16x16 RGB.
 fs::path make_dataset() {
-  const fs::path root = fs::temp_directory_path() / "ft_train_stages_test";
+  // Per process: two test runs at once must not share it.
+  const fs::path root =
+      fs::temp_directory_path() / ("ft_train_stages_test_" + std::to_string(::getpid()));
   fs::remove_all(root);
+  static const struct Cleanup {  // at exit
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{root};
   fs::create_directories(root / "trainval");
   fs::create_directories(root / "test");
   std::ofstream labels(root / "labels.csv");
