@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const ft::RunStopped& e) {
     // Not an error: the run saved where it stopped (pipeline/stop.hpp).
-    std::cerr << "flowtrain: " << e.what() << "\n";
+    if (ft::speaks_for_run()) std::cerr << "flowtrain: " << e.what() << "\n";
     return ft::kExitStopped;
   } catch (const ft::Error& e) {
     ft::fail_all_processes(e.exit_code(), e.what());  // returns when this is the only process

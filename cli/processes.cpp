@@ -66,6 +66,13 @@ void join_processes(RunContext& ctx, const toml::table& config, bool create_run_
     const std::lock_guard lock(g_mutex);
     g_comm = shared.comm;
   }
+  if (shared.comm->size() > 1)
+    // Every process stops at the same step (pipeline/stop.hpp): the stop flag, max-reduced.
+    ctx.agree_stop = [comm = shared.comm](bool local) {
+      double flag = local ? 1.0 : 0.0;
+      comm->allreduce_max(&flag, 1);
+      return flag > 0;
+    };
   const int rank = shared.comm->rank();
   if (rank == 0) return;
   ctx.quiet = true;
@@ -77,6 +84,11 @@ void join_processes(RunContext& ctx, const toml::table& config, bool create_run_
 }
 
 bool writes_outputs(const RunContext& ctx) { return run_rank(ctx) == 0; }
+
+bool speaks_for_run() {
+  const std::lock_guard lock(g_mutex);
+  return !g_comm || g_comm->rank() == 0;
+}
 
 void fail_all_processes(int code, const std::string& what) {
   std::shared_ptr<dist::Comm> comm;

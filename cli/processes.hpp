@@ -20,6 +20,10 @@ void join_processes(RunContext& ctx, const toml::table& config, bool create_run_
 // True on the process that writes the run's outputs and prints its summary.
 bool writes_outputs(const RunContext& ctx);
 
+// False on the processes of a data-parallel run other than rank 0 (they say nothing when the
+// run stops early: rank 0 prints how to continue).
+bool speaks_for_run();
+
 // When this process is one of several: reports `what` as this rank's failure and ends every
 // process of the job with `code` (never returns). Otherwise returns and the caller exits alone.
 void fail_all_processes(int code, const std::string& what);

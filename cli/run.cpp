@@ -189,7 +189,9 @@ PreparedRun prepare_run(const RunOptions& opt, bool create_run_dir) {
 
 RunSummary execute_run(const RunOptions& opt) {
   PreparedRun p = prepare_run(opt);
+  const bool writer = writes_outputs(p.ctx);  // a data-parallel run's rank 0 speaks for it
   if (opt.dry_run) {
+    if (!writer) return {};
     std::cout << fmt::format("config {} is valid; resolved graph:\n{}", opt.config_path,
                              describe_graph(p.graph));
     if (p.resume_finished)
@@ -205,10 +207,11 @@ RunSummary execute_run(const RunOptions& opt) {
   RunSummary s;
   s.run_dir = p.ctx.run_dir.string();
   if (p.resume_finished) {
-    std::cout << fmt::format(
-        "nothing to do: {} completed {} epoch{} and the config asks for {}; {} is unchanged "
-        "(raise run.epochs to train further)\n",
-        opt.resume, p.resume_epoch, p.resume_epoch == 1 ? "" : "s", p.ctx.epochs, s.run_dir);
+    if (writer)
+      std::cout << fmt::format(
+          "nothing to do: {} completed {} epoch{} and the config asks for {}; {} is unchanged "
+          "(raise run.epochs to train further)\n",
+          opt.resume, p.resume_epoch, p.resume_epoch == 1 ? "" : "s", p.ctx.epochs, s.run_dir);
     s.nothing_to_do = true;
     return s;
   }

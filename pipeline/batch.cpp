@@ -46,6 +46,8 @@ void Batch::reset() {
   logits.clear();
   loss.clear();
   padded = 0;
+  trained_step = 0;
+  trained_lr = 0;
 }
 
 namespace {

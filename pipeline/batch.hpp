@@ -139,6 +139,11 @@ struct Batch {
   // every process has as many as the others (DistributedSampler's padding). They are trained on,
   // as PyTorch does, but metrics and predictions skip them.
   std::size_t padded = 0;
+  // Set by train_step: the optimizer step count after this batch's step and the learning rate it
+  // used. Later stages log these, not the shared training state, which the next step may already
+  // have advanced (the stages run concurrently).
+  std::int64_t trained_step = 0;
+  double trained_lr = 0;
 
   std::size_t size() const { return id.size(); }
   // Entities that count in metrics and predictions.

@@ -164,7 +164,7 @@ class Metrics final : public Stage {
     if (pass_.split == Split::train && state &&
         window_.batches >= static_cast<std::size_t>(every_steps_)) {
       csv_ << fmt::format("step,train,{},{},{:.8g},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f}\n",
-                          pass_.epoch, state->step, state->lr(), window_.loss(), window_.acc1(),
+                          pass_.epoch, b.trained_step, b.trained_lr, window_.loss(), window_.acc1(),
                           window_.acc5(), totals_.samples / elapsed, seconds_since(run_start_));
       csv_.flush();  // readable while the pass runs (tail -f)
       window_ = {};

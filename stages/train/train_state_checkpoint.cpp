@@ -32,9 +32,10 @@ void TrainState::save(const std::string& path, const std::vector<std::string>& c
   run.epoch = completed_epochs;
   run.epoch_batches = epoch_batches;
   run.step = step;
-  run.schedule_step = schedule_ ? optim::schedule_index(completed_epochs + start_epoch_, epoch_batches,
-                                                        steps_per_epoch_, schedule_per_step_)
-                                : 0;
+  run.schedule_step = schedule_
+                          ? optim::schedule_index(completed_epochs + start_epoch_, epoch_batches,
+                                                  steps_per_epoch_, schedule_per_step_)
+                          : 0;
   run.seed = static_cast<std::int64_t>(ctx_.seed);
   if (ctx_.config) run.config = to_toml_text(*ctx_.config);
   if (schedule_) run.schedule = schedule_->describe();

@@ -68,8 +68,9 @@ class TrainStep final : public Stage {
       sync_->finish(scale);
     else if (accumulate_ > 1)
       scale_grads(model, scale);
+    b.trained_lr = opt.lr();
     opt.step();
-    ++state_->step;
+    b.trained_step = ++state_->step;
   }
 
   void end_pass(const PassInfo& pass) override {

@@ -164,3 +164,30 @@ TEST_CASE("a process killed mid-run: the job exits non-zero within a bounded tim
   CHECK_MESSAGE(std::regex_search(r.err, std::regex("rank 1")), r.err);
   CHECK(seconds < 60);
 }
+
+TEST_CASE("a time limit stops every process at the same step; --resume continues bit for bit") {
+  const std::string s = kSame + "--set run.epochs=40 ";  // several seconds: past the limit
+  const Result full = ws().mpirun(2, "run " + ws().config + s + "--set run.name=dp_full");
+  REQUIRE_MESSAGE(full.code == 0, full.err);
+  const Result cut =
+      ws().mpirun(2, "run " + ws().config + s + "--set run.name=dp_cut --set run.time_limit=1s");
+  REQUIRE_MESSAGE(cut.code == 75, cut.err);
+  // One message, from rank 0, with the command that continues (rank 1's scratch path unnamed).
+  CHECK(cut.err.find("--resume runs/dp_cut/checkpoints/last.ckpt") != std::string::npos);
+  CHECK(cut.err.find("flowtrain-rank1") == std::string::npos);
+  const Result resumed = ws().mpirun(2, "run " + ws().config + s +
+                                            "--set run.name=dp_cut --resume "
+                                            "runs/dp_cut/checkpoints/last.ckpt");
+  REQUIRE_MESSAGE(resumed.code == 0, resumed.err);
+  const auto a = parameters_of("dp_full"), b = parameters_of("dp_cut");
+  REQUIRE(a.size() == b.size());
+  for (const auto& [name, t] : a) {
+    CAPTURE(name);
+    CHECK(std::memcmp(t.data.data(), b.at(name).data.data(), t.data.size() * sizeof(float)) == 0);
+  }
+  // The checkpoint holds no process count: one process continues the same run.
+  const Result one = ws().run("run " + ws().config + kSame +
+                              "--set run.epochs=41 --set run.name=dp_cut --resume "
+                              "runs/dp_cut/checkpoints/last.ckpt");
+  CHECK_MESSAGE(one.code == 0, one.err);
+}
