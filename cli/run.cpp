@@ -92,7 +92,7 @@ std::string communication_text(const RunContext& ctx) {
   return fmt::format(
       "communication ({} processes): gradient all-reduce {:.1f} ms per step, {:.0f}% of it "
       "overlapped with the backward pass ({:.1f} ms exposed); {:.1f} MB per step in {} "
-      "bucket{}\n",
+      "bucket{} (the stage figures above are rank 0's share of each batch)\n",
       world, 1e3 * c.per_step_s(), 100 * c.overlapped_share(),
       c.steps ? 1e3 * c.exposed_s / static_cast<double>(c.steps) : 0.0,
       static_cast<double>(c.bytes_per_step) / (1024 * 1024), c.buckets, c.buckets == 1 ? "" : "s");

@@ -63,6 +63,7 @@ GradSync::GradSync(dist::Comm& comm, std::vector<nn::Parameter*> params, double 
 
 void GradSync::arm() {
   armed_ = true;
+  any_started_ = false;
   next_to_start_ = 0;
   std::fill(final_.begin(), final_.end(), 0);
   for (Bucket& b : buckets_) {
@@ -73,7 +74,8 @@ void GradSync::arm() {
 }
 
 void GradSync::start(Bucket& b) {
-  if (next_to_start_ == 0) first_start_ = Clock::now();
+  if (!any_started_) first_start_ = Clock::now();
+  any_started_ = true;
   b.started = true;
   if (device_) {
     for (std::size_t i : b.params)
@@ -114,6 +116,7 @@ void GradSync::grads_ready(std::size_t first, std::size_t last) {
 void GradSync::finish(float scale) {
   const auto backward_end = Clock::now();
   if (!armed_) arm();
+  if (!any_started_) first_start_ = backward_end;
   while (next_to_start_ < buckets_.size()) start(buckets_[next_to_start_++]);
   for (Bucket& b : buckets_) {
     for (auto& r : b.requests) r->wait();

@@ -69,7 +69,7 @@ class GradSync {
   std::vector<std::size_t> bucket_of_;  // parameter index -> bucket
   std::vector<char> final_;             // parameter index -> final this step
   std::size_t next_to_start_ = 0;       // buckets start in order, as DDP's do
-  bool armed_ = false;
+  bool armed_ = false, any_started_ = false;
   Clock::time_point first_start_;
   CommStats stats_;
 };

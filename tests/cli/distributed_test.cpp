@@ -97,6 +97,16 @@ TEST_CASE("2 processes x global batch 32 = 1 process with accumulate_steps = 2, 
   // One run, not two: rank 0 alone wrote the folder; the summary says how many processes ran.
   CHECK(summary_of("two").find("\"processes\": 2") != std::string::npos);
   CHECK(summary_of("acc").find("\"processes\": 1") != std::string::npos);
+  // Communication was measured: some time per step, well under a second, and a share overlapped.
+  std::smatch m;
+  const std::string two_summary = summary_of("two");
+  REQUIRE(std::regex_search(two_summary, m,
+                            std::regex("\"comm_s_per_step\": ([0-9.]+), "
+                                       "\"comm_overlapped_share\": ([-0-9.]+)")));
+  CHECK(std::stod(m[1]) > 0);
+  CHECK(std::stod(m[1]) < 1.0);
+  CHECK(std::stod(m[2]) >= 0);
+  CHECK(std::stod(m[2]) <= 1);
   CHECK(fs::is_regular_file(ws().dir / "runs/two/metrics.csv"));
   // The train metrics agree too: every sample counted once.
   CHECK(acc.out.find("train: 2 epochs") != std::string::npos);
