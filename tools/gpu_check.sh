@@ -176,14 +176,15 @@ probe_command() {
 }
 
 # The device's CUDA libraries (PyTorch's wheels, a toolkit): cuDNN's folder first, so its cuDNN
-# wins, then cuBLAS, cudart, NVRTC; PyTorch's before others for each.
+# wins, then cuBLAS, cudart, NVRTC, NCCL (data-parallel training); PyTorch's before others for
+# each.
 find_cuda_libdirs() {
   planned=$((planned + 15))
   local found lib dirs=()
   found=$(timeout 15 find /opt /usr/local /usr/lib /usr/lib64 -name 'lib*.so.*' \
     \( -name 'libcudnn.so.9' -o -name 'libcublas.so.13' -o -name 'libcublasLt.so.13' \
-    -o -name 'libcudart.so.13' -o -name 'libnvrtc.so.13' \) 2>/dev/null || true)
-  for lib in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13 libcudart.so.13 libnvrtc.so.13; do
+    -o -name 'libcudart.so.13' -o -name 'libnvrtc.so.13' -o -name 'libnccl.so.2' \) 2>/dev/null || true)
+  for lib in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13 libcudart.so.13 libnvrtc.so.13 libnccl.so.2; do
     while read -r d; do
       [[ -n $d && " ${dirs[*]} " != *" $d "* ]] && dirs+=("$d")
     done < <(grep "/$lib\$" <<<"$found" | xargs -r -n1 dirname | sort | awk '/^\/opt\/torch/ { print; next } { rest = rest $0 "\n" } END { printf "%s", rest }')
@@ -341,6 +342,7 @@ step_conformance() {
     case $name in
       test_nn_gpu) seconds=100 ;;
       test_augment_gpu) seconds=40 ;;
+      test_dist_gpu) seconds=10 ;;
       *) seconds=25 ;;
     esac
     x "$seconds" "$name.log" list ftenv "$suite" --test-case-exclude="$BENCH_CASES" --duration=true

@@ -23,7 +23,7 @@ TEST_CASE("NCCL: one process on one GPU") {
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     cudaGetLastError();
 #ifdef FT_DIST_REQUIRE_GPU
-    FAIL("dist_nccl_gpu runs on a GPU machine, but CUDA sees no device");
+    FAIL("test_dist_gpu runs on a GPU machine, but CUDA sees no device");
 #endif
     auto boot = ft::dist::make_single_comm(5);
     CHECK_THROWS_AS(ft::dist::make_nccl_comm(World{}, *boot, nullptr, 5), DistError);
