@@ -49,6 +49,10 @@ class Conv2d final : public Module {
     };
     const auto in_any = [&](const memory::dims& d) { return any(d, in_type_); };
     const memory::desc b_md = spec_.bias ? plain_md({spec_.out_channels}, tag::x) : memory::desc();
+    const memory::data_type wgrad_type =
+        conv_bf16_weight_grad(spec_, oh, ow, dnnl::get_effective_cpu_isa())
+            ? in_type_
+            : memory::data_type::f32;
 
     const auto algo =
         dnnl::algorithm::convolution_direct;  // winograd (convolution_auto) measured no faster here
@@ -64,8 +68,9 @@ class Conv2d final : public Module {
                                               dil, pad_l, pad_r),
         engine(), fwd_pd);
     dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(
-        dnnl::convolution_backward_weights::desc(algo, in_any(src_d), any(w_d), b_md, in_any(dst_d),
-                                                 strides, dil, pad_l, pad_r),
+        dnnl::convolution_backward_weights::desc(algo, any(src_d, wgrad_type), any(w_d), b_md,
+                                                 any(dst_d, wgrad_type), strides, dil, pad_l,
+                                                 pad_r),
         engine(), fwd_pd);
     prims_.build(fwd_pd, bwd_d_pd, bwd_w_pd, md_of(in_), plain_md(w_d, w_tag), md_of(out_), b_md,
                  p_);
@@ -106,6 +111,11 @@ class Conv2d final : public Module {
 };
 
 }  // namespace
+
+bool conv_bf16_weight_grad(const Conv2dSpec& spec, int out_h, int out_w, dnnl::cpu_isa isa) {
+  if (isa == dnnl::cpu_isa::avx512_core_amx) return true;
+  return spec.kernel == 1 || (spec.stride == 1 && out_h * out_w > 16);
+}
 
 ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision) {
   return std::make_unique<Conv2d>(spec, blocked, precision);
