@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/nn/cpu/dnnl_context.hpp"
 #include "kernels/nn/loss.hpp"
 #include "kernels/nn/model.hpp"
 #include "kernels/random/philox.hpp"
@@ -119,9 +120,9 @@ int main(int argc, char** argv) {
   const double median = step_s[step_s.size() / 2];
   std::printf(
       "flowtrain %-4s %-13s %dx%dx%d batch %d threads %d: %7.1f images/s (median step %.0f ms; "
-      "mean forward %.0f ms, backward %.0f ms, update %.0f ms)\n",
+      "mean forward %.0f ms, backward %.0f ms, update %.0f ms; oneDNN ISA %s)\n",
       precision.c_str(), spec.kind.c_str(), spec.in_channels, spec.height, spec.width, batch,
       threads, double(batch) / median, 1e3 * median, 1e3 * fwd_s / steps, 1e3 * bwd_s / steps,
-      1e3 * upd_s / steps);
+      1e3 * upd_s / steps, ft::nn::cpu::isa_name(dnnl::get_effective_cpu_isa()).c_str());
   return 0;
 }

@@ -17,14 +17,18 @@ models=${MODELS:-resnet18 3 64 64;mini_resnet 3 64 64;resnet_small 1 28 28}
 ninja -C "$build" tests/kernels/nn/bench_train >/dev/null
 bench="$build/tests/kernels/nn/bench_train"
 export OMP_NUM_THREADS="$threads"
+peer=yes
+/usr/bin/python3 -c "import torch, torchvision" 2>/dev/null || peer=""
+[ -n "$peer" ] || echo "# PyTorch/torchvision not importable by /usr/bin/python3: flowtrain only"
 echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-for round in $(seq "$rounds"); do
+for _ in $(seq "$rounds"); do
   echo "$models" | tr ';' '\n' | while read -r model; do
     for p in $precisions; do
       flag=""
       [ "$p" = bf16 ] && flag="--bf16"
       # shellcheck disable=SC2086
       "$bench" $model --batch "$batch" --threads "$threads" --steps "$steps" --warmup 1 --precision "$p"
+      [ -n "$peer" ] || continue
       # shellcheck disable=SC2086
       /usr/bin/python3 "$root/tools/bench_train.py" $model --batch "$batch" --threads "$threads" --steps "$steps" --warmup 1 $flag
     done
