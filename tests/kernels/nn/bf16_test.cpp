@@ -245,7 +245,8 @@ TEST_CASE("bf16 is refused on a CPU without bf16 instructions, naming oneDNN's I
   }
   CHECK_NOTHROW(cpu::require_bf16(dnnl::cpu_isa::avx512_core_bf16));
   CHECK_NOTHROW(cpu::require_bf16(dnnl::cpu_isa::avx512_core_amx));
-  // This machine: the factory refuses exactly when the ISA check does.
+  // This machine (or oneDNN capped by ONEDNN_MAX_CPU_ISA): the factory refuses exactly when the
+  // ISA check does.
   if (cpu_has_bf16())
     CHECK_NOTHROW((void)cpu_layers(true, Precision::bf16));
   else
