@@ -299,7 +299,15 @@ SectionSchema run_section_schema() {
             .doc = "device = cuda: let convolutions use TF32 tensor cores (PyTorch's cuDNN "
                    "default; much faster, about 1e-3 relative error); off keeps the GPU within "
                    "float rounding of the CPU",
-            .default_value = "false"}},
+            .default_value = "false"},
+           {.name = "precision",
+            .type = T::string,
+            .doc = "arithmetic of convolutions and matmuls: f32, or bf16 (bfloat16 inputs, f32 "
+                   "sums and outputs; master weights, batch norm, loss and optimizer stay f32). "
+                   "bf16 runs on device = cpu with AVX-512 BF16 or AMX (oneDNN) and is refused on "
+                   "a CPU without them and on cuda",
+            .default_value = "\"f32\"",
+            .choices = {"f32", "bf16"}}},
       .check =
           [](const Params& p) {
             const std::string limit = p.get_string("time_limit");

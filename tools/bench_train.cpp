@@ -1,6 +1,7 @@
 // bench_train: training throughput of one model on the CPU (forward + cross-entropy + backward +
-// an SGD momentum/weight-decay update), batch N, T OpenMP threads; prints images/s. The PyTorch
-// twin is tools/bench_train.py; tools/bench_train.sh runs both side by side.
+// an SGD momentum/weight-decay update), batch N, T OpenMP threads, f32 or bf16 convolutions and
+// matmuls; prints images/s. The PyTorch twin is tools/bench_train.py; tools/bench_train.sh runs
+// both side by side.
 #include <omp.h>
 
 #include <algorithm>
@@ -8,9 +9,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "kernels/nn/cpu/dnnl_context.hpp"
 #include "kernels/nn/loss.hpp"
 #include "kernels/nn/model.hpp"
 #include "kernels/random/philox.hpp"
@@ -21,6 +25,7 @@ void usage() {
   std::fprintf(
       stderr,
       "usage: bench_train MODEL C H W [--batch 128] [--threads 2] [--steps 10] [--warmup 2]\n"
+      "                   [--precision f32|bf16]\n"
       "  MODEL: resnet18 | mini_resnet | resnet_small | resnet34 | resnet50 | resnext50_32x4d\n");
 }
 
@@ -38,10 +43,14 @@ int main(int argc, char** argv) {
   spec.width = std::atoi(argv[4]);
   spec.num_classes = spec.kind == "resnet_small" ? 10 : 200;
   int batch = 128, threads = 2, steps = 10, warmup = 2;
+  std::string precision = "f32";
   for (int i = 5; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
-    if (k == "--batch")
+    if (k == "--precision" &&
+        (std::strcmp(argv[i + 1], "f32") == 0 || std::strcmp(argv[i + 1], "bf16") == 0))
+      precision = argv[i + 1];
+    else if (k == "--batch")
       batch = v;
     else if (k == "--threads")
       threads = v;
@@ -55,7 +64,14 @@ int main(int argc, char** argv) {
     }
   }
   omp_set_num_threads(threads);
-  auto model = ft::nn::make_model(spec);
+  const auto p = precision == "bf16" ? ft::nn::Precision::bf16 : ft::nn::Precision::f32;
+  std::unique_ptr<ft::nn::Model> model;
+  try {
+    model = ft::nn::make_model(spec, ft::nn::cpu_layers(true, p));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train: %s\n", e.what());
+    return 1;
+  }
   const std::int64_t per = std::int64_t{spec.in_channels} * spec.height * spec.width;
   std::vector<float> x(per * batch);
   ft::rng::Philox g(1, 0, 0, 0);
@@ -103,10 +119,10 @@ int main(int argc, char** argv) {
   std::sort(step_s.begin(), step_s.end());
   const double median = step_s[step_s.size() / 2];
   std::printf(
-      "flowtrain %-13s %dx%dx%d batch %d threads %d: %7.1f images/s (median step %.0f ms; mean "
-      "forward %.0f ms, backward %.0f ms, update %.0f ms)\n",
-      spec.kind.c_str(), spec.in_channels, spec.height, spec.width, batch, threads,
-      double(batch) / median, 1e3 * median, 1e3 * fwd_s / steps, 1e3 * bwd_s / steps,
-      1e3 * upd_s / steps);
+      "flowtrain %-4s %-13s %dx%dx%d batch %d threads %d: %7.1f images/s (median step %.0f ms; "
+      "mean forward %.0f ms, backward %.0f ms, update %.0f ms; oneDNN ISA %s)\n",
+      precision.c_str(), spec.kind.c_str(), spec.in_channels, spec.height, spec.width, batch,
+      threads, double(batch) / median, 1e3 * median, 1e3 * fwd_s / steps, 1e3 * bwd_s / steps,
+      1e3 * upd_s / steps, ft::nn::cpu::isa_name(dnnl::get_effective_cpu_isa()).c_str());
   return 0;
 }

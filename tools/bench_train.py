@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """PyTorch twin of bench_train: training images/s (forward + cross-entropy + backward + SGD with
-momentum 0.9 and weight decay 5e-4) for one model, batch N, T threads.
-usage: /usr/bin/python3 tools/bench_train.py MODEL C H W [--batch 128] [--threads 2] [--steps 10] [--warmup 2]"""
+momentum 0.9 and weight decay 5e-4) for one model, batch N, T threads; --bf16: as a PyTorch user
+runs bf16 on the CPU (channels_last model and input, bf16 autocast around forward and loss).
+usage: /usr/bin/python3 tools/bench_train.py MODEL C H W [--batch 128] [--threads 2] [--steps 10] [--warmup 2] [--bf16]"""
 import argparse
 import os
 import sys
@@ -65,6 +66,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     classes = 10 if a.model == "resnet_small" else 200
@@ -73,11 +75,15 @@ def main():
     g = torch.Generator().manual_seed(1)
     x = torch.rand(a.batch, a.c, a.h, a.w, generator=g) * 2 - 1
     y = torch.randint(0, classes, (a.batch,), generator=g)
+    if a.bf16:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     fwd = bwd = upd = 0.0
     step_s = []
     for step in range(a.warmup + a.steps):
         t0 = time.perf_counter()
-        loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
         t1 = time.perf_counter()
         opt.zero_grad()
         loss.backward()
@@ -89,7 +95,8 @@ def main():
             step_s.append(t3 - t0)
     n = a.steps
     median = sorted(step_s)[len(step_s) // 2]  # steadier than the mean on a shared machine
-    print(f"pytorch   {a.model:<13} {a.c}x{a.h}x{a.w} batch {a.batch} threads {a.threads}: {a.batch / median:7.1f} images/s "
+    precision = "bf16" if a.bf16 else "f32"
+    print(f"pytorch   {precision:<4} {a.model:<13} {a.c}x{a.h}x{a.w} batch {a.batch} threads {a.threads}: {a.batch / median:7.1f} images/s "
           f"(median step {1e3 * median:.0f} ms; mean forward {1e3 * fwd / n:.0f} ms, backward {1e3 * bwd / n:.0f} ms, "
           f"update {1e3 * upd / n:.0f} ms)")
 

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Training throughput, flowtrain vs PyTorch 1.13, side by side: forward + cross-entropy +
-# backward + SGD (momentum 0.9, weight decay 5e-4), batch 128, 2 threads (override: THREADS=,
-# BATCH=, STEPS=, ROUNDS=). Each round runs flowtrain then PyTorch on each model; compare the
-# rounds' numbers (images/s from the median step). Usage: tools/bench_train.sh [BUILD_DIR]
+# backward + SGD (momentum 0.9, weight decay 5e-4), batch 128, 2 threads, in f32 and bf16
+# (override: THREADS=, BATCH=, STEPS=, ROUNDS=, PRECISIONS="f32 bf16", MODELS="resnet18 3 64 64;
+# ..."). Each round runs flowtrain then PyTorch on each model and precision (PyTorch's bf16:
+# channels_last + bf16 autocast); compare the rounds' numbers (images/s from the median step).
+# Usage: tools/bench_train.sh [BUILD_DIR]
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -10,15 +12,25 @@ threads=${THREADS:-2}
 batch=${BATCH:-128}
 steps=${STEPS:-5}
 rounds=${ROUNDS:-2}
+precisions=${PRECISIONS:-f32 bf16}
+models=${MODELS:-resnet18 3 64 64;mini_resnet 3 64 64;resnet_small 1 28 28}
 ninja -C "$build" tests/kernels/nn/bench_train >/dev/null
 bench="$build/tests/kernels/nn/bench_train"
 export OMP_NUM_THREADS="$threads"
+peer=yes
+/usr/bin/python3 -c "import torch, torchvision" 2>/dev/null || peer=""
+[ -n "$peer" ] || echo "# PyTorch/torchvision not importable by /usr/bin/python3: flowtrain only"
 echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-for round in $(seq "$rounds"); do
-  for model in "resnet18 3 64 64" "mini_resnet 3 64 64" "resnet_small 1 28 28"; do
-    # shellcheck disable=SC2086
-    "$bench" $model --batch "$batch" --threads "$threads" --steps "$steps" --warmup 1
-    # shellcheck disable=SC2086
-    /usr/bin/python3 "$root/tools/bench_train.py" $model --batch "$batch" --threads "$threads" --steps "$steps" --warmup 1
+for _ in $(seq "$rounds"); do
+  echo "$models" | tr ';' '\n' | while read -r model; do
+    for p in $precisions; do
+      flag=""
+      [ "$p" = bf16 ] && flag="--bf16"
+      # shellcheck disable=SC2086
+      "$bench" $model --batch "$batch" --threads "$threads" --steps "$steps" --warmup 1 --precision "$p"
+      [ -n "$peer" ] || continue
+      # shellcheck disable=SC2086
+      /usr/bin/python3 "$root/tools/bench_train.py" $model --batch "$batch" --threads "$threads" --steps "$steps" --warmup 1 $flag
+    done
   done
 done

@@ -141,10 +141,16 @@ class LayerFactory {
   virtual ModulePtr to_layout(Layout layout) const = 0;
 };
 
+// The arithmetic of convolutions and matmuls. bf16: their inputs (activations, weights, incoming
+// gradients) are rounded to bfloat16, products accumulate in f32 and outputs are f32; master
+// weights, weight gradients, batch norm, loss and optimizer stay f32.
+enum class Precision : std::uint8_t { f32, bf16 };
+
 // The oneDNN / OpenMP implementation. `blocked`: convolutions emit the layout oneDNN prefers
 // (nChw16c on AVX-512) and the following layers keep it, saving a reorder per tensor per pass;
-// otherwise every layer's output is NCHW (as the layer tests want).
-const LayerFactory& cpu_layers(bool blocked = false);
+// otherwise every layer's output is NCHW (as the layer tests want). Precision::bf16 throws
+// std::runtime_error naming oneDNN's ISA on a CPU without bf16 instructions.
+const LayerFactory& cpu_layers(bool blocked = false, Precision precision = Precision::f32);
 
 // The CUDA implementation (kernels/nn/cuda): cuDNN convolutions and batch norm, cuBLAS Linear,
 // own kernels for the rest; NCHW throughout. Throws std::runtime_error without CUDA or a GPU.

@@ -11,6 +11,31 @@
 #include "stages/train/optim_config.hpp"
 
 namespace ft {
+namespace {
+
+// The CPU layers at [run] precision; null on device = cuda. bf16 exists on the CPU only, and there
+// only on a CPU with bf16 instructions: both refusals name the key.
+const nn::LayerFactory* cpu_factory(const RunContext& ctx) {
+  static const toml::table empty;
+  const toml::table& root = ctx.config ? *ctx.config : empty;
+  const bool bf16 = root["run"]["precision"].value_or(std::string("f32")) == "bf16";
+  if (ctx.device == "cuda") {
+    if (bf16)
+      throw ConfigError(
+          fmt::format("{}: [run] precision = \"bf16\" is implemented on device = \"cpu\" only: use "
+                      "precision = \"f32\" on cuda",
+                      ctx.config_file));
+    return nullptr;
+  }
+  if (!bf16) return &nn::cpu_layers(true);
+  try {
+    return &nn::cpu_layers(true, nn::Precision::bf16);
+  } catch (const std::runtime_error& e) {
+    throw Error(fmt::format("{}: [run] {}", ctx.config_file, e.what()));
+  }
+}
+
+}  // namespace
 
 std::shared_ptr<TrainState> TrainState::get(RunContext& ctx) {
   auto& s = stage_shared(ctx).train;
@@ -40,9 +65,9 @@ nn::Model& TrainState::model(int c, int h, int w) {
   spec_.in_channels = c;
   spec_.height = h;
   spec_.width = w;
+  const nn::LayerFactory* cpu = cpu_factory(ctx_);
   try {
-    model_ =
-        nn::make_model(spec_, ctx_.device == "cuda" ? nn::cuda_layers() : nn::cpu_layers(true));
+    model_ = nn::make_model(spec_, cpu ? *cpu : nn::cuda_layers());
   } catch (const std::invalid_argument& e) {
     throw ConfigError(fmt::format("{}: [model]: {}", ctx_.config_file, e.what()));
   } catch (const std::runtime_error& e) {

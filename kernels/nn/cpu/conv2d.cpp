@@ -1,6 +1,7 @@
 // Conv2d on the CPU with oneDNN: forward, backward data and backward weights primitives built
 // once per input shape. The interface layout is NCHW/OIHW; the primitives pick their own
-// (blocked) layouts through format_tag::any and MemoryPair reorders at the edges.
+// (blocked) layouts through format_tag::any and MemoryPair reorders at the edges. In bf16 those
+// reorders also round src, weights and diff_dst to bf16; dst, diff_src and diff_weights stay f32.
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -19,7 +20,8 @@ using tag = memory::format_tag;
 
 class Conv2d final : public Module {
  public:
-  Conv2d(const Conv2dSpec& spec, bool blocked) : spec_(spec), blocked_(blocked) {
+  Conv2d(const Conv2dSpec& spec, bool blocked, Precision precision)
+      : spec_(spec), blocked_(blocked), in_type_(input_type(precision)) {
     check_conv2d_spec(spec, "conv2d");
     p_ = WeightBias({spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel},
                     spec.bias);
@@ -42,27 +44,33 @@ class Conv2d final : public Module {
     const memory::dims strides{spec_.stride, spec_.stride},
         dil{spec_.dilation - 1, spec_.dilation - 1};
     const memory::dims pad_l{pl, pl}, pad_r{pr, pr};
-    const auto any = [](const memory::dims& d) {
-      return memory::desc(d, memory::data_type::f32, tag::any);
+    const auto any = [](const memory::dims& d, memory::data_type t = memory::data_type::f32) {
+      return memory::desc(d, t, tag::any);
     };
+    const auto in_any = [&](const memory::dims& d) { return any(d, in_type_); };
     const memory::desc b_md = spec_.bias ? plain_md({spec_.out_channels}, tag::x) : memory::desc();
+    const memory::data_type wgrad_type =
+        conv_bf16_weight_grad(spec_, oh, ow, dnnl::get_effective_cpu_isa())
+            ? in_type_
+            : memory::data_type::f32;
 
     const auto algo =
         dnnl::algorithm::convolution_direct;  // winograd (convolution_auto) measured no faster here
     dnnl::convolution_forward::primitive_desc fwd_pd(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, any(src_d),
-                                        any(w_d), b_md, blocked_ ? any(dst_d) : md_of(out_),
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, in_any(src_d),
+                                        in_any(w_d), b_md, blocked_ ? any(dst_d) : md_of(out_),
                                         strides, dil, pad_l, pad_r),
         engine());
     // Hand on the primitive's own output layout when it is one the other layers know.
     if (blocked_ && !layout_of(fwd_pd.dst_desc(), out_, out_.layout)) out_.layout = Layout::nchw;
     dnnl::convolution_backward_data::primitive_desc bwd_d_pd(
-        dnnl::convolution_backward_data::desc(algo, any(src_d), any(w_d), any(dst_d), strides, dil,
-                                              pad_l, pad_r),
+        dnnl::convolution_backward_data::desc(algo, any(src_d), in_any(w_d), in_any(dst_d), strides,
+                                              dil, pad_l, pad_r),
         engine(), fwd_pd);
     dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(
-        dnnl::convolution_backward_weights::desc(algo, any(src_d), any(w_d), b_md, any(dst_d),
-                                                 strides, dil, pad_l, pad_r),
+        dnnl::convolution_backward_weights::desc(algo, any(src_d, wgrad_type), any(w_d), b_md,
+                                                 any(dst_d, wgrad_type), strides, dil, pad_l,
+                                                 pad_r),
         engine(), fwd_pd);
     prims_.build(fwd_pd, bwd_d_pd, bwd_w_pd, md_of(in_), plain_md(w_d, w_tag), md_of(out_), b_md,
                  p_);
@@ -92,6 +100,7 @@ class Conv2d final : public Module {
  private:
   Conv2dSpec spec_;
   bool blocked_, input_grad_ = true;
+  memory::data_type in_type_;  // of src, weights and diff_dst inside the primitives
   WeightBias p_;
   Shape in_, out_;
   bool built_ = false;
@@ -103,8 +112,13 @@ class Conv2d final : public Module {
 
 }  // namespace
 
-ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked) {
-  return std::make_unique<Conv2d>(spec, blocked);
+bool conv_bf16_weight_grad(const Conv2dSpec& spec, int out_h, int out_w, dnnl::cpu_isa isa) {
+  if (isa == dnnl::cpu_isa::avx512_core_amx) return true;
+  return spec.kernel == 1 || (spec.stride == 1 && out_h * out_w > 16);
+}
+
+ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision) {
+  return std::make_unique<Conv2d>(spec, blocked, precision);
 }
 
 }  // namespace ft::nn::cpu

@@ -1,6 +1,7 @@
 // The shared oneDNN CPU engine and stream.
 #include "kernels/nn/cpu/dnnl_context.hpp"
 
+#include <stdexcept>
 #include <string>
 
 namespace ft::nn {
@@ -46,8 +47,54 @@ bool layout_of(const dnnl::memory::desc& md, const Shape& s, Layout& out) {
   return false;
 }
 
-dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag) {
-  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, tag);
+dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag,
+                            dnnl::memory::data_type type) {
+  return dnnl::memory::desc(dims, type, tag);
+}
+
+dnnl::memory::data_type input_type(Precision precision) {
+  return precision == Precision::bf16 ? dnnl::memory::data_type::bf16
+                                      : dnnl::memory::data_type::f32;
+}
+
+std::string isa_name(dnnl::cpu_isa isa) {
+  using I = dnnl::cpu_isa;
+  switch (isa) {
+    case I::all:
+      return "all";
+    case I::sse41:
+      return "sse41";
+    case I::avx:
+      return "avx";
+    case I::avx2:
+      return "avx2";
+    case I::avx512_mic:
+      return "avx512_mic";
+    case I::avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case I::avx512_core:
+      return "avx512_core";
+    case I::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case I::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case I::avx512_core_amx:
+      return "avx512_core_amx";
+    case I::avx2_vnni:
+      return "avx2_vnni";
+  }
+  return "unknown (" + std::to_string(static_cast<int>(isa)) + ")";
+}
+
+void require_bf16(dnnl::cpu_isa isa) {
+  // oneDNN's ISA values are bit sets, each holding the ones it extends.
+  const auto bits = static_cast<unsigned>(isa),
+             bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+  if ((bits & bf16) == bf16) return;
+  throw std::runtime_error(
+      "precision bf16 needs a CPU with bf16 instructions (AVX-512 BF16 or AMX, oneDNN ISA "
+      "avx512_core_bf16 or avx512_core_amx); oneDNN reports " +
+      isa_name(isa) + " on this CPU: use precision = \"f32\"");
 }
 
 }  // namespace ft::nn::cpu

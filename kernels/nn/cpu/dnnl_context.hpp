@@ -4,6 +4,7 @@
 #pragma once
 
 #include <dnnl.hpp>
+#include <string>
 
 #include "kernels/nn/module.hpp"
 
@@ -12,8 +13,20 @@ namespace ft::nn::cpu {
 dnnl::engine& engine();
 dnnl::stream& stream();
 
-// A plain (dense, row-major) f32 memory descriptor.
-dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag);
+// A plain (dense, row-major) memory descriptor, f32 unless told.
+dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag,
+                            dnnl::memory::data_type type = dnnl::memory::data_type::f32);
+
+// The data type of a convolution's or matmul's inputs at `precision`.
+dnnl::memory::data_type input_type(Precision precision);
+
+// oneDNN's name of an ISA ("avx512_core_bf16"), as in ONEDNN_MAX_CPU_ISA.
+std::string isa_name(dnnl::cpu_isa isa);
+
+// Throws std::runtime_error naming `isa` unless it has bf16 instructions (AVX-512 BF16 or AMX):
+// without them oneDNN would emulate bf16, slower than f32. Callers pass
+// dnnl::get_effective_cpu_isa(); tests pass others.
+void require_bf16(dnnl::cpu_isa isa);
 
 // The f32 descriptor of a tensor of shape s (N, C, H, W) in s.layout.
 dnnl::memory::desc md_of(const Shape& s);

@@ -219,10 +219,12 @@ class ResidualAddCpu final : public ResidualAdd {
 
 class CpuLayers final : public LayerFactory {
  public:
-  explicit CpuLayers(bool blocked) : blocked_(blocked) {}
-  ModulePtr conv2d(const Conv2dSpec& spec) const override { return make_conv2d(spec, blocked_); }
+  CpuLayers(bool blocked, Precision precision) : blocked_(blocked), precision_(precision) {}
+  ModulePtr conv2d(const Conv2dSpec& spec) const override {
+    return make_conv2d(spec, blocked_, precision_);
+  }
   ModulePtr batch_norm(const BatchNormSpec& spec) const override { return make_batch_norm(spec); }
-  ModulePtr linear(const LinearSpec& spec) const override { return make_linear(spec); }
+  ModulePtr linear(const LinearSpec& spec) const override { return make_linear(spec, precision_); }
   ModulePtr relu() const override { return std::make_unique<Relu>(); }
   ModulePtr max_pool(const MaxPoolSpec& spec) const override { return make_max_pool(spec); }
   ModulePtr global_avg_pool() const override { return make_global_avg_pool(); }
@@ -237,6 +239,7 @@ class CpuLayers final : public LayerFactory {
 
  private:
   bool blocked_;
+  Precision precision_;
 };
 
 }  // namespace
@@ -245,9 +248,13 @@ class CpuLayers final : public LayerFactory {
 
 namespace ft::nn {
 
-const LayerFactory& cpu_layers(bool blocked) {
-  static const cpu::CpuLayers plain(false), with_blocks(true);
-  return blocked ? with_blocks : plain;
+const LayerFactory& cpu_layers(bool blocked, Precision precision) {
+  static const cpu::CpuLayers plain(false, Precision::f32), with_blocks(true, Precision::f32),
+      plain_bf16(false, Precision::bf16), with_blocks_bf16(true, Precision::bf16);
+  if (precision == Precision::f32) return blocked ? with_blocks : plain;
+  static const bool checked = (cpu::require_bf16(dnnl::get_effective_cpu_isa()), true);
+  (void)checked;
+  return blocked ? with_blocks_bf16 : plain_bf16;
 }
 
 }  // namespace ft::nn

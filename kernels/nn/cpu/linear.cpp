@@ -1,5 +1,6 @@
 // Linear (y = x W^T + b, W: (out, in)) on the CPU with oneDNN inner-product primitives built once
-// per batch size. The input (N, C, H, W) is read as (N, C*H*W), so Flatten costs nothing.
+// per batch size. The input (N, C, H, W) is read as (N, C*H*W), so Flatten costs nothing. In bf16
+// src, weights and diff_dst enter the primitives as bf16 (as in conv2d.cpp); outputs stay f32.
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,7 +24,8 @@ constexpr int kSmallInFeatures = 32;
 
 class Linear final : public Module {
  public:
-  explicit Linear(const LinearSpec& spec) : spec_(spec) {
+  Linear(const LinearSpec& spec, Precision precision)
+      : spec_(spec), in_type_(input_type(precision)) {
     if (spec.in_features <= 0 || spec.out_features <= 0)
       throw std::invalid_argument("linear: in_features and out_features must be > 0");
     p_ = WeightBias({spec.out_features, spec.in_features}, spec.bias);
@@ -42,23 +44,25 @@ class Linear final : public Module {
     out_ = Shape{in.n, spec_.out_features, 1, 1};
     const memory::dims src_d{in.n, spec_.in_features}, w_d{spec_.out_features, spec_.in_features},
         dst_d{in.n, spec_.out_features};
-    const auto any = [](const memory::dims& d) {
-      return memory::desc(d, memory::data_type::f32, tag::any);
+    const auto any = [](const memory::dims& d, memory::data_type t = memory::data_type::f32) {
+      return memory::desc(d, t, tag::any);
     };
+    const auto in_any = [&](const memory::dims& d) { return any(d, in_type_); };
     const memory::desc b_md = spec_.bias ? plain_md({spec_.out_features}, tag::x) : memory::desc();
     dnnl::inner_product_forward::primitive_desc fwd_pd(
-        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, any(src_d), any(w_d),
-                                          b_md, any(dst_d)),
+        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, in_any(src_d),
+                                          in_any(w_d), b_md, any(dst_d)),
         engine());
     const bool narrow = spec_.in_features <= kSmallInFeatures;
-    const auto bd_md = [&](const memory::dims& d) {
-      return narrow ? plain_md(d, tag::ab) : any(d);
+    const auto bd_md = [&](const memory::dims& d, memory::data_type t) {
+      return narrow ? plain_md(d, tag::ab, t) : any(d, t);
     };
     dnnl::inner_product_backward_data::primitive_desc bd_pd(
-        dnnl::inner_product_backward_data::desc(bd_md(src_d), bd_md(w_d), bd_md(dst_d)), engine(),
-        fwd_pd);
+        dnnl::inner_product_backward_data::desc(bd_md(src_d, memory::data_type::f32),
+                                                bd_md(w_d, in_type_), bd_md(dst_d, in_type_)),
+        engine(), fwd_pd);
     dnnl::inner_product_backward_weights::primitive_desc bw_pd(
-        dnnl::inner_product_backward_weights::desc(any(src_d), any(w_d), b_md, any(dst_d)),
+        dnnl::inner_product_backward_weights::desc(in_any(src_d), any(w_d), b_md, in_any(dst_d)),
         engine(), fwd_pd);
     prims_.build(fwd_pd, bd_pd, bw_pd, plain_md(src_d, tag::nc), plain_md(w_d, tag::oi),
                  plain_md(dst_d, tag::nc), b_md, p_);
@@ -85,6 +89,7 @@ class Linear final : public Module {
 
  private:
   LinearSpec spec_;
+  memory::data_type in_type_;  // of src, weights and diff_dst inside the primitives
   WeightBias p_;
   Shape in_, out_;
   bool built_ = false;
@@ -96,6 +101,8 @@ class Linear final : public Module {
 
 }  // namespace
 
-ModulePtr make_linear(const LinearSpec& spec) { return std::make_unique<Linear>(spec); }
+ModulePtr make_linear(const LinearSpec& spec, Precision precision) {
+  return std::make_unique<Linear>(spec, precision);
+}
 
 }  // namespace ft::nn::cpu

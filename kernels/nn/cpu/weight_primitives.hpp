@@ -2,6 +2,9 @@
 // and a backward-weights primitive, MemoryPairs that reorder between the plain user layouts and
 // the primitives' own, and Parameter::grad accumulation (oneDNN overwrites its gradient outputs,
 // PyTorch accumulates across backward calls). The layers build the primitive descs; this runs them.
+// An input that two primitives take in one layout (src for forward and backward-weights, weights
+// for forward and backward-data, diff_dst for both backward passes) is reordered once: in bf16
+// every such reorder is also a conversion.
 #pragma once
 
 #include <unordered_map>
@@ -27,9 +30,12 @@ class WeightPrimitives {
     f_w_ = MemoryPair(w_md, f.weights_desc());
     f_dst_ = MemoryPair(dst_md, f.dst_desc());
     d_ddst_ = MemoryPair(dst_md, d.diff_dst_desc());
-    d_w_ = MemoryPair(w_md, d.weights_desc());
+    share_w_ = d.weights_desc() == f.weights_desc();
+    if (!share_w_) d_w_ = MemoryPair(w_md, d.weights_desc());
     d_dsrc_ = MemoryPair(src_md, d.diff_src_desc());
-    w_src_ = MemoryPair(src_md, w.src_desc());
+    share_src_ = w.src_desc() == f.src_desc();
+    if (!share_src_) w_src_ = MemoryPair(src_md, w.src_desc());
+    share_ddst_ = w.diff_dst_desc() == d.diff_dst_desc();
     w_ddst_ = MemoryPair(dst_md, w.diff_dst_desc());
     w_dw_ = MemoryPair(w_md, w.diff_weights_desc());
     if (p.has_bias) {
@@ -55,17 +61,20 @@ class WeightPrimitives {
     stream().wait();
   }
 
-  // Accumulates dL/dweight and dL/dbias into p's grads; writes dL/dx unless dx is null.
+  // Accumulates dL/dweight and dL/dbias into p's grads; writes dL/dx unless dx is null. The
+  // weights must be those of the last forward (the optimizer steps after backward).
   void backward(const float* dy, WeightBias& p, float* dx) {
     if (dx) {
-      bwd_data_.execute(stream(), {{DNNL_ARG_DIFF_DST, d_ddst_.in(dy)},
-                                   {DNNL_ARG_WEIGHTS, d_w_.in(p.weight.value.data())},
-                                   {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx)}});
+      bwd_data_.execute(
+          stream(), {{DNNL_ARG_DIFF_DST, d_ddst_.in(dy)},
+                     {DNNL_ARG_WEIGHTS, share_w_ ? f_w_.prim() : d_w_.in(p.weight.value.data())},
+                     {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx)}});
       d_dsrc_.store();
     }
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, w_src_.in(x_)},
-                                               {DNNL_ARG_DIFF_DST, w_ddst_.in(dy)},
-                                               {DNNL_ARG_DIFF_WEIGHTS, w_dw_.out(dw_.data())}};
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, share_src_ ? f_src_.prim() : w_src_.in(x_)},
+        {DNNL_ARG_DIFF_DST, share_ddst_ && dx ? d_ddst_.prim() : w_ddst_.in(dy)},
+        {DNNL_ARG_DIFF_WEIGHTS, w_dw_.out(dw_.data())}};
     if (p.has_bias) {
       db_mem_.set_data_handle(db_.data());
       args.emplace(DNNL_ARG_DIFF_BIAS, db_mem_);
@@ -83,6 +92,7 @@ class WeightPrimitives {
   BwdData bwd_data_;
   BwdWeights bwd_weights_;
   MemoryPair f_src_, f_w_, f_dst_, d_ddst_, d_w_, d_dsrc_, w_src_, w_ddst_, w_dw_;
+  bool share_src_ = false, share_w_ = false, share_ddst_ = false;  // see the file comment
   dnnl::memory b_mem_, db_mem_;
   std::vector<float> dw_, db_;  // oneDNN's gradient outputs, added into the parameters' grads
 };

@@ -1,0 +1,254 @@
+// bf16 convolutions and matmuls (cpu_layers(_, Precision::bf16)) against the same layers in f32:
+// per layer within the bound bf16 rounding allows, a whole model within a stated relative error,
+// and the refusal on a CPU whose oneDNN ISA has no bf16 instructions (the ISA passed in).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/nn/cpu/dnnl_context.hpp"
+#include "kernels/nn/cpu/layers.hpp"
+#include "kernels/nn/model.hpp"
+#include "kernels/nn/module.hpp"
+#include "kernels/random/philox.hpp"
+
+using namespace ft::nn;
+
+namespace {
+
+// bf16 keeps 8 significant bits: rounding to it has relative error u <= 2^-8. A product of two
+// rounded factors is off by at most (2u + u^2)|a b|; oneDNN sums the products in f32, whose
+// rounding (K 2^-24 for K <= 2,304 terms here: < 1.4e-4) stays below 0.05 of 2u. So each output
+// of y = x*W, dx = dy*W and dW = x*dy lies within kBf16Bound * (the same sum over |a||b|), which
+// the f32 layer computes from |x|, |W|, |dy|. The bias gradient (sum of rounded dy) meets it too.
+constexpr double kU = 1.0 / 256;
+constexpr double kBf16Bound = 2 * kU + kU * kU + 0.05 * 2 * kU;
+constexpr double kAtol = 1e-6;  // f32 rounding of the f32 bias added to y
+
+bool cpu_has_bf16() {
+  try {
+    cpu::require_bf16(dnnl::get_effective_cpu_isa());
+    return true;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
+std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
+  ft::rng::Philox g(seed, 0, 0, 11);
+  std::vector<float> v(n);
+  for (float& x : v) x = g.uniform(-1.f, 1.f);
+  return v;
+}
+
+std::vector<float> abs_of(std::vector<float> v) {
+  for (float& x : v) x = std::fabs(x);
+  return v;
+}
+
+struct Pass {
+  std::vector<float> y, dx;
+  std::vector<std::vector<float>> grads;  // per parameter, collect() order
+};
+
+using MakeLayer = std::function<ModulePtr(const LayerFactory&)>;
+
+// One forward + backward of a fresh layer with seeded parameter values; abs_inputs: |weights|
+// and zero biases (the bound run).
+Pass run_layer(const MakeLayer& make, const LayerFactory& layers, const Shape& in,
+               const std::vector<float>& x, const std::vector<float>& dy, bool abs_inputs) {
+  ModulePtr m = make(layers);
+  const Shape out = m->setup(in);
+  std::vector<Parameter*> params;
+  std::vector<Buffer*> buffers;
+  m->collect("", params, buffers);
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const bool bias = k == 1;  // collect(): weight, then bias
+    auto v = random_vector(params[k]->value.size(), 100 + k);
+    if (abs_inputs) v = bias ? std::vector<float>(v.size(), 0.f) : abs_of(v);
+    params[k]->value = v;
+    std::fill(params[k]->grad.begin(), params[k]->grad.end(), 0.f);
+  }
+  Pass p;
+  const float* y = m->forward(x.data(), true);
+  p.y.assign(y, y + out.numel());
+  REQUIRE(dy.size() == p.y.size());
+  const float* dx = m->backward(dy.data());
+  p.dx.assign(dx, dx + in.numel());
+  for (auto* q : params) p.grads.push_back(q->grad);
+  return p;
+}
+
+// Every bf16 value within kBf16Bound * bound of f32 and, when `rounded`, some off by more than
+// f32 rounding would be (the bf16 path ran).
+void check_within(const char* what, const std::vector<float>& bf, const std::vector<float>& f,
+                  const std::vector<float>& bound, bool rounded_expected = true) {
+  REQUIRE(bf.size() == f.size());
+  std::size_t bad = 0, rounded = 0;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    const double d = std::fabs(double(bf[i]) - f[i]), lim = kBf16Bound * bound[i] + kAtol;
+    if (d > lim) {
+      if (bad++ < 3) MESSAGE(what << "[" << i << "]: bf16 " << bf[i] << " f32 " << f[i]);
+    }
+    if (d > 1e-3 * kU * bound[i] + kAtol) ++rounded;
+  }
+  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << f.size() << " outside the bf16 bound");
+  if (rounded_expected) CHECK_MESSAGE(rounded > 0, what << ": no bf16 rounding seen");
+}
+
+// dweight_bf16: the layer computes dL/dweight in bf16 (see conv_bf16_weight_grad).
+void check_layer(const MakeLayer& make, const Shape& in, bool dweight_bf16 = true) {
+  if (!cpu_has_bf16()) {
+    MESSAGE("skipped: oneDNN reports " << cpu::isa_name(dnnl::get_effective_cpu_isa()));
+    return;
+  }
+  const Shape out = make(cpu_layers(false))->setup(in);
+  const auto x = random_vector(in.numel(), 1), dy = random_vector(out.numel(), 2);
+  const Pass f = run_layer(make, cpu_layers(false), in, x, dy, false);
+  const Pass b = run_layer(make, cpu_layers(false, Precision::bf16), in, x, dy, false);
+  const Pass bound = run_layer(make, cpu_layers(false), in, abs_of(x), abs_of(dy), true);
+  check_within("y", b.y, f.y, bound.y);
+  check_within("dx", b.dx, f.dx, bound.dx);
+  for (std::size_t k = 0; k < f.grads.size(); ++k)
+    check_within(k == 0 ? "dweight" : "dbias", b.grads[k], f.grads[k], bound.grads[k],
+                 dweight_bf16);
+}
+
+}  // namespace
+
+TEST_CASE("bf16 conv2d stays within bf16 rounding of f32") {
+  struct Case {
+    int in, out, kernel, stride, padding, groups, h;
+    bool bias;
+  };
+  for (const Case c : {Case{16, 32, 3, 1, 1, 1, 12, true}, Case{32, 64, 3, 2, 1, 1, 16, false},
+                       Case{32, 32, 3, 1, 1, 4, 10, true},  // grouped, as in resnext
+                       Case{64, 256, 1, 1, 0, 1, 8, false}, Case{3, 16, 7, 2, 3, 1, 20, false}}) {
+    CAPTURE(c.in);
+    CAPTURE(c.out);
+    CAPTURE(c.kernel);
+    CAPTURE(c.groups);
+    const Conv2dSpec spec =
+        conv2d_spec(c.in, c.out, c.kernel, c.stride, c.padding, c.bias, c.groups);
+    const Shape in{4, c.in, c.h, c.h}, out = cpu_layers(false).conv2d(spec)->setup(in);
+    check_layer([&](const LayerFactory& L) { return L.conv2d(spec); }, in,
+                cpu::conv_bf16_weight_grad(spec, out.h, out.w, dnnl::get_effective_cpu_isa()));
+  }
+}
+
+TEST_CASE("bf16 conv2d keeps dL/dweight in f32 where oneDNN's bf16 kernel is slow (no AMX)") {
+  const auto isa = dnnl::cpu_isa::avx512_core_bf16;
+  CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(64, 64, 3, 1, 1, false, 1), 16, 16, isa));
+  CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(64, 64, 1, 2, 0, false, 1), 2, 2, isa));
+  CHECK_FALSE(cpu::conv_bf16_weight_grad(conv2d_spec(64, 128, 3, 2, 1, false, 1), 8, 8, isa));
+  CHECK_FALSE(cpu::conv_bf16_weight_grad(conv2d_spec(256, 256, 3, 1, 1, false, 1), 4, 4, isa));
+  CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(256, 256, 3, 1, 1, false, 1), 4, 4,
+                                   dnnl::cpu_isa::avx512_core_amx));
+}
+
+TEST_CASE("bf16 linear stays within bf16 rounding of f32") {
+  // 16 -> 2048: the narrow-input shape whose backward-data keeps plain layouts (linear.cpp).
+  for (const LinearSpec spec :
+       {LinearSpec{256, 10, true}, LinearSpec{512, 200, false}, LinearSpec{16, 2048, true}}) {
+    CAPTURE(spec.in_features);
+    CAPTURE(spec.out_features);
+    check_layer([&](const LayerFactory& L) { return L.linear(spec); },
+                Shape{8, spec.in_features, 1, 1});
+  }
+}
+
+namespace {
+
+// Relative L2 error ||a - b|| / ||b||.
+double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+struct ModelPass {
+  std::vector<float> logits;
+  std::vector<std::vector<float>> grads;
+};
+
+ModelPass run_model(const ModelSpec& spec, const LayerFactory& layers, const std::vector<float>& x,
+                    const std::vector<float>& dlogits, int n) {
+  auto m = make_model(spec, layers);
+  ModelPass p;
+  p.logits.resize(dlogits.size());
+  m->forward(x.data(), n, true, p.logits.data());
+  m->zero_grad();
+  m->backward(dlogits.data());
+  for (auto* q : m->parameters()) p.grads.push_back(q->grad);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("a bf16 model's forward and backward stay as close to f32 as bf16 rounding allows") {
+  if (!cpu_has_bf16()) {
+    MESSAGE("skipped: oneDNN reports " << cpu::isa_name(dnnl::get_effective_cpu_isa()));
+    return;
+  }
+  ModelSpec spec;
+  spec.kind = "resnet_small";
+  spec.in_channels = 1;
+  spec.height = spec.width = 28;
+  spec.init_seed = 3;
+  const int n = 16;
+  const auto x = random_vector(std::size_t(n) * 28 * 28, 5), dl = random_vector(n * 10, 6);
+  // The model's own sensitivity: f32 with each input and dlogits value moved by up to u, as
+  // rounding them to bf16 would. bf16 rounds every layer's inputs and weights too, so its
+  // gradients may differ from f32's by a few times as much (batch norm over 16 samples makes them
+  // sensitive: both are near 10% here), never by more than kSensitivityFactor times, plus one
+  // layer's bound (2u) for the last layers, which the perturbation barely moves.
+  const auto perturbed = [](std::vector<float> v, std::uint64_t seed) {
+    const auto r = random_vector(v.size(), seed);
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] *= float(1 + kU * r[i]);
+    return v;
+  };
+  const ModelPass f = run_model(spec, cpu_layers(true), x, dl, n);
+  const ModelPass b = run_model(spec, cpu_layers(true, Precision::bf16), x, dl, n);
+  const ModelPass p = run_model(spec, cpu_layers(true), perturbed(x, 7), perturbed(dl, 8), n);
+  // The logits: each of the 8 convolutions and the Linear adds about u relative error (batch norm
+  // passes it on unchanged in size): 8u bounds their sum.
+  const double logits_err = rel_error(b.logits, f.logits);
+  CHECK(logits_err < 8 * kU);
+  CHECK(logits_err > 1e-5);  // bf16 did run: f32 alone agrees to ~1e-7
+  constexpr double kSensitivityFactor = 3;
+  for (std::size_t k = 0; k < f.grads.size(); ++k) {
+    CAPTURE(k);
+    const double bf16_err = rel_error(b.grads[k], f.grads[k]),
+                 perturbed_err = rel_error(p.grads[k], f.grads[k]);
+    CHECK(bf16_err < kSensitivityFactor * perturbed_err + 2 * kU);
+  }
+}
+
+TEST_CASE("bf16 is refused on a CPU without bf16 instructions, naming oneDNN's ISA") {
+  for (const auto isa : {dnnl::cpu_isa::avx2, dnnl::cpu_isa::avx512_core,
+                         dnnl::cpu_isa::avx512_core_vnni, dnnl::cpu_isa::avx2_vnni}) {
+    const std::string name = cpu::isa_name(isa);
+    CAPTURE(name);
+    try {
+      cpu::require_bf16(isa);
+      FAIL("no refusal");
+    } catch (const std::runtime_error& e) {
+      const std::string msg = e.what();
+      CHECK(msg.find("oneDNN reports " + name + " on this CPU") != std::string::npos);
+      CHECK(msg.find("precision = \"f32\"") != std::string::npos);
+    }
+  }
+  CHECK_NOTHROW(cpu::require_bf16(dnnl::cpu_isa::avx512_core_bf16));
+  CHECK_NOTHROW(cpu::require_bf16(dnnl::cpu_isa::avx512_core_amx));
+  // This machine (or oneDNN capped by ONEDNN_MAX_CPU_ISA): the factory refuses exactly when the
+  // ISA check does.
+  if (cpu_has_bf16())
+    CHECK_NOTHROW((void)cpu_layers(true, Precision::bf16));
+  else
+    CHECK_THROWS_AS((void)cpu_layers(true, Precision::bf16), std::runtime_error);
+}
