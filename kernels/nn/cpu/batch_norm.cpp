@@ -48,22 +48,22 @@ class BatchNorm final : public Module {
     using bn = dnnl::batch_normalization_forward;
     using bn_b = dnnl::batch_normalization_backward;
     bn::primitive_desc train_pd(bn::desc(dnnl::prop_kind::forward_training, md, eps, base),
-                                engine());
+                                scratchpad_attr(), engine());
     bn::primitive_desc infer_pd(
         bn::desc(dnnl::prop_kind::forward_inference, md, eps, base | flags::use_global_stats),
-        engine());
-    bn_b::primitive_desc bwd_pd(bn_b::desc(dnnl::prop_kind::backward, md, md, eps, base), engine(),
-                                train_pd);
+        scratchpad_attr(), engine());
+    bn_b::primitive_desc bwd_pd(bn_b::desc(dnnl::prop_kind::backward, md, md, eps, base),
+                                scratchpad_attr(), engine(), train_pd);
     train_ = bn(train_pd);
     infer_ = bn(infer_pd);
     bwd_ = bn_b(bwd_pd);
     if (!spec_.relu) {  // eval-mode backward (the statistics are constants)
       bn::primitive_desc g_pd(
           bn::desc(dnnl::prop_kind::forward_training, md, eps, base | flags::use_global_stats),
-          engine());
+          scratchpad_attr(), engine());
       bn_b::primitive_desc gb_pd(
           bn_b::desc(dnnl::prop_kind::backward, md, md, eps, base | flags::use_global_stats),
-          engine(), g_pd);
+          scratchpad_attr(), engine(), g_pd);
       bwd_global_ = bn_b(gb_pd);
     }
     x_mem_ = memory(md, engine(), DNNL_MEMORY_NONE);
@@ -95,7 +95,7 @@ class BatchNorm final : public Module {
       args.emplace(DNNL_ARG_MEAN, wrap(mean_.data()));
       args.emplace(DNNL_ARG_VARIANCE, wrap(var_.data()));
       if (spec_.relu) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
-      train_.execute(stream(), args);
+      execute(train_, args);
       stream().wait();
       const float mom = spec_.momentum, unbias = float(double(m) / double(m - 1));
       for (int c = 0; c < spec_.channels; ++c) {
@@ -106,7 +106,7 @@ class BatchNorm final : public Module {
     } else {
       args.emplace(DNNL_ARG_MEAN, wrap(p_.running_mean.value.data()));
       args.emplace(DNNL_ARG_VARIANCE, wrap(p_.running_var.value.data()));
-      infer_.execute(stream(), args);
+      execute(infer_, args);
       stream().wait();
     }
     return y_.data();
@@ -129,7 +129,7 @@ class BatchNorm final : public Module {
         {DNNL_ARG_DIFF_SCALE, wrap(dscale_.data())},
         {DNNL_ARG_DIFF_SHIFT, wrap(dshift_.data())}};
     if (spec_.relu) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
-    (training_ ? bwd_ : bwd_global_).execute(stream(), args);
+    execute(training_ ? bwd_ : bwd_global_, args);
     stream().wait();
     for (int c = 0; c < spec_.channels; ++c) {
       p_.weight.grad[c] += dscale_[c];

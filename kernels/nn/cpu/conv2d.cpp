@@ -60,18 +60,18 @@ class Conv2d final : public Module {
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, in_any(src_d),
                                         in_any(w_d), b_md, blocked_ ? any(dst_d) : md_of(out_),
                                         strides, dil, pad_l, pad_r),
-        engine());
+        scratchpad_attr(), engine());
     // Hand on the primitive's own output layout when it is one the other layers know.
     if (blocked_ && !layout_of(fwd_pd.dst_desc(), out_, out_.layout)) out_.layout = Layout::nchw;
     dnnl::convolution_backward_data::primitive_desc bwd_d_pd(
         dnnl::convolution_backward_data::desc(algo, any(src_d), in_any(w_d), in_any(dst_d), strides,
                                               dil, pad_l, pad_r),
-        engine(), fwd_pd);
+        scratchpad_attr(), engine(), fwd_pd);
     dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(
         dnnl::convolution_backward_weights::desc(algo, any(src_d, wgrad_type), any(w_d), b_md,
                                                  any(dst_d, wgrad_type), strides, dil, pad_l,
                                                  pad_r),
-        engine(), fwd_pd);
+        scratchpad_attr(), engine(), fwd_pd);
     prims_.build(fwd_pd, bwd_d_pd, bwd_w_pd, md_of(in_), plain_md(w_d, w_tag), md_of(out_), b_md,
                  p_);
     y_.assign(out_.storage(), 0.f);

@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace ft::nn {
 
@@ -25,6 +26,34 @@ dnnl::engine& engine() {
 dnnl::stream& stream() {
   thread_local dnnl::stream s(engine());
   return s;
+}
+
+const dnnl::primitive_attr& scratchpad_attr() {
+  static const dnnl::primitive_attr attr = [] {
+    dnnl::primitive_attr a;
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return a;
+  }();
+  return attr;
+}
+
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args) {
+  const dnnl_memory_desc_t* md =
+      dnnl_primitive_desc_query_md(p.get_primitive_desc(), dnnl_query_scratchpad_md, 0);
+  if (md && md->ndims > 0) {
+    const dnnl::memory::desc scratch(*md);
+    const std::size_t bytes = scratch.get_size();
+    // The calling thread's scratch buffer: a layer runs on one thread at a time, and execution
+    // is synchronous on the CPU (the OpenMP team works while this thread waits).
+    thread_local std::vector<unsigned char> buffer;
+    if (buffer.size() < bytes) buffer.resize(bytes);
+    args.insert_or_assign(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch, engine(), buffer.data()));
+  }
+  p.execute(stream(), args);
+}
+
+dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst) {
+  return dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, scratchpad_attr()));
 }
 
 dnnl::memory::desc md_of(const Shape& s) {

@@ -5,6 +5,7 @@
 
 #include <dnnl.hpp>
 #include <string>
+#include <unordered_map>
 
 #include "kernels/nn/module.hpp"
 
@@ -12,6 +13,18 @@ namespace ft::nn::cpu {
 
 dnnl::engine& engine();
 dnnl::stream& stream();
+
+// Every primitive is created with this attribute (scratchpad_mode::user) and run through
+// execute(), which hands it scratch memory from a buffer of the calling thread. oneDNN's default
+// library scratchpad is one buffer per thread, sized when a primitive is *created* on that
+// thread: a primitive created on one TBB worker and run on another (the pipeline's serial stages
+// move between workers) would write past the runner's smaller buffer (a crash seen with
+// resnext50_32x4d at 32 and 48 px on 2 threads).
+const dnnl::primitive_attr& scratchpad_attr();
+// p.execute(stream(), args) with DNNL_ARG_SCRATCHPAD added when p needs scratch memory.
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args);
+// A reorder from src to dst created with scratchpad_attr().
+dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst);
 
 // A plain (dense, row-major) memory descriptor, f32 unless told.
 dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag,

@@ -37,8 +37,8 @@ class MemoryPair {
         small_(user_md.get_size() < kSmallBytes) {
     if (reordered_) {
       prim_ = dnnl::memory(prim_md, engine());
-      to_prim_ = dnnl::reorder(user_, prim_);
-      to_user_ = dnnl::reorder(prim_, user_);
+      to_prim_ = make_reorder(user_, prim_);
+      to_user_ = make_reorder(prim_, user_);
     } else {
       prim_ = user_;
     }
@@ -48,7 +48,7 @@ class MemoryPair {
     user_.set_data_handle(const_cast<float*>(p));
     if (reordered_) {
       SingleThreadScope serial(small_);
-      to_prim_.execute(stream(), user_, prim_);
+      execute(to_prim_, {{DNNL_ARG_FROM, user_}, {DNNL_ARG_TO, prim_}});
     }
     return prim_;
   }
@@ -60,7 +60,7 @@ class MemoryPair {
   void store() {
     if (reordered_) {
       SingleThreadScope serial(small_);
-      to_user_.execute(stream(), prim_, user_);
+      execute(to_user_, {{DNNL_ARG_FROM, prim_}, {DNNL_ARG_TO, user_}});
     }
   }
   bool reordered() const { return reordered_; }

@@ -58,8 +58,8 @@ class ToLayout final : public Module {
     if (!same_) {
       in_mem_ = dnnl::memory(md_of(in), engine(), DNNL_MEMORY_NONE);
       out_mem_ = dnnl::memory(md_of(out), engine(), DNNL_MEMORY_NONE);
-      to_out_ = dnnl::reorder(in_mem_, out_mem_);
-      to_in_ = dnnl::reorder(out_mem_, in_mem_);
+      to_out_ = make_reorder(in_mem_, out_mem_);
+      to_in_ = make_reorder(out_mem_, in_mem_);
       y_.assign(out.storage(), 0.f);
       dx_.assign(in.storage(), 0.f);
     }
@@ -69,7 +69,7 @@ class ToLayout final : public Module {
     if (same_) return x;
     in_mem_.set_data_handle(const_cast<float*>(x));
     out_mem_.set_data_handle(y_.data());
-    to_out_.execute(stream(), in_mem_, out_mem_);
+    execute(to_out_, {{DNNL_ARG_FROM, in_mem_}, {DNNL_ARG_TO, out_mem_}});
     stream().wait();
     return y_.data();
   }
@@ -77,7 +77,7 @@ class ToLayout final : public Module {
     if (same_) return dy;
     out_mem_.set_data_handle(const_cast<float*>(dy));
     in_mem_.set_data_handle(dx_.data());
-    to_in_.execute(stream(), out_mem_, in_mem_);
+    execute(to_in_, {{DNNL_ARG_FROM, out_mem_}, {DNNL_ARG_TO, in_mem_}});
     stream().wait();
     return dx_.data();
   }

@@ -52,7 +52,7 @@ class Linear final : public Module {
     dnnl::inner_product_forward::primitive_desc fwd_pd(
         dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, in_any(src_d),
                                           in_any(w_d), b_md, any(dst_d)),
-        engine());
+        scratchpad_attr(), engine());
     const bool narrow = spec_.in_features <= kSmallInFeatures;
     const auto bd_md = [&](const memory::dims& d, memory::data_type t) {
       return narrow ? plain_md(d, tag::ab, t) : any(d, t);
@@ -60,10 +60,10 @@ class Linear final : public Module {
     dnnl::inner_product_backward_data::primitive_desc bd_pd(
         dnnl::inner_product_backward_data::desc(bd_md(src_d, memory::data_type::f32),
                                                 bd_md(w_d, in_type_), bd_md(dst_d, in_type_)),
-        engine(), fwd_pd);
+        scratchpad_attr(), engine(), fwd_pd);
     dnnl::inner_product_backward_weights::primitive_desc bw_pd(
         dnnl::inner_product_backward_weights::desc(in_any(src_d), any(w_d), b_md, in_any(dst_d)),
-        engine(), fwd_pd);
+        scratchpad_attr(), engine(), fwd_pd);
     prims_.build(fwd_pd, bd_pd, bw_pd, plain_md(src_d, tag::nc), plain_md(w_d, tag::oi),
                  plain_md(dst_d, tag::nc), b_md, p_);
     y_.assign(out_.numel(), 0.f);

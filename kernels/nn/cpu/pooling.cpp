@@ -31,10 +31,10 @@ class MaxPool final : public Module {
     dnnl::pooling_forward::primitive_desc fwd_pd(
         dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max,
                                     src_md, dst_md, s, k, pl, pr),
-        engine());
+        scratchpad_attr(), engine());
     dnnl::pooling_backward::primitive_desc bwd_pd(
         dnnl::pooling_backward::desc(dnnl::algorithm::pooling_max, src_md, dst_md, s, k, pl, pr),
-        engine(), fwd_pd);
+        scratchpad_attr(), engine(), fwd_pd);
     fwd_ = dnnl::pooling_forward(fwd_pd);
     bwd_ = dnnl::pooling_backward(bwd_pd);
     workspace_ = memory(fwd_pd.workspace_desc(), engine());
@@ -50,9 +50,8 @@ class MaxPool final : public Module {
   const float* forward(const float* x, bool) override {
     x_mem_.set_data_handle(const_cast<float*>(x));
     y_mem_.set_data_handle(y_.data());
-    fwd_.execute(
-        stream(),
-        {{DNNL_ARG_SRC, x_mem_}, {DNNL_ARG_DST, y_mem_}, {DNNL_ARG_WORKSPACE, workspace_}});
+    execute(fwd_,
+            {{DNNL_ARG_SRC, x_mem_}, {DNNL_ARG_DST, y_mem_}, {DNNL_ARG_WORKSPACE, workspace_}});
     stream().wait();
     return y_.data();
   }
@@ -60,9 +59,9 @@ class MaxPool final : public Module {
   const float* backward(const float* dy) override {
     dy_mem_.set_data_handle(const_cast<float*>(dy));
     dx_mem_.set_data_handle(dx_.data());
-    bwd_.execute(stream(), {{DNNL_ARG_DIFF_DST, dy_mem_},
-                            {DNNL_ARG_DIFF_SRC, dx_mem_},
-                            {DNNL_ARG_WORKSPACE, workspace_}});
+    execute(bwd_, {{DNNL_ARG_DIFF_DST, dy_mem_},
+                   {DNNL_ARG_DIFF_SRC, dx_mem_},
+                   {DNNL_ARG_WORKSPACE, workspace_}});
     stream().wait();
     return dx_.data();
   }

@@ -56,7 +56,7 @@ class WeightPrimitives {
       b_mem_.set_data_handle(const_cast<float*>(p.bias.value.data()));
       args.emplace(DNNL_ARG_BIAS, b_mem_);
     }
-    fwd_.execute(stream(), args);
+    execute(fwd_, args);
     f_dst_.store();
     stream().wait();
   }
@@ -65,10 +65,10 @@ class WeightPrimitives {
   // weights must be those of the last forward (the optimizer steps after backward).
   void backward(const float* dy, WeightBias& p, float* dx) {
     if (dx) {
-      bwd_data_.execute(
-          stream(), {{DNNL_ARG_DIFF_DST, d_ddst_.in(dy)},
-                     {DNNL_ARG_WEIGHTS, share_w_ ? f_w_.prim() : d_w_.in(p.weight.value.data())},
-                     {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx)}});
+      execute(bwd_data_,
+              {{DNNL_ARG_DIFF_DST, d_ddst_.in(dy)},
+               {DNNL_ARG_WEIGHTS, share_w_ ? f_w_.prim() : d_w_.in(p.weight.value.data())},
+               {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx)}});
       d_dsrc_.store();
     }
     std::unordered_map<int, dnnl::memory> args{
@@ -79,7 +79,7 @@ class WeightPrimitives {
       db_mem_.set_data_handle(db_.data());
       args.emplace(DNNL_ARG_DIFF_BIAS, db_mem_);
     }
-    bwd_weights_.execute(stream(), args);
+    execute(bwd_weights_, args);
     w_dw_.store();
     stream().wait();
     for (std::size_t i = 0; i < dw_.size(); ++i) p.weight.grad[i] += dw_[i];
