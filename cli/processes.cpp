@@ -2,11 +2,10 @@
 #include "cli/processes.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <mutex>
 
+#include "cli/run_folder.hpp"
 #include "kernels/dist/comm.hpp"
 #include "kernels/nn/cuda/device.hpp"
 #include "pipeline/error.hpp"
@@ -15,28 +14,12 @@
 
 namespace ft {
 
-namespace fs = std::filesystem;
-
 namespace {
 
 std::mutex g_mutex;
 // The process's communicator, for fail_all_processes: held until exit, since the run that made it
 // may be unwinding (its context destroyed) when the failure is reported.
 std::shared_ptr<dist::Comm> g_comm;
-
-struct Scratch {
-  fs::path path;
-  explicit Scratch(int rank)
-      : path(fs::temp_directory_path() /
-             fmt::format("flowtrain-rank{}-{}", rank, static_cast<long>(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // The run's communicator: MPI (or none) on the CPU; on GPUs NCCL, bootstrapped over MPI under
 // mpirun/srun or over TCP from MASTER_ADDR under torchrun. Sums of host data (metrics) and
@@ -77,7 +60,7 @@ void join_processes(RunContext& ctx, const toml::table& config, bool create_run_
   if (rank == 0) return;
   ctx.quiet = true;
   if (create_run_dir) {
-    auto scratch = std::make_shared<Scratch>(rank);
+    auto scratch = std::make_shared<ScratchDir>(fmt::format("rank{}", rank));
     ctx.run_dir = scratch->path;
     holder = scratch;
   }

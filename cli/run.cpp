@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <omp.h>
 #include <tbb/global_control.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -36,20 +35,6 @@ std::vector<std::string> stage_outputs(const ResolvedGraph& graph) {
     if (s.kind->name == "predict") out.push_back(s.params.get_string("file"));
   return out;
 }
-
-// A scratch folder for stages whose outputs are not wanted (profile); removed on destruction.
-struct ScratchDir {
-  fs::path path;
-  explicit ScratchDir(const char* what)
-      : path(fs::temp_directory_path() / fmt::format("flowtrain-{}-{}", what, ::getpid())) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // Loads the --resume checkpoint and checks it against the config before anything is written.
 void prepare_resume(PreparedRun& p, const RunOptions& opt) {

@@ -290,4 +290,15 @@ void RunFolder::restore() noexcept {
   aside_.clear();
 }
 
+ScratchDir::ScratchDir(const std::string& what)
+    : path(fs::temp_directory_path() / fmt::format("flowtrain-{}-{}", what, ::getpid())) {
+  fs::remove_all(path);
+  fs::create_directories(path);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
 }  // namespace ft

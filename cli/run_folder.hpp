@@ -80,4 +80,15 @@ class RunFolder {
 // Removes stale temp files from `dir` and dir/checkpoints (see RunFolder); returns their names.
 std::vector<std::string> remove_temp_files(const std::filesystem::path& dir);
 
+// A private folder, <temp>/flowtrain-<what>-<pid>, for runs whose files are not wanted (a
+// profile, the ranks other than 0 of a data-parallel run); emptied at construction, removed on
+// destruction.
+struct ScratchDir {
+  std::filesystem::path path;
+  explicit ScratchDir(const std::string& what);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
+
 }  // namespace ft

@@ -242,11 +242,12 @@ class Metrics final : public Stage {
   }
 
   // Every process's hash of the trained parameters (FNV-1a over their bytes), in rank order, as
-  // JSON strings: a data-parallel run's processes must hold identical weights. Empty without a
-  // trained model.
+  // JSON strings: a data-parallel run's processes must hold identical weights. Empty for a single
+  // process (nothing to compare) and without a model.
   static std::string parameter_hashes(RunContext& ctx) {
     const StageShared& shared = stage_shared(ctx);
-    if (!shared.train || !shared.train->has_model()) return {};
+    if (!shared.comm || shared.comm->size() == 1 || !shared.train || !shared.train->has_model())
+      return {};
     nn::Model& model = shared.train->model();
     model.to_host();
     std::uint64_t h = 1469598103934665603ull;
@@ -256,8 +257,7 @@ class Metrics final : public Stage {
         h = (h ^ bytes[i]) * 1099511628211ull;
     }
     std::string mine = fmt::format("{:016x}", h), out;
-    const std::vector<std::string> all =
-        shared.comm ? shared.comm->allgather(mine) : std::vector<std::string>{mine};
+    const std::vector<std::string> all = shared.comm->allgather(mine);
     for (const std::string& one : all) out += fmt::format("{}\"{}\"", out.empty() ? "" : ", ", one);
     return out;
   }

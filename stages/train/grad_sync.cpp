@@ -63,20 +63,18 @@ GradSync::GradSync(dist::Comm& comm, std::vector<nn::Parameter*> params, double 
 
 void GradSync::arm() {
   armed_ = true;
-  any_started_ = false;
   next_to_start_ = 0;
   std::fill(final_.begin(), final_.end(), 0);
   for (Bucket& b : buckets_) {
     b.pending = b.params.size();
-    b.started = b.done = false;
+    b.done = false;
     b.requests.clear();
   }
 }
 
-void GradSync::start(Bucket& b) {
-  if (!any_started_) first_start_ = Clock::now();
-  any_started_ = true;
-  b.started = true;
+void GradSync::start_next() {
+  if (next_to_start_ == 0) first_start_ = Clock::now();
+  Bucket& b = buckets_[next_to_start_++];
   if (device_) {
     for (std::size_t i : b.params)
       b.requests.push_back(
@@ -108,16 +106,15 @@ void GradSync::grads_ready(std::size_t first, std::size_t last) {
     --buckets_[bucket_of_[i]].pending;
   }
   // Buckets start in bucket order (every process issues the collectives in the same order).
-  while (next_to_start_ < buckets_.size() && buckets_[next_to_start_].pending == 0)
-    start(buckets_[next_to_start_++]);
+  while (next_to_start_ < buckets_.size() && buckets_[next_to_start_].pending == 0) start_next();
   progress();
 }
 
 void GradSync::finish(float scale) {
   const auto backward_end = Clock::now();
   if (!armed_) arm();
-  if (!any_started_) first_start_ = backward_end;
-  while (next_to_start_ < buckets_.size()) start(buckets_[next_to_start_++]);
+  if (next_to_start_ == 0) first_start_ = backward_end;
+  while (next_to_start_ < buckets_.size()) start_next();
   for (Bucket& b : buckets_) {
     for (auto& r : b.requests) r->wait();
     b.done = true;

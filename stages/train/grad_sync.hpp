@@ -45,9 +45,6 @@ class GradSync {
 
   // Cumulative communication accounting over the steps so far.
   const CommStats& stats() const { return stats_; }
-  std::size_t bucket_count() const { return buckets_.size(); }
-  // Parameter indices of bucket b, in the order they were added (reverse parameter order).
-  const std::vector<std::size_t>& bucket_params(std::size_t b) const { return buckets_[b].params; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -55,11 +52,11 @@ class GradSync {
     std::vector<std::size_t> params;  // indices into params_
     std::size_t floats = 0;
     std::size_t pending = 0;  // gradients not yet final this step
-    bool started = false, done = false;
+    bool done = false;
     std::vector<float> buffer;  // CPU: the gradients, contiguous
     std::vector<std::unique_ptr<dist::Request>> requests;
   };
-  void start(Bucket& b);
+  void start_next();  // the all-reduce of buckets_[next_to_start_]
   void progress();
 
   dist::Comm& comm_;
@@ -69,7 +66,7 @@ class GradSync {
   std::vector<std::size_t> bucket_of_;  // parameter index -> bucket
   std::vector<char> final_;             // parameter index -> final this step
   std::size_t next_to_start_ = 0;       // buckets start in order, as DDP's do
-  bool armed_ = false, any_started_ = false;
+  bool armed_ = false;
   Clock::time_point first_start_;
   CommStats stats_;
 };

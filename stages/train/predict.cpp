@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 
 #include "kernels/dist/comm.hpp"
 #include "pipeline/error.hpp"
@@ -58,24 +59,31 @@ class Predict final : public Stage {
 
  private:
   struct Row {
-    std::int64_t index;  // in the split: the order of the file
+    std::int64_t index = 0;  // in the split: the order of the file
     std::string id;
-    int label;
+    int label = 0;
   };
   // A data-parallel run: every process predicted its share; all of them, in sample order.
+  // Rows travel as "index label id-length\n" + the id's bytes (an id is a file name: it may hold
+  // any byte but NUL, tabs and newlines included).
   void gather_rows() {
     std::string mine;
-    for (const Row& r : rows_) mine += fmt::format("{}\t{}\t{}\n", r.index, r.label, r.id);
+    for (const Row& r : rows_)
+      mine += fmt::format("{} {} {}\n{}", r.index, r.label, r.id.size(), r.id);
     rows_.clear();
     for (const std::string& part : comm_->allgather(mine)) {
       std::size_t at = 0;
       while (at < part.size()) {
-        const std::size_t t1 = part.find('\t', at), t2 = part.find('\t', t1 + 1),
-                          nl = part.find('\n', t2 + 1);
-        FT_ASSERT(t1 != std::string::npos && t2 != std::string::npos && nl != std::string::npos);
-        rows_.push_back(Row{std::stoll(part.substr(at, t1 - at)), part.substr(t2 + 1, nl - t2 - 1),
-                            std::stoi(part.substr(t1 + 1, t2 - t1 - 1))});
-        at = nl + 1;
+        const std::size_t nl = part.find('\n', at);
+        FT_ASSERT(nl != std::string::npos);
+        Row r;
+        std::size_t length = 0;
+        std::istringstream head(part.substr(at, nl - at));
+        head >> r.index >> r.label >> length;
+        FT_ASSERT(head && nl + 1 + length <= part.size());
+        r.id = part.substr(nl + 1, length);
+        rows_.push_back(std::move(r));
+        at = nl + 1 + length;
       }
     }
     std::stable_sort(rows_.begin(), rows_.end(),

@@ -30,10 +30,9 @@ class TrainStep final : public Stage {
     state_ = TrainState::get(ctx);
     state_->trained = true;
     state_->label_smoothing = label_smoothing_;
-    const StageShared& shared = stage_shared(ctx);
-    comm_ = shared.comm;
-    dist_ = read_distributed(ctx.config);
     shared_ = &stage_shared(ctx);
+    comm_ = shared_->comm;
+    dist_ = read_distributed(ctx.config);
   }
   void begin_pass(const PassInfo& pass) override {
     state_->prepare_schedule(static_cast<std::int64_t>(pass.num_batches));

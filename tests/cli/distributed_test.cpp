@@ -6,12 +6,15 @@
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <regex>
+#include <sstream>
 
 #include "kernels/optim/checkpoint.hpp"
 #include "tests/cli/run_binary.hpp"
+#include "tests/cli/synth_config.hpp"
 
 using namespace ft;
 using namespace ft::testing;
@@ -200,4 +203,30 @@ TEST_CASE("a time limit stops every process at the same step; --resume continues
                               "--set run.epochs=41 --set run.name=dp_cut --resume "
                               "runs/dp_cut/checkpoints/last.ckpt");
   CHECK_MESSAGE(one.code == 0, one.err);
+}
+
+TEST_CASE("predictions of a data-parallel run: every test sample once, in the split's order") {
+  // 13 test images on 2 processes: 7 each, one of them padding that must not be written.
+  const Result s = ws().run("synth --out data/bhw1 --classes 4 --train 48 --test 13");
+  REQUIRE_MESSAGE(s.code == 0, s.err);
+  const std::string predict =
+      "\n[[stage]]\nid = \"predict\"\nkind = \"predict\"\nafter = \"checkpoint\"\n";
+  const std::string model = "kind = \"resnet_small\"\nwidths = [8, 16]\nstage_blocks = [1, 1]";
+  write_text(ws().dir / "p1.toml", synth_config("pred1", model) + predict);
+  write_text(ws().dir / "p2.toml", synth_config("pred2", model) + predict);
+  const Result one = ws().run("run p1.toml --quiet --set run.threads=1");
+  REQUIRE_MESSAGE(one.code == 0, one.err);
+  const Result two = ws().mpirun(2, "run p2.toml --quiet --set run.threads=1");
+  REQUIRE_MESSAGE(two.code == 0, two.err);
+  const auto ids = [](const std::string& csv) {
+    std::vector<std::string> out;
+    std::istringstream in(csv);
+    for (std::string line; std::getline(in, line);) out.push_back(line.substr(0, line.find(',')));
+    return out;
+  };
+  const auto a = ids(read_text(ws().dir / "runs/pred1/predictions.csv"));
+  const auto b = ids(read_text(ws().dir / "runs/pred2/predictions.csv"));
+  REQUIRE(a.size() == 14);  // header + 13
+  CHECK(a == b);
+  CHECK(std::is_sorted(a.begin() + 1, a.end()));
 }
