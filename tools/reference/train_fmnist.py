@@ -166,6 +166,15 @@ class JpegDirDataset(torch.utils.data.Dataset):
 
 
 # ----------------------------------------------------------------------------- training
+def autocast(mode):
+    """bf16: the CPU autocast region a current-PyTorch user would train in; f32: no-op."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=(mode == "bf16"))
+
+
+def to_mode(x, mode):
+    return x.contiguous(memory_format=torch.channels_last) if mode == "bf16" else x
+
+
 def param_groups(model, wd, no_decay):
     decay, nodecay = [], []
     for mod in model.modules():
@@ -194,12 +203,12 @@ def make_schedule(opt, args, steps_per_epoch):
     return torch.optim.lr_scheduler.SequentialLR(opt, [lin, cos], milestones=[warm])
 
 
-def evaluate(model, loader):
+def evaluate(model, loader, mode):
     model.eval()
     correct = total = 0
-    with torch.no_grad():
+    with torch.no_grad(), autocast(mode):
         for x, y in loader:
-            correct += (model(x).argmax(1) == y).sum().item()
+            correct += (model(to_mode(x, mode)).argmax(1) == y).sum().item()
             total += y.numel()
     model.train()
     return 100.0 * correct / total
@@ -237,6 +246,8 @@ def main():
     ap.add_argument("--hflip", type=int, default=1)
     ap.add_argument("--target", type=float, default=92.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mode", choices=["f32", "bf16"], default="f32",
+                    help="bf16: channels_last + torch.autocast(cpu, bfloat16), PyTorch's fast CPU mode")
     args = ap.parse_args()
 
     # SequentialLR in 1.13 steps its second scheduler with an explicit epoch: harmless warning.
@@ -247,6 +258,8 @@ def main():
     widths = [int(v) for v in args.widths.split(",")]
     blocks = [int(v) for v in args.blocks.split(",")]
     model = ResNetSmall(widths, blocks, first_stride=args.first_stride)
+    if args.mode == "bf16":
+        model = model.to(memory_format=torch.channels_last)
     macs = count_macs(model)
     nparams = sum(p.numel() for p in model.parameters())
     print(f"model widths={widths} blocks={blocks} first_stride={args.first_stride} "
@@ -303,8 +316,9 @@ def main():
         ce = time.process_time()
         loss_sum, correct, seen = 0.0, 0, 0
         for x, y in train_batches():
-            out = model(x)
-            loss = crit(out, y)
+            with autocast(args.mode):
+                out = model(to_mode(x, args.mode))
+                loss = crit(out, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -314,7 +328,7 @@ def main():
             seen += y.numel()
         t_train = time.time() - te
         cpu_train = time.process_time() - ce
-        acc = evaluate(model, test_loader)
+        acc = evaluate(model, test_loader, args.mode)
         best = max(best, acc)
         el = time.time() - t0
         if hit is None and acc >= args.target:
