@@ -189,15 +189,19 @@ class Conv2d final : public Module {
   }
 
   // The plan for the current shape. bf16 asks the heuristics in NHWC first and keeps NHWC unless
-  // some pass it needs has nothing usable there.
+  // cuDNN refuses the NHWC descriptors or some pass it needs has nothing usable there.
   ShapePlan make_plan() {
     if (bf16_) {
-      set_descriptors(true);
-      ShapePlan nhwc = query_plan();
-      nhwc.nhwc = true;
-      if (!nhwc.fwd.ranked.empty() && !nhwc.filter.ranked.empty() &&
-          (!input_grad_ || !nhwc.data.ranked.empty()))
-        return nhwc;
+      try {
+        set_descriptors(true);
+        ShapePlan nhwc = query_plan();
+        nhwc.nhwc = true;
+        if (!nhwc.fwd.ranked.empty() && !nhwc.filter.ranked.empty() &&
+            (!input_grad_ || !nhwc.data.ranked.empty()))
+          return nhwc;
+      } catch (const std::runtime_error&) {
+        // A status from a descriptor or heuristics call (not a launch): NCHW below.
+      }
     }
     set_descriptors(false);
     return query_plan();
