@@ -304,8 +304,9 @@ SectionSchema run_section_schema() {
             .type = T::string,
             .doc = "arithmetic of convolutions and matmuls: f32, or bf16 (bfloat16 inputs, f32 "
                    "sums and outputs; master weights, batch norm, loss and optimizer stay f32). "
-                   "bf16 runs on device = cpu with AVX-512 BF16 or AMX (oneDNN) and is refused on "
-                   "a CPU without them and on cuda",
+                   "bf16 runs on device = cpu with AVX-512 BF16 or AMX (oneDNN; refused on a CPU "
+                   "without them) and on cuda (cuDNN / cuBLAS bf16 tensor cores; there "
+                   "convolution outputs are rounded to bf16 once more, as in PyTorch's autocast)",
             .default_value = "\"f32\"",
             .choices = {"f32", "bf16"}}},
       .check =

@@ -2,8 +2,10 @@
 """PyTorch peer of test_nn_gpu's "GPU training step throughput" case, for the device machine
 (run by tools/gpu_check.sh with /opt/torch/.venv/bin/python): the same models, input sizes and
 batches, a step = host input uploaded, forward, cross-entropy (label smoothing 0.1), backward,
-SGD (momentum 0.9), timed over 20 steps after 3 warm-up steps with CUDA synchronisation, with
-TF32 off and on. Prints one line per case in the same format as test_nn_gpu.
+SGD (momentum 0.9), timed over 20 steps after 3 warm-up steps with CUDA synchronisation, in f32
+with TF32 off ("f32") and on ("tf32"), and in bf16 ("bf16": autocast to bfloat16 with the model
+and input channels_last, TF32 off, as PyTorch's mixed precision runs; flowtrain's [run] precision =
+"bf16"). Prints one line per case in the same format as test_nn_gpu.
 usage: python tools/bench_train_gpu.py [--steps 20]"""
 import argparse
 import time
@@ -63,18 +65,20 @@ def main():
     dev = torch.device("cuda")
     print(f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, {torch.cuda.get_device_name(0)}")
     torch.backends.cudnn.benchmark = False
-    for tf32 in (False, True):
-        torch.backends.cudnn.allow_tf32 = tf32
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        for kind, c, hw, batch, classes in CASES:
+    for kind, c, hw, batch, classes in CASES:
+        for mode in ("f32", "tf32", "bf16"):
+            torch.backends.cudnn.allow_tf32 = mode == "tf32"
+            torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+            bf16 = mode == "bf16"
+            layout = torch.channels_last if bf16 else torch.contiguous_format
             if kind == "resnet_small":
                 model = ResNetSmall(c, classes)
             elif torchvision is None:
                 print(f"train step {kind:16s} skipped: no torchvision")
-                continue
+                break
             else:
                 model = getattr(torchvision.models, kind)(num_classes=classes)
-            model = model.to(dev).train()
+            model = model.to(dev, memory_format=layout).train()
             opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
             g = torch.Generator().manual_seed(1)
             x = torch.rand(batch, c, hw, hw, generator=g) * 2 - 1
@@ -82,7 +86,8 @@ def main():
 
             def step():
                 opt.zero_grad(set_to_none=False)
-                loss = F.cross_entropy(model(x.to(dev)), y, label_smoothing=0.1)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+                    loss = F.cross_entropy(model(x.to(dev, memory_format=layout)), y, label_smoothing=0.1)
                 loss.backward()
                 opt.step()
 
@@ -94,7 +99,7 @@ def main():
                 step()
             torch.cuda.synchronize()
             sec = time.perf_counter() - t0
-            print(f"train step {kind:16s} {hw:3d}x{hw:<3d} batch {batch:3d} tf32 {'on' if tf32 else 'off':3s}: "
+            print(f"train step {kind:16s} {hw:3d}x{hw:<3d} batch {batch:3d} {mode:4s}: "
                   f"{1e3 * sec / a.steps:8.1f} ms/step {batch * a.steps / sec:9.0f} images/s (PyTorch, host input)",
                   flush=True)
 

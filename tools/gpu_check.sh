@@ -7,7 +7,7 @@
 #                                  that .gpu/ resolves and fits, and that the output fits the run tool
 #   tools/gpu_check.sh run [STEP]  on the device (run tool: carry [".gpu"], timeout_s 570): the
 #                                  steps by value, each command under its own timeout, within
-#                                  GPU_CHECK_BUDGET (520 s); $OUT gets report.md, rewritten after
+#                                  GPU_CHECK_BUDGET (540 s); $OUT gets report.md, rewritten after
 #                                  each step, and logs.tar.gz (logs and run folders), nothing else.
 #                                  STEP (conformance, end_to_end, benchmarks) runs only that one
 #                                  after the environment step, for a rerun.
@@ -30,7 +30,7 @@ readonly DEVICE_CUDA_LIBS='^lib(cuda|cudart|cudnn[a-z_]*|cublas|cublasLt|nccl|nv
 # binaries: Debian 12's needs glibc 2.36, which a device whose libstdc++ would do may not have.
 readonly CXX_RUNTIME='^lib(stdc\+\+|gcc_s)\.so'
 readonly TREE_LIMIT=$((64 << 20)) FILE_LIMIT=$((16 << 20)) OUT_TOTAL_LIMIT=$((64 << 20)) OUT_FILES=8
-readonly BUDGET=${GPU_CHECK_BUDGET:-520}  # seconds; every timeout is cut to what is left of it
+readonly BUDGET=${GPU_CHECK_BUDGET:-540}  # seconds; every timeout is cut to what is left of it
 readonly KILL_AFTER=3                      # SIGKILL this long after a timeout's SIGTERM
 readonly fence='```'
 
@@ -352,21 +352,27 @@ step_conformance() {
 }
 
 # configs/tiny.toml on the subset for 3 epochs: on the GPU (batches augmented on the GPU and
-# handed over in device memory), then on the CPU; each writes metrics and summary.json.
+# handed over in device memory), then on the CPU; each writes metrics and summary.json. Then the
+# GPU run again at [run] precision = "bf16" (the config path to cuDNN's bf16 tensor cores).
 step_end_to_end() {
-  begin_step "3. End to end: configs/tiny.toml, 3 epochs on 2000 images, GPU beside CPU"
+  begin_step "3. End to end: configs/tiny.toml, 3 epochs on 2000 images, GPU beside CPU, GPU in bf16"
   local e2e=(--set "data.train.images=\"$DATA/train\"" --set "data.train.labels=\"$DATA/train.csv\""
     --set "data.val.images=\"$DATA/test\"" --set "data.val.labels=\"$DATA/test.csv\""
     --set run.epochs=3 --set run.threads=4 --set run.omp_threads=4 --set "run.runs_dir=\"$work/runs\"")
   x 40 e2e_gpu.log dry-run ftenv .gpu/bin/flowtrain run configs/tiny.toml "${e2e[@]}" \
     --set 'run.device="cuda"' --set 'augment.device="cuda"' --set 'augment.output="device"' --set 'run.name="tiny_gpu"'
   x 40 e2e_cpu.log dry-run ftenv .gpu/bin/flowtrain run configs/tiny.toml "${e2e[@]}" --set 'run.name="tiny_cpu"'
-  local top1_gpu top1_cpu
+  x 25 e2e_gpu_bf16.log dry-run ftenv .gpu/bin/flowtrain run configs/tiny.toml "${e2e[@]}" \
+    --set 'run.device="cuda"' --set 'augment.device="cuda"' --set 'augment.output="device"' \
+    --set 'run.precision="bf16"' --set 'run.name="tiny_gpu_bf16"'
+  local top1_gpu top1_cpu top1_bf16
   top1_gpu=$(grep -o '"val_top1": [0-9.]*' "$work/runs/tiny_gpu/summary.json" 2>/dev/null | awk '{ print $2 }' || true)
   top1_cpu=$(grep -o '"val_top1": [0-9.]*' "$work/runs/tiny_cpu/summary.json" 2>/dev/null | awk '{ print $2 }' || true)
-  note "- val top-1: GPU ${top1_gpu:-?}, CPU ${top1_cpu:-?} (same recipe and seed; the GPU sums convolutions in another order, so expect them close, not equal)"
+  top1_bf16=$(grep -o '"val_top1": [0-9.]*' "$work/runs/tiny_gpu_bf16/summary.json" 2>/dev/null | awk '{ print $2 }' || true)
+  note "- val top-1: GPU ${top1_gpu:-?}, CPU ${top1_cpu:-?} (same recipe and seed; the GPU sums convolutions in another order, so expect them close, not equal); GPU in bf16 ${top1_bf16:-?}"
   tail -n 6 "$work/logs/e2e_gpu.log" | excerpt "GPU run"
   tail -n 6 "$work/logs/e2e_cpu.log" | excerpt "CPU run"
+  tail -n 6 "$work/logs/e2e_gpu_bf16.log" | excerpt "GPU run in bf16"
   head -c 4000 "$work/runs/tiny_gpu/summary.json" 2>/dev/null | excerpt "GPU run's summary.json"
   end_step
 }

@@ -153,7 +153,9 @@ enum class Precision : std::uint8_t { f32, bf16 };
 const LayerFactory& cpu_layers(bool blocked = false, Precision precision = Precision::f32);
 
 // The CUDA implementation (kernels/nn/cuda): cuDNN convolutions and batch norm, cuBLAS Linear,
-// own kernels for the rest; NCHW throughout. Throws std::runtime_error without CUDA or a GPU.
-const LayerFactory& cuda_layers();
+// own kernels for the rest; NCHW f32 between layers. Precision::bf16: convolutions and Linear
+// convert at their own edges to bf16 for tensor cores. Throws std::runtime_error without CUDA or
+// a GPU.
+const LayerFactory& cuda_layers(Precision precision = Precision::f32);
 
 }  // namespace ft::nn

@@ -13,25 +13,19 @@
 namespace ft {
 namespace {
 
-// The CPU layers at [run] precision; null on device = cuda. bf16 exists on the CPU only, and there
-// only on a CPU with bf16 instructions: both refusals name the key.
-const nn::LayerFactory* cpu_factory(const RunContext& ctx) {
+// The layers for [run] device and precision. bf16 on the CPU needs bf16 instructions (the refusal
+// names the key); on cuda it runs on any GPU cuDNN supports (tensor cores from Ampere on).
+const nn::LayerFactory& layer_factory(const RunContext& ctx) {
   static const toml::table empty;
   const toml::table& root = ctx.config ? *ctx.config : empty;
   const bool bf16 = root["run"]["precision"].value_or(std::string("f32")) == "bf16";
-  if (ctx.device == "cuda") {
-    if (bf16)
-      throw ConfigError(
-          fmt::format("{}: [run] precision = \"bf16\" is implemented on device = \"cpu\" only: use "
-                      "precision = \"f32\" on cuda",
-                      ctx.config_file));
-    return nullptr;
-  }
-  if (!bf16) return &nn::cpu_layers(true);
+  const nn::Precision precision = bf16 ? nn::Precision::bf16 : nn::Precision::f32;
   try {
-    return &nn::cpu_layers(true, nn::Precision::bf16);
+    return ctx.device == "cuda" ? nn::cuda_layers(precision) : nn::cpu_layers(true, precision);
   } catch (const std::runtime_error& e) {
-    throw Error(fmt::format("{}: [run] {}", ctx.config_file, e.what()));
+    // cuda: no CUDA build or no device; cpu: bf16 without bf16 instructions (names the key).
+    throw Error(fmt::format("{}: {} {}", ctx.config_file,
+                            ctx.device == "cuda" ? "[model] on cuda:" : "[run]", e.what()));
   }
 }
 
@@ -65,9 +59,9 @@ nn::Model& TrainState::model(int c, int h, int w) {
   spec_.in_channels = c;
   spec_.height = h;
   spec_.width = w;
-  const nn::LayerFactory* cpu = cpu_factory(ctx_);
+  const nn::LayerFactory& layers = layer_factory(ctx_);
   try {
-    model_ = nn::make_model(spec_, cpu ? *cpu : nn::cuda_layers());
+    model_ = nn::make_model(spec_, layers);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(fmt::format("{}: [model]: {}", ctx_.config_file, e.what()));
   } catch (const std::runtime_error& e) {

@@ -213,10 +213,11 @@ class ResidualAddCuda final : public ResidualAdd {
 
 class CudaLayers final : public LayerFactory {
  public:
+  explicit CudaLayers(Precision precision) : precision_(precision) {}
   bool on_device() const override { return true; }
-  ModulePtr conv2d(const Conv2dSpec& spec) const override { return make_conv2d(spec); }
+  ModulePtr conv2d(const Conv2dSpec& spec) const override { return make_conv2d(spec, precision_); }
   ModulePtr batch_norm(const BatchNormSpec& spec) const override { return make_batch_norm(spec); }
-  ModulePtr linear(const LinearSpec& spec) const override { return make_linear(spec); }
+  ModulePtr linear(const LinearSpec& spec) const override { return make_linear(spec, precision_); }
   ModulePtr relu() const override { return std::make_unique<Relu>(); }
   ModulePtr max_pool(const MaxPoolSpec& spec) const override {
     return std::make_unique<MaxPool>(spec);
@@ -230,6 +231,9 @@ class CudaLayers final : public LayerFactory {
   std::unique_ptr<ResidualAdd> residual_add(bool relu) const override {
     return std::make_unique<ResidualAddCuda>(relu);
   }
+
+ private:
+  Precision precision_;
 };
 
 }  // namespace
@@ -237,11 +241,11 @@ class CudaLayers final : public LayerFactory {
 
 namespace ft::nn {
 
-const LayerFactory& cuda_layers() {
+const LayerFactory& cuda_layers(Precision precision) {
   std::string why;
   if (!cuda::available(&why)) throw std::runtime_error("CUDA layers: " + why);
-  static const cuda::CudaLayers layers;
-  return layers;
+  static const cuda::CudaLayers f32(Precision::f32), bf16(Precision::bf16);
+  return precision == Precision::bf16 ? bf16 : f32;
 }
 
 }  // namespace ft::nn

@@ -1,9 +1,9 @@
 // What the CUDA layer files share (nvcc only): the cuDNN descriptor and device-parameter helpers,
-// the algorithm choice, and the constructors cuda_layers() hands out (one file per op family, as
-// kernels/nn/cpu/). Every tensor is NCHW float in device memory; parameters live on the device
-// (Parameter::device_value / device_grad) with the host vectors as mirrors (Model::to_host /
-// to_device). Backward accumulates parameter gradients (beta = 1), as the Module interface
-// requires.
+// the bf16 conversions, and the constructors cuda_layers() hands out (one file per op family, as
+// kernels/nn/cpu/). Every tensor between layers is NCHW float in device memory (bf16 layers
+// convert at their own edges); parameters live on the device (Parameter::device_value /
+// device_grad) with the host vectors as mirrors (Model::to_host / to_device). Backward accumulates
+// parameter gradients, as the Module interface requires.
 #pragma once
 
 #include <stdexcept>
@@ -34,9 +34,10 @@ class TensorDesc {
   ~TensorDesc() { cudnnDestroyTensorDescriptor(d_); }
   TensorDesc(const TensorDesc&) = delete;
   TensorDesc& operator=(const TensorDesc&) = delete;
-  void set(int n, int c, int h, int w) {
-    check(cudnnSetTensor4dDescriptor(d_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w),
-          "cudnnSetTensor4dDescriptor");
+  // A packed (N, C, H, W) tensor; bf16 convolutions use NHWC bfloat16.
+  void set(int n, int c, int h, int w, cudnnDataType_t type = CUDNN_DATA_FLOAT,
+           cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW) {
+    check(cudnnSetTensor4dDescriptor(d_, format, type, n, c, h, w), "cudnnSetTensor4dDescriptor");
   }
   cudnnTensorDescriptor_t get() const { return d_; }
 
@@ -49,8 +50,21 @@ inline void require_nchw(const Shape& in, const char* layer) {
     throw std::invalid_argument(std::string(layer) + " (cuda): needs NCHW, got " + to_string(in));
 }
 
-ModulePtr make_conv2d(const Conv2dSpec& spec);
+// ---- bf16 conversions (bf16.cu; per element bf16_math.hpp), on the library stream ----------
+// dst (batches, hw, channels) bf16 = src (batches, channels, hw) f32 rounded: NCHW activations to
+// NHWC (batches = N, hw = H * W), KCRS filters to KRSC (batches = K, channels = C / groups).
+void to_bf16_nhwc(std::uint16_t* dst, const float* src, std::int64_t batches, int channels, int hw);
+// The reverse, widened exactly: dst = (or, accumulate, +=) src.
+void from_bf16_nhwc(float* dst, const std::uint16_t* src, std::int64_t batches, int channels,
+                    int hw, bool accumulate);
+// dst = src rounded, element by element, and the reverse (widened; dst += src when accumulate).
+void to_bf16(std::uint16_t* dst, const float* src, std::int64_t n);
+void from_bf16(float* dst, const std::uint16_t* src, std::int64_t n, bool accumulate);
+// Runtime::bf16_scratch[slot] with room for n values.
+std::uint16_t* bf16_scratch(int slot, std::int64_t n);
+
+ModulePtr make_conv2d(const Conv2dSpec& spec, Precision precision);
 ModulePtr make_batch_norm(const BatchNormSpec& spec);
-ModulePtr make_linear(const LinearSpec& spec);
+ModulePtr make_linear(const LinearSpec& spec, Precision precision);
 
 }  // namespace ft::nn::cuda

@@ -40,6 +40,16 @@ struct StagingSlot {
 };
 inline constexpr std::size_t kStagingFloats = std::size_t{1} << 20;  // 4 MiB per slot
 
+// A bfloat16 array in device memory (each value's 16 bits), grown like DeviceArray.
+class Bf16Array {
+ public:
+  void resize(std::size_t n) { a_.resize((n + 1) / 2); }
+  std::uint16_t* data() const { return reinterpret_cast<std::uint16_t*>(a_.data()); }
+
+ private:
+  DeviceArray a_;
+};
+
 struct Runtime {
   cudaStream_t stream = nullptr;
   cudnnHandle_t dnn = nullptr;
@@ -52,6 +62,9 @@ struct Runtime {
       workspace;  // floats; shared by every cuDNN call (they run one at a time on the stream)
   StagingSlot staging[2];
   int next_slot = 0;
+  // bf16 layers' transient operands (an output before its widening, an incoming gradient):
+  // used and done with inside one layer call, so every layer shares them (bf16_scratch()).
+  Bf16Array bf16_scratch[2];
 };
 
 // Created on first use; throws std::runtime_error when no device can be used.

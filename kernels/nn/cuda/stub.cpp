@@ -43,5 +43,5 @@ bool allow_tf32() { return false; }
 }  // namespace ft::nn::cuda
 
 namespace ft::nn {
-const LayerFactory& cuda_layers() { cuda::no_cuda(); }
+const LayerFactory& cuda_layers(Precision) { cuda::no_cuda(); }
 }  // namespace ft::nn
