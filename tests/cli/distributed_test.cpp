@@ -279,8 +279,12 @@ TEST_CASE("sync_batchnorm: 2 processes x global batch 128 = 1 process x 128 with
       "--set stage.read.batch_size=128 --set optimizer.lr=0.01 ";
   const Result one = ws().run("run " + ws().config + s + "--set run.name=bn_one");
   REQUIRE_MESSAGE(one.code == 0, one.err);
-  const Result sync = ws().mpirun(
-      2, "run " + ws().config + s + "--set run.name=bn_sync --set distributed.sync_batchnorm=true");
+  // Small buckets: gradient all-reduces are in flight while the batch norms' own all-reduces run
+  // (every process issues them in the same order; the sums of 2 processes do not depend on it).
+  const Result sync =
+      ws().mpirun(2, "run " + ws().config + s +
+                         "--set run.name=bn_sync --set distributed.sync_batchnorm=true "
+                         "--set distributed.bucket_mb=0.005");
   REQUIRE_MESSAGE(sync.code == 0, sync.err);
   const Result local = ws().mpirun(2, "run " + ws().config + s + "--set run.name=bn_local");
   REQUIRE_MESSAGE(local.code == 0, local.err);

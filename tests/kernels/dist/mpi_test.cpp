@@ -1,6 +1,7 @@
 // MPI communicator end to end: dist_scenarios under `mpirun --oversubscribe -np N`, checking exact
 // results, bit-identical sums, overlap, gathers, and that a late, failing or killed rank ends the
-// job non-zero within a bounded time with the rank named on stderr.
+// job non-zero within a bounded time with the rank named on stderr. bn_sync_scenarios under
+// mpirun checks SyncBatchNorm against batch norm on the whole batch.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
