@@ -8,64 +8,12 @@
 #include <vector>
 
 #include "kernels/nn/batch_norm_sync.hpp"
+#include "kernels/nn/cuda/batch_norm_sync.cuh"
 #include "kernels/nn/cuda/kernels.cuh"
 #include "kernels/nn/cuda/layers.cuh"
-#include "kernels/nn/cuda/reductions.cuh"
 
 namespace ft::nn::cuda {
 namespace {
-
-// ---- SyncBatchNorm kernels (NCHW; grid = channels, kThreads threads) ---------------------------
-
-// sums[c] = sum of channel c of a (n, channels, hw), sums[channels + c] = sum of squares; or, with
-// `mean`/`invstd` given, the sums of a and of a * (b - mean) * invstd (dy' and dy' * x_hat).
-static __global__ void bn_channel_sums(double* sums, const float* a, const float* b,
-                                       const float* mean, const float* invstd, int channels,
-                                       std::int64_t hw, std::int64_t n) {
-  __shared__ double s1[kThreads], s2[kThreads];
-  const int c = blockIdx.x;
-  double p1 = 0, p2 = 0;
-  for (std::int64_t e = threadIdx.x; e < n * hw; e += blockDim.x) {
-    const std::int64_t i = (e / hw * channels + c) * hw + e % hw;
-    const float v = a[i];
-    p1 += v;
-    p2 += b ? double{v} * ((b[i] - mean[c]) * invstd[c]) : double{v} * v;
-  }
-  s1[threadIdx.x] = p1;
-  s2[threadIdx.x] = p2;
-  block_tree_sum(s1);
-  block_tree_sum(s2);
-  if (threadIdx.x == 0) {
-    sums[c] = s1[0];
-    sums[channels + c] = s2[0];
-  }
-}
-
-// dgamma += this process's sum of dy' * x_hat, dbeta += its sum of dy' (grid-stride).
-static __global__ void bn_add_local_grads(float* dgamma, float* dbeta, const double* sums,
-                                          int channels) {
-  for (std::int64_t c = grid_start(); c < channels; c += grid_step()) {
-    dgamma[c] += static_cast<float>(sums[channels + c]);
-    dbeta[c] += static_cast<float>(sums[c]);
-  }
-}
-
-// stats = (mean, biased var, invstd, unbiased var), each (channels): the running statistics'
-// update.
-static __global__ void bn_update_running(float* running_mean, float* running_var,
-                                         const float* stats, int channels, float momentum) {
-  for (std::int64_t c = grid_start(); c < channels; c += grid_step()) {
-    running_mean[c] = running_update(running_mean[c], stats[c], momentum);
-    running_var[c] = running_update(running_var[c], stats[3 * channels + c], momentum);
-  }
-}
-
-static __global__ void bn_sync_input_grad(float* dx, const float* x, const float* dy,
-                                          const BatchNormInputGrad* grad, int channels,
-                                          std::int64_t hw, std::int64_t numel) {
-  for (std::int64_t i = grid_start(); i < numel; i += grid_step())
-    dx[i] = grad[(i / hw) % channels](x[i], dy[i]);
-}
 
 // ---- BatchNorm (cuDNN spatial mode; BatchNorm1d is (N, C, 1, 1)) -------------------------------
 // cuDNN updates the running variance with the unbiased batch variance and the factor `momentum`,
@@ -196,8 +144,8 @@ class BatchNorm final : public Module {
   void global_batch_stats(const float* x) {
     Runtime& rt = runtime();
     const int c = spec_.channels;
-    bn_channel_sums<<<c, kThreads, 0, rt.stream>>>(sums_dev(), x, nullptr, nullptr, nullptr, c,
-                                                   pixels(), in_.n);
+    bn_channel_sums<<<c, kBnStatThreads, 0, rt.stream>>>(sums_dev(), x, nullptr, nullptr, nullptr,
+                                                         c, pixels(), in_.n);
     check_launch("bn_channel_sums");
     sums_[2 * c] = static_cast<double>(in_.n) * pixels();
     allreduce_sums(1);
@@ -221,8 +169,8 @@ class BatchNorm final : public Module {
     Runtime& rt = runtime();
     const int c = spec_.channels;
     const float* st = stats_dev_.data();
-    bn_channel_sums<<<c, kThreads, 0, rt.stream>>>(sums_dev(), dy, x_, st, st + 2 * c, c, pixels(),
-                                                   in_.n);
+    bn_channel_sums<<<c, kBnStatThreads, 0, rt.stream>>>(sums_dev(), dy, x_, st, st + 2 * c, c,
+                                                         pixels(), in_.n);
     check_launch("bn_channel_sums");
     bn_add_local_grads<<<blocks_for(c), kThreads, 0, rt.stream>>>(w_.grad.data(), b_.grad.data(),
                                                                   sums_dev(), c);
