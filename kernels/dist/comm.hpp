@@ -30,10 +30,11 @@ struct World {
 };
 
 // Reads the launcher's variables from `env` (pure: tests pass their own map). Precedence: Open
-// MPI (OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK/LOCAL_SIZE), then PMIx/Slurm (PMIX_RANK, SLURM_PROCID,
-// SLURM_NTASKS, SLURM_LOCALID), then torchrun (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
-// MASTER_ADDR, MASTER_PORT). Inconsistent values (rank >= size, size < 1, a non-number) throw
-// std::invalid_argument naming the variable.
+// MPI (OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK/LOCAL_SIZE), then a Slurm job step started by srun
+// (PMIX_RANK or SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_LOCALID; an sbatch script's own
+// SLURM_PROCID/SLURM_NTASKS are not a launch: a plain command there runs alone), then torchrun
+// (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT). Inconsistent values
+// (rank >= size, size < 1, a non-number) throw std::invalid_argument naming the variable.
 World detect_world(const std::map<std::string, std::string>& env);
 // The same from the process environment.
 World detect_world();

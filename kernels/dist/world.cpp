@@ -1,6 +1,8 @@
 // Launcher detection: who this process is, read from the variables mpirun, srun or torchrun set.
 // Pure over an env map so tests can feed any launcher; the first launcher present wins (Open MPI,
 // then PMIx/Slurm, then torchrun) because mpirun inside a Slurm allocation inherits SLURM_*.
+// Slurm counts only for a job step srun started (SLURM_STEP_NUM_TASKS): sbatch sets SLURM_PROCID,
+// SLURM_NTASKS and SLURM_LOCALID for the batch script too, where a plain command runs alone.
 #include <charconv>
 #include <cstdlib>
 #include <optional>
@@ -117,6 +119,8 @@ World from_open_mpi(const Env& env) {
                      "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE");
 }
 
+// srun's variables for one job step: SLURM_STEP_NUM_TASKS processes, SLURM_STEP_TASKS_PER_NODE of
+// them per node (SLURM_NTASKS and SLURM_TASKS_PER_NODE describe the whole allocation).
 World from_slurm(const Env& env) {
   World w;
   w.launcher = Launcher::slurm;
@@ -127,18 +131,22 @@ World from_slurm(const Env& env) {
   if (pmix && env.count("SLURM_PROCID") && require(env, "SLURM_PROCID", l) != w.rank)
     throw std::invalid_argument("PMIX_RANK=" + env.at("PMIX_RANK") +
                                 " disagrees with SLURM_PROCID=" + env.at("SLURM_PROCID"));
-  w.size = require(env, "SLURM_NTASKS", l);
+  w.size = require(env, "SLURM_STEP_NUM_TASKS", l);
   w.local_rank = optional_count(env, "SLURM_LOCALID", w.rank, l);
   w.local_size = w.size;
-  if (const auto spec = lookup(env, "SLURM_TASKS_PER_NODE")) {
+  const char* per_node_var = "SLURM_STEP_TASKS_PER_NODE";
+  auto spec = lookup(env, per_node_var);
+  if (!spec) spec = lookup(env, per_node_var = "SLURM_TASKS_PER_NODE");
+  if (spec) {
     const int node = optional_count(env, "SLURM_NODEID", 0, l);
     const auto n = slurm_tasks_on_node(*spec, node);
     if (!n)
-      throw std::invalid_argument("SLURM_TASKS_PER_NODE='" + *spec + "' has no count for node " +
-                                  std::to_string(node) + " (expected a list like 2(x3),1)");
+      throw std::invalid_argument(std::string(per_node_var) + "='" + *spec +
+                                  "' has no count for node " + std::to_string(node) +
+                                  " (expected a list like 2(x3),1)");
     w.local_size = *n;
   }
-  check_consistent(w, rank_var, "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_TASKS_PER_NODE");
+  check_consistent(w, rank_var, "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", per_node_var);
   return w;
 }
 
@@ -162,7 +170,7 @@ World from_torchrun(const Env& env) {
 World detect_world(const Env& env) {
   if (env.count("OMPI_COMM_WORLD_RANK") || env.count("OMPI_COMM_WORLD_SIZE"))
     return from_open_mpi(env);
-  if (env.count("PMIX_RANK") || env.count("SLURM_PROCID")) return from_slurm(env);
+  if (env.count("PMIX_RANK") || env.count("SLURM_STEP_NUM_TASKS")) return from_slurm(env);
   if (env.count("RANK") || env.count("WORLD_SIZE")) return from_torchrun(env);
   return World{};
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "kernels/dist/channel_sum.hpp"
 #include "kernels/nn/cuda/device.hpp"
 #include "pipeline/error.hpp"
 
@@ -27,7 +28,14 @@ SectionSchema distributed_section() {
                          "naming the ones that did not arrive (0 = wait forever)",
                   .default_value = "300.0",
                   .min = 0.0,
-                  .max = 1e6}},
+                  .max = 1e6},
+                 {.name = "sync_batchnorm",
+                  .type = ParamType::boolean,
+                  .doc = "batch norm in training normalises with the statistics of the global "
+                         "batch, all-reduced over the processes at every batch norm layer "
+                         "(PyTorch's SyncBatchNorm); false: each process's own, as DDP. No effect "
+                         "on one process",
+                  .default_value = "false"}},
   };
 }
 
@@ -37,7 +45,15 @@ DistributedConfig read_distributed(const toml::table* config) {
   const auto t = (*config)["distributed"];
   c.bucket_mb = t["bucket_mb"].value_or(c.bucket_mb);
   c.timeout_s = t["timeout_s"].value_or(c.timeout_s);
+  c.sync_batchnorm = t["sync_batchnorm"].value_or(c.sync_batchnorm);
   return c;
+}
+
+std::unique_ptr<nn::LayerFactory> distributed_layers(const DistributedConfig& config,
+                                                     const std::shared_ptr<dist::Comm>& comm,
+                                                     const nn::LayerFactory& base) {
+  if (!config.sync_batchnorm || !comm || comm->size() == 1) return nullptr;
+  return nn::sync_batch_norm_layers(base, std::make_shared<dist::CommChannelSum>(comm));
 }
 
 GradSync::GradSync(dist::Comm& comm, std::vector<nn::Parameter*> params, double bucket_mb,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/dist/comm.hpp"
+#include "kernels/nn/module.hpp"
 #include "kernels/nn/parameter.hpp"
 #include "pipeline/registry.hpp"
 #include "stages/stage_shared.hpp"
@@ -26,9 +27,17 @@ namespace ft {
 struct DistributedConfig {
   double bucket_mb = 25;
   double timeout_s = 300;
+  bool sync_batchnorm = false;
 };
 SectionSchema distributed_section();
 DistributedConfig read_distributed(const toml::table* config);
+
+// The layers a run's model is built from when [distributed] sync_batchnorm holds and `comm` has
+// more than one process: `base` with every batch norm synchronised over `comm`. Null otherwise
+// (use `base`: one process changes nothing, as PyTorch's SyncBatchNorm without a process group).
+std::unique_ptr<nn::LayerFactory> distributed_layers(const DistributedConfig& config,
+                                                     const std::shared_ptr<dist::Comm>& comm,
+                                                     const nn::LayerFactory& base);
 
 class GradSync {
  public:

@@ -7,6 +7,7 @@
 #include "pipeline/config.hpp"
 #include "pipeline/error.hpp"
 #include "stages/stage_shared.hpp"
+#include "stages/train/grad_sync.hpp"
 #include "stages/train/model_config.hpp"
 #include "stages/train/optim_config.hpp"
 
@@ -61,7 +62,8 @@ nn::Model& TrainState::model(int c, int h, int w) {
   spec_.width = w;
   const nn::LayerFactory& layers = layer_factory(ctx_);
   try {
-    model_ = nn::make_model(spec_, layers);
+    layers_ = distributed_layers(read_distributed(ctx_.config), stage_shared(ctx_).comm, layers);
+    model_ = nn::make_model(spec_, layers_ ? *layers_ : layers);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(fmt::format("{}: [model]: {}", ctx_.config_file, e.what()));
   } catch (const std::runtime_error& e) {

@@ -75,6 +75,8 @@ class TrainState {
   double warmup_epochs_ = 0.0;
   std::int64_t start_epoch_ = 0;  // [schedule] start_epoch: the schedule's epochs before this run
   std::string init_from_;
+  // [distributed] sync_batchnorm: the layers the model was built from (its composites keep them).
+  std::unique_ptr<nn::LayerFactory> layers_;
   std::unique_ptr<nn::Model> model_;
   optim::SgdOptions sgd_options_;
   std::unique_ptr<optim::Sgd> sgd_;

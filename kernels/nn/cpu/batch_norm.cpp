@@ -1,12 +1,17 @@
 // BatchNorm2d (N,C,H,W) and BatchNorm1d (N,C) on the CPU with oneDNN batch-normalisation
 // primitives in the input's layout, optionally with the following ReLU fused. Training
 // normalises with the biased batch variance; the running variance takes the unbiased one
-// (PyTorch's rule), updated here from the primitive's mean/variance outputs.
+// (PyTorch's rule), updated here from the primitive's mean/variance outputs. With a ChannelSum
+// (SyncBatchNorm) training takes the global batch's statistics from all-reduced per-channel sums
+// and normalises with them (the inference primitive); its backward is an own loop
+// (cpu/batch_norm_sync.cpp) over the all-reduced sums of dy and dy * x_hat.
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/nn/cpu/batch_norm_sync.hpp"
 #include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 #include "kernels/nn/layer_params.hpp"
@@ -19,7 +24,8 @@ using flags = dnnl::normalization_flags;
 
 class BatchNorm final : public Module {
  public:
-  explicit BatchNorm(const BatchNormSpec& spec) : spec_(spec) {
+  BatchNorm(const BatchNormSpec& spec, std::shared_ptr<const ChannelSum> sync)
+      : spec_(spec), sync_(std::move(sync)) {
     if (spec.channels <= 0) throw std::invalid_argument("batch_norm: channels must be > 0");
     const auto c = static_cast<std::size_t>(spec.channels);
     p_ = NormParams(spec.channels);
@@ -27,6 +33,11 @@ class BatchNorm final : public Module {
     var_.assign(c, 0.f);
     dscale_.assign(c, 0.f);
     dshift_.assign(c, 0.f);
+    if (sync_) {
+      sums_.assign(2 * c + 1, 0.0);
+      invstd_.assign(c, 0.f);
+      input_grad_.resize(c);
+    }
   }
 
   Shape setup(const Shape& in) override {
@@ -41,6 +52,7 @@ class BatchNorm final : public Module {
     Shape as = in;
     if (in.layout == Layout::nchw && in.h == 1 && in.w == 1 && in.c % 16 == 0)
       as.layout = Layout::nChw16c;
+    as_ = as;
     const memory::desc md = md_of(as);
     const flags base =
         flags::use_scale | flags::use_shift | (spec_.relu ? flags::fuse_norm_relu : flags::none);
@@ -91,7 +103,12 @@ class BatchNorm final : public Module {
                                          {DNNL_ARG_DST, y_mem_},
                                          {DNNL_ARG_SCALE, wrap(p_.weight.value.data())},
                                          {DNNL_ARG_SHIFT, wrap(p_.bias.value.data())}};
-    if (training) {
+    if (training && sync_) {
+      global_batch_stats(x);
+      args.emplace(DNNL_ARG_MEAN, wrap(mean_.data()));
+      args.emplace(DNNL_ARG_VARIANCE, wrap(var_.data()));
+      execute(infer_, args);
+    } else if (training) {
       args.emplace(DNNL_ARG_MEAN, wrap(mean_.data()));
       args.emplace(DNNL_ARG_VARIANCE, wrap(var_.data()));
       if (spec_.relu) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
@@ -102,13 +119,13 @@ class BatchNorm final : public Module {
         p_.running_mean.value[c] = (1 - mom) * p_.running_mean.value[c] + mom * mean_[c];
         p_.running_var.value[c] = (1 - mom) * p_.running_var.value[c] + mom * var_[c] * unbias;
       }
-      p_.num_batches_tracked.value[0] += 1.f;
     } else {
       args.emplace(DNNL_ARG_MEAN, wrap(p_.running_mean.value.data()));
       args.emplace(DNNL_ARG_VARIANCE, wrap(p_.running_var.value.data()));
       execute(infer_, args);
-      stream().wait();
     }
+    stream().wait();
+    if (training) p_.num_batches_tracked.value[0] += 1.f;
     return y_.data();
   }
 
@@ -116,6 +133,7 @@ class BatchNorm final : public Module {
     if (!training_ && spec_.relu)
       throw std::logic_error(
           "batch_norm: backward after an eval-mode forward is not supported with fused ReLU");
+    if (training_ && sync_) return sync_backward(dy);
     dy_mem_.set_data_handle(const_cast<float*>(dy));
     dx_mem_.set_data_handle(dx_.data());
     std::unordered_map<int, memory> args{
@@ -146,9 +164,47 @@ class BatchNorm final : public Module {
  private:
   memory wrap(float* p) const { return memory(c_md_, engine(), p); }
 
+  // SyncBatchNorm forward: mean_ and var_ (biased) of the global batch; running statistics.
+  void global_batch_stats(const float* x) {
+    const int c = spec_.channels;
+    channel_sums(sums_.data(), x, as_);
+    sums_[2 * c] = static_cast<double>(in_.n) * in_.h * in_.w;
+    sync_->allreduce(sums_.data(), sums_.size());
+    count_ = sums_[2 * c];
+    for (int k = 0; k < c; ++k) {
+      const ChannelStats st = channel_stats(count_, sums_[k], sums_[c + k]);
+      mean_[k] = st.mean;
+      var_[k] = st.var;
+      float& rm = p_.running_mean.value[k];
+      float& rv = p_.running_var.value[k];
+      rm = running_update(rm, st.mean, spec_.momentum);
+      rv = running_update(rv, static_cast<float>(st.unbiased_var), spec_.momentum);
+    }
+  }
+
+  // SyncBatchNorm backward: dgamma, dbeta from this process's samples (the gradient all-reduce
+  // averages them, as for every parameter); dx from the global sums of dy' and dy' * x_hat.
+  const float* sync_backward(const float* dy) {
+    const int c = spec_.channels;
+    for (int k = 0; k < c; ++k) invstd_[k] = inv_std(var_[k], spec_.eps);
+    channel_grad_sums(sums_.data(), x_, y_.data(), dy, spec_.relu, mean_.data(), invstd_.data(),
+                      as_);
+    for (int k = 0; k < c; ++k) {
+      p_.weight.grad[k] += static_cast<float>(sums_[c + k]);
+      p_.bias.grad[k] += static_cast<float>(sums_[k]);
+    }
+    sync_->allreduce(sums_.data(), 2 * static_cast<std::size_t>(c));
+    for (int k = 0; k < c; ++k)
+      input_grad_[k] = batch_norm_input_grad(mean_[k], var_[k], spec_.eps, p_.weight.value[k],
+                                             count_, sums_[k], sums_[c + k]);
+    sync_input_grad(dx_.data(), x_, y_.data(), dy, spec_.relu, input_grad_.data(), as_);
+    return dx_.data();
+  }
+
   BatchNormSpec spec_;
+  std::shared_ptr<const ChannelSum> sync_;  // SyncBatchNorm; null: this process's statistics
   NormParams p_;
-  Shape in_;
+  Shape in_, as_;  // as_: the layout the primitives and loops see (1-D BN may run as nChw16c)
   bool training_ = false;
   const float* x_ = nullptr;
   dnnl::batch_normalization_forward train_, infer_;
@@ -157,10 +213,22 @@ class BatchNorm final : public Module {
   memory::desc c_md_;          // (C) vectors: scale, shift, mean, variance and their gradients
   std::vector<float> y_, dx_;  // in the input's layout
   std::vector<float> mean_, var_, dscale_, dshift_;  // (C): batch statistics, parameter grads
+  // SyncBatchNorm: (2C + 1) sums being all-reduced, the global count, 1/std, dx's coefficients.
+  std::vector<double> sums_;
+  double count_ = 0;
+  std::vector<float> invstd_;
+  std::vector<BatchNormInputGrad> input_grad_;
 };
 
 }  // namespace
 
-ModulePtr make_batch_norm(const BatchNormSpec& spec) { return std::make_unique<BatchNorm>(spec); }
+ModulePtr make_batch_norm(const BatchNormSpec& spec) {
+  return std::make_unique<BatchNorm>(spec, nullptr);
+}
+
+ModulePtr make_sync_batch_norm(const BatchNormSpec& spec, std::shared_ptr<const ChannelSum> sums) {
+  if (!sums) throw std::invalid_argument("batch_norm: SyncBatchNorm needs a ChannelSum");
+  return std::make_unique<BatchNorm>(spec, std::move(sums));
+}
 
 }  // namespace ft::nn::cpu

@@ -1,6 +1,7 @@
 // MPI communicator end to end: dist_scenarios under `mpirun --oversubscribe -np N`, checking exact
 // results, bit-identical sums, overlap, gathers, and that a late, failing or killed rank ends the
-// job non-zero within a bounded time with the rank named on stderr.
+// job non-zero within a bounded time with the rank named on stderr. bn_sync_scenarios under
+// mpirun checks SyncBatchNorm against batch norm on the whole batch.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -26,7 +27,8 @@ struct Job {
 // tools/sanitize.sh the job's processes keep ASan and UBSan but not LeakSanitizer: Open MPI leaves
 // thousands of allocations at exit from components it has already unloaded, so no suppression by
 // library can name them (test_dist keeps leak checks for the rest of kernels/dist).
-Job mpirun(int np, const std::string& scenario) {
+// `program`: the environment variable naming the binary (dist_scenarios or bn_sync_scenarios).
+Job mpirun(int np, const std::string& scenario, const char* program = "FT_DIST_SCENARIOS") {
   const char* asan = std::getenv("ASAN_OPTIONS");
   const std::string asan_options = (asan ? std::string(asan) + ":" : "") + "detect_leaks=0";
   const auto dir = std::filesystem::temp_directory_path() /
@@ -36,9 +38,9 @@ Job mpirun(int np, const std::string& scenario) {
       "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
       "OMPI_MCA_btl_vader_single_copy_mechanism=none ASAN_OPTIONS=" +
       quote(asan_options) + " timeout -k 5 60 " + quote(env_or_fail("MPIRUN")) +
-      " --oversubscribe -np " + std::to_string(np) + " " + quote(env_or_fail("FT_DIST_SCENARIOS")) +
-      " " + scenario + " >" + quote((dir / "out").string()) + " 2>" +
-      quote((dir / "err").string()) + " </dev/null";
+      " --oversubscribe -np " + std::to_string(np) + " " + quote(env_or_fail(program)) + " " +
+      scenario + " >" + quote((dir / "out").string()) + " 2>" + quote((dir / "err").string()) +
+      " </dev/null";
   const auto start = std::chrono::steady_clock::now();
   const int status = std::system(cmd.c_str());
   Job job;
@@ -105,4 +107,16 @@ TEST_CASE("a rank that exits without fail() ends the job at the others' deadline
                          // gives (Open MPI's PMIx sometimes crashes while being torn down)
   CHECK(contains(job.err, "rank 1 (no collective yet) did not arrive"));
   CHECK(job.seconds < 15);
+}
+
+TEST_CASE("sync batch norm on 1, 2 and 3 processes equals batch norm on the whole batch") {
+  // bn_sync_scenarios checks forward, running statistics, dx, dgamma, dbeta and eval output in
+  // NCHW / nChw8c / nChw16c, with and without the fused ReLU, 2-D and 1-D (see the file).
+  for (int np : {1, 2, 3}) {
+    CAPTURE(np);
+    const Job job = mpirun(np, "all", "FT_BN_SYNC_SCENARIOS");
+    INFO(job.err);
+    CHECK(job.code == 0);
+    for (int r = 0; r < np; ++r) CHECK(contains(job.out, "rank " + std::to_string(r) + " ok"));
+  }
 }

@@ -43,32 +43,75 @@ TEST_CASE("Open MPI variables") {
   CHECK(std::string(ft::dist::launcher_name(w.launcher)) == "mpi");
 }
 
-TEST_CASE("Slurm variables, with and without PMIx") {
+TEST_CASE("Slurm job step variables (srun), with and without PMIx") {
+  // What srun sets in each task of `srun -n 6` (2 nodes) inside an allocation of 8 tasks.
   Env env{{"SLURM_PROCID", "3"},
-          {"SLURM_NTASKS", "6"},
+          {"SLURM_NTASKS", "8"},
+          {"SLURM_TASKS_PER_NODE", "4(x2)"},
+          {"SLURM_STEP_NUM_TASKS", "6"},
+          {"SLURM_STEP_TASKS_PER_NODE", "3(x2)"},
+          {"SLURM_STEP_ID", "0"},
           {"SLURM_LOCALID", "0"},
-          {"SLURM_TASKS_PER_NODE", "3(x2)"},
           {"SLURM_NODEID", "1"}};
   auto w = detect_world(env);
   CHECK(w.launcher == Launcher::slurm);
   CHECK(w.rank == 3);
-  CHECK(w.size == 6);
+  CHECK(w.size == 6);  // the step's tasks, not the allocation's
   CHECK(w.local_rank == 0);
   CHECK(w.local_size == 3);
+  env.erase("SLURM_STEP_TASKS_PER_NODE");   // older srun: the per-node list of the job
   env["SLURM_TASKS_PER_NODE"] = "2(x2),1";  // nodes 0,1: 2 tasks; node 2: 1
   env["SLURM_NODEID"] = "2";
-  env["SLURM_NTASKS"] = "5";
+  env["SLURM_STEP_NUM_TASKS"] = "5";
   env["SLURM_PROCID"] = "4";
   env["PMIX_RANK"] = "4";
   w = detect_world(env);
   CHECK(w.rank == 4);
+  CHECK(w.size == 5);
   CHECK(w.local_size == 1);
   env["PMIX_RANK"] = "2";
   CHECK(error_of(env).find("PMIX_RANK=2 disagrees with SLURM_PROCID=4") != std::string::npos);
   env["SLURM_TASKS_PER_NODE"] = "2(x";
   env["PMIX_RANK"] = "4";
   CHECK(error_of(env).find("SLURM_TASKS_PER_NODE") != std::string::npos);
-  CHECK(error_of(Env{{"PMIX_RANK", "0"}}).find("SLURM_NTASKS is not set") != std::string::npos);
+  env["SLURM_STEP_NUM_TASKS"] = "4";
+  env["SLURM_TASKS_PER_NODE"] = "2(x2),1";
+  CHECK(error_of(env).find("PMIX_RANK=4 must be below SLURM_STEP_NUM_TASKS=4") !=
+        std::string::npos);
+  CHECK(error_of(Env{{"PMIX_RANK", "0"}}).find("SLURM_STEP_NUM_TASKS is not set") !=
+        std::string::npos);
+}
+
+TEST_CASE("an sbatch script's own variables are no launch: a plain command runs alone") {
+  // The batch step of `sbatch --ntasks=4 --nodes=2`: SLURM_PROCID/NTASKS/LOCALID are set, no step.
+  const Env batch{{"SLURM_JOB_ID", "1234"},
+                  {"SLURM_PROCID", "0"},
+                  {"SLURM_NTASKS", "4"},
+                  {"SLURM_NPROCS", "4"},
+                  {"SLURM_LOCALID", "0"},
+                  {"SLURM_NODEID", "0"},
+                  {"SLURM_TASKS_PER_NODE", "2(x2)"},
+                  {"SLURM_JOB_NUM_NODES", "2"}};
+  const auto w = detect_world(batch);
+  CHECK(w.launcher == Launcher::none);
+  CHECK(w.size == 1);
+  CHECK(w.rank == 0);
+  // mpirun inside that script: Open MPI's variables decide.
+  Env under_mpirun = batch;
+  under_mpirun["OMPI_COMM_WORLD_RANK"] = "2";
+  under_mpirun["OMPI_COMM_WORLD_SIZE"] = "4";
+  CHECK(detect_world(under_mpirun).launcher == Launcher::mpi);
+  CHECK(detect_world(under_mpirun).rank == 2);
+  // srun -n 2 inside it: the step's 2 tasks.
+  Env under_srun = batch;
+  under_srun["SLURM_PROCID"] = "1";
+  under_srun["SLURM_LOCALID"] = "1";
+  under_srun["SLURM_STEP_NUM_TASKS"] = "2";
+  under_srun["SLURM_STEP_TASKS_PER_NODE"] = "2";
+  CHECK(detect_world(under_srun).launcher == Launcher::slurm);
+  CHECK(detect_world(under_srun).size == 2);
+  CHECK(detect_world(under_srun).rank == 1);
+  CHECK(detect_world(under_srun).local_size == 2);
 }
 
 TEST_CASE("torchrun variables") {
@@ -99,7 +142,7 @@ TEST_CASE("torchrun variables") {
 
 TEST_CASE("precedence: Open MPI, then Slurm, then torchrun") {
   Env env{{"RANK", "1"},        {"WORLD_SIZE", "2"},   {"MASTER_ADDR", "h"},
-          {"MASTER_PORT", "1"}, {"SLURM_PROCID", "2"}, {"SLURM_NTASKS", "3"}};
+          {"MASTER_PORT", "1"}, {"SLURM_PROCID", "2"}, {"SLURM_STEP_NUM_TASKS", "3"}};
   CHECK(detect_world(env).launcher == Launcher::slurm);
   CHECK(detect_world(env).rank == 2);
   env["OMPI_COMM_WORLD_RANK"] = "0";
