@@ -59,7 +59,7 @@ void draw(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d) {
 }
 
 void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims, const std::uint8_t* in,
-           Dims id, Scratch&) {
+           Dims id, Scratch& s) {
   switch (d.ta) {
     case TaOp::identity:
       std::memcpy(out, in, id.numel());
@@ -69,7 +69,7 @@ void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims, const 
     case TaOp::translate_x:
     case TaOp::translate_y:
     case TaOp::rotate:
-      affine_cpu(out, in, id, d.matrix, op.interp, op.has_fill, op.fill, op.n_fill);
+      affine_cpu(out, in, id, d.matrix, op.interp, op.has_fill, op.fill, op.n_fill, s.affine);
       return;
     default:
       ta_color_cpu(out, in, id, d.ta, d.magnitude);
