@@ -1,9 +1,9 @@
-// CPU loops over one sample that several ops or the chain use: crop/pad/flip, resize, affine,
-// normalize, erasing, and the chain driver apply_ops_cpu (loops of one op alone are in its file,
-// ops/<name>.cpp). Per-pixel math comes from the ops' functor headers (ops/<name>.hpp) and the
-// shared pixel.hpp / affine.hpp, as the CUDA kernels' does.
-// Intermediate images ping-pong between the two scratch buffers; nothing is allocated once the
-// scratch has grown to the largest image seen.
+// CPU loops over one sample that several ops or the chain use: crop/pad/flip, normalize, erasing,
+// and the chain driver apply_ops_cpu (resize and the affine warp are in resize_cpu.cpp and
+// affine_cpu.cpp; loops of one op alone are in its file, ops/<name>.cpp). Per-pixel math comes from
+// the ops' functor headers (ops/<name>.hpp) and the shared pixel.hpp / affine.hpp, as the CUDA
+// kernels' does. Intermediate images ping-pong between the two scratch buffers; nothing is
+// allocated once the scratch has grown to the largest image seen.
 #include <cstring>
 #include <stdexcept>
 
@@ -12,43 +12,9 @@
 #include "kernels/augment/ops/normalize.hpp"
 #include "kernels/augment/ops/op_def.hpp"
 #include "kernels/augment/ops/random_erasing.hpp"
-#include "kernels/augment/ops/resize.hpp"
 #include "kernels/augment/pixel.hpp"
 
 namespace ft::aug {
-
-namespace {
-
-// resize_weights, then the zero-weight taps dropped (order kept): skipping a +0 term leaves every
-// float sum unchanged, so results equal the CUDA kernel, which sums all taps. Returns the count.
-int compact_taps(int i, int in, int out, bool antialias, int taps, int* idx, float* w) {
-  resize_weights(i, in, out, antialias, idx, w);
-  int n = 0;
-  for (int k = 0; k < taps; ++k)
-    if (w[k] != 0.0f) {
-      idx[n] = idx[k];
-      w[n++] = w[k];
-    }
-  return n;
-}
-
-// One source row -> one float row of out_w pixels (C channels; C = kMaxChannels means "c").
-template <int C>
-void horizontal_pass(float* trow, const std::uint8_t* row, int out_w, int taps, const int* ix,
-                     const float* wx, const int* nx, int c = C) {
-  for (int x = 0; x < out_w; ++x) {
-    float acc[C] = {};
-    const int* idx = ix + x * taps;
-    const float* w = wx + x * taps;
-    for (int k = 0; k < nx[x]; ++k) {
-      const std::uint8_t* p = row + idx[k] * c;
-      for (int ch = 0; ch < c; ++ch) acc[ch] += w[k] * static_cast<float>(p[ch]);
-    }
-    for (int ch = 0; ch < c; ++ch) trow[x * c + ch] = acc[ch];
-  }
-}
-
-}  // namespace
 
 void crop_pad_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int top, int left,
                   PadMode mode, const float* fill, int n_fill, bool flip) {
@@ -81,53 +47,6 @@ void crop_pad_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, i
         for (int ch = 0; ch < c; ++ch) px[ch] = s[ch];
       }
     }
-  }
-}
-
-void resize_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int top, int left,
-                int win_h, int win_w, bool antialias, Scratch& s) {
-  const int c = id.c;
-  if (!window_inside(top, left, win_h, win_w, id))
-    throw std::invalid_argument("resize: window outside the image");
-  if (resize_is_copy(win_h, win_w, od)) {
-    crop_pad_cpu(out, od, in, id, top, left, PadMode::constant, nullptr, 0, false);
-    return;
-  }
-  const int tx = resize_taps(win_w, od.w, antialias), ty = resize_taps(win_h, od.h, antialias);
-  float* wx = grow(s.wx, static_cast<std::size_t>(tx) * od.w);
-  float* wy = grow(s.wy, static_cast<std::size_t>(ty) * od.h);
-  int* ix = grow(s.ix, static_cast<std::size_t>(tx) * od.w);
-  int* iy = grow(s.iy, static_cast<std::size_t>(ty) * od.h);
-  int* nx = grow(s.nx, static_cast<std::size_t>(od.w));
-  int* ny = grow(s.ny, static_cast<std::size_t>(od.h));
-  for (int x = 0; x < od.w; ++x)
-    nx[x] = compact_taps(x, win_w, od.w, antialias, tx, ix + x * tx, wx + x * tx);
-  for (int y = 0; y < od.h; ++y)
-    ny[y] = compact_taps(y, win_h, od.h, antialias, ty, iy + y * ty, wy + y * ty);
-  // Horizontal pass first (as PyTorch's separable kernel), kept in float: (win_h, out_w, c).
-  float* tmp = grow(s.tmp, static_cast<std::size_t>(win_h) * od.w * c);
-  for (int y = 0; y < win_h; ++y) {
-    const std::uint8_t* row = in + hwc_offset(id, top + y, left);
-    float* trow = tmp + static_cast<std::size_t>(y) * od.w * c;
-    if (c == 3)
-      horizontal_pass<3>(trow, row, od.w, tx, ix, wx, nx);
-    else if (c == 1)
-      horizontal_pass<1>(trow, row, od.w, tx, ix, wx, nx);
-    else
-      horizontal_pass<kMaxChannels>(trow, row, od.w, tx, ix, wx, nx, c);
-  }
-  // Vertical pass, one output row at a time so the inner loop runs over contiguous elements.
-  const std::size_t stride = static_cast<std::size_t>(od.w) * c;
-  float* acc = grow(s.row, stride);
-  for (int y = 0; y < od.h; ++y) {
-    for (std::size_t e = 0; e < stride; ++e) acc[e] = 0.0f;
-    for (int k = 0; k < ny[y]; ++k) {
-      const float w = wy[y * ty + k];
-      const float* src = tmp + iy[y * ty + k] * stride;
-      for (std::size_t e = 0; e < stride; ++e) acc[e] += w * src[e];
-    }
-    std::uint8_t* orow = out + y * stride;
-    for (std::size_t e = 0; e < stride; ++e) orow[e] = round_to_u8(acc[e]);
   }
 }
 

@@ -66,7 +66,7 @@ struct AffineScratch {
 // Reusable buffers for one worker: grown on first use, never shrunk (no steady-state allocation).
 struct Scratch {
   std::vector<std::uint8_t> a, b;
-  std::vector<float> tmp, wx, wy, row;
+  std::vector<float> tmp, wx, wy, row, src_row;
   std::vector<int> ix, iy, nx, ny;
   AffineScratch affine;
 };

@@ -37,6 +37,46 @@ void equalize_channel(std::uint8_t* out, const std::uint8_t* in, Dims d, int ch)
   for (std::size_t i = 0; i < n; ++i) out[i * d.c + ch] = lut[in[i * d.c + ch]];
 }
 
+void map_through(std::uint8_t* out, const std::uint8_t* in, std::size_t n,
+                 const std::uint8_t* lut) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = lut[in[i]];
+}
+
+// Sharpness a row at a time: the border pixels blend with themselves; an interior element's blur
+// sums its 3 x 3 taps in sharpness_blur's order (rows top to bottom, each left to right), over
+// contiguous elements so the loop vectorises.
+void sharpness_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, BlendCoef k) {
+  const int c = d.c;
+  const std::size_t row = static_cast<std::size_t>(d.w) * c;
+  const float k1 = 1.0f / 13.0f, k5 = 5.0f / 13.0f;
+  for (int y = 0; y < d.h; ++y) {
+    const std::uint8_t* r = in + y * row;
+    std::uint8_t* o = out + y * row;
+    if (y == 0 || y == d.h - 1) {
+      for (std::size_t e = 0; e < row; ++e) o[e] = blend(r[e], r[e], k);
+      continue;
+    }
+    for (int e = 0; e < c; ++e) {
+      o[e] = blend(r[e], r[e], k);
+      o[row - c + e] = blend(r[row - c + e], r[row - c + e], k);
+    }
+    const std::uint8_t *u = r - row, *dn = r + row;
+    for (std::size_t e = c; e < row - c; ++e) {
+      float acc = 0.0f;
+      acc += static_cast<float>(u[e - c]) * k1;
+      acc += static_cast<float>(u[e]) * k1;
+      acc += static_cast<float>(u[e + c]) * k1;
+      acc += static_cast<float>(r[e - c]) * k1;
+      acc += static_cast<float>(r[e]) * k5;
+      acc += static_cast<float>(r[e + c]) * k1;
+      acc += static_cast<float>(dn[e - c]) * k1;
+      acc += static_cast<float>(dn[e]) * k1;
+      acc += static_cast<float>(dn[e + c]) * k1;
+      o[e] = blend(r[e], round_to_u8(acc), k);
+    }
+  }
+}
+
 void parse(const OpArgs& a, AugmentOp& op) {
   op.num_bins = static_cast<int>(a.number("num_magnitude_bins"));
   op.interp = a.text("interpolation") == "nearest" ? Interp::nearest : Interp::bilinear;
@@ -82,10 +122,11 @@ void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims, const 
 void ta_color_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, TaOp t, float magnitude) {
   const std::size_t n = static_cast<std::size_t>(d.h) * d.w, total = n * d.c;
   const BlendCoef k = blend_coef(1.0 + static_cast<double>(magnitude));
+  std::uint8_t lut[256];  // ops whose output is a function of the input value alone
   switch (t) {
     case TaOp::brightness:
-      for (std::size_t i = 0; i < total; ++i) out[i] = blend(in[i], 0.0f, k);
-      return;
+      for (int v = 0; v < 256; ++v) lut[v] = blend(static_cast<float>(v), 0.0f, k);
+      return map_through(out, in, total, lut);
     case TaOp::color:
       if (d.c == 1) break;  // torchvision leaves gray images unchanged
       for (std::size_t i = 0; i < n; ++i) {
@@ -96,27 +137,20 @@ void ta_color_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, TaOp t, flo
       return;
     case TaOp::contrast: {
       const float mean = contrast_mean(in, d);
-      for (std::size_t i = 0; i < total; ++i) out[i] = blend(in[i], mean, k);
-      return;
+      for (int v = 0; v < 256; ++v) lut[v] = blend(static_cast<float>(v), mean, k);
+      return map_through(out, in, total, lut);
     }
     case TaOp::sharpness:
       if (d.h <= 2 || d.w <= 2) break;
-      for (int y = 0; y < d.h; ++y)
-        for (int x = 0; x < d.w; ++x)
-          for (int ch = 0; ch < d.c; ++ch) {
-            const std::size_t i = (static_cast<std::size_t>(y) * d.w + x) * d.c + ch;
-            const bool border = y == 0 || x == 0 || y == d.h - 1 || x == d.w - 1;
-            out[i] = blend(in[i], border ? in[i] : sharpness_blur(in, d.w, d.c, x, y, ch), k);
-          }
-      return;
+      return sharpness_cpu(out, in, d, k);
     case TaOp::posterize: {
       const int bits = static_cast<int>(magnitude);
-      for (std::size_t i = 0; i < total; ++i) out[i] = posterize(in[i], bits);
-      return;
+      for (int v = 0; v < 256; ++v) lut[v] = posterize(static_cast<std::uint8_t>(v), bits);
+      return map_through(out, in, total, lut);
     }
     case TaOp::solarize:
-      for (std::size_t i = 0; i < total; ++i) out[i] = solarize(in[i], magnitude);
-      return;
+      for (int v = 0; v < 256; ++v) lut[v] = solarize(static_cast<std::uint8_t>(v), magnitude);
+      return map_through(out, in, total, lut);
     case TaOp::auto_contrast:
       for (int ch = 0; ch < d.c; ++ch) {
         std::uint8_t lo = 255, hi = 0;
