@@ -2,9 +2,13 @@
 // horizontal pass into float rows, then the vertical pass, rounded to u8. The source row is
 // widened to float once (exact), the vertical taps are summed in one pass per output row with
 // the rounding fused into the last, and zero-weight taps are skipped: the same float operations
-// in the same order as the CUDA kernel's, so the same bits.
+// in the same order as the CUDA kernel's, so the same bits (an RGB pixel's channels summed as one
+// SSE vector).
+#include <smmintrin.h>  // SSE4.1, part of the x86-64-v2 baseline
+
 #include <stdexcept>
 
+#include "kernels/augment/cpu_round.hpp"
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/resize.hpp"
@@ -44,23 +48,61 @@ void horizontal_pass(float* trow, const float* row, int out_w, int taps, const i
   }
 }
 
+// RGB: a pixel's three channels as the lanes of one vector (SSE), each lane the scalar loop's sum.
+// Reads and writes a fourth float past each pixel: row and trow have one float of slack.
+void horizontal_pass_rgb(float* trow, const float* row, int out_w, int taps, const int* ix,
+                         const float* wx, const int* nx) {
+  for (int x = 0; x < out_w; ++x) {
+    const int* idx = ix + x * taps;
+    const float* w = wx + x * taps;
+    __m128 acc = _mm_setzero_ps();
+    for (int k = 0; k < nx[x]; ++k)
+      acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(w[k]), _mm_loadu_ps(row + idx[k] * 3)));
+    _mm_storeu_ps(trow + x * 3, acc);
+  }
+}
+
+// round_to_u8 of 16 floats (SSE): round to nearest even, clamp to [0, 255], pack.
+inline void round_store16(std::uint8_t* out, const __m128* v) {
+  const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps(255.0f);
+  __m128i i[4];
+  for (int q = 0; q < 4; ++q)
+    i[q] = _mm_cvttps_epi32(
+        _mm_min_ps(_mm_max_ps(_mm_round_ps(v[q], _MM_FROUND_CUR_DIRECTION), zero), top));
+  const __m128i b = _mm_packus_epi16(_mm_packs_epi32(i[0], i[1]), _mm_packs_epi32(i[2], i[3]));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), b);
+}
+
 // One output row from n taps (rows iy[k] of the float image tmp, `stride` floats each, weights
-// w[k]), rounded to u8.
+// w[k]), rounded to u8: acc = 0, then acc += w[k] * row[k] tap by tap, as the scalar sum.
 void vertical_row(std::uint8_t* out, const float* tmp, const int* iy, const float* w, int n,
                   std::size_t stride, float* acc) {
+  std::size_t e = 0;
   if (n == 2) {  // upsampling's usual case: one pass, no accumulator
-    const float w0 = w[0], w1 = w[1];
     const float *s0 = tmp + iy[0] * stride, *s1 = tmp + iy[1] * stride;
-    for (std::size_t e = 0; e < stride; ++e) out[e] = round_to_u8(0.0f + w0 * s0[e] + w1 * s1[e]);
+    const __m128 w0 = _mm_set1_ps(w[0]), w1 = _mm_set1_ps(w[1]), zero = _mm_setzero_ps();
+    for (; e + 16 <= stride; e += 16) {
+      __m128 v[4];
+      for (int q = 0; q < 4; ++q)
+        v[q] = _mm_add_ps(_mm_add_ps(zero, _mm_mul_ps(w0, _mm_loadu_ps(s0 + e + 4 * q))),
+                          _mm_mul_ps(w1, _mm_loadu_ps(s1 + e + 4 * q)));
+      round_store16(out + e, v);
+    }
+    for (; e < stride; ++e) out[e] = round_to_u8_cpu(0.0f + w[0] * s0[e] + w[1] * s1[e]);
     return;
   }
-  for (std::size_t e = 0; e < stride; ++e) acc[e] = 0.0f;
+  for (std::size_t i = 0; i < stride; ++i) acc[i] = 0.0f;
   for (int k = 0; k < n; ++k) {
     const float wk = w[k];
     const float* s = tmp + iy[k] * stride;
-    for (std::size_t e = 0; e < stride; ++e) acc[e] += wk * s[e];
+    for (std::size_t i = 0; i < stride; ++i) acc[i] += wk * s[i];
   }
-  for (std::size_t e = 0; e < stride; ++e) out[e] = round_to_u8(acc[e]);
+  for (; e + 16 <= stride; e += 16) {
+    const __m128 v[4] = {_mm_loadu_ps(acc + e), _mm_loadu_ps(acc + e + 4),
+                         _mm_loadu_ps(acc + e + 8), _mm_loadu_ps(acc + e + 12)};
+    round_store16(out + e, v);
+  }
+  for (; e < stride; ++e) out[e] = round_to_u8_cpu(acc[e]);
 }
 
 }  // namespace
@@ -87,14 +129,14 @@ void resize_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int
     ny[y] = compact_taps(y, win_h, od.h, antialias, ty, iy + y * ty, wy + y * ty);
   // Horizontal pass first (as PyTorch's separable kernel), kept in float: (win_h, out_w, c).
   const std::size_t in_row = static_cast<std::size_t>(win_w) * c;
-  float* tmp = grow(s.tmp, static_cast<std::size_t>(win_h) * od.w * c);
-  float* src = grow(s.src_row, in_row);
+  float* tmp = grow(s.tmp, static_cast<std::size_t>(win_h) * od.w * c + 1);
+  float* src = grow(s.src_row, in_row + 1);
   for (int y = 0; y < win_h; ++y) {
     const std::uint8_t* row = in + hwc_offset(id, top + y, left);
     for (std::size_t e = 0; e < in_row; ++e) src[e] = static_cast<float>(row[e]);
     float* trow = tmp + static_cast<std::size_t>(y) * od.w * c;
     if (c == 3)
-      horizontal_pass<3>(trow, src, od.w, tx, ix, wx, nx, c);
+      horizontal_pass_rgb(trow, src, od.w, tx, ix, wx, nx);
     else if (c == 1)
       horizontal_pass<1>(trow, src, od.w, tx, ix, wx, nx, c);
     else
