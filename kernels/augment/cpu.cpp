@@ -87,36 +87,37 @@ void normalize_into(T* out, const std::uint8_t* in, Dims d, const float* mean, c
     normalize_rows<T, 0>(out, in, d, lut, flip);
 }
 
+// Noise element e indexes the (c, h, w) box as torch fills its value tensor: erase_noise_cpu
+// computes them all in that order into `noise`, and the box's rows take them in turn.
 template <class T>
 void erase_into(T* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
-                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
+                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index,
+                std::vector<float>& noise) {
   if (!box.apply) return;
-  // Noise element e indexes the (c, h, w) box as torch fills its value tensor; one Philox block
-  // serves the pair (2k, 2k + 1), e running through it in order.
-  float noise[2] = {0.0f, 0.0f};
+  const auto n = static_cast<std::uint32_t>(d.c * box.h * box.w);
+  float* v = nullptr;
+  if (op.random_value) {
+    v = grow(noise, n);
+    erase_noise_cpu(v, n, seed, epoch, sample, op_index);
+  }
   for (int ch = 0; ch < d.c; ++ch)
-    for (int y = 0; y < box.h; ++y)
-      for (int x = 0; x < box.w; ++x) {
-        const std::uint32_t e = box_element(box.h, box.w, ch, y, x);
-        float v = op.fill_for(ch);
-        if (op.random_value) {
-          if (!(e & 1u)) erase_noise_pair(seed, epoch, sample, op_index, e, noise[0], noise[1]);
-          v = noise[e & 1u];
-        }
-        store_value(img + chw_offset(d, ch, box.top + y, box.left + x), v);
-      }
+    for (int y = 0; y < box.h; ++y) {
+      T* row = img + chw_offset(d, ch, box.top + y, box.left);
+      const float* src = v ? v + box_element(box.h, box.w, ch, y, 0) : nullptr;
+      for (int x = 0; x < box.w; ++x) store_value(row + x, src ? src[x] : op.fill_for(ch));
+    }
 }
 
 // normalize, then the random_erasing ops after it (ops[k] is the normalize op).
 template <class T>
 void normalize_and_erase(T* out, const std::vector<AugmentOp>& ops, std::size_t k,
                          const std::uint8_t* in, Dims d, bool flip, std::uint64_t seed,
-                         std::uint32_t epoch, std::uint64_t sample) {
+                         std::uint32_t epoch, std::uint64_t sample, std::vector<float>& noise) {
   const AugmentOp& norm = ops[k];
   normalize_into(out, in, d, norm.mean, norm.std, norm.n_stats, flip);
   for (++k; k < ops.size(); ++k) {
     const OpDraw box = draw_op(ops[k], d, seed, epoch, sample, static_cast<std::uint32_t>(k));
-    erase_into(out, d, box, ops[k], seed, epoch, sample, static_cast<std::uint32_t>(k));
+    erase_into(out, d, box, ops[k], seed, epoch, sample, static_cast<std::uint32_t>(k), noise);
   }
 }
 
@@ -154,12 +155,14 @@ void normalize_cpu(std::uint16_t* out, const std::uint8_t* in, Dims d, const flo
 
 void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
-  erase_into(img, d, box, op, seed, epoch, sample, op_index);
+  std::vector<float> noise;
+  erase_into(img, d, box, op, seed, epoch, sample, op_index, noise);
 }
 void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op,
                std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
                std::uint32_t op_index) {
-  erase_into(img, d, box, op, seed, epoch, sample, op_index);
+  std::vector<float> noise;
+  erase_into(img, d, box, op, seed, epoch, sample, op_index, noise);
 }
 
 void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
@@ -208,9 +211,9 @@ Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Di
     else if (cur != out.u8)
       std::memcpy(out.u8, cur, cd.numel());
   } else if (plan.bf16) {
-    normalize_and_erase(out.bf16, ops, k, cur, cd, flip, seed, epoch, sample);
+    normalize_and_erase(out.bf16, ops, k, cur, cd, flip, seed, epoch, sample, s.noise);
   } else {
-    normalize_and_erase(out.f32, ops, k, cur, cd, flip, seed, epoch, sample);
+    normalize_and_erase(out.f32, ops, k, cur, cd, flip, seed, epoch, sample, s.noise);
   }
   return plan;
 }

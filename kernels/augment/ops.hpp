@@ -66,7 +66,7 @@ struct AffineScratch {
 // Reusable buffers for one worker: grown on first use, never shrunk (no steady-state allocation).
 struct Scratch {
   std::vector<std::uint8_t> a, b;
-  std::vector<float> tmp, wx, wy, row, src_row;
+  std::vector<float> tmp, wx, wy, row, src_row, noise;
   std::vector<int> ix, iy, nx, ny;
   AffineScratch affine;
 };
@@ -108,6 +108,10 @@ void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::
 void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op,
                std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
                std::uint32_t op_index);
+// random_erasing's N(0, 1) noise of elements 0..n-1 of a sample's erased box, each equal to
+// erase_noise(seed, epoch, sample, op, e) (ops/random_erasing.hpp), four Philox blocks at a time.
+void erase_noise_cpu(float* out, std::uint32_t n, std::uint64_t seed, std::uint32_t epoch,
+                     std::uint64_t sample, std::uint32_t op);
 // 1 -> 3 channels by repetition (c == 3 copies).
 void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d);
 

@@ -1,7 +1,8 @@
 // The CPU loops written for speed against the per-pixel definitions they replace, bit for bit: the
 // affine warp (row at a time, SSE taps, RGB as one vector) against affine_pixel; resize (float
 // source rows, fused vertical taps) against the plain separable loops; trivial_augment_wide's
-// colour ops (tables, sharpness by rows) against their per-pixel formulas; and the chain's fusions
+// colour ops (tables, sharpness by rows) against their per-pixel formulas; random_erasing's noise
+// (SSE Philox and Box-Muller) against erase_noise element by element; and the chain's fusions
 // (an hflip deferred past commuting ops and folded into normalize, normalize through tables)
 // against the same ops run one by one. Many seeds, 1, 3 and 4 channels, odd and tiny sizes,
 // fills, p = 0 and 1.
@@ -14,6 +15,7 @@
 #include "kernels/augment/affine.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/normalize.hpp"
+#include "kernels/augment/ops/random_erasing.hpp"
 #include "kernels/augment/ops/resize.hpp"
 #include "kernels/augment/ops/trivial_augment_wide.hpp"
 #include "kernels/augment/pixel.hpp"
@@ -215,7 +217,13 @@ std::vector<float> chain_reference(const std::vector<AugmentOp>& ops, std::vecto
                             n.std[n.n_stats == 1 ? 0 : ch]);
   for (++k; k < ops.size(); ++k) {
     const OpDraw box = draw_op(ops[k], d, seed, 3, sample, static_cast<std::uint32_t>(k));
-    erase_cpu(out.data(), d, box, ops[k], seed, 3, sample, static_cast<std::uint32_t>(k));
+    for (int ch = 0; box.apply && ch < d.c; ++ch)
+      for (int y = 0; y < box.h; ++y)
+        for (int x = 0; x < box.w; ++x)
+          out[chw_offset(d, ch, box.top + y, box.left + x)] =
+              ops[k].random_value ? erase_noise(seed, 3, sample, static_cast<std::uint32_t>(k),
+                                                box_element(box.h, box.w, ch, y, x))
+                                  : ops[k].fill_for(ch);
   }
   return out;
 }
@@ -266,4 +274,22 @@ TEST_CASE("the fused chain (deferred flip, table normalize) equals the ops run o
       }
     }
   CHECK(runs == 4 * 7 * 40);
+}
+
+TEST_CASE("random_erasing's box noise equals erase_noise element by element") {
+  std::vector<float> got(1001);
+  for (const std::uint64_t sample : {0ull, 7ull, 123456789ull, (1ull << 40) + 5})
+    for (const std::uint32_t n : {1u, 2u, 7u, 8u, 9u, 15u, 16u, 17u, 1000u})
+      for (std::uint32_t op = 0; op < 3; ++op) {
+        const std::uint64_t seed = 0x9E3779B97F4A7C15ull * (op + 1) + n;
+        std::fill(got.begin(), got.end(), -1.0f);
+        erase_noise_cpu(got.data(), n, seed, 4 + op, sample, op);
+        for (std::uint32_t e = 0; e < n; ++e) {
+          const float want = erase_noise(seed, 4 + op, sample, op, e);
+          CAPTURE(e);
+          CAPTURE(n);
+          REQUIRE(std::memcmp(&got[e], &want, 4) == 0);
+        }
+        CHECK(got[n] == -1.0f);  // nothing written past the box
+      }
 }
