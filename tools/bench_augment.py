@@ -1,9 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """torchvision side of the augment benchmark: images/s of each op and of the seed's training chain
 in a DataLoader with 2 workers, over the same kind of images bench_augment uses (64x64 RGB u8 for
 the chain and resize, 224x224 for the per-op cases), tensor path (uint8 tensors, no PIL).
 
-Usage: /usr/bin/python3 tools/bench_augment.py [workers=2] [images per case=512] [only cases containing TEXT]
+Usage: python3 tools/bench_augment.py [workers=2] [images per case=512] [only cases containing TEXT]
 """
 import sys
 import time
@@ -68,6 +68,9 @@ def main():
         ("fmnist 28x28: rotate 10, hflip, normalize", 28, T.Compose([
             T.RandomRotation(10, interpolation=T.InterpolationMode.BILINEAR), T.RandomHorizontalFlip(),
             to_float, T.Normalize([0.286], [0.353])])),
+        ("64x64 RGB: rotate 10, hflip, normalize", 64, T.Compose([
+            T.RandomRotation(10, interpolation=T.InterpolationMode.BILINEAR), T.RandomHorizontalFlip(),
+            to_float, T.Normalize(MEAN, STD)])),
     ]
     print(f"torchvision {__import__('torchvision').__version__} / torch {torch.__version__}: DataLoader "
           f"{workers} workers, batch 64, {n} images per case")

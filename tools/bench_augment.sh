@@ -7,12 +7,14 @@ set -eu
 build=${1:-build}
 threads=${2:-2}
 seconds=${3:-3}
+only=${4:-}
+python=${PYTHON:-/usr/bin/python3}
 bench="$build/tests/kernels/augment/bench_augment"
 [ -x "$bench" ] || { echo "bench_augment not built: ninja -C $build tests/kernels/augment/bench_augment" >&2; exit 1; }
-echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -n): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -n): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), ISA: $(grep -m1 -o 'avx512[a-z_0-9]*\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== flowtrain (C++, CPU)"
-"$bench" "$threads" "$seconds"
+"$bench" "$threads" "$seconds" "$only"
 echo "== torchvision"
-/usr/bin/python3 "$(dirname "$0")/bench_augment.py" 2 512
+"$python" "$(dirname "$0")/bench_augment.py" 2 512 "$only"
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

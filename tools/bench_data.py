@@ -1,14 +1,16 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """torchvision side of the data-path benchmark (tools/bench_data.sh runs it).
 
-Reads the CSV layout that `flowtrain import fashion-mnist` writes and runs the same data path as
-the flowtrain benchmark config: PIL decode -> RandomRotation(+-10 deg, bilinear) ->
-RandomHorizontalFlip -> ToTensor -> Normalize -> batches of 128, through a DataLoader with 2
-worker processes. Prints one line `torchvision ... images_per_s=N`. Needs /usr/bin/python3
-(Debian's python3-torch and python3-torchvision); the build and the tests never do.
+Reads the CSV layout that `flowtrain import` and `flowtrain synth` write (Id,Label) and runs the
+same data path as the flowtrain benchmark config: PIL decode -> RandomRotation(+-10 deg, bilinear)
+-> RandomHorizontalFlip -> ToTensor -> Normalize -> batches of 128, through a DataLoader with 2
+worker processes. Prints one line `torchvision ... images_per_s=N`. Runs on any Python with torch
+and torchvision (Debian's python3-torch, or the venv of tools/make_torch_venv.sh); the build and
+the tests never need it.
 """
 import argparse
 import csv
+import json
 import os
 import time
 
@@ -42,14 +44,22 @@ def main():
     ap.add_argument("--batches", type=int, default=200, help="timed batches (after one warm-up batch)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--chain", choices=["rotate", "seed"], default="rotate",
+                    help="rotate: rotate +-10, hflip, normalize; seed: the seed's 224 chain")
+    ap.add_argument("--mean", default="[0.286]", help="per-channel mean, a JSON list")
+    ap.add_argument("--std", default="[0.353]", help="per-channel std, a JSON list")
     args = ap.parse_args()
 
-    tf = transforms.Compose([
-        transforms.RandomRotation(10, interpolation=transforms.InterpolationMode.BILINEAR, fill=0),
-        transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(),
-        transforms.Normalize((0.286,), (0.353,)),
-    ])
+    norm = [transforms.ToTensor(), transforms.Normalize(json.loads(args.mean), json.loads(args.std))]
+    if args.chain == "rotate":
+        tf = transforms.Compose([
+            transforms.RandomRotation(10, interpolation=transforms.InterpolationMode.BILINEAR, fill=0),
+            transforms.RandomHorizontalFlip()] + norm)
+    else:  # resize 224, random_resized_crop 224, hflip, trivial_augment_wide, normalize, erasing
+        tf = transforms.Compose([
+            transforms.Resize([224, 224]), transforms.RandomResizedCrop(224),
+            transforms.RandomHorizontalFlip(), transforms.TrivialAugmentWide()] + norm +
+            [transforms.RandomErasing(value="random")])
     ds = CsvImages(args.images, args.labels, tf)
     torch.manual_seed(0)
     loader = DataLoader(ds, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
@@ -66,8 +76,9 @@ def main():
             x, _ = next(it)
         n += x.shape[0]
     dt = time.perf_counter() - t0
-    print(f"torchvision workers={args.workers} batches={args.batches} images={n} seconds={dt:.2f} "
-          f"images_per_s={n / dt:.0f} (torch {torch.__version__}, input {tuple(x.shape)})")
+    print(f"torchvision chain={args.chain} workers={args.workers} batches={args.batches} images={n} seconds={dt:.2f} "
+          f"images_per_s={n / dt:.0f} (torch {torch.__version__}, torchvision "
+          f"{__import__('torchvision').__version__}, input {tuple(x.shape)})")
 
 
 if __name__ == "__main__":

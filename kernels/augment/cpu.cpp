@@ -1,66 +1,38 @@
-// CPU loops over one sample that several ops or the chain use: crop/pad/flip, resize, affine,
-// normalize, erasing, and the chain driver apply_ops_cpu (loops of one op alone are in its file,
-// ops/<name>.cpp). Per-pixel math comes from the ops' functor headers (ops/<name>.hpp) and the
-// shared pixel.hpp / affine.hpp, as the CUDA kernels' does.
-// Intermediate images ping-pong between the two scratch buffers; nothing is allocated once the
-// scratch has grown to the largest image seen.
+// CPU loops over one sample that several ops or the chain use: crop/pad/flip, normalize, erasing,
+// and the chain driver apply_ops_cpu (resize and the affine warp are in resize_cpu.cpp and
+// affine_cpu.cpp; loops of one op alone are in its file, ops/<name>.cpp). Per-pixel math comes from
+// the ops' functor headers (ops/<name>.hpp) and the shared pixel.hpp / affine.hpp, as the CUDA
+// kernels' does. Intermediate images ping-pong between the two scratch buffers; nothing is
+// allocated once the scratch has grown to the largest image seen.
 #include <cstring>
 #include <stdexcept>
-#include <type_traits>
 
-#include "kernels/augment/affine.hpp"
 #include "kernels/augment/geometry.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/normalize.hpp"
 #include "kernels/augment/ops/op_def.hpp"
 #include "kernels/augment/ops/random_erasing.hpp"
-#include "kernels/augment/ops/resize.hpp"
 #include "kernels/augment/pixel.hpp"
 
 namespace ft::aug {
 
-namespace {
-
-template <class T>
-T* grow(std::vector<T>& v, std::size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
-
-// resize_weights, then the zero-weight taps dropped (order kept): skipping a +0 term leaves every
-// float sum unchanged, so results equal the CUDA kernel, which sums all taps. Returns the count.
-int compact_taps(int i, int in, int out, bool antialias, int taps, int* idx, float* w) {
-  resize_weights(i, in, out, antialias, idx, w);
-  int n = 0;
-  for (int k = 0; k < taps; ++k)
-    if (w[k] != 0.0f) {
-      idx[n] = idx[k];
-      w[n++] = w[k];
-    }
-  return n;
-}
-
-// One source row -> one float row of out_w pixels (C channels; C = kMaxChannels means "c").
-template <int C>
-void horizontal_pass(float* trow, const std::uint8_t* row, int out_w, int taps, const int* ix,
-                     const float* wx, const int* nx, int c = C) {
-  for (int x = 0; x < out_w; ++x) {
-    float acc[C] = {};
-    const int* idx = ix + x * taps;
-    const float* w = wx + x * taps;
-    for (int k = 0; k < nx[x]; ++k) {
-      const std::uint8_t* p = row + idx[k] * c;
-      for (int ch = 0; ch < c; ++ch) acc[ch] += w[k] * static_cast<float>(p[ch]);
-    }
-    for (int ch = 0; ch < c; ++ch) trow[x * c + ch] = acc[ch];
-  }
-}
-
-}  // namespace
-
 void crop_pad_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int top, int left,
                   PadMode mode, const float* fill, int n_fill, bool flip) {
   const int c = id.c;
+  if (window_inside(top, left, od.h, od.w, id)) {  // no padding: row copies, mirrored or not
+    const std::size_t row = static_cast<std::size_t>(od.w) * c;
+    for (int y = 0; y < od.h; ++y) {
+      const std::uint8_t* src = in + hwc_offset(id, top + y, left);
+      std::uint8_t* dst = out + y * row;
+      if (!flip) {
+        std::memcpy(dst, src, row);
+        continue;
+      }
+      for (int x = 0; x < od.w; ++x)
+        for (int ch = 0; ch < c; ++ch) dst[x * c + ch] = src[(od.w - 1 - x) * c + ch];
+    }
+    return;
+  }
   std::uint8_t fill_u8[kMaxChannels];
   for (int ch = 0; ch < c; ++ch) fill_u8[ch] = fill ? round_to_u8(fill[n_fill == 1 ? 0 : ch]) : 0;
   for (int y = 0; y < od.h; ++y) {
@@ -78,139 +50,119 @@ void crop_pad_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, i
   }
 }
 
-void resize_cpu(std::uint8_t* out, Dims od, const std::uint8_t* in, Dims id, int top, int left,
-                int win_h, int win_w, bool antialias, Scratch& s) {
-  const int c = id.c;
-  if (!window_inside(top, left, win_h, win_w, id))
-    throw std::invalid_argument("resize: window outside the image");
-  if (resize_is_copy(win_h, win_w, od)) {
-    crop_pad_cpu(out, od, in, id, top, left, PadMode::constant, nullptr, 0, false);
-    return;
-  }
-  const int tx = resize_taps(win_w, od.w, antialias), ty = resize_taps(win_h, od.h, antialias);
-  float* wx = grow(s.wx, static_cast<std::size_t>(tx) * od.w);
-  float* wy = grow(s.wy, static_cast<std::size_t>(ty) * od.h);
-  int* ix = grow(s.ix, static_cast<std::size_t>(tx) * od.w);
-  int* iy = grow(s.iy, static_cast<std::size_t>(ty) * od.h);
-  int* nx = grow(s.nx, static_cast<std::size_t>(od.w));
-  int* ny = grow(s.ny, static_cast<std::size_t>(od.h));
-  for (int x = 0; x < od.w; ++x)
-    nx[x] = compact_taps(x, win_w, od.w, antialias, tx, ix + x * tx, wx + x * tx);
-  for (int y = 0; y < od.h; ++y)
-    ny[y] = compact_taps(y, win_h, od.h, antialias, ty, iy + y * ty, wy + y * ty);
-  // Horizontal pass first (as PyTorch's separable kernel), kept in float: (win_h, out_w, c).
-  float* tmp = grow(s.tmp, static_cast<std::size_t>(win_h) * od.w * c);
-  for (int y = 0; y < win_h; ++y) {
-    const std::uint8_t* row = in + hwc_offset(id, top + y, left);
-    float* trow = tmp + static_cast<std::size_t>(y) * od.w * c;
-    if (c == 3)
-      horizontal_pass<3>(trow, row, od.w, tx, ix, wx, nx);
-    else if (c == 1)
-      horizontal_pass<1>(trow, row, od.w, tx, ix, wx, nx);
-    else
-      horizontal_pass<kMaxChannels>(trow, row, od.w, tx, ix, wx, nx, c);
-  }
-  // Vertical pass, one output row at a time so the inner loop runs over contiguous elements.
-  const std::size_t stride = static_cast<std::size_t>(od.w) * c;
-  float* acc = grow(s.row, stride);
-  for (int y = 0; y < od.h; ++y) {
-    for (std::size_t e = 0; e < stride; ++e) acc[e] = 0.0f;
-    for (int k = 0; k < ny[y]; ++k) {
-      const float w = wy[y * ty + k];
-      const float* src = tmp + iy[y * ty + k] * stride;
-      for (std::size_t e = 0; e < stride; ++e) acc[e] += w * src[e];
-    }
-    std::uint8_t* orow = out + y * stride;
-    for (std::size_t e = 0; e < stride; ++e) orow[e] = round_to_u8(acc[e]);
-  }
-}
-
-void affine_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, const float* m, Interp interp,
-                bool has_fill, const float* fill, int n_fill) {
-  float rt[6];
-  affine_rescale(m, d.w, d.h, rt);
-  for (int y = 0; y < d.h; ++y)
-    for (int x = 0; x < d.w; ++x)
-      affine_pixel(out + (static_cast<std::size_t>(y) * d.w + x) * d.c, in, d.h, d.w, d.c, rt, x, y,
-                   interp, has_fill, fill, n_fill);
-}
-
 namespace {
 
-// f32: computed per element (vectorises). bf16: a u8 input has 256 values, so each channel's
-// outputs come from a table of the rounded normalize_value (the CUDA kernel's functions): a lookup
-// instead of a rounding per element, with identical results.
-template <class T>
-void normalize_into(T* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
-                    int n_stats) {
+// A u8 input has 256 values, so each channel's outputs come from a table of normalize_value (the
+// CUDA kernel's function; for bf16, rounded as stored): a lookup per element instead of the
+// arithmetic, with identical results. One pass over the pixels writes every channel's plane;
+// flip reads each row mirrored (an hflip folded in).
+template <class T, int C>
+void normalize_rows(T* out, const std::uint8_t* in, Dims d, const T (*lut)[256], bool flip) {
+  const int c = C > 0 ? C : d.c;
   const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
-  for (int ch = 0; ch < d.c; ++ch) {
-    const float m = mean[n_stats == 1 ? 0 : ch], s = stdev[n_stats == 1 ? 0 : ch];
-    T* o = out + ch * plane;
-    const std::uint8_t* src = in + ch;
-    if constexpr (std::is_same_v<T, float>) {
-      for (std::size_t i = 0; i < plane; ++i) o[i] = normalize_value(src[i * d.c], m, s);
-    } else {
-      T lut[256];
-      for (int v = 0; v < 256; ++v)
-        store_value(lut + v, normalize_value(static_cast<std::uint8_t>(v), m, s));
-      for (std::size_t i = 0; i < plane; ++i) o[i] = lut[src[i * d.c]];
+  for (int y = 0; y < d.h; ++y) {
+    const std::uint8_t* row = in + static_cast<std::size_t>(y) * d.w * c;
+    T* o = out + static_cast<std::size_t>(y) * d.w;
+    for (int x = 0; x < d.w; ++x) {
+      const std::uint8_t* p = row + static_cast<std::size_t>(flip ? d.w - 1 - x : x) * c;
+      for (int ch = 0; ch < c; ++ch) o[ch * plane + x] = lut[ch][p[ch]];
     }
   }
 }
 
 template <class T>
+void normalize_into(T* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
+                    int n_stats, bool flip) {
+  T lut[kMaxChannels][256];
+  for (int ch = 0; ch < d.c; ++ch) {
+    const float m = mean[n_stats == 1 ? 0 : ch], s = stdev[n_stats == 1 ? 0 : ch];
+    for (int v = 0; v < 256; ++v)
+      store_value(&lut[ch][v], normalize_value(static_cast<std::uint8_t>(v), m, s));
+  }
+  if (d.c == 3)
+    normalize_rows<T, 3>(out, in, d, lut, flip);
+  else if (d.c == 1)
+    normalize_rows<T, 1>(out, in, d, lut, flip);
+  else
+    normalize_rows<T, 0>(out, in, d, lut, flip);
+}
+
+// Noise element e indexes the (c, h, w) box as torch fills its value tensor: erase_noise_cpu
+// computes them all in that order into `noise`, and the box's rows take them in turn.
+template <class T>
 void erase_into(T* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
-                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
+                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index,
+                std::vector<float>& noise) {
   if (!box.apply) return;
-  // Noise element e indexes the (c, h, w) box as torch fills its value tensor; one Philox block
-  // serves the pair (2k, 2k + 1), e running through it in order.
-  float noise[2] = {0.0f, 0.0f};
+  const auto n = static_cast<std::uint32_t>(d.c * box.h * box.w);
+  float* v = nullptr;
+  if (op.random_value) {
+    v = grow(noise, n);
+    erase_noise_cpu(v, n, seed, epoch, sample, op_index);
+  }
   for (int ch = 0; ch < d.c; ++ch)
-    for (int y = 0; y < box.h; ++y)
-      for (int x = 0; x < box.w; ++x) {
-        const std::uint32_t e = box_element(box.h, box.w, ch, y, x);
-        float v = op.fill_for(ch);
-        if (op.random_value) {
-          if (!(e & 1u)) erase_noise_pair(seed, epoch, sample, op_index, e, noise[0], noise[1]);
-          v = noise[e & 1u];
-        }
-        store_value(img + chw_offset(d, ch, box.top + y, box.left + x), v);
-      }
+    for (int y = 0; y < box.h; ++y) {
+      T* row = img + chw_offset(d, ch, box.top + y, box.left);
+      const float* src = v ? v + box_element(box.h, box.w, ch, y, 0) : nullptr;
+      for (int x = 0; x < box.w; ++x) store_value(row + x, src ? src[x] : op.fill_for(ch));
+    }
 }
 
 // normalize, then the random_erasing ops after it (ops[k] is the normalize op).
 template <class T>
 void normalize_and_erase(T* out, const std::vector<AugmentOp>& ops, std::size_t k,
-                         const std::uint8_t* in, Dims d, std::uint64_t seed, std::uint32_t epoch,
-                         std::uint64_t sample) {
+                         const std::uint8_t* in, Dims d, bool flip, std::uint64_t seed,
+                         std::uint32_t epoch, std::uint64_t sample, std::vector<float>& noise) {
   const AugmentOp& norm = ops[k];
-  normalize_into(out, in, d, norm.mean, norm.std, norm.n_stats);
+  normalize_into(out, in, d, norm.mean, norm.std, norm.n_stats, flip);
   for (++k; k < ops.size(); ++k) {
     const OpDraw box = draw_op(ops[k], d, seed, epoch, sample, static_cast<std::uint32_t>(k));
-    erase_into(out, d, box, ops[k], seed, epoch, sample, static_cast<std::uint32_t>(k));
+    erase_into(out, d, box, ops[k], seed, epoch, sample, static_cast<std::uint32_t>(k), noise);
+  }
+}
+
+// Ops whose output, mirrored, equals their output on the mirrored input, bit for bit (so a drawn
+// hflip can wait past them): to_rgb and trivial_augment_wide's per-pixel and per-image-statistics
+// colour ops. Not sharpness: its blur sums the row's three taps in a fixed order, which mirroring
+// reverses.
+bool commutes_with_flip(const AugmentOp& op, const OpDraw& d) {
+  if (op.kind == OpKind::to_rgb) return true;
+  if (op.kind != OpKind::trivial_augment_wide) return false;
+  switch (d.ta) {
+    case TaOp::brightness:
+    case TaOp::color:
+    case TaOp::contrast:
+    case TaOp::posterize:
+    case TaOp::solarize:
+    case TaOp::auto_contrast:
+    case TaOp::equalize:
+      return true;
+    default:
+      return false;
   }
 }
 
 }  // namespace
 
 void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean,
-                   const float* stdev, int n_stats) {
-  normalize_into(out, in, d, mean, stdev, n_stats);
+                   const float* stdev, int n_stats, bool flip) {
+  normalize_into(out, in, d, mean, stdev, n_stats, flip);
 }
 void normalize_cpu(std::uint16_t* out, const std::uint8_t* in, Dims d, const float* mean,
-                   const float* stdev, int n_stats) {
-  normalize_into(out, in, d, mean, stdev, n_stats);
+                   const float* stdev, int n_stats, bool flip) {
+  normalize_into(out, in, d, mean, stdev, n_stats, flip);
 }
 
 void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
                std::uint32_t epoch, std::uint64_t sample, std::uint32_t op_index) {
-  erase_into(img, d, box, op, seed, epoch, sample, op_index);
+  std::vector<float> noise;
+  erase_into(img, d, box, op, seed, epoch, sample, op_index, noise);
 }
 void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op,
                std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
                std::uint32_t op_index) {
-  erase_into(img, d, box, op, seed, epoch, sample, op_index);
+  std::vector<float> noise;
+  erase_into(img, d, box, op, seed, epoch, sample, op_index, noise);
 }
 
 void apply_u8_op_cpu(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims od,
@@ -229,23 +181,39 @@ Plan apply_ops_cpu(const std::vector<AugmentOp>& ops, const std::uint8_t* in, Di
   const std::uint8_t* cur = in;
   Dims cd = in_d;
   int next = 0;
+  // A drawn hflip is deferred: ops that commute with it run first, and normalize (or the final
+  // copy) reads the image mirrored. Any other op gets the mirrored image first.
+  bool flip = false;
   std::size_t k = 0;
   for (; k < ops.size() && ops[k].kind != OpKind::normalize; ++k) {
     const OpDraw d = draw_op(ops[k], cd, seed, epoch, sample, static_cast<std::uint32_t>(k));
     const Dims od = op_output_dims(ops[k], cd);
     // Ops that leave the image unchanged this time (p draw failed, Identity) cost nothing.
     if (!d.apply && od == cd) continue;
+    if (ops[k].kind == OpKind::hflip) {
+      flip = !flip;
+      continue;
+    }
+    if (flip && !commutes_with_flip(ops[k], d)) {
+      crop_pad_cpu(bufs[next], cd, cur, cd, 0, 0, PadMode::constant, nullptr, 0, true);
+      cur = bufs[next];
+      next ^= 1;
+      flip = false;
+    }
     apply_u8_op_cpu(ops[k], d, bufs[next], od, cur, cd, s);
     cur = bufs[next];
     cd = od;
     next ^= 1;
   }
   if (!plan.f32) {
-    if (cur != out.u8) std::memcpy(out.u8, cur, cd.numel());
+    if (flip)
+      crop_pad_cpu(out.u8, cd, cur, cd, 0, 0, PadMode::constant, nullptr, 0, true);
+    else if (cur != out.u8)
+      std::memcpy(out.u8, cur, cd.numel());
   } else if (plan.bf16) {
-    normalize_and_erase(out.bf16, ops, k, cur, cd, seed, epoch, sample);
+    normalize_and_erase(out.bf16, ops, k, cur, cd, flip, seed, epoch, sample, s.noise);
   } else {
-    normalize_and_erase(out.f32, ops, k, cur, cd, seed, epoch, sample);
+    normalize_and_erase(out.f32, ops, k, cur, cd, flip, seed, epoch, sample, s.noise);
   }
   return plan;
 }

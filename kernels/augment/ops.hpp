@@ -57,12 +57,25 @@ void ta_geometry(OpDraw& d, Dims in);
 // an area and a log-uniform ratio; then a central crop, or (erasing) no box.
 void draw_area_box(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d, bool erasing);
 
+// The affine warp's per-row buffers: source coordinates, taps, weights, in-bounds weight sums.
+struct AffineScratch {
+  std::vector<float> ix, iy, wt, mask;
+  std::vector<int> off;
+};
+
 // Reusable buffers for one worker: grown on first use, never shrunk (no steady-state allocation).
 struct Scratch {
   std::vector<std::uint8_t> a, b;
-  std::vector<float> tmp, wx, wy, row;
+  std::vector<float> tmp, wx, wy, row, src_row, noise;
   std::vector<int> ix, iy, nx, ny;
+  AffineScratch affine;
 };
+// v's storage for at least n elements (grown, never shrunk).
+template <class T>
+T* grow(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
 
 // ---- single ops with explicit parameters (used by the chain and by the fixture tests) ---------
 // Crop window (top, left, out.h, out.w) of `in`, reading padding per `mode` / `fill`, optionally
@@ -74,14 +87,20 @@ void resize_cpu(std::uint8_t* out, Dims out_d, const std::uint8_t* in, Dims in_d
                 int win_h, int win_w, bool antialias, Scratch& s);
 // Affine warp with torchvision's inverse matrix m (same size out as in).
 void affine_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, const float* m, Interp interp,
-                bool has_fill, const float* fill, int n_fill);
+                bool has_fill, const float* fill, int n_fill, AffineScratch& s);
+inline void affine_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, const float* m,
+                       Interp interp, bool has_fill, const float* fill, int n_fill) {
+  AffineScratch s;
+  affine_cpu(out, in, d, m, interp, has_fill, fill, n_fill, s);
+}
 // A colour op of trivial_augment_wide at signed magnitude (identity and geometric ops excluded).
 void ta_color_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d, TaOp t, float magnitude);
-// u8 HWC -> f32 CHW, or bf16 CHW (std::uint16_t bits, each value rounded to nearest even).
+// u8 HWC -> f32 CHW, or bf16 CHW (std::uint16_t bits, each value rounded to nearest even); flip:
+// read the input mirrored left-right (an hflip folded in).
 void normalize_cpu(float* out, const std::uint8_t* in, Dims d, const float* mean,
-                   const float* stdev, int n_stats);
+                   const float* stdev, int n_stats, bool flip = false);
 void normalize_cpu(std::uint16_t* out, const std::uint8_t* in, Dims d, const float* mean,
-                   const float* stdev, int n_stats);
+                   const float* stdev, int n_stats, bool flip = false);
 // Erase box (top, left, h, w) of an f32 (or bf16) CHW image with op.fill values or noise. On bf16
 // each value is rounded as it is stored, which equals erasing in f32 and converting afterwards.
 void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::uint64_t seed,
@@ -89,6 +108,10 @@ void erase_cpu(float* img, Dims d, const OpDraw& box, const AugmentOp& op, std::
 void erase_cpu(std::uint16_t* img, Dims d, const OpDraw& box, const AugmentOp& op,
                std::uint64_t seed, std::uint32_t epoch, std::uint64_t sample,
                std::uint32_t op_index);
+// random_erasing's N(0, 1) noise of elements 0..n-1 of a sample's erased box, each equal to
+// erase_noise(seed, epoch, sample, op, e) (ops/random_erasing.hpp), four Philox blocks at a time.
+void erase_noise_cpu(float* out, std::uint32_t n, std::uint64_t seed, std::uint32_t epoch,
+                     std::uint64_t sample, std::uint32_t op);
 // 1 -> 3 channels by repetition (c == 3 copies).
 void to_rgb_cpu(std::uint8_t* out, const std::uint8_t* in, Dims d);
 

@@ -1,5 +1,7 @@
 // The augment stage: plans output shapes serially (cheap, and errors name the sample), then runs
 // the chain per sample under tbb::parallel_for on the CPU, or as one batch through CudaAugment.
+// On the CPU, a batch whose samples all end in one f32 shape is written straight into the dense
+// `input` tensor (no copy left for the batch stage) unless output = "image".
 // Output lists are pooled (a concurrent queue of spare ImageLists swapped with the batch's
 // column) and scratch is thread-local, so run() may serve several batches at once. On the GPU each
 // batch in flight takes a CUDA context (its own stream and buffers) from a pool, so one batch's
@@ -12,6 +14,7 @@
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "kernels/augment/cuda.hpp"
@@ -41,24 +44,25 @@ struct AugmentStage::State {
 };
 
 AugmentStage::AugmentStage(std::vector<aug::AugmentOp> ops, std::string device,
-                           std::string stage_id, bool output_device)
+                           std::string stage_id, AugmentOutput output)
     : ops_(std::move(ops)),
       device_(std::move(device)),
       id_(std::move(stage_id)),
-      output_device_(output_device),
+      output_(output),
       state_(std::make_unique<State>()) {}
 
 AugmentStage::~AugmentStage() = default;
 
 void AugmentStage::setup(RunContext& ctx) {
-  if (output_device_ && ctx.device != "cuda")
+  const bool output_device = output_ == AugmentOutput::device;
+  if (output_device && ctx.device != "cuda")
     throw ConfigError(
         fmt::format("output = \"device\" feeds a model on the GPU, but [run] device "
                     "is \"{}\"; set [run] device = \"cuda\" or output = \"host\"",
                     ctx.device));
   std::string why;
   if (device_ == "auto") device_ = aug::cuda_augment_available(&why) ? "cuda" : "cpu";
-  if (output_device_ && device_ != "cuda")
+  if (output_device && device_ != "cuda")
     throw Error(
         fmt::format("output = \"device\" needs the ops on the GPU, but they run on the {}{}",
                     device_, why.empty() ? "" : " (" + why + ")"));
@@ -96,22 +100,58 @@ void AugmentStage::run(Batch& batch) {
       throw Error(fmt::format("stage '{}' (augment): {}: {}", id_, batch.describe(i), e.what()));
     }
   }
-  if (output_device_) {
+  if (output_ == AugmentOutput::device) {
     run_cuda_to_device(batch, out_dims);
+    return;
+  }
+  const bool one_shape = std::all_of(out_dims.begin(), out_dims.end(),
+                                     [&](const ImageDims& d) { return d == out_dims[0]; });
+  if (output_ == AugmentOutput::host && device_ == "cpu" && out_type == DType::f32 && one_shape) {
+    run_cpu_packed(batch, out_dims[0]);
     return;
   }
   ImageList out;
   state_->spare.try_pop(out);
   out.layout(out_type, out_dims);
-  if (device_ == "cuda")
+  if (device_ == "cuda") {
     run_cuda(batch, out_dims, &out);
-  else
-    run_cpu(batch, out);
+  } else {
+    run_cpu(batch, [&](std::size_t i) {
+      aug::ChainOut o;
+      switch (out.dtype) {
+        case DType::u8:
+          o.u8 = out.u8_at(i);
+          break;
+        case DType::f32:
+          o.f32 = out.f32_at(i);
+          break;
+        case DType::bf16:
+          o.bf16 = out.bf16_at(i);
+          break;
+      }
+      return o;
+    });
+  }
   std::swap(batch.image, out);
   state_->spare.push(std::move(out));
 }
 
-void AugmentStage::run_cpu(Batch& batch, ImageList& out) {
+// Sample i lands in its slot of the dense (N, C, H, W) input, which the pooled batch keeps the
+// capacity of; image is cleared, which tells the batch stage that input is packed already.
+void AugmentStage::run_cpu_packed(Batch& batch, const ImageDims& d) {
+  Tensor& t = batch.input;
+  const std::size_t per = d.numel();
+  t.resize({static_cast<std::int64_t>(batch.image.size()), d.c, d.h, d.w});
+  run_cpu(batch, [&](std::size_t i) {
+    aug::ChainOut o;
+    o.f32 = t.data.data() + i * per;
+    return o;
+  });
+  batch.image.clear();
+}
+
+void AugmentStage::run_cpu(const Batch& batch,
+                           const std::function<aug::ChainOut(std::size_t)>& out_at) {
   const ImageList& in = batch.image;
   const auto epoch = static_cast<std::uint32_t>(batch.epoch);
   tbb::parallel_for(
@@ -120,20 +160,8 @@ void AugmentStage::run_cpu(Batch& batch, ImageList& out) {
         for (std::size_t i = r.begin(); i != r.end(); ++i) {
           const ImageDims& d = in.dims[i];
           try {
-            aug::ChainOut o;
-            switch (out.dtype) {
-              case DType::u8:
-                o.u8 = out.u8_at(i);
-                break;
-              case DType::f32:
-                o.f32 = out.f32_at(i);
-                break;
-              case DType::bf16:
-                o.bf16 = out.bf16_at(i);
-                break;
-            }
-            aug::apply_ops_cpu(ops_, in.u8_at(i), aug::Dims{d.h, d.w, d.c}, o, batch.seed, epoch,
-                               static_cast<std::uint64_t>(batch.index[i]), s);
+            aug::apply_ops_cpu(ops_, in.u8_at(i), aug::Dims{d.h, d.w, d.c}, out_at(i), batch.seed,
+                               epoch, static_cast<std::uint64_t>(batch.index[i]), s);
           } catch (const std::exception& e) {
             throw Error(
                 fmt::format("stage '{}' (augment): {}: {}", id_, batch.describe(i), e.what()));
@@ -230,63 +258,6 @@ void AugmentStage::run_cuda(Batch& batch, const std::vector<ImageDims>& out_dims
     throw Error(fmt::format("stage '{}' (augment, cuda): batch {}: {}", id_, batch.seq, e.what()));
   }
   state_->cuda.push(std::move(slot));
-}
-
-StageKind augment_kind() {
-  StageKind k;
-  k.name = "augment";
-  k.doc =
-      "Augments column 'image' per sample with a chain of torchvision-compatible ops (u8 HWC in; "
-      "u8 HWC out, or f32 / bf16 CHW once normalize ran). Random draws: Philox(run seed, epoch, "
-      "sample index, op index).";
-  k.params = {
-      {"ops", ParamType::table_list,
-       "the ops in order, each { op = \"name\", ... }: " + augment_ops_doc(), "", false},
-      {"device",
-       ParamType::string,
-       "where the ops run: cpu, cuda (error without a GPU) or auto",
-       "\"cpu\"",
-       false,
-       std::nullopt,
-       std::nullopt,
-       {"cpu", "cuda", "auto"}},
-      {"output",
-       ParamType::string,
-       "host: write column 'image'; device: write column 'input' in GPU memory for a GPU model "
-       "([run] device = "
-       "\"cuda\"), skipping the batch stage and the round trip through the host (needs device = "
-       "\"cuda\" and an f32 "
-       "normalize)",
-       "\"host\"",
-       false,
-       std::nullopt,
-       std::nullopt,
-       {"host", "device"}},
-  };
-  // Parsing the ops here too makes graph validation (and --dry-run) report op errors, with
-  // file:line:col and exit code 2, before any stage is built.
-  k.access = [](const Params& p) {
-    const auto ops = parse_augment_ops(p);
-    if (p.get_string("output") != "device")
-      return Access{{col::kImage, col::kIndex}, {col::kImage}};
-    if (p.get_string("device") == "cpu")
-      throw ConfigError(
-          p.where("output") +
-          ": output = \"device\" needs device = \"cuda\" (the ops must run on the GPU)");
-    bool f32 = false;
-    for (const auto& op : ops) f32 = f32 || (op.kind == aug::OpKind::normalize && !op.bf16);
-    if (!f32)
-      throw ConfigError(p.where("output") +
-                        ": output = \"device\" hands the model an f32 tensor: the ops need a "
-                        "normalize with dtype = \"f32\"");
-    return Access{{col::kImage, col::kIndex}, {col::kInput}};
-  };
-  k.default_concurrency = 0;
-  k.make = [](const Params& p) -> std::unique_ptr<Stage> {
-    return std::make_unique<AugmentStage>(parse_augment_ops(p), p.get_string("device"),
-                                          p.stage_id(), p.get_string("output") == "device");
-  };
-  return k;
 }
 
 }  // namespace ft

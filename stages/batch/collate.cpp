@@ -1,8 +1,9 @@
 // The `batch` stage: packs the per-sample images into the dense (N, C, H, W) f32 `input` tensor
 // the model reads. u8 HWC images are scaled to [0, 1] (torchvision's ToTensor); f32 CHW images
 // (after normalize) are copied; bf16 CHW images are widened to f32 (exact: every bf16 is a float).
-// Every sample must have the same shape by now. When an augment stage already wrote `input` in GPU
-// memory (output = "device"), there is nothing left to pack.
+// Every sample must have the same shape by now. When an augment stage already wrote `input` (in
+// GPU memory with output = "device", or on the host, sample by sample into its slot, clearing
+// `image`), there is nothing left to pack.
 #include <fmt/format.h>
 #include <tbb/parallel_for.h>
 
@@ -19,6 +20,9 @@ class Collate final : public Stage {
   void run(Batch& b) override {
     if (!b.input_device.empty())
       return;  // an augment stage with output = "device" packed it on the GPU
+    if (b.image.size() == 0 && !b.input.shape.empty() &&
+        b.input.shape[0] == static_cast<std::int64_t>(b.size()))
+      return;  // an augment stage wrote every sample into its slot of `input`
     const std::size_t n = b.image.size();
     FT_ASSERT(n == b.size());
     if (n == 0) {

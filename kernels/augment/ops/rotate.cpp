@@ -22,6 +22,11 @@ void draw(const AugmentOp& op, Dims, rng::Philox& r, OpDraw& d) {
   d.magnitude = angle;
 }
 
+void apply(const AugmentOp& op, const OpDraw& d, std::uint8_t* out, Dims, const std::uint8_t* in,
+           Dims id, Scratch& s) {
+  affine_cpu(out, in, id, d.matrix, op.interp, true, op.fill, op.n_fill, s.affine);
+}
+
 }  // namespace
 
 const OpDef& op_def_rotate() {
@@ -48,7 +53,7 @@ const OpDef& op_def_rotate() {
                          .parse = parse,
                          .output = output,
                          .draw = draw,
-                         .apply_cpu = apply_pixels_cpu<OpKind::rotate>,
+                         .apply_cpu = apply,
                          .kernel = KernelFamily::rotate};
   return def;
 }

@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
       {"seed chain (64 -> 224, 6 ops)", chain, &small},
       {"seed chain, bf16 output", testing::seed_chain(224, 224, true), &small},
       {"fmnist 28x28: rotate 10, hflip, normalize", {rot, flip, fmnist_norm}, &fmnist},
+      {"64x64 RGB: rotate 10, hflip, normalize", {rot, flip, normalize_op(3)}, &small},
   };
   std::printf("bench_augment: %d threads, %zu images per pass, >= %.1f s per case\n", threads,
               small.n, seconds);

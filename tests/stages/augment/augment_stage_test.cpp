@@ -60,7 +60,9 @@ Batch test_batch(int epoch) {
   return b;
 }
 
+// output = "image": these tests read the per-sample list (pack_input_test.cpp covers "host").
 const char* kChain = R"(
+output = "image"
 ops = [ { op = "to_rgb" }, { op = "random_resized_crop", size = 24 }, { op = "hflip" },
         { op = "rotate", degrees = 10 }, { op = "trivial_augment_wide" },
         { op = "random_crop", size = 24, padding = 2 },
