@@ -41,7 +41,7 @@ void Batch::reset() {
   path.clear();
   jpeg.clear();
   image.clear();
-  input.clear();
+  input.clear_shape();  // whoever writes it next sets every element
   input_device.clear();
   logits.clear();
   loss.clear();
@@ -111,7 +111,7 @@ void Batch::retain(const std::vector<bool>& keep) {
     }
     image = std::move(out);
   }
-  FT_ASSERT(input.data.empty() && logits.data.empty());
+  FT_ASSERT(input.shape.empty() && logits.data.empty());
 }
 
 std::string Batch::describe(std::size_t i) const {
