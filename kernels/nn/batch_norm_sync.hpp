@@ -11,13 +11,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "kernels/hd.hpp"
 #include "kernels/nn/module.hpp"
-
-#if defined(__CUDACC__)
-#define FT_HD __host__ __device__
-#else
-#define FT_HD
-#endif
 
 namespace ft::nn {
 

@@ -7,13 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/hd.hpp"
 #include "kernels/nn/module.hpp"
-
-#if defined(__CUDACC__)
-#define FT_HD __host__ __device__
-#else
-#define FT_HD
-#endif
 
 namespace ft::nn {
 

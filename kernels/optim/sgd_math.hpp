@@ -5,13 +5,7 @@
 // alpha=-lr).
 #pragma once
 
-#if !defined(FT_HD)
-#if defined(__CUDACC__)
-#define FT_HD __host__ __device__
-#else
-#define FT_HD
-#endif
-#endif
+#include "kernels/hd.hpp"
 
 namespace ft::optim {
 

@@ -6,11 +6,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define FT_HD __host__ __device__
-#else
-#define FT_HD
-#endif
+#include "kernels/hd.hpp"
 
 namespace ft::rng {
 
