@@ -1,7 +1,9 @@
 // BatchNorm2d (N,C,H,W) and BatchNorm1d (N,C) on the CPU with oneDNN batch-normalisation
 // primitives in the input's layout, optionally with the following ReLU fused. Training
 // normalises with the biased batch variance; the running variance takes the unbiased one
-// (PyTorch's rule), updated here from the primitive's mean/variance outputs.
+// (PyTorch's rule), updated here from the primitive's mean/variance outputs. src, dst and their
+// gradients have the input's type (bf16 after a bf16 convolution: oneDNN computes in f32 inside);
+// scale, shift, statistics and their gradients are f32.
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -72,8 +74,8 @@ class BatchNorm final : public Module {
     dx_mem_ = memory(md, engine(), DNNL_MEMORY_NONE);
     c_md_ = plain_md({spec_.channels}, memory::format_tag::x);
     if (spec_.relu) workspace_ = memory(train_pd.workspace_desc(), engine());
-    y_.assign(in.storage(), 0.f);
-    dx_.assign(in.storage(), 0.f);
+    y_.assign(in.buffer_floats(), 0.f);
+    dx_.assign(in.buffer_floats(), 0.f);
     return in_;
   }
 
@@ -155,7 +157,7 @@ class BatchNorm final : public Module {
   dnnl::batch_normalization_backward bwd_, bwd_global_;
   memory x_mem_, y_mem_, dy_mem_, dx_mem_, workspace_;
   memory::desc c_md_;          // (C) vectors: scale, shift, mean, variance and their gradients
-  std::vector<float> y_, dx_;  // in the input's layout
+  std::vector<float> y_, dx_;  // in the input's layout and type
   std::vector<float> mean_, var_, dscale_, dshift_;  // (C): batch statistics, parameter grads
 };
 

@@ -9,7 +9,7 @@ namespace ft::nn {
 
 std::string to_string(const Shape& s) {
   return "(" + std::to_string(s.n) + ", " + std::to_string(s.c) + ", " + std::to_string(s.h) +
-         ", " + std::to_string(s.w) + ")";
+         ", " + std::to_string(s.w) + ")" + (s.dtype == DataType::bf16 ? " bf16" : "");
 }
 
 }  // namespace ft::nn
@@ -61,7 +61,7 @@ dnnl::memory::desc md_of(const Shape& s) {
   const tag t = s.layout == Layout::nChw16c  ? tag::nChw16c
                 : s.layout == Layout::nChw8c ? tag::nChw8c
                                              : tag::nchw;
-  return plain_md({s.n, s.c, s.h, s.w}, t);
+  return plain_md({s.n, s.c, s.h, s.w}, t, data_type_of(s.dtype));
 }
 
 bool layout_of(const dnnl::memory::desc& md, const Shape& s, Layout& out) {
@@ -79,6 +79,10 @@ bool layout_of(const dnnl::memory::desc& md, const Shape& s, Layout& out) {
 dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag,
                             dnnl::memory::data_type type) {
   return dnnl::memory::desc(dims, type, tag);
+}
+
+dnnl::memory::data_type data_type_of(DataType dtype) {
+  return dtype == DataType::bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
 }
 
 dnnl::memory::data_type input_type(Precision precision) {
