@@ -52,8 +52,14 @@ void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> arg
   p.execute(stream(), args);
 }
 
-dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst) {
-  return dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, scratchpad_attr()));
+dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst, bool accumulate) {
+  if (!accumulate) return dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, scratchpad_attr()));
+  dnnl::primitive_attr attr;  // not a copy of scratchpad_attr(): that would share its handle
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::post_ops sum;
+  sum.append_sum(1.f);
+  attr.set_post_ops(sum);
+  return dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, attr));
 }
 
 dnnl::memory::desc md_of(const Shape& s) {

@@ -23,8 +23,9 @@ dnnl::stream& stream();
 const dnnl::primitive_attr& scratchpad_attr();
 // p.execute(stream(), args) with DNNL_ARG_SCRATCHPAD added when p needs scratch memory.
 void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args);
-// A reorder from src to dst created with scratchpad_attr().
-dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst);
+// A reorder from src to dst created with scratchpad_attr(); accumulate: dst += src.
+dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst,
+                           bool accumulate = false);
 
 // A plain (dense, row-major) memory descriptor, f32 unless told.
 dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag,

@@ -273,3 +273,32 @@ TEST_CASE("bf16 is refused on a CPU without bf16 instructions, naming oneDNN's I
   else
     CHECK_THROWS_AS((void)cpu_layers(true, Precision::bf16), std::runtime_error);
 }
+
+TEST_CASE("conv2d and linear add dL/dweight into Parameter::grad across backward calls") {
+  // The reorder from oneDNN's gradient layout to the parameter's adds into it (a sum post-op):
+  // two backward passes of one forward give twice one pass's gradient, in f32 and bf16.
+  std::vector<const LayerFactory*> factories{&cpu_layers(true)};
+  if (cpu_has_bf16()) factories.push_back(&cpu_layers(true, Precision::bf16));
+  for (const LayerFactory* L : factories) {
+    const Conv2dSpec spec = conv2d_spec(16, 32, 3, 1, 1, true, 1);
+    for (const bool conv : {true, false}) {
+      ModulePtr m = conv ? L->conv2d(spec) : L->linear(LinearSpec{64, 32, true});
+      const Shape in = conv ? Shape{4, 16, 8, 8} : Shape{4, 64, 1, 1}, out = m->setup(in);
+      std::vector<Parameter*> params;
+      std::vector<Buffer*> buffers;
+      m->collect("", params, buffers);
+      for (std::size_t k = 0; k < params.size(); ++k)
+        params[k]->value = random_vector(params[k]->value.size(), 30 + k);
+      const auto x = random_vector(in.numel(), 3);
+      const auto dy = to_storage(random_vector(out.numel(), 4), out.dtype);
+      m->forward(x.data(), true);
+      m->backward(dy.data());
+      std::vector<std::vector<float>> once;
+      for (auto* p : params) once.push_back(p->grad);
+      m->backward(dy.data());
+      for (std::size_t k = 0; k < params.size(); ++k)
+        for (std::size_t i = 0; i < once[k].size(); ++i)
+          CHECK(params[k]->grad[i] == doctest::Approx(2 * once[k][i]).epsilon(1e-6));
+    }
+  }
+}
