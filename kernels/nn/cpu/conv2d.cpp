@@ -121,7 +121,7 @@ class Conv2d final : public Module {
 
 bool conv_bf16_weight_grad(const Conv2dSpec& spec, int out_h, int out_w, dnnl::cpu_isa isa) {
   if (isa == dnnl::cpu_isa::avx512_core_amx) return true;
-  return spec.kernel == 1 || (spec.stride == 1 && out_h * out_w > 16);
+  return spec.kernel == 1 || spec.in_channels <= 4 || (spec.stride == 1 && out_h * out_w > 16);
 }
 
 ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision) {

@@ -167,6 +167,7 @@ TEST_CASE("bf16 conv2d keeps dL/dweight in f32 where oneDNN's bf16 kernel is slo
   CHECK_FALSE(cpu::conv_bf16_weight_grad(conv2d_spec(256, 256, 3, 1, 1, false, 1), 4, 4, isa));
   CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(256, 256, 3, 1, 1, false, 1), 4, 4,
                                    dnnl::cpu_isa::avx512_core_amx));
+  CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(3, 64, 7, 2, 3, false, 1), 32, 32, isa));  // stem
 }
 
 TEST_CASE("bf16 linear stays within bf16 rounding of f32") {
