@@ -17,16 +17,16 @@ namespace ft::nn::cpu {
 namespace {
 
 bool positive(float v) { return v > 0.f; }
-bool positive(Bf16 v) { return bf16_positive(v); }
+bool positive(Bf16 v) { return bf16_positive(v.bits); }
 float to_f32(float v) { return v; }
-float to_f32(Bf16 v) { return bf16_to_f32(v); }
-template <class T>
-T from_f32(float v) {
-  if constexpr (std::is_same_v<T, Bf16>)
-    return f32_to_bf16(v);
-  else
-    return v;
-}
+float to_f32(Bf16 v) { return bf16_to_f32(v.bits); }
+void store(float& y, float v) { y = v; }
+void store(Bf16& y, float v) { y.bits = f32_to_bf16(v); }
+// The scalar a value is held in (loops over it vectorise; over copies of Bf16 they did not).
+float& raw(float& v) { return v; }
+float raw(const float& v) { return v; }
+std::uint16_t& raw(Bf16& v) { return v.bits; }
+std::uint16_t raw(const Bf16& v) { return v.bits; }
 
 // f(as T*) for the tensor type: f is called with a null T* to pick the type.
 template <class F>
@@ -50,16 +50,17 @@ T* typed(float* p) {
 template <class T>
 void relu_mask(const T* m, const T* x, T* y, std::int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (std::int64_t i = 0; i < n; ++i) y[i] = positive(m[i]) ? x[i] : T{};
+  for (std::int64_t i = 0; i < n; ++i) raw(y[i]) = positive(m[i]) ? raw(x[i]) : 0;
 }
 
-// y = a + b, then ReLU when relu; computed in f32, rounded once to T.
-template <class T>
-void add(const T* a, const T* b, T* y, std::int64_t n, bool relu) {
+// y = a + b, then ReLU when Relu; computed in f32, rounded once to T. (A compile-time Relu keeps
+// the bf16 loop vectorised.)
+template <bool Relu, class T>
+void add(const T* a, const T* b, T* y, std::int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (std::int64_t i = 0; i < n; ++i) {
     const float s = to_f32(a[i]) + to_f32(b[i]);
-    y[i] = from_f32<T>(relu && !(s > 0.f) ? 0.f : s);
+    store(y[i], Relu ? (s > 0.f ? s : 0.f) : s);
   }
 }
 
@@ -236,7 +237,10 @@ class ResidualAddCpu final : public ResidualAdd {
   const float* forward(const float* a, const float* b) override {
     with_type(out_.dtype, [&](auto* t) {
       using T = std::remove_pointer_t<decltype(t)>;
-      add(typed<T>(a), typed<T>(b), typed<T>(y_.data()), out_.storage(), relu_);
+      if (relu_)
+        add<true>(typed<T>(a), typed<T>(b), typed<T>(y_.data()), out_.storage());
+      else
+        add<false>(typed<T>(a), typed<T>(b), typed<T>(y_.data()), out_.storage());
     });
     return y_.data();
   }
@@ -251,7 +255,7 @@ class ResidualAddCpu final : public ResidualAdd {
   const float* sum_input_grads(const float* d1, const float* d2) override {
     with_type(in_.dtype, [&](auto* t) {
       using T = std::remove_pointer_t<decltype(t)>;
-      add(typed<T>(d1), typed<T>(d2), typed<T>(dx_.data()), in_.storage(), false);
+      add<false>(typed<T>(d1), typed<T>(d2), typed<T>(dx_.data()), in_.storage());
     });
     return dx_.data();
   }

@@ -124,7 +124,8 @@ class GlobalAvgPool final : public Module {
 
   const float* forward(const float* x, bool) override {
     if (in_.dtype == DataType::bf16)
-      channel_means(in_, as_bf16(x), bf16_to_f32, y_.data());
+      channel_means(
+          in_, as_bf16(x), [](Bf16 v) { return bf16_to_f32(v.bits); }, y_.data());
     else
       channel_means(
           in_, x, [](float v) { return v; }, y_.data());
@@ -133,7 +134,8 @@ class GlobalAvgPool final : public Module {
 
   const float* backward(const float* dy) override {
     if (in_.dtype == DataType::bf16)
-      spread_means(in_, dy, f32_to_bf16, as_bf16(dx_.data()));
+      spread_means(
+          in_, dy, [](float v) { return Bf16{f32_to_bf16(v)}; }, as_bf16(dx_.data()));
     else
       spread_means(
           in_, dy, [](float v) { return v; }, dx_.data());

@@ -5,10 +5,12 @@
 // the outputs alone (these layers compute in f32 inside).
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "kernels/augment/pixel.hpp"
 #include "kernels/nn/blocks.hpp"
 #include "kernels/nn/cpu/bf16.hpp"
 #include "kernels/nn/cpu/dnnl_context.hpp"
@@ -43,14 +45,15 @@ std::vector<float> bf16_exact(std::size_t n, std::uint64_t seed) {
 std::vector<float> store(const std::vector<float>& v, const Shape& s) {
   if (s.dtype == DataType::f32) return v;
   std::vector<float> out(static_cast<std::size_t>(s.buffer_floats()));
-  for (std::size_t i = 0; i < v.size(); ++i) cpu::as_bf16(out.data())[i] = cpu::f32_to_bf16(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    cpu::as_bf16(out.data())[i].bits = cpu::f32_to_bf16(v[i]);
   return out;
 }
 std::vector<float> load(const float* p, const Shape& s) {
   const auto n = static_cast<std::size_t>(s.storage());
   if (s.dtype == DataType::f32) return {p, p + n};
   std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = cpu::bf16_to_f32(cpu::as_bf16(p)[i]);
+  for (std::size_t i = 0; i < n; ++i) v[i] = cpu::bf16_to_f32(cpu::as_bf16(p)[i].bits);
   return v;
 }
 
@@ -98,6 +101,24 @@ Pass run(Module& m, Shape in, DataType t, const std::vector<float>& x,
 }
 
 }  // namespace
+
+TEST_CASE("the layers' bf16 rounding is the images' (pixel.hpp) on every f32 class") {
+  // Zeros, denormals, normals around each tie, the largest finite values (rounding to inf), inf
+  // and NaN, both signs: every 2^-13 step of the bit pattern hits each case.
+  std::size_t checked = 0;
+  for (std::uint64_t u = 0; u <= 0xffffffffu; u += 0x7ffd) {
+    const auto bits = static_cast<std::uint32_t>(u);
+    for (const std::uint32_t v : {bits, bits | 0x7fffu, (bits & ~0xffffu) | 0x8000u}) {
+      const float f = std::bit_cast<float>(v);
+      REQUIRE(cpu::f32_to_bf16(f) == ft::aug::f32_to_bf16(f));
+      const auto b = static_cast<std::uint16_t>(v >> 16);
+      REQUIRE(std::bit_cast<std::uint32_t>(cpu::bf16_to_f32(b)) ==
+              std::bit_cast<std::uint32_t>(ft::aug::bf16_to_f32(b)));
+      ++checked;
+    }
+  }
+  CHECK(checked > 300000);
+}
 
 TEST_CASE("bf16 batch norm (with and without fused ReLU) rounds f32's result once") {
   if (!cpu_has_bf16()) return;

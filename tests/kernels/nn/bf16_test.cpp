@@ -64,13 +64,14 @@ using MakeLayer = std::function<ModulePtr(const LayerFactory&)>;
 std::vector<float> to_storage(const std::vector<float>& v, DataType t) {
   if (t == DataType::f32) return v;
   std::vector<float> s((v.size() + 1) / 2);
-  for (std::size_t i = 0; i < v.size(); ++i) cpu::as_bf16(s.data())[i] = cpu::f32_to_bf16(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    cpu::as_bf16(s.data())[i].bits = cpu::f32_to_bf16(v[i]);
   return s;
 }
 std::vector<float> from_storage(const float* p, std::size_t n, DataType t) {
   if (t == DataType::f32) return {p, p + n};
   std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = cpu::bf16_to_f32(cpu::as_bf16(p)[i]);
+  for (std::size_t i = 0; i < n; ++i) v[i] = cpu::bf16_to_f32(cpu::as_bf16(p)[i].bits);
   return v;
 }
 
