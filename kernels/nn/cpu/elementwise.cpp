@@ -16,36 +16,6 @@
 namespace ft::nn::cpu {
 namespace {
 
-bool positive(float v) { return v > 0.f; }
-bool positive(Bf16 v) { return bf16_positive(v.bits); }
-float to_f32(float v) { return v; }
-float to_f32(Bf16 v) { return bf16_to_f32(v.bits); }
-void store(float& y, float v) { y = v; }
-void store(Bf16& y, float v) { y.bits = f32_to_bf16(v); }
-// The scalar a value is held in (loops over it vectorise; over copies of Bf16 they did not).
-float& raw(float& v) { return v; }
-float raw(const float& v) { return v; }
-std::uint16_t& raw(Bf16& v) { return v.bits; }
-std::uint16_t raw(const Bf16& v) { return v.bits; }
-
-// f(as T*) for the tensor type: f is called with a null T* to pick the type.
-template <class F>
-void with_type(DataType dtype, F f) {
-  if (dtype == DataType::bf16)
-    f(static_cast<Bf16*>(nullptr));
-  else
-    f(static_cast<float*>(nullptr));
-}
-
-template <class T>
-const T* typed(const float* p) {
-  return reinterpret_cast<const T*>(p);
-}
-template <class T>
-T* typed(float* p) {
-  return reinterpret_cast<T*>(p);
-}
-
 // y = x > 0 ? x : 0, or with a mask tensor m: y = m > 0 ? x : 0 (ReLU's backward).
 template <class T>
 void relu_mask(const T* m, const T* x, T* y, std::int64_t n) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/nn/cpu/bf16.hpp"
@@ -79,8 +80,8 @@ class MaxPool final : public Module {
 };
 
 // Element (n, c, p) of a plane p = h * W + w sits at ((n * Cb + c / b) * HW + p) * b + c % b.
-template <class T, class Load>
-void channel_means(const Shape& in, const T* x, Load load, float* y) {
+template <class T>
+void channel_means(const Shape& in, const T* x, float* y) {
   const int b = in.channel_block(), cb = in.padded_c() / b, c = in.c;
   const std::int64_t hw = std::int64_t{in.h} * in.w;
 #pragma omp parallel for schedule(static) if (in.storage() >= kParallelMin)
@@ -88,15 +89,15 @@ void channel_means(const Shape& in, const T* x, Load load, float* y) {
     const T* xp = x + std::int64_t{nb} * hw * b;
     float acc[16] = {};
     for (std::int64_t p = 0; p < hw; ++p)
-      for (int k = 0; k < b; ++k) acc[k] += load(xp[p * b + k]);
+      for (int k = 0; k < b; ++k) acc[k] += to_f32(xp[p * b + k]);
     const int n = nb / cb, c0 = (nb % cb) * b;
     for (int k = 0; k < b && c0 + k < c; ++k) y[std::int64_t{n} * c + c0 + k] = acc[k] / float(hw);
   }
 }
 
 // dx = dy / HW broadcast over each plane; padded channels get zero.
-template <class T, class Store>
-void spread_means(const Shape& in, const float* dy, Store store, T* dx) {
+template <class T>
+void spread_means(const Shape& in, const float* dy, T* dx) {
   const int b = in.channel_block(), cb = in.padded_c() / b, c = in.c;
   const std::int64_t hw = std::int64_t{in.h} * in.w;
 #pragma omp parallel for schedule(static) if (in.storage() >= kParallelMin)
@@ -105,9 +106,9 @@ void spread_means(const Shape& in, const float* dy, Store store, T* dx) {
     const int n = nb / cb, c0 = (nb % cb) * b;
     T g[16];
     for (int k = 0; k < b; ++k)
-      g[k] = store(c0 + k < c ? dy[std::int64_t{n} * c + c0 + k] / float(hw) : 0.f);
+      store(g[k], c0 + k < c ? dy[std::int64_t{n} * c + c0 + k] / float(hw) : 0.f);
     for (std::int64_t p = 0; p < hw; ++p)
-      for (int k = 0; k < b; ++k) dxp[p * b + k] = g[k];
+      for (int k = 0; k < b; ++k) raw(dxp[p * b + k]) = raw(g[k]);
   }
 }
 
@@ -123,22 +124,18 @@ class GlobalAvgPool final : public Module {
   }
 
   const float* forward(const float* x, bool) override {
-    if (in_.dtype == DataType::bf16)
-      channel_means(
-          in_, as_bf16(x), [](Bf16 v) { return bf16_to_f32(v.bits); }, y_.data());
-    else
-      channel_means(
-          in_, x, [](float v) { return v; }, y_.data());
+    with_type(in_.dtype, [&](auto* t) {
+      using T = std::remove_pointer_t<decltype(t)>;
+      channel_means(in_, typed<T>(x), y_.data());
+    });
     return y_.data();
   }
 
   const float* backward(const float* dy) override {
-    if (in_.dtype == DataType::bf16)
-      spread_means(
-          in_, dy, [](float v) { return Bf16{f32_to_bf16(v)}; }, as_bf16(dx_.data()));
-    else
-      spread_means(
-          in_, dy, [](float v) { return v; }, dx_.data());
+    with_type(in_.dtype, [&](auto* t) {
+      using T = std::remove_pointer_t<decltype(t)>;
+      spread_means(in_, dy, typed<T>(dx_.data()));
+    });
     return dx_.data();
   }
 
