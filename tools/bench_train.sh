@@ -14,7 +14,7 @@ batch=${BATCH:-128}
 steps=${STEPS:-5}
 rounds=${ROUNDS:-2}
 precisions=${PRECISIONS:-f32 bf16}
-models=${MODELS:-resnet18 3 64 64;mini_resnet 3 64 64;resnet_small 1 28 28}
+models=${MODELS:-resnet18 3 64 64;mini_resnet 3 64 64;resnet_small 3 64 64;resnext50_32x4d 3 64 64;resnet_small 1 28 28}
 ninja -C "$build" tests/kernels/nn/bench_train >/dev/null
 bench="$build/tests/kernels/nn/bench_train"
 export OMP_NUM_THREADS="$threads"

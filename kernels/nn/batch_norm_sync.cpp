@@ -25,6 +25,9 @@ class SyncBatchNormLayers final : public LayerFactory {
     return base_.residual_add(relu);
   }
   ModulePtr to_layout(Layout layout) const override { return base_.to_layout(layout); }
+  ModulePtr convert(Layout layout, DataType dtype) const override {
+    return base_.convert(layout, dtype);
+  }
 
  private:
   const LayerFactory& base_;

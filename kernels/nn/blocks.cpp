@@ -5,6 +5,12 @@
 
 namespace ft::nn {
 
+ModulePtr LayerFactory::convert(Layout layout, DataType dtype) const {
+  if (dtype != DataType::f32)
+    throw std::invalid_argument("convert: these layers hold f32 tensors only");
+  return to_layout(layout);
+}
+
 Sequential& Sequential::add(std::string name, ModulePtr child) {
   children_.emplace_back(std::move(name), std::move(child));
   return *this;
@@ -67,9 +73,10 @@ Residual::Residual(const LayerFactory& layers, Sequential main, Sequential skip,
 Shape Residual::setup(const Shape& in) {
   const Shape a = main_.setup(in);
   Shape b = skip_.empty() ? in : skip_.setup(in);
-  if (a.layout != b.layout && a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w) {
-    // The branches chose different layouts: convert the skip branch's output to main's.
-    skip_.add("", layers_.to_layout(a.layout));
+  if ((a.layout != b.layout || a.dtype != b.dtype) && a.n == b.n && a.c == b.c && a.h == b.h &&
+      a.w == b.w) {
+    // The branches chose different layouts or types: convert the skip branch's output to main's.
+    skip_.add("", layers_.convert(a.layout, a.dtype));
     b = skip_.setup(in);
   }
   if (!(a == b))

@@ -30,9 +30,9 @@ void Model::forward(const float* x, int n, bool training, float* logits) {
 void Model::prepare(const Shape& in) {
   if (in == in_) return;
   const Shape out = net_.setup(in);
-  if (out.per_sample() != spec_.num_classes)
+  if (out.per_sample() != spec_.num_classes || out.dtype != DataType::f32)
     throw std::logic_error("model " + spec_.kind + ": output " + to_string(out) +
-                           " is not (N, num_classes)");
+                           " is not (N, num_classes) f32");
   in_ = in;
 }
 

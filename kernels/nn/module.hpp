@@ -1,7 +1,8 @@
 // The layer interface every network piece sits behind (CPU and CUDA layers): a two-phase module.
 // setup(shape) sizes the output and gradient buffers and builds primitives for one input shape;
 // forward/backward then only compute. Tensors are f32 NCHW at the model's edges; inside a model
-// the CPU layers may pass channel-blocked layouts (nChw8c / nChw16c) between them. 2-D: h = w = 1.
+// the CPU layers may pass channel-blocked layouts (nChw8c / nChw16c) and bf16 storage between
+// them (see Shape::dtype). 2-D: h = w = 1.
 #pragma once
 
 #include <cstddef>
@@ -18,17 +19,31 @@ namespace ft::nn {
 // nChw16c: (N, C/16, H, W, 16) with C padded to a multiple of 16 (the padding stays zero).
 enum class Layout : std::uint8_t { nchw, nChw8c, nChw16c };
 
+// The element type of a tensor passed between layers. Negotiated in setup() like the layout: a
+// layer reads the type its input shape names and states its output's in the shape it returns;
+// a gradient has the type of the tensor it is the gradient of. The Module interface keeps
+// `const float*`: for bf16 the pointer holds bf16 storage (2 bytes an element; see
+// kernels/nn/cpu/bf16.hpp), so the CUDA layers, which only ever see f32, keep their signatures.
+// Only the CPU layers at Precision::bf16 produce bf16 (convolutions; the layers after them keep
+// it); weights, gradients of parameters, statistics and a model's input and logits stay f32.
+enum class DataType : std::uint8_t { f32, bf16 };
+
 struct Shape {
   int n = 0, c = 0, h = 1, w = 1;
   Layout layout = Layout::nchw;
+  DataType dtype = DataType::f32;
   std::int64_t numel() const { return std::int64_t{n} * c * h * w; }
   std::int64_t per_sample() const { return std::int64_t{c} * h * w; }
   int channel_block() const {
     return layout == Layout::nChw16c ? 16 : layout == Layout::nChw8c ? 8 : 1;
   }
   int padded_c() const { return (c + channel_block() - 1) / channel_block() * channel_block(); }
-  // Floats the tensor occupies (numel plus channel padding).
+  // Elements the tensor occupies (numel plus channel padding).
   std::int64_t storage() const { return std::int64_t{n} * padded_c() * h * w; }
+  // The floats a buffer needs to hold storage() elements of dtype.
+  std::int64_t buffer_floats() const {
+    return dtype == DataType::bf16 ? (storage() + 1) / 2 : storage();
+  }
   bool operator==(const Shape&) const = default;
 };
 
@@ -139,11 +154,17 @@ class LayerFactory {
   virtual std::unique_ptr<ResidualAdd> residual_add(bool relu) const = 0;
   // Converts to `layout` (forward) and back (backward); the identity when already there.
   virtual ModulePtr to_layout(Layout layout) const = 0;
+  // The same, also converting the element type to `dtype`. The default (for factories whose
+  // layers only use f32) is to_layout and refuses any other dtype.
+  virtual ModulePtr convert(Layout layout, DataType dtype) const;
 };
 
 // The arithmetic of convolutions and matmuls. bf16: their inputs (activations, weights, incoming
-// gradients) are rounded to bfloat16, products accumulate in f32 and outputs are f32; master
-// weights, weight gradients, batch norm, loss and optimizer stay f32.
+// gradients) are rounded to bfloat16 and products accumulate in f32. Convolutions output bf16,
+// and batch norm, ReLU, max pool and the residual join read and write bf16 after them (computing
+// in f32 inside), so a conv -> BN(+ReLU) -> conv chain converts nothing; global average pooling
+// and Linear output f32. Master weights, weight gradients, batch-norm parameters and statistics,
+// loss and optimizer stay f32.
 enum class Precision : std::uint8_t { f32, bf16 };
 
 // The oneDNN / OpenMP implementation. `blocked`: convolutions emit the layout oneDNN prefers

@@ -16,11 +16,14 @@ namespace {
 
 // The layers for [run] device and precision. bf16 on the CPU needs bf16 instructions (the refusal
 // names the key); on cuda it runs on any GPU cuDNN supports (tensor cores from Ampere on).
-const nn::LayerFactory& layer_factory(const RunContext& ctx) {
+bool bf16_precision(const RunContext& ctx) {
   static const toml::table empty;
   const toml::table& root = ctx.config ? *ctx.config : empty;
-  const bool bf16 = root["run"]["precision"].value_or(std::string("f32")) == "bf16";
-  const nn::Precision precision = bf16 ? nn::Precision::bf16 : nn::Precision::f32;
+  return root["run"]["precision"].value_or(std::string("f32")) == "bf16";
+}
+
+const nn::LayerFactory& layer_factory(const RunContext& ctx) {
+  const nn::Precision precision = bf16_precision(ctx) ? nn::Precision::bf16 : nn::Precision::f32;
   try {
     return ctx.device == "cuda" ? nn::cuda_layers(precision) : nn::cpu_layers(true, precision);
   } catch (const std::runtime_error& e) {
@@ -69,6 +72,12 @@ nn::Model& TrainState::model(int c, int h, int w) {
   } catch (const std::runtime_error& e) {
     throw Error(fmt::format("{}: [model] on {}: {}", ctx_.config_file, ctx_.device, e.what()));
   }
+  if (layers_ && !layers.on_device() && bf16_precision(ctx_))
+    throw ConfigError(fmt::format(
+        "{}: [distributed] sync_batchnorm = true reduces f32 batch-norm inputs, but with [run] "
+        "precision = \"bf16\" on the CPU they are bf16; set one of them back (not supported "
+        "together yet)",
+        ctx_.config_file));
   // OpenMP's thread count is per calling thread: the model sets it on whichever TBB worker runs it.
   model_->set_num_threads(ctx_.omp_threads);
   if (!init_from_.empty()) load_weights(init_from_, "[model] init_from");

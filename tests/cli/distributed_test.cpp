@@ -319,3 +319,21 @@ TEST_CASE("sync_batchnorm on one process changes nothing, bit for bit; a wrong t
   CHECK_MESSAGE(bad.err.find("sync_batchnorm") != std::string::npos, bad.err);
   CHECK(!fs::exists(ws().dir / "runs/bn_bad/checkpoints"));
 }
+
+TEST_CASE(
+    "sync_batchnorm with bf16 activations on the CPU: refused naming both keys, nothing written") {
+  const Result r =
+      ws().mpirun(2, "run " + ws().config +
+                         " --quiet --set run.threads=1 --set run.omp_threads=1 --set run.epochs=1 "
+                         "--set run.name=bn_bf16 --set distributed.sync_batchnorm=true "
+                         "--set 'run.precision=\"bf16\"'");
+  CHECK(r.code != 0);
+  if (r.err.find("sync_batchnorm") == std::string::npos) {
+    // A CPU without bf16 instructions stops earlier, at the precision key, naming its ISA.
+    REQUIRE_MESSAGE(r.err.find("bf16") != std::string::npos, r.err);
+    MESSAGE("this CPU refuses bf16 itself: " << r.err);
+    return;
+  }
+  CHECK_MESSAGE(r.err.find("precision") != std::string::npos, r.err);
+  CHECK(!fs::exists(ws().dir / "runs/bn_bf16/checkpoints/last.ckpt"));
+}

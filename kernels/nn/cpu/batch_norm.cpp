@@ -1,10 +1,12 @@
 // BatchNorm2d (N,C,H,W) and BatchNorm1d (N,C) on the CPU with oneDNN batch-normalisation
 // primitives in the input's layout, optionally with the following ReLU fused. Training
 // normalises with the biased batch variance; the running variance takes the unbiased one
-// (PyTorch's rule), updated here from the primitive's mean/variance outputs. With a ChannelSum
-// (SyncBatchNorm) training takes the global batch's statistics from all-reduced per-channel sums
-// and normalises with them (the inference primitive); its backward is an own loop
-// (cpu/batch_norm_sync.cpp) over the all-reduced sums of dy and dy * x_hat.
+// (PyTorch's rule), updated here from the primitive's mean/variance outputs. src, dst and their
+// gradients have the input's type (bf16 after a bf16 convolution: oneDNN computes in f32 inside);
+// scale, shift, statistics and their gradients are f32. With a ChannelSum (SyncBatchNorm) training
+// takes the global batch's statistics from all-reduced per-channel sums and normalises with them
+// (the inference primitive); its backward is an own loop (cpu/batch_norm_sync.cpp) over the
+// all-reduced sums of dy and dy * x_hat.
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -84,8 +86,8 @@ class BatchNorm final : public Module {
     dx_mem_ = memory(md, engine(), DNNL_MEMORY_NONE);
     c_md_ = plain_md({spec_.channels}, memory::format_tag::x);
     if (spec_.relu) workspace_ = memory(train_pd.workspace_desc(), engine());
-    y_.assign(in.storage(), 0.f);
-    dx_.assign(in.storage(), 0.f);
+    y_.assign(in.buffer_floats(), 0.f);
+    dx_.assign(in.buffer_floats(), 0.f);
     return in_;
   }
 
@@ -211,7 +213,7 @@ class BatchNorm final : public Module {
   dnnl::batch_normalization_backward bwd_, bwd_global_;
   memory x_mem_, y_mem_, dy_mem_, dx_mem_, workspace_;
   memory::desc c_md_;          // (C) vectors: scale, shift, mean, variance and their gradients
-  std::vector<float> y_, dx_;  // in the input's layout
+  std::vector<float> y_, dx_;  // in the input's layout and type
   std::vector<float> mean_, var_, dscale_, dshift_;  // (C): batch statistics, parameter grads
   // SyncBatchNorm: (2C + 1) sums being all-reduced, the global count, 1/std, dx's coefficients.
   std::vector<double> sums_;

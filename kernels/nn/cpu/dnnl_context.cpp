@@ -9,7 +9,7 @@ namespace ft::nn {
 
 std::string to_string(const Shape& s) {
   return "(" + std::to_string(s.n) + ", " + std::to_string(s.c) + ", " + std::to_string(s.h) +
-         ", " + std::to_string(s.w) + ")";
+         ", " + std::to_string(s.w) + ")" + (s.dtype == DataType::bf16 ? " bf16" : "");
 }
 
 }  // namespace ft::nn
@@ -52,8 +52,14 @@ void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> arg
   p.execute(stream(), args);
 }
 
-dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst) {
-  return dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, scratchpad_attr()));
+dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst, bool accumulate) {
+  if (!accumulate) return dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, scratchpad_attr()));
+  dnnl::primitive_attr attr;  // not a copy of scratchpad_attr(): that would share its handle
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::post_ops sum;
+  sum.append_sum(1.f);
+  attr.set_post_ops(sum);
+  return dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, attr));
 }
 
 dnnl::memory::desc md_of(const Shape& s) {
@@ -61,7 +67,7 @@ dnnl::memory::desc md_of(const Shape& s) {
   const tag t = s.layout == Layout::nChw16c  ? tag::nChw16c
                 : s.layout == Layout::nChw8c ? tag::nChw8c
                                              : tag::nchw;
-  return plain_md({s.n, s.c, s.h, s.w}, t);
+  return plain_md({s.n, s.c, s.h, s.w}, t, data_type_of(s.dtype));
 }
 
 bool layout_of(const dnnl::memory::desc& md, const Shape& s, Layout& out) {
@@ -79,6 +85,10 @@ bool layout_of(const dnnl::memory::desc& md, const Shape& s, Layout& out) {
 dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag,
                             dnnl::memory::data_type type) {
   return dnnl::memory::desc(dims, type, tag);
+}
+
+dnnl::memory::data_type data_type_of(DataType dtype) {
+  return dtype == DataType::bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
 }
 
 dnnl::memory::data_type input_type(Precision precision) {

@@ -23,12 +23,16 @@ dnnl::stream& stream();
 const dnnl::primitive_attr& scratchpad_attr();
 // p.execute(stream(), args) with DNNL_ARG_SCRATCHPAD added when p needs scratch memory.
 void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args);
-// A reorder from src to dst created with scratchpad_attr().
-dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst);
+// A reorder from src to dst created with scratchpad_attr(); accumulate: dst += src.
+dnnl::reorder make_reorder(const dnnl::memory& src, const dnnl::memory& dst,
+                           bool accumulate = false);
 
 // A plain (dense, row-major) memory descriptor, f32 unless told.
 dnnl::memory::desc plain_md(const dnnl::memory::dims& dims, dnnl::memory::format_tag tag,
                             dnnl::memory::data_type type = dnnl::memory::data_type::f32);
+
+// oneDNN's name for a DataType.
+dnnl::memory::data_type data_type_of(DataType dtype);
 
 // The data type of a convolution's or matmul's inputs at `precision`.
 dnnl::memory::data_type input_type(Precision precision);
@@ -41,10 +45,10 @@ std::string isa_name(dnnl::cpu_isa isa);
 // dnnl::get_effective_cpu_isa(); tests pass others.
 void require_bf16(dnnl::cpu_isa isa);
 
-// The f32 descriptor of a tensor of shape s (N, C, H, W) in s.layout.
+// The descriptor of a tensor of shape s (N, C, H, W) in s.layout and s.dtype.
 dnnl::memory::desc md_of(const Shape& s);
 
-// The Layout whose descriptor for s's dims equals md, if any.
+// The Layout whose descriptor for s's dims and dtype equals md, if any.
 bool layout_of(const dnnl::memory::desc& md, const Shape& s, Layout& out);
 
 }  // namespace ft::nn::cpu

@@ -31,14 +31,17 @@ class SingleThreadScope {
 class MemoryPair {
  public:
   MemoryPair() = default;
-  MemoryPair(const dnnl::memory::desc& user_md, const dnnl::memory::desc& prim_md)
+  // accumulate: store() adds the primitive's output into the user buffer (a reorder with a sum
+  // post-op) instead of overwriting it.
+  MemoryPair(const dnnl::memory::desc& user_md, const dnnl::memory::desc& prim_md,
+             bool accumulate = false)
       : user_(user_md, engine(), DNNL_MEMORY_NONE),
         reordered_(user_md != prim_md),
         small_(user_md.get_size() < kSmallBytes) {
     if (reordered_) {
       prim_ = dnnl::memory(prim_md, engine());
       to_prim_ = make_reorder(user_, prim_);
-      to_user_ = make_reorder(prim_, user_);
+      to_user_ = make_reorder(prim_, user_, accumulate);
     } else {
       prim_ = user_;
     }
@@ -57,6 +60,8 @@ class MemoryPair {
     user_.set_data_handle(p);
     return prim_;
   }
+  // After the primitive ran: its output into the user buffer (overwritten, or added to when
+  // built with accumulate).
   void store() {
     if (reordered_) {
       SingleThreadScope serial(small_);

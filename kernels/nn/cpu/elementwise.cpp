@@ -1,10 +1,14 @@
-// Own-loop elementwise layers, layout-agnostic (they run over the padded storage): ReLU, Dropout
-// (Philox-keyed mask), the residual join y = relu?(a + b); and the layout changes: ToLayout and
-// Flatten (free on NCHW, a oneDNN reorder from a blocked layout).
+// Own-loop elementwise layers, layout-agnostic (they run over the padded storage): ReLU and the
+// residual join y = relu?(a + b) in f32 or bf16 (a sum rounded once), Dropout (Philox-keyed mask,
+// f32); and the layout and type changes: ToLayout and Flatten (to f32 NCHW: free on f32 NCHW, a
+// oneDNN reorder otherwise).
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/nn/cpu/bf16.hpp"
 #include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 #include "kernels/random/philox.hpp"
@@ -12,30 +16,47 @@
 namespace ft::nn::cpu {
 namespace {
 
+// y = x > 0 ? x : 0, or with a mask tensor m: y = m > 0 ? x : 0 (ReLU's backward).
+template <class T>
+void relu_mask(const T* m, const T* x, T* y, std::int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (std::int64_t i = 0; i < n; ++i) raw(y[i]) = positive(m[i]) ? raw(x[i]) : 0;
+}
+
+// y = a + b, then ReLU when Relu; computed in f32, rounded once to T. (A compile-time Relu keeps
+// the bf16 loop vectorised.)
+template <bool Relu, class T>
+void add(const T* a, const T* b, T* y, std::int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float s = to_f32(a[i]) + to_f32(b[i]);
+    store(y[i], Relu ? (s > 0.f ? s : 0.f) : s);
+  }
+}
+
 class Relu final : public Module {
  public:
   Shape setup(const Shape& in) override {
     if (!(in == in_)) {
       in_ = in;
-      y_.assign(in.storage(), 0.f);
-      dx_.assign(in.storage(), 0.f);
+      y_.assign(in.buffer_floats(), 0.f);
+      dx_.assign(in.buffer_floats(), 0.f);
     }
     return in_;
   }
   const float* forward(const float* x, bool) override {
-    const std::int64_t n = in_.storage();
-    float* y = y_.data();
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
-    return y;
+    with_type(in_.dtype, [&](auto* t) {
+      using T = std::remove_pointer_t<decltype(t)>;
+      relu_mask(typed<T>(x), typed<T>(x), typed<T>(y_.data()), in_.storage());
+    });
+    return y_.data();
   }
   const float* backward(const float* dy) override {
-    const std::int64_t n = in_.storage();
-    const float* y = y_.data();
-    float* dx = dx_.data();
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (std::int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
-    return dx;
+    with_type(in_.dtype, [&](auto* t) {
+      using T = std::remove_pointer_t<decltype(t)>;
+      relu_mask(typed<T>(y_.data()), typed<T>(dy), typed<T>(dx_.data()), in_.storage());
+    });
+    return dx_.data();
   }
 
  private:
@@ -43,25 +64,28 @@ class Relu final : public Module {
   std::vector<float> y_, dx_;
 };
 
-// Reorders to a target layout and back in backward; passes pointers through when the memory
-// is already the same (same layout, or 1x1 planes with no channel padding).
+// Reorders to a target layout and type (none: the input's) and back in backward; passes pointers
+// through when the memory is already the same (same type, and same layout or 1x1 planes with no
+// channel padding).
 class ToLayout final : public Module {
  public:
-  explicit ToLayout(Layout layout) : layout_(layout) {}
+  ToLayout(Layout layout, std::optional<DataType> dtype) : layout_(layout), dtype_(dtype) {}
   Shape setup(const Shape& in) override {
     Shape out = in;
     out.layout = layout_;
+    out.dtype = dtype_.value_or(in.dtype);
     if (in == in_) return out;
     in_ = in;
-    same_ = in.layout == layout_ ||
-            (in.h == 1 && in.w == 1 && in.padded_c() == in.c && out.padded_c() == out.c);
+    same_ = in.dtype == out.dtype &&
+            (in.layout == layout_ ||
+             (in.h == 1 && in.w == 1 && in.padded_c() == in.c && out.padded_c() == out.c));
     if (!same_) {
       in_mem_ = dnnl::memory(md_of(in), engine(), DNNL_MEMORY_NONE);
       out_mem_ = dnnl::memory(md_of(out), engine(), DNNL_MEMORY_NONE);
       to_out_ = make_reorder(in_mem_, out_mem_);
       to_in_ = make_reorder(out_mem_, in_mem_);
-      y_.assign(out.storage(), 0.f);
-      dx_.assign(in.storage(), 0.f);
+      y_.assign(out.buffer_floats(), 0.f);
+      dx_.assign(in.buffer_floats(), 0.f);
     }
     return out;
   }
@@ -84,6 +108,7 @@ class ToLayout final : public Module {
 
  private:
   Layout layout_;
+  std::optional<DataType> dtype_;
   Shape in_;
   bool same_ = true;
   dnnl::memory in_mem_, out_mem_;
@@ -91,8 +116,8 @@ class ToLayout final : public Module {
   std::vector<float> y_, dx_;
 };
 
-// (N, C, H, W) in any layout -> (N, C*H*W, 1, 1) NCHW, feature order c*H*W + h*W + w as
-// torch.flatten.
+// (N, C, H, W) in any layout and type -> (N, C*H*W, 1, 1) NCHW f32, feature order
+// c*H*W + h*W + w as torch.flatten. (The heads after it are small: f32 keeps Dropout simple.)
 class Flatten final : public Module {
  public:
   Shape setup(const Shape& in) override {
@@ -105,7 +130,7 @@ class Flatten final : public Module {
   const float* backward(const float* dy) override { return to_plain_.backward(dy); }
 
  private:
-  ToLayout to_plain_{Layout::nchw};
+  ToLayout to_plain_{Layout::nchw, DataType::f32};
 };
 
 // Zeroes each element with probability p and scales the rest by 1 / (1 - p) in training; the
@@ -118,8 +143,8 @@ class Dropout final : public Module {
   }
   Shape setup(const Shape& in) override {
     if (!(in == in_)) {
-      if (in.layout != Layout::nchw)
-        throw std::invalid_argument("dropout: needs an NCHW input, got " + to_string(in));
+      if (in.layout != Layout::nchw || in.dtype != DataType::f32)
+        throw std::invalid_argument("dropout: needs an NCHW f32 input, got " + to_string(in));
       in_ = in;
       mask_.assign(in.numel(), 0.f);
       y_.assign(in.numel(), 0.f);
@@ -171,50 +196,44 @@ class ResidualAddCpu final : public ResidualAdd {
   void setup(const Shape& out, const Shape& in) override {
     if (!(out == out_)) {
       out_ = out;
-      y_.assign(out.storage(), 0.f);
-      dsum_.assign(out.storage(), 0.f);
+      y_.assign(out.buffer_floats(), 0.f);
+      dsum_.assign(out.buffer_floats(), 0.f);
     }
     if (!(in == in_)) {
       in_ = in;
-      dx_.assign(in.storage(), 0.f);
+      dx_.assign(in.buffer_floats(), 0.f);
     }
   }
   const float* forward(const float* a, const float* b) override {
-    const std::int64_t n = out_.storage();
-    float* y = y_.data();
-    if (relu_) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-      for (std::int64_t i = 0; i < n; ++i) {
-        const float s = a[i] + b[i];
-        y[i] = s > 0.f ? s : 0.f;
-      }
-    } else {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-      for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
-    }
-    return y;
+    with_type(out_.dtype, [&](auto* t) {
+      using T = std::remove_pointer_t<decltype(t)>;
+      if (relu_)
+        add<true>(typed<T>(a), typed<T>(b), typed<T>(y_.data()), out_.storage());
+      else
+        add<false>(typed<T>(a), typed<T>(b), typed<T>(y_.data()), out_.storage());
+    });
+    return y_.data();
   }
   const float* backward(const float* dy) override {
     if (!relu_) return dy;
-    const std::int64_t n = out_.storage();
-    const float* y = y_.data();
-    float* d = dsum_.data();
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (std::int64_t i = 0; i < n; ++i) d[i] = y[i] > 0.f ? dy[i] : 0.f;
-    return d;
+    with_type(out_.dtype, [&](auto* t) {
+      using T = std::remove_pointer_t<decltype(t)>;
+      relu_mask(typed<T>(y_.data()), typed<T>(dy), typed<T>(dsum_.data()), out_.storage());
+    });
+    return dsum_.data();
   }
   const float* sum_input_grads(const float* d1, const float* d2) override {
-    const std::int64_t n = in_.storage();
-    float* dx = dx_.data();
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (std::int64_t i = 0; i < n; ++i) dx[i] = d1[i] + d2[i];
-    return dx;
+    with_type(in_.dtype, [&](auto* t) {
+      using T = std::remove_pointer_t<decltype(t)>;
+      add<false>(typed<T>(d1), typed<T>(d2), typed<T>(dx_.data()), in_.storage());
+    });
+    return dx_.data();
   }
 
  private:
   bool relu_;
   Shape out_, in_;
-  std::vector<float> y_, dsum_, dx_;
+  std::vector<float> y_, dsum_, dx_;  // in out_'s (y, dsum) or in_'s (dx) layout and type
 };
 
 class CpuLayers final : public LayerFactory {
@@ -229,7 +248,12 @@ class CpuLayers final : public LayerFactory {
   ModulePtr max_pool(const MaxPoolSpec& spec) const override { return make_max_pool(spec); }
   ModulePtr global_avg_pool() const override { return make_global_avg_pool(); }
   ModulePtr flatten() const override { return std::make_unique<Flatten>(); }
-  ModulePtr to_layout(Layout layout) const override { return std::make_unique<ToLayout>(layout); }
+  ModulePtr to_layout(Layout layout) const override {
+    return std::make_unique<ToLayout>(layout, std::nullopt);
+  }
+  ModulePtr convert(Layout layout, DataType dtype) const override {
+    return std::make_unique<ToLayout>(layout, dtype);
+  }
   ModulePtr dropout(float p, int index) const override {
     return std::make_unique<Dropout>(p, index);
   }

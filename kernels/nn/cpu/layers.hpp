@@ -13,8 +13,10 @@ inline constexpr std::int64_t kParallelMin = std::int64_t{1} << 16;
 
 // Whether a bf16 Conv2d computes dL/dweight in bf16 too. oneDNN 2.6's bf16 backward-weights
 // kernel for AVX-512 BF16 without AMX (jit_bf16) ran 5-15x slower than f32 on 3x3 convolutions
-// with a stride or with 16 or fewer output pixels (resnet18's later stages at 64x64): those keep
-// that one pass in f32 (their forward and backward-data stay bf16).
+// with a stride or with 16 or fewer output pixels (resnet18's later stages at 64x64) on 2 threads:
+// those keep that one pass in f32 (their forward and backward-data stay bf16; src and diff_dst
+// are converted for it). A stem on the image (4 or fewer input channels; resnet18's 7x7 stride
+// 2) ran faster in bf16 (21 vs 41 ms a step) and stays bf16.
 bool conv_bf16_weight_grad(const Conv2dSpec& spec, int out_h, int out_w, dnnl::cpu_isa isa);
 
 ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision);

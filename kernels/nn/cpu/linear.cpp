@@ -1,6 +1,7 @@
 // Linear (y = x W^T + b, W: (out, in)) on the CPU with oneDNN inner-product primitives built once
 // per batch size. The input (N, C, H, W) is read as (N, C*H*W), so Flatten costs nothing. In bf16
-// src, weights and diff_dst enter the primitives as bf16 (as in conv2d.cpp); outputs stay f32.
+// src, weights and diff_dst enter the primitives as bf16 (as in conv2d.cpp); y is f32 (logits or
+// the head's hidden layer) and dL/dx has the input's type.
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,16 +59,16 @@ class Linear final : public Module {
       return narrow ? plain_md(d, tag::ab, t) : any(d, t);
     };
     dnnl::inner_product_backward_data::primitive_desc bd_pd(
-        dnnl::inner_product_backward_data::desc(bd_md(src_d, memory::data_type::f32),
+        dnnl::inner_product_backward_data::desc(bd_md(src_d, data_type_of(in.dtype)),
                                                 bd_md(w_d, in_type_), bd_md(dst_d, in_type_)),
         scratchpad_attr(), engine(), fwd_pd);
     dnnl::inner_product_backward_weights::primitive_desc bw_pd(
         dnnl::inner_product_backward_weights::desc(in_any(src_d), any(w_d), b_md, in_any(dst_d)),
         scratchpad_attr(), engine(), fwd_pd);
-    prims_.build(fwd_pd, bd_pd, bw_pd, plain_md(src_d, tag::nc), plain_md(w_d, tag::oi),
-                 plain_md(dst_d, tag::nc), b_md, p_);
+    prims_.build(fwd_pd, bd_pd, bw_pd, plain_md(src_d, tag::nc, data_type_of(in.dtype)),
+                 plain_md(w_d, tag::oi), plain_md(dst_d, tag::nc), b_md, p_);
     y_.assign(out_.numel(), 0.f);
-    dx_.assign(in_.numel(), 0.f);
+    dx_.assign(in_.buffer_floats(), 0.f);
     built_ = true;
     return out_;
   }
@@ -96,7 +97,7 @@ class Linear final : public Module {
   WeightPrimitives<dnnl::inner_product_forward, dnnl::inner_product_backward_data,
                    dnnl::inner_product_backward_weights>
       prims_;
-  std::vector<float> y_, dx_;  // y: (N, out); dx: (N, in)
+  std::vector<float> y_, dx_;  // y: (N, out) f32; dx: (N, in) in_.dtype
 };
 
 }  // namespace

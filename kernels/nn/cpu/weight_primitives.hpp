@@ -1,7 +1,9 @@
 // The oneDNN execution the two weight layers (Conv2d, Linear) share: a forward, a backward-data
 // and a backward-weights primitive, MemoryPairs that reorder between the plain user layouts and
 // the primitives' own, and Parameter::grad accumulation (oneDNN overwrites its gradient outputs,
-// PyTorch accumulates across backward calls). The layers build the primitive descs; this runs them.
+// PyTorch accumulates across backward calls: a dL/dweight in the primitive's own layout is added
+// in by the reorder back to the user layout). The layers build the primitive descs; this runs
+// them.
 // An input that two primitives take in one layout (src for forward and backward-weights, weights
 // for forward and backward-data, diff_dst for both backward passes) is reordered once: in bf16
 // every such reorder is also a conversion.
@@ -37,12 +39,12 @@ class WeightPrimitives {
     if (!share_src_) w_src_ = MemoryPair(src_md, w.src_desc());
     share_ddst_ = w.diff_dst_desc() == d.diff_dst_desc();
     w_ddst_ = MemoryPair(dst_md, w.diff_dst_desc());
-    w_dw_ = MemoryPair(w_md, w.diff_weights_desc());
+    w_dw_ = MemoryPair(w_md, w.diff_weights_desc(), true);
     if (p.has_bias) {
       b_mem_ = dnnl::memory(b_md, engine(), DNNL_MEMORY_NONE);
       db_mem_ = dnnl::memory(b_md, engine(), DNNL_MEMORY_NONE);
     }
-    dw_.assign(p.weight.value.size(), 0.f);
+    dw_.assign(w_dw_.reordered() ? 0 : p.weight.value.size(), 0.f);
     db_.assign(p.bias.value.size(), 0.f);
   }
 
@@ -74,7 +76,7 @@ class WeightPrimitives {
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, share_src_ ? f_src_.prim() : w_src_.in(x_)},
         {DNNL_ARG_DIFF_DST, share_ddst_ && dx ? d_ddst_.prim() : w_ddst_.in(dy)},
-        {DNNL_ARG_DIFF_WEIGHTS, w_dw_.out(dw_.data())}};
+        {DNNL_ARG_DIFF_WEIGHTS, w_dw_.out(w_dw_.reordered() ? p.weight.grad.data() : dw_.data())}};
     if (p.has_bias) {
       db_mem_.set_data_handle(db_.data());
       args.emplace(DNNL_ARG_DIFF_BIAS, db_mem_);
@@ -82,7 +84,7 @@ class WeightPrimitives {
     execute(bwd_weights_, args);
     w_dw_.store();
     stream().wait();
-    for (std::size_t i = 0; i < dw_.size(); ++i) p.weight.grad[i] += dw_[i];
+    for (std::size_t i = 0; i < dw_.size(); ++i) p.weight.grad[i] += dw_[i];  // not reordered
     for (std::size_t i = 0; i < db_.size(); ++i) p.bias.grad[i] += db_[i];
   }
 
@@ -94,7 +96,9 @@ class WeightPrimitives {
   MemoryPair f_src_, f_w_, f_dst_, d_ddst_, d_w_, d_dsrc_, w_src_, w_ddst_, w_dw_;
   bool share_src_ = false, share_w_ = false, share_ddst_ = false;  // see the file comment
   dnnl::memory b_mem_, db_mem_;
-  std::vector<float> dw_, db_;  // oneDNN's gradient outputs, added into the parameters' grads
+  // oneDNN's gradient outputs in the user layout, added into the parameters' grads (dw_: only
+  // when w_dw_ does not reorder, which adds by itself).
+  std::vector<float> dw_, db_;
 };
 
 }  // namespace ft::nn::cpu

@@ -1,6 +1,9 @@
 // bf16 convolutions and matmuls (cpu_layers(_, Precision::bf16)) against the same layers in f32:
 // per layer within the bound bf16 rounding allows, a whole model within a stated relative error,
-// and the refusal on a CPU whose oneDNN ISA has no bf16 instructions (the ISA passed in).
+// and the refusal on a CPU whose oneDNN ISA has no bf16 instructions (the ISA passed in). The
+// layers that read and write bf16 activations (bf16_activations_test.cpp) are checked there.
+#include "kernels/nn/cpu/bf16.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -57,6 +60,21 @@ using MakeLayer = std::function<ModulePtr(const LayerFactory&)>;
 
 // One forward + backward of a fresh layer with seeded parameter values; abs_inputs: |weights|
 // and zero biases (the bound run).
+// v as the storage of a tensor of type t (bf16: two values a float, rounded), and back.
+std::vector<float> to_storage(const std::vector<float>& v, DataType t) {
+  if (t == DataType::f32) return v;
+  std::vector<float> s((v.size() + 1) / 2);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    cpu::as_bf16(s.data())[i].bits = cpu::f32_to_bf16(v[i]);
+  return s;
+}
+std::vector<float> from_storage(const float* p, std::size_t n, DataType t) {
+  if (t == DataType::f32) return {p, p + n};
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = cpu::bf16_to_f32(cpu::as_bf16(p)[i].bits);
+  return v;
+}
+
 Pass run_layer(const MakeLayer& make, const LayerFactory& layers, const Shape& in,
                const std::vector<float>& x, const std::vector<float>& dy, bool abs_inputs) {
   ModulePtr m = make(layers);
@@ -72,23 +90,25 @@ Pass run_layer(const MakeLayer& make, const LayerFactory& layers, const Shape& i
     std::fill(params[k]->grad.begin(), params[k]->grad.end(), 0.f);
   }
   Pass p;
-  const float* y = m->forward(x.data(), true);
-  p.y.assign(y, y + out.numel());
+  const auto xs = to_storage(x, in.dtype), dys = to_storage(dy, out.dtype);
+  p.y = from_storage(m->forward(xs.data(), true), out.numel(), out.dtype);
   REQUIRE(dy.size() == p.y.size());
-  const float* dx = m->backward(dy.data());
-  p.dx.assign(dx, dx + in.numel());
+  p.dx = from_storage(m->backward(dys.data()), in.numel(), in.dtype);
   for (auto* q : params) p.grads.push_back(q->grad);
   return p;
 }
 
-// Every bf16 value within kBf16Bound * bound of f32 and, when `rounded`, some off by more than
-// f32 rounding would be (the bf16 path ran).
+// Every bf16 value within kBf16Bound * bound of f32 (plus u * bound when the result itself is
+// stored in bf16: |y| <= bound) and, when `rounded`, some off by more than f32 rounding would be
+// (the bf16 path ran).
 void check_within(const char* what, const std::vector<float>& bf, const std::vector<float>& f,
-                  const std::vector<float>& bound, bool rounded_expected = true) {
+                  const std::vector<float>& bound, bool rounded_expected = true,
+                  bool stored_bf16 = false) {
   REQUIRE(bf.size() == f.size());
   std::size_t bad = 0, rounded = 0;
+  const double rel = kBf16Bound + (stored_bf16 ? kU : 0);
   for (std::size_t i = 0; i < f.size(); ++i) {
-    const double d = std::fabs(double(bf[i]) - f[i]), lim = kBf16Bound * bound[i] + kAtol;
+    const double d = std::fabs(double(bf[i]) - f[i]), lim = rel * bound[i] + kAtol;
     if (d > lim) {
       if (bad++ < 3) MESSAGE(what << "[" << i << "]: bf16 " << bf[i] << " f32 " << f[i]);
     }
@@ -109,7 +129,9 @@ void check_layer(const MakeLayer& make, const Shape& in, bool dweight_bf16 = tru
   const Pass f = run_layer(make, cpu_layers(false), in, x, dy, false);
   const Pass b = run_layer(make, cpu_layers(false, Precision::bf16), in, x, dy, false);
   const Pass bound = run_layer(make, cpu_layers(false), in, abs_of(x), abs_of(dy), true);
-  check_within("y", b.y, f.y, bound.y);
+  // A bf16 convolution's y is bf16 (a Linear's f32); dx has the input's type (f32 here).
+  const bool y_bf16 = make(cpu_layers(false, Precision::bf16))->setup(in).dtype == DataType::bf16;
+  check_within("y", b.y, f.y, bound.y, true, y_bf16);
   check_within("dx", b.dx, f.dx, bound.dx);
   for (std::size_t k = 0; k < f.grads.size(); ++k)
     check_within(k == 0 ? "dweight" : "dbias", b.grads[k], f.grads[k], bound.grads[k],
@@ -146,6 +168,7 @@ TEST_CASE("bf16 conv2d keeps dL/dweight in f32 where oneDNN's bf16 kernel is slo
   CHECK_FALSE(cpu::conv_bf16_weight_grad(conv2d_spec(256, 256, 3, 1, 1, false, 1), 4, 4, isa));
   CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(256, 256, 3, 1, 1, false, 1), 4, 4,
                                    dnnl::cpu_isa::avx512_core_amx));
+  CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(3, 64, 7, 2, 3, false, 1), 32, 32, isa));  // stem
 }
 
 TEST_CASE("bf16 linear stays within bf16 rounding of f32") {
@@ -251,4 +274,33 @@ TEST_CASE("bf16 is refused on a CPU without bf16 instructions, naming oneDNN's I
     CHECK_NOTHROW((void)cpu_layers(true, Precision::bf16));
   else
     CHECK_THROWS_AS((void)cpu_layers(true, Precision::bf16), std::runtime_error);
+}
+
+TEST_CASE("conv2d and linear add dL/dweight into Parameter::grad across backward calls") {
+  // The reorder from oneDNN's gradient layout to the parameter's adds into it (a sum post-op):
+  // two backward passes of one forward give twice one pass's gradient, in f32 and bf16.
+  std::vector<const LayerFactory*> factories{&cpu_layers(true)};
+  if (cpu_has_bf16()) factories.push_back(&cpu_layers(true, Precision::bf16));
+  for (const LayerFactory* L : factories) {
+    const Conv2dSpec spec = conv2d_spec(16, 32, 3, 1, 1, true, 1);
+    for (const bool conv : {true, false}) {
+      ModulePtr m = conv ? L->conv2d(spec) : L->linear(LinearSpec{64, 32, true});
+      const Shape in = conv ? Shape{4, 16, 8, 8} : Shape{4, 64, 1, 1}, out = m->setup(in);
+      std::vector<Parameter*> params;
+      std::vector<Buffer*> buffers;
+      m->collect("", params, buffers);
+      for (std::size_t k = 0; k < params.size(); ++k)
+        params[k]->value = random_vector(params[k]->value.size(), 30 + k);
+      const auto x = random_vector(in.numel(), 3);
+      const auto dy = to_storage(random_vector(out.numel(), 4), out.dtype);
+      m->forward(x.data(), true);
+      m->backward(dy.data());
+      std::vector<std::vector<float>> once;
+      for (auto* p : params) once.push_back(p->grad);
+      m->backward(dy.data());
+      for (std::size_t k = 0; k < params.size(); ++k)
+        for (std::size_t i = 0; i < once[k].size(); ++i)
+          CHECK(params[k]->grad[i] == doctest::Approx(2 * once[k][i]).epsilon(1e-6));
+    }
+  }
 }

@@ -1,0 +1,69 @@
+// bf16 storage for the CPU layers' own loops: the upper 16 bits of an IEEE f32. Activations in
+// bf16 travel through the Module interface as `const float*` (module.hpp); a loop reads and
+// writes them through Bf16, a may_alias type, so the compiler assumes nothing from the pointer's
+// declared type. The rounding is the images' (kernels/augment/pixel.hpp: to nearest, ties to even,
+// NaN -> 0x7FC0, as oneDNN and torch round), written without a branch and applied to the bits so
+// that GCC vectorises the loops: the bf16 residual join with ReLU over 16.8M elements (2 threads)
+// took 16.1 ms with pixel.hpp's function on Bf16 values, 5.6 ms now (f32: 6.6 ms). A test checks
+// the two roundings agree on every f32 class.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+
+#include "kernels/nn/module.hpp"
+
+namespace ft::nn::cpu {
+
+struct __attribute__((may_alias)) Bf16 {
+  std::uint16_t bits;
+};
+
+// Conversions of the bits (not of Bf16 values: GCC vectorised loops over the bits, not over
+// copies of the struct).
+inline float bf16_to_f32(std::uint16_t b) { return std::bit_cast<float>(std::uint32_t{b} << 16); }
+
+inline std::uint16_t f32_to_bf16(float f) {
+  const auto u = std::bit_cast<std::uint32_t>(f);
+  const std::uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return static_cast<std::uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
+}
+
+inline const Bf16* as_bf16(const float* p) { return reinterpret_cast<const Bf16*>(p); }
+inline Bf16* as_bf16(float* p) { return reinterpret_cast<Bf16*>(p); }
+
+// b > 0 as f32 compares: from the smallest positive denormal up to +inf (NaN and -0 are not).
+inline bool bf16_positive(std::uint16_t b) { return b >= 1u && b <= 0x7f80u; }
+
+// Loops generic over the element type T (float or Bf16): read as f32, store rounded, compare.
+inline bool positive(float v) { return v > 0.f; }
+inline bool positive(Bf16 v) { return bf16_positive(v.bits); }
+inline float to_f32(float v) { return v; }
+inline float to_f32(Bf16 v) { return bf16_to_f32(v.bits); }
+inline void store(float& y, float v) { y = v; }
+inline void store(Bf16& y, float v) { y.bits = f32_to_bf16(v); }
+// The scalar a value is held in (loops over it vectorise; over copies of Bf16 they did not).
+inline float& raw(float& v) { return v; }
+inline float raw(const float& v) { return v; }
+inline std::uint16_t& raw(Bf16& v) { return v.bits; }
+inline std::uint16_t raw(const Bf16& v) { return v.bits; }
+
+// f(as T*) for the tensor type: f is called with a null T* to pick the type.
+template <class F>
+void with_type(DataType dtype, F f) {
+  if (dtype == DataType::bf16)
+    f(static_cast<Bf16*>(nullptr));
+  else
+    f(static_cast<float*>(nullptr));
+}
+
+template <class T>
+const T* typed(const float* p) {
+  return reinterpret_cast<const T*>(p);
+}
+template <class T>
+T* typed(float* p) {
+  return reinterpret_cast<T*>(p);
+}
+
+}  // namespace ft::nn::cpu
