@@ -17,21 +17,12 @@
 #include "kernels/nn/cpu/layers.hpp"
 #include "kernels/nn/module.hpp"
 #include "kernels/random/philox.hpp"
+#include "tests/kernels/nn/bf16_compare.hpp"
 
 using namespace ft::nn;
+using namespace ft::nn::bf16_check;
 
 namespace {
-
-constexpr double kU = 1.0 / 256;  // bf16's unit roundoff bound (8 significant bits)
-
-bool cpu_has_bf16() {
-  try {
-    cpu::require_bf16(dnnl::get_effective_cpu_isa());
-    return true;
-  } catch (const std::runtime_error&) {
-    return false;
-  }
-}
 
 // Random values in [-1, 1) already rounded to bf16 (held as f32).
 std::vector<float> bf16_exact(std::size_t n, std::uint64_t seed) {
@@ -224,15 +215,6 @@ TEST_CASE("convert: f32 NCHW <-> bf16 nChw16c and back, and Flatten hands on f32
 }
 
 namespace {
-
-double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
 
 // stem conv -> BN+ReLU -> a torchvision BasicBlock with a strided downsample -> one without ->
 // global average pool: every bf16 activation layer and both kinds of residual join.

@@ -16,8 +16,10 @@
 #include "kernels/nn/model.hpp"
 #include "kernels/nn/module.hpp"
 #include "kernels/random/philox.hpp"
+#include "tests/kernels/nn/bf16_compare.hpp"
 
 using namespace ft::nn;
+using namespace ft::nn::bf16_check;
 
 namespace {
 
@@ -26,18 +28,8 @@ namespace {
 // rounding (K 2^-24 for K <= 2,304 terms here: < 1.4e-4) stays below 0.05 of 2u. So each output
 // of y = x*W, dx = dy*W and dW = x*dy lies within kBf16Bound * (the same sum over |a||b|), which
 // the f32 layer computes from |x|, |W|, |dy|. The bias gradient (sum of rounded dy) meets it too.
-constexpr double kU = 1.0 / 256;
 constexpr double kBf16Bound = 2 * kU + kU * kU + 0.05 * 2 * kU;
 constexpr double kAtol = 1e-6;  // f32 rounding of the f32 bias added to y
-
-bool cpu_has_bf16() {
-  try {
-    cpu::require_bf16(dnnl::get_effective_cpu_isa());
-    return true;
-  } catch (const std::runtime_error&) {
-    return false;
-  }
-}
 
 std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
   ft::rng::Philox g(seed, 0, 0, 11);
@@ -182,36 +174,7 @@ TEST_CASE("bf16 linear stays within bf16 rounding of f32") {
   }
 }
 
-namespace {
-
-// Relative L2 error ||a - b|| / ||b||.
-double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
-
-struct ModelPass {
-  std::vector<float> logits;
-  std::vector<std::vector<float>> grads;
-};
-
-ModelPass run_model(const ModelSpec& spec, const LayerFactory& layers, const std::vector<float>& x,
-                    const std::vector<float>& dlogits, int n) {
-  auto m = make_model(spec, layers);
-  ModelPass p;
-  p.logits.resize(dlogits.size());
-  m->forward(x.data(), n, true, p.logits.data());
-  m->zero_grad();
-  m->backward(dlogits.data());
-  for (auto* q : m->parameters()) p.grads.push_back(q->grad);
-  return p;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("a bf16 model's forward and backward stay as close to f32 as bf16 rounding allows") {
   if (!cpu_has_bf16()) {

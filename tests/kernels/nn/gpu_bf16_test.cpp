@@ -16,10 +16,12 @@
 #include "kernels/nn/loss.hpp"
 #include "kernels/nn/model.hpp"
 #include "kernels/optim/sgd.hpp"
+#include "tests/kernels/nn/bf16_compare.hpp"
 #include "tests/kernels/nn/gpu_helpers.hpp"
 
 using namespace ft::nn;
 using namespace ft::nn::testing;
+using namespace ft::nn::bf16_check;
 
 namespace {
 
@@ -30,7 +32,6 @@ namespace {
 // bf16 configuration also returns its results in bf16: one more rounding of the f32 sum, at most
 // u * (1 + kInputRounding) * B (kOutputRounding). cuBLAS returns f32 (Linear), and both bias
 // gradients are summed from the f32 dy: those meet kInputRounding.
-constexpr double kU = 1.0 / 256;
 constexpr double kInputRounding = 2 * kU + kU * kU + 0.1 * kU;
 constexpr double kOutputRounding = kU * (1 + kInputRounding);
 constexpr double kAtol = 1e-6;  // f32 rounding of the f32 bias added to y
@@ -159,32 +160,9 @@ TEST_CASE("bf16 on the GPU: each convolution and Linear within bf16 rounding of 
 
 namespace {
 
-// Relative L2 error ||a - b|| / ||b||.
-double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
-
-struct ModelPass {
-  std::vector<float> logits;
-  std::vector<std::vector<float>> grads;
-};
-
-ModelPass run_model(const ModelSpec& spec, const LayerFactory& layers, const std::vector<float>& x,
-                    const std::vector<float>& dlogits, int n) {
-  auto m = make_model(spec, layers);
-  ModelPass p;
-  p.logits.resize(dlogits.size());
-  m->zero_grad();
-  m->forward(x.data(), n, true, p.logits.data());
-  m->backward(dlogits.data());
-  for (Parameter* q : m->parameters())
-    p.grads.push_back(m->on_device() ? from_device(q->device_grad, q->grad.size()) : q->grad);
-  return p;
+// Gradients of a model on the GPU are read back from device memory.
+std::vector<float> host_grad(const Model& m, const Parameter& q) {
+  return m.on_device() ? from_device(q.device_grad, q.grad.size()) : q.grad;
 }
 
 }  // namespace
@@ -205,7 +183,7 @@ TEST_CASE("bf16 on the GPU: a model's logits and gradients stay within bf16's re
     return v;
   };
   const ModelPass f = run_model(spec, cpu_layers(true), x, dl, n);
-  const ModelPass b = run_model(spec, cuda_layers(Precision::bf16), x, dl, n);
+  const ModelPass b = run_model(spec, cuda_layers(Precision::bf16), x, dl, n, host_grad);
   const ModelPass p = run_model(spec, cpu_layers(true), perturbed(x, 7), perturbed(dl, 8), n);
   const double logits_err = rel_error(b.logits, f.logits);
   std::printf("bf16 resnet_small logits: relative L2 error %.3g (bound 16u = %.3g)\n", logits_err,

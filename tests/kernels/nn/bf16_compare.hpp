@@ -1,0 +1,60 @@
+// What the bf16 tests (CPU layers, bf16 activations, GPU layers) share: bf16's unit roundoff, the
+// CPU's bf16 check, the relative L2 error and one forward + backward pass of a whole model whose
+// logits and parameter gradients they compare with f32's.
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/nn/cpu/dnnl_context.hpp"
+#include "kernels/nn/cpu/layers.hpp"
+#include "kernels/nn/model.hpp"
+
+namespace ft::nn::bf16_check {
+
+inline constexpr double kU = 1.0 / 256;  // bf16's unit roundoff bound (8 significant bits)
+
+inline bool cpu_has_bf16() {
+  try {
+    cpu::require_bf16(dnnl::get_effective_cpu_isa());
+    return true;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
+// Relative L2 error ||a - b|| / ||b||.
+inline double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+struct ModelPass {
+  std::vector<float> logits;
+  std::vector<std::vector<float>> grads;
+};
+
+// A parameter's gradient on the host (the GPU test reads device_grad back).
+using GradOf = std::function<std::vector<float>(const Model&, const Parameter&)>;
+
+inline ModelPass run_model(
+    const ModelSpec& spec, const LayerFactory& layers, const std::vector<float>& x,
+    const std::vector<float>& dlogits, int n,
+    const GradOf& grad_of = [](const Model&, const Parameter& q) { return q.grad; }) {
+  auto m = make_model(spec, layers);
+  ModelPass p;
+  p.logits.resize(dlogits.size());
+  m->zero_grad();
+  m->forward(x.data(), n, true, p.logits.data());
+  m->backward(dlogits.data());
+  for (Parameter* q : m->parameters()) p.grads.push_back(grad_of(*m, *q));
+  return p;
+}
+
+}  // namespace ft::nn::bf16_check
