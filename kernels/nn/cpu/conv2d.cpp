@@ -3,10 +3,12 @@
 // (blocked) layouts through format_tag::any and MemoryPair reorders at the edges. In bf16 dst
 // (and so diff_dst) is bf16, diff_src has the input's type, and the weights are rounded to bf16
 // by a reorder each pass; an f32 input (the network's first layer) is rounded by one too.
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "kernels/nn/cpu/conv_weight_grad.hpp"
 #include "kernels/nn/cpu/dnnl_memory.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 #include "kernels/nn/cpu/weight_primitives.hpp"
@@ -21,11 +23,14 @@ using tag = memory::format_tag;
 
 class Conv2d final : public Module {
  public:
-  Conv2d(const Conv2dSpec& spec, bool blocked, Precision precision)
+  Conv2d(const Conv2dSpec& spec, bool blocked, Precision precision,
+         std::optional<ConvWeightGrad> wgrad)
       : spec_(spec),
+        wgrad_(wgrad),
         blocked_(blocked),
         in_type_(input_type(precision)),
-        out_dtype_(precision == Precision::bf16 ? DataType::bf16 : DataType::f32) {
+        out_dtype_(precision == Precision::bf16 ? DataType::bf16 : DataType::f32),
+        precision_(precision) {
     check_conv2d_spec(spec, "conv2d");
     p_ = WeightBias({spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel},
                     spec.bias);
@@ -54,10 +59,11 @@ class Conv2d final : public Module {
     };
     const auto in_any = [&](const memory::dims& d) { return any(d, in_type_); };
     const memory::desc b_md = spec_.bias ? plain_md({spec_.out_channels}, tag::x) : memory::desc();
+    const ConvWeightGrad wgrad = wgrad_ ? *wgrad_
+                                        : conv_weight_grad_path(spec_, in, oh, ow, precision_,
+                                                                dnnl::get_effective_cpu_isa());
     const memory::data_type wgrad_type =
-        conv_bf16_weight_grad(spec_, oh, ow, dnnl::get_effective_cpu_isa())
-            ? in_type_
-            : memory::data_type::f32;
+        wgrad == ConvWeightGrad::direct_f32 ? memory::data_type::f32 : in_type_;
 
     const auto algo =
         dnnl::algorithm::convolution_direct;  // winograd (convolution_auto) measured no faster here
@@ -73,13 +79,20 @@ class Conv2d final : public Module {
         dnnl::convolution_backward_data::desc(algo, any(src_d, data_type_of(in.dtype)), in_any(w_d),
                                               in_any(dst_d), strides, dil, pad_l, pad_r),
         scratchpad_attr(), engine(), fwd_pd);
-    dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(
-        dnnl::convolution_backward_weights::desc(algo, any(src_d, wgrad_type), any(w_d), b_md,
-                                                 any(dst_d, wgrad_type), strides, dil, pad_l,
-                                                 pad_r),
-        scratchpad_attr(), engine(), fwd_pd);
-    prims_.build(fwd_pd, bwd_d_pd, bwd_w_pd, md_of(in_), plain_md(w_d, w_tag), md_of(out_), b_md,
-                 p_);
+    im2col_ = wgrad == ConvWeightGrad::im2col;
+    if (im2col_) {
+      prims_.build(fwd_pd, bwd_d_pd, nullptr, md_of(in_), plain_md(w_d, w_tag), md_of(out_), b_md,
+                   p_);
+      im2col_grad_.build(spec_, in_, out_, in_type_, md_of(in_), md_of(out_));
+    } else {
+      dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(
+          dnnl::convolution_backward_weights::desc(algo, any(src_d, wgrad_type), any(w_d), b_md,
+                                                   any(dst_d, wgrad_type), strides, dil, pad_l,
+                                                   pad_r),
+          scratchpad_attr(), engine(), fwd_pd);
+      prims_.build(fwd_pd, bwd_d_pd, &bwd_w_pd, md_of(in_), plain_md(w_d, w_tag), md_of(out_), b_md,
+                   p_);
+    }
     y_.assign(out_.buffer_floats(), 0.f);
     if (input_grad_) dx_.assign(in_.buffer_floats(), 0.f);
     built_ = true;
@@ -95,6 +108,7 @@ class Conv2d final : public Module {
 
   const float* backward(const float* dy) override {
     prims_.backward(dy, p_, input_grad_ ? dx_.data() : nullptr);
+    if (im2col_) im2col_grad_.accumulate(prims_.input(), dy, p_);
     return input_grad_ ? dx_.data() : nullptr;
   }
 
@@ -105,12 +119,15 @@ class Conv2d final : public Module {
 
  private:
   Conv2dSpec spec_;
+  std::optional<ConvWeightGrad> wgrad_;  // the weight-gradient path, if forced
   bool blocked_, input_grad_ = true;
   memory::data_type in_type_;  // of src, weights and diff_dst inside the primitives
   DataType out_dtype_;         // of y and dL/dy
+  Precision precision_;
   WeightBias p_;
   Shape in_, out_;
-  bool built_ = false;
+  bool built_ = false, im2col_ = false;
+  Im2colWeightGrad im2col_grad_;
   WeightPrimitives<dnnl::convolution_forward, dnnl::convolution_backward_data,
                    dnnl::convolution_backward_weights>
       prims_;
@@ -119,13 +136,24 @@ class Conv2d final : public Module {
 
 }  // namespace
 
-bool conv_bf16_weight_grad(const Conv2dSpec& spec, int out_h, int out_w, dnnl::cpu_isa isa) {
-  if (isa == dnnl::cpu_isa::avx512_core_amx) return true;
-  return spec.kernel == 1 || spec.in_channels <= 4 || (spec.stride == 1 && out_h * out_w > 16);
+ConvWeightGrad conv_weight_grad_path(const Conv2dSpec& spec, const Shape& in, int out_h, int out_w,
+                                     Precision precision, dnnl::cpu_isa isa) {
+  const bool bf16 = precision == Precision::bf16;
+  if (bf16 && isa == dnnl::cpu_isa::avx512_core_amx) return ConvWeightGrad::direct;
+  if (spec.kernel == 1 || spec.in_channels <= 4) return ConvWeightGrad::direct;
+  if (spec.groups == 1 && out_h * out_w <= kIm2colMaxPixels &&
+      im2col_bytes(spec, in, out_h, out_w, bf16 ? 2 : 4) <= kIm2colMaxBytes)
+    return ConvWeightGrad::im2col;
+  return bf16 && (spec.stride > 1 || out_h * out_w <= kIm2colMaxPixels) ? ConvWeightGrad::direct_f32
+                                                                        : ConvWeightGrad::direct;
 }
 
-ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision) {
-  return std::make_unique<Conv2d>(spec, blocked, precision);
+ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision,
+                      std::optional<ConvWeightGrad> wgrad) {
+  if (wgrad == ConvWeightGrad::im2col && (spec.groups != 1 || spec.kernel == 1))
+    throw std::invalid_argument(
+        "conv2d: the im2col weight gradient needs groups 1 and a kernel > 1");
+  return std::make_unique<Conv2d>(spec, blocked, precision, wgrad);
 }
 
 }  // namespace ft::nn::cpu

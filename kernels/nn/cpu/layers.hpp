@@ -1,7 +1,9 @@
 // Constructors of the CPU layers (one translation unit per op); cpu_layers() hands them out.
 #pragma once
 
+#include <cstddef>
 #include <dnnl.hpp>
+#include <optional>
 
 #include "kernels/nn/module.hpp"
 
@@ -11,15 +13,28 @@ namespace ft::nn::cpu {
 // microseconds, far more on a loaded machine, and small layers do not repay it.
 inline constexpr std::int64_t kParallelMin = std::int64_t{1} << 16;
 
-// Whether a bf16 Conv2d computes dL/dweight in bf16 too. oneDNN 2.6's bf16 backward-weights
-// kernel for AVX-512 BF16 without AMX (jit_bf16) ran 5-15x slower than f32 on 3x3 convolutions
-// with a stride or with 16 or fewer output pixels (resnet18's later stages at 64x64) on 2 threads:
-// those keep that one pass in f32 (their forward and backward-data stay bf16; src and diff_dst
-// are converted for it). A stem on the image (4 or fewer input channels; resnet18's 7x7 stride
-// 2) ran faster in bf16 (21 vs 41 ms a step) and stays bf16.
-bool conv_bf16_weight_grad(const Conv2dSpec& spec, int out_h, int out_w, dnnl::cpu_isa isa);
+// How a Conv2d computes dL/dweight (tools/bench_conv times each for one layer):
+//   direct      oneDNN's backward-weights kernel in the layer's precision;
+//   direct_f32  the same kernel in f32 for a bf16 layer (src and dL/dy converted for it);
+//   im2col      the patches written out and one GEMM (kernels/nn/cpu/conv_weight_grad.hpp).
+// conv_weight_grad_path picks by what was measured on AVX-512 without AMX, oneDNN 2.6.3, 2 threads,
+// batch 128 (docs/BENCHMARKS.md): oneDNN's direct kernels, f32 and bf16, run far below the GEMM
+// rate on 3x3 convolutions with 16 or fewer output pixels (mini_resnet's 1024-channel 2x2 layer:
+// direct bf16 146 ms, f32 362 ms, im2col 50 ms): those take im2col (groups 1, patches within
+// kIm2colMaxBytes). The bf16 kernel without AMX was also 5-15x slower than f32 on 3x3 stride-2
+// convolutions (and up to 1 s on resnet18's 128 -> 256 at 8x8): those run in f32. With AMX the bf16
+// kernel is fast everywhere. A stem on the image (4 or fewer input channels) and 1x1 convolutions
+// stay direct.
+enum class ConvWeightGrad { direct, direct_f32, im2col };
+inline constexpr std::size_t kIm2colMaxBytes = std::size_t{64} << 20;
+inline constexpr int kIm2colMaxPixels = 16;
+ConvWeightGrad conv_weight_grad_path(const Conv2dSpec& spec, const Shape& in, int out_h, int out_w,
+                                     Precision precision, dnnl::cpu_isa isa);
 
-ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision);
+// wgrad: the weight-gradient path, chosen by conv_weight_grad_path unless given (tests,
+// tools/bench_conv).
+ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision,
+                      std::optional<ConvWeightGrad> wgrad = std::nullopt);
 ModulePtr make_batch_norm(const BatchNormSpec& spec);
 ModulePtr make_linear(const LinearSpec& spec, Precision precision);
 ModulePtr make_max_pool(const MaxPoolSpec& spec);

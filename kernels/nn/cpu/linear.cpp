@@ -65,7 +65,7 @@ class Linear final : public Module {
     dnnl::inner_product_backward_weights::primitive_desc bw_pd(
         dnnl::inner_product_backward_weights::desc(in_any(src_d), any(w_d), b_md, in_any(dst_d)),
         scratchpad_attr(), engine(), fwd_pd);
-    prims_.build(fwd_pd, bd_pd, bw_pd, plain_md(src_d, tag::nc, data_type_of(in.dtype)),
+    prims_.build(fwd_pd, bd_pd, &bw_pd, plain_md(src_d, tag::nc, data_type_of(in.dtype)),
                  plain_md(w_d, tag::oi), plain_md(dst_d, tag::nc), b_md, p_);
     y_.assign(out_.numel(), 0.f);
     dx_.assign(in_.buffer_floats(), 0.f);

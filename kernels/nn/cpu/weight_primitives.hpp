@@ -21,13 +21,13 @@ template <class Fwd, class BwdData, class BwdWeights>
 class WeightPrimitives {
  public:
   // src_md, w_md, dst_md: the plain user layouts; b_md: the bias desc (unused without a bias).
+  // w: null when the layer computes its weight gradients itself (backward() then skips them).
   void build(const typename Fwd::primitive_desc& f, const typename BwdData::primitive_desc& d,
-             const typename BwdWeights::primitive_desc& w, const dnnl::memory::desc& src_md,
+             const typename BwdWeights::primitive_desc* w, const dnnl::memory::desc& src_md,
              const dnnl::memory::desc& w_md, const dnnl::memory::desc& dst_md,
              const dnnl::memory::desc& b_md, const WeightBias& p) {
     fwd_ = Fwd(f);
     bwd_data_ = BwdData(d);
-    bwd_weights_ = BwdWeights(w);
     f_src_ = MemoryPair(src_md, f.src_desc());
     f_w_ = MemoryPair(w_md, f.weights_desc());
     f_dst_ = MemoryPair(dst_md, f.dst_desc());
@@ -35,18 +35,13 @@ class WeightPrimitives {
     share_w_ = d.weights_desc() == f.weights_desc();
     if (!share_w_) d_w_ = MemoryPair(w_md, d.weights_desc());
     d_dsrc_ = MemoryPair(src_md, d.diff_src_desc());
-    share_src_ = w.src_desc() == f.src_desc();
-    if (!share_src_) w_src_ = MemoryPair(src_md, w.src_desc());
-    share_ddst_ = w.diff_dst_desc() == d.diff_dst_desc();
-    w_ddst_ = MemoryPair(dst_md, w.diff_dst_desc());
-    w_dw_ = MemoryPair(w_md, w.diff_weights_desc(), true);
-    if (p.has_bias) {
-      b_mem_ = dnnl::memory(b_md, engine(), DNNL_MEMORY_NONE);
-      db_mem_ = dnnl::memory(b_md, engine(), DNNL_MEMORY_NONE);
-    }
-    dw_.assign(w_dw_.reordered() ? 0 : p.weight.value.size(), 0.f);
-    db_.assign(p.bias.value.size(), 0.f);
+    if (p.has_bias) b_mem_ = dnnl::memory(b_md, engine(), DNNL_MEMORY_NONE);
+    weights_ = w != nullptr;
+    if (weights_) build_weights(f, d, *w, src_md, w_md, dst_md, b_md, p);
   }
+
+  // The last forward's input.
+  const float* input() const { return x_; }
 
   // y = f(x); x must stay valid until backward() returns.
   void forward(const float* x, const WeightBias& p, float* y) {
@@ -63,8 +58,9 @@ class WeightPrimitives {
     stream().wait();
   }
 
-  // Accumulates dL/dweight and dL/dbias into p's grads; writes dL/dx unless dx is null. The
-  // weights must be those of the last forward (the optimizer steps after backward).
+  // Accumulates dL/dweight and dL/dbias into p's grads (unless built without w); writes dL/dx
+  // unless dx is null. The weights must be those of the last forward (the optimizer steps after
+  // backward).
   void backward(const float* dy, WeightBias& p, float* dx) {
     if (dx) {
       execute(bwd_data_,
@@ -72,6 +68,10 @@ class WeightPrimitives {
                {DNNL_ARG_WEIGHTS, share_w_ ? f_w_.prim() : d_w_.in(p.weight.value.data())},
                {DNNL_ARG_DIFF_SRC, d_dsrc_.out(dx)}});
       d_dsrc_.store();
+    }
+    if (!weights_) {
+      stream().wait();
+      return;
     }
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, share_src_ ? f_src_.prim() : w_src_.in(x_)},
@@ -89,12 +89,29 @@ class WeightPrimitives {
   }
 
  private:
+  void build_weights(const typename Fwd::primitive_desc& f,
+                     const typename BwdData::primitive_desc& d,
+                     const typename BwdWeights::primitive_desc& w, const dnnl::memory::desc& src_md,
+                     const dnnl::memory::desc& w_md, const dnnl::memory::desc& dst_md,
+                     const dnnl::memory::desc& b_md, const WeightBias& p) {
+    bwd_weights_ = BwdWeights(w);
+    share_src_ = w.src_desc() == f.src_desc();
+    if (!share_src_) w_src_ = MemoryPair(src_md, w.src_desc());
+    share_ddst_ = w.diff_dst_desc() == d.diff_dst_desc();
+    w_ddst_ = MemoryPair(dst_md, w.diff_dst_desc());
+    w_dw_ = MemoryPair(w_md, w.diff_weights_desc(), true);
+    if (p.has_bias) db_mem_ = dnnl::memory(b_md, engine(), DNNL_MEMORY_NONE);
+    dw_.assign(w_dw_.reordered() ? 0 : p.weight.value.size(), 0.f);
+    db_.assign(p.bias.value.size(), 0.f);
+  }
+
   const float* x_ = nullptr;
   Fwd fwd_;
   BwdData bwd_data_;
   BwdWeights bwd_weights_;
   MemoryPair f_src_, f_w_, f_dst_, d_ddst_, d_w_, d_dsrc_, w_src_, w_ddst_, w_dw_;
   bool share_src_ = false, share_w_ = false, share_ddst_ = false;  // see the file comment
+  bool weights_ = true;
   dnnl::memory b_mem_, db_mem_;
   // oneDNN's gradient outputs in the user layout, added into the parameters' grads (dw_: only
   // when w_dw_ does not reorder, which adds by itself).

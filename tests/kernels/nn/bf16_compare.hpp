@@ -8,9 +8,11 @@
 #include <stdexcept>
 #include <vector>
 
+#include "kernels/nn/cpu/bf16.hpp"
 #include "kernels/nn/cpu/dnnl_context.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 #include "kernels/nn/model.hpp"
+#include "tests/kernels/nn/test_inputs.hpp"
 
 namespace ft::nn::bf16_check {
 
@@ -33,6 +35,21 @@ inline double rel_error(const std::vector<float>& a, const std::vector<float>& b
     den += double(b[i]) * b[i];
   }
   return std::sqrt(num / den);
+}
+
+// v as the storage of a tensor of type t (bf16: two values a float, rounded), and back.
+inline std::vector<float> to_storage(const std::vector<float>& v, DataType t) {
+  if (t == DataType::f32) return v;
+  std::vector<float> s((v.size() + 1) / 2);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    cpu::as_bf16(s.data())[i].bits = cpu::f32_to_bf16(v[i]);
+  return s;
+}
+inline std::vector<float> from_storage(const float* p, std::size_t n, DataType t) {
+  if (t == DataType::f32) return {p, p + n};
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = cpu::bf16_to_f32(cpu::as_bf16(p)[i].bits);
+  return v;
 }
 
 struct ModelPass {

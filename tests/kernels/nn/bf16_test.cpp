@@ -13,6 +13,7 @@
 
 #include "kernels/nn/cpu/dnnl_context.hpp"
 #include "kernels/nn/cpu/layers.hpp"
+#include "kernels/nn/geometry.hpp"
 #include "kernels/nn/model.hpp"
 #include "kernels/nn/module.hpp"
 #include "kernels/random/philox.hpp"
@@ -20,6 +21,7 @@
 
 using namespace ft::nn;
 using namespace ft::nn::bf16_check;
+using namespace ft::nn::testing;
 
 namespace {
 
@@ -31,18 +33,6 @@ namespace {
 constexpr double kBf16Bound = 2 * kU + kU * kU + 0.05 * 2 * kU;
 constexpr double kAtol = 1e-6;  // f32 rounding of the f32 bias added to y
 
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
-  ft::rng::Philox g(seed, 0, 0, 11);
-  std::vector<float> v(n);
-  for (float& x : v) x = g.uniform(-1.f, 1.f);
-  return v;
-}
-
-std::vector<float> abs_of(std::vector<float> v) {
-  for (float& x : v) x = std::fabs(x);
-  return v;
-}
-
 struct Pass {
   std::vector<float> y, dx;
   std::vector<std::vector<float>> grads;  // per parameter, collect() order
@@ -52,21 +42,6 @@ using MakeLayer = std::function<ModulePtr(const LayerFactory&)>;
 
 // One forward + backward of a fresh layer with seeded parameter values; abs_inputs: |weights|
 // and zero biases (the bound run).
-// v as the storage of a tensor of type t (bf16: two values a float, rounded), and back.
-std::vector<float> to_storage(const std::vector<float>& v, DataType t) {
-  if (t == DataType::f32) return v;
-  std::vector<float> s((v.size() + 1) / 2);
-  for (std::size_t i = 0; i < v.size(); ++i)
-    cpu::as_bf16(s.data())[i].bits = cpu::f32_to_bf16(v[i]);
-  return s;
-}
-std::vector<float> from_storage(const float* p, std::size_t n, DataType t) {
-  if (t == DataType::f32) return {p, p + n};
-  std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = cpu::bf16_to_f32(cpu::as_bf16(p)[i].bits);
-  return v;
-}
-
 Pass run_layer(const MakeLayer& make, const LayerFactory& layers, const Shape& in,
                const std::vector<float>& x, const std::vector<float>& dy, bool abs_inputs) {
   ModulePtr m = make(layers);
@@ -110,7 +85,7 @@ void check_within(const char* what, const std::vector<float>& bf, const std::vec
   if (rounded_expected) CHECK_MESSAGE(rounded > 0, what << ": no bf16 rounding seen");
 }
 
-// dweight_bf16: the layer computes dL/dweight in bf16 (see conv_bf16_weight_grad).
+// dweight_bf16: the layer computes dL/dweight in bf16 (see conv_weight_grad_path).
 void check_layer(const MakeLayer& make, const Shape& in, bool dweight_bf16 = true) {
   if (!cpu_has_bf16()) {
     MESSAGE("skipped: oneDNN reports " << cpu::isa_name(dnnl::get_effective_cpu_isa()));
@@ -139,28 +114,48 @@ TEST_CASE("bf16 conv2d stays within bf16 rounding of f32") {
   };
   for (const Case c : {Case{16, 32, 3, 1, 1, 1, 12, true}, Case{32, 64, 3, 2, 1, 1, 16, false},
                        Case{32, 32, 3, 1, 1, 4, 10, true},  // grouped, as in resnext
-                       Case{64, 256, 1, 1, 0, 1, 8, false}, Case{3, 16, 7, 2, 3, 1, 20, false}}) {
+                       Case{64, 256, 1, 1, 0, 1, 8, false}, Case{3, 16, 7, 2, 3, 1, 20, false},
+                       Case{32, 48, 3, 1, 1, 1, 4, true},      // 16 output pixels: im2col
+                       Case{24, 40, 3, 2, 1, 1, 5, false}}) {  // stride 2 to 3x3: im2col
     CAPTURE(c.in);
     CAPTURE(c.out);
     CAPTURE(c.kernel);
     CAPTURE(c.groups);
+    CAPTURE(c.h);
     const Conv2dSpec spec =
         conv2d_spec(c.in, c.out, c.kernel, c.stride, c.padding, c.bias, c.groups);
     const Shape in{4, c.in, c.h, c.h}, out = cpu_layers(false).conv2d(spec)->setup(in);
+    const auto path = cpu::conv_weight_grad_path(spec, in, out.h, out.w, Precision::bf16,
+                                                 dnnl::get_effective_cpu_isa());
     check_layer([&](const LayerFactory& L) { return L.conv2d(spec); }, in,
-                cpu::conv_bf16_weight_grad(spec, out.h, out.w, dnnl::get_effective_cpu_isa()));
+                path != cpu::ConvWeightGrad::direct_f32);
   }
 }
 
-TEST_CASE("bf16 conv2d keeps dL/dweight in f32 where oneDNN's bf16 kernel is slow (no AMX)") {
-  const auto isa = dnnl::cpu_isa::avx512_core_bf16;
-  CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(64, 64, 3, 1, 1, false, 1), 16, 16, isa));
-  CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(64, 64, 1, 2, 0, false, 1), 2, 2, isa));
-  CHECK_FALSE(cpu::conv_bf16_weight_grad(conv2d_spec(64, 128, 3, 2, 1, false, 1), 8, 8, isa));
-  CHECK_FALSE(cpu::conv_bf16_weight_grad(conv2d_spec(256, 256, 3, 1, 1, false, 1), 4, 4, isa));
-  CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(256, 256, 3, 1, 1, false, 1), 4, 4,
-                                   dnnl::cpu_isa::avx512_core_amx));
-  CHECK(cpu::conv_bf16_weight_grad(conv2d_spec(3, 64, 7, 2, 3, false, 1), 32, 32, isa));  // stem
+TEST_CASE("conv2d's weight-gradient path: im2col for few output pixels, f32 where bf16 is slow") {
+  using cpu::ConvWeightGrad;
+  const auto path = [](const Conv2dSpec& spec, int h, Precision p,
+                       dnnl::cpu_isa isa = dnnl::cpu_isa::avx512_core_bf16) {
+    const Shape in{128, spec.in_channels, h, h};
+    const Shape out = conv2d_output(spec, in, "conv2d");
+    return cpu::conv_weight_grad_path(spec, in, out.h, out.w, p, isa);
+  };
+  const Precision bf = Precision::bf16, f32 = Precision::f32;
+  const Conv2dSpec c3 = conv2d_spec(256, 256, 3, 1, 1, false, 1);
+  CHECK(path(conv2d_spec(64, 64, 3, 1, 1, false, 1), 16, bf) == ConvWeightGrad::direct);
+  CHECK(path(conv2d_spec(64, 64, 1, 2, 0, false, 1), 4, bf) == ConvWeightGrad::direct);  // 1x1
+  CHECK(path(conv2d_spec(64, 128, 3, 2, 1, false, 1), 16, bf) == ConvWeightGrad::direct_f32);
+  CHECK(path(conv2d_spec(64, 128, 3, 2, 1, false, 1), 16, f32) == ConvWeightGrad::direct);
+  CHECK(path(c3, 4, bf) == ConvWeightGrad::im2col);
+  CHECK(path(c3, 4, f32) == ConvWeightGrad::im2col);
+  CHECK(path(conv2d_spec(256, 512, 3, 2, 1, false, 1), 8, bf) == ConvWeightGrad::im2col);
+  CHECK(path(c3, 4, bf, dnnl::cpu_isa::avx512_core_amx) == ConvWeightGrad::direct);
+  CHECK(path(conv2d_spec(256, 256, 3, 1, 1, false, 32), 4, bf) == ConvWeightGrad::direct_f32);
+  CHECK(path(conv2d_spec(3, 64, 7, 2, 3, false, 1), 8, bf) == ConvWeightGrad::direct);  // stem
+  // Patches over kIm2colMaxBytes (32768 x 4 x 4 x 9 x 256 x 2 bytes) stay direct.
+  const Shape big{32768, 256, 4, 4};
+  CHECK(cpu::conv_weight_grad_path(c3, big, 4, 4, bf, dnnl::cpu_isa::avx512_core_bf16) ==
+        ConvWeightGrad::direct_f32);
 }
 
 TEST_CASE("bf16 linear stays within bf16 rounding of f32") {

@@ -10,7 +10,7 @@
 
 #include "kernels/nn/cuda/device.hpp"
 #include "kernels/nn/model.hpp"
-#include "kernels/random/philox.hpp"
+#include "tests/kernels/nn/test_inputs.hpp"
 
 namespace ft::nn::testing {
 
@@ -20,14 +20,6 @@ inline bool have_gpu() {
   if (cuda::available(&why)) return true;
   MESSAGE("skipped: " << why);
   return false;
-}
-
-inline std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float lo = -1.f,
-                                        float hi = 1.f) {
-  rng::Philox g(seed, 0, n, 7);
-  std::vector<float> v(n);
-  for (float& x : v) x = g.uniform(lo, hi);
-  return v;
 }
 
 inline std::vector<float> from_device(const float* p, std::size_t n) {

@@ -1,0 +1,105 @@
+// bench_conv: one Conv2d layer on the CPU, backward (dL/dx and dL/dweight) per weight-gradient
+// path, side by side in one run: oneDNN's direct kernel in the layer's precision, the direct
+// kernel in f32 (bf16 only), and im2col + one GEMM (kernels/nn/cpu/conv_weight_grad.hpp). The
+// input is what a layer inside a network gets: blocked (nChw16c), bf16 in bf16. Prints each
+// path's median backward time and the path conv_weight_grad_path picks. Used to set that rule.
+// Usage: bench_conv N C H W OUT KERNEL STRIDE PAD [--precision f32|bf16] [--threads 2]
+//                   [--steps 5]
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "kernels/nn/cpu/layers.hpp"
+#include "kernels/nn/geometry.hpp"
+#include "kernels/random/philox.hpp"
+
+namespace {
+
+using ft::nn::cpu::ConvWeightGrad;
+
+const char* name(ConvWeightGrad p) {
+  return p == ConvWeightGrad::im2col ? "im2col" : p == ConvWeightGrad::direct_f32 ? "direct_f32"
+                                                                                  : "direct";
+}
+
+double median_backward_ms(const ft::nn::Conv2dSpec& spec, const ft::nn::Shape& in,
+                          ft::nn::Precision precision, ConvWeightGrad path, int steps) {
+  auto conv = ft::nn::cpu::make_conv2d(spec, true, precision, path);
+  const ft::nn::Shape out = conv->setup(in);
+  std::vector<ft::nn::Parameter*> params;
+  std::vector<ft::nn::Buffer*> buffers;
+  conv->collect("", params, buffers);
+  ft::rng::Philox g(7, 0, 0, 0);
+  for (ft::nn::Parameter* p : params)
+    for (float& v : p->value) v = g.uniform(-0.1f, 0.1f);
+  // Random bits are valid values in both types (bf16 pairs read as floats stay finite enough).
+  std::vector<float> x(static_cast<std::size_t>(in.buffer_floats())),
+      dy(static_cast<std::size_t>(out.buffer_floats()));
+  for (float& v : x) v = g.uniform(-1.f, 1.f);
+  for (float& v : dy) v = g.uniform(-1.f, 1.f);
+  std::vector<double> ms;
+  for (int i = 0; i <= steps; ++i) {
+    conv->forward(x.data(), true);
+    const auto t0 = std::chrono::steady_clock::now();
+    conv->backward(dy.data());
+    const auto t1 = std::chrono::steady_clock::now();
+    if (i > 0) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 9) {
+    std::fprintf(stderr,
+                 "usage: bench_conv N C H W OUT KERNEL STRIDE PAD [--precision f32|bf16] "
+                 "[--threads 2] [--steps 5]\n");
+    return 2;
+  }
+  const int n = std::atoi(argv[1]), c = std::atoi(argv[2]), h = std::atoi(argv[3]),
+            w = std::atoi(argv[4]);
+  const auto spec = ft::nn::conv2d_spec(c, std::atoi(argv[5]), std::atoi(argv[6]),
+                                        std::atoi(argv[7]), std::atoi(argv[8]), false, 1);
+  ft::nn::Precision precision = ft::nn::Precision::f32;
+  int threads = 2, steps = 5;
+  for (int i = 9; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--precision") == 0)
+      precision = std::strcmp(argv[i + 1], "bf16") == 0 ? ft::nn::Precision::bf16
+                                                          : ft::nn::Precision::f32;
+    else if (std::strcmp(argv[i], "--threads") == 0)
+      threads = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--steps") == 0)
+      steps = std::atoi(argv[i + 1]);
+  }
+  omp_set_num_threads(threads);
+  const bool bf16 = precision == ft::nn::Precision::bf16;
+  const ft::nn::Shape in{n, c, h, w, ft::nn::Layout::nChw16c,
+                         bf16 ? ft::nn::DataType::bf16 : ft::nn::DataType::f32};
+  try {
+    const ft::nn::Shape out = ft::nn::conv2d_output(spec, in, "conv2d");
+    const ConvWeightGrad pick = ft::nn::cpu::conv_weight_grad_path(
+        spec, in, out.h, out.w, precision, dnnl::get_effective_cpu_isa());
+    std::printf("conv %dx%dx%dx%d -> %d k%d s%d p%d %s:", n, c, h, w, spec.out_channels,
+                spec.kernel, spec.stride, spec.padding, bf16 ? "bf16" : "f32");
+    for (ConvWeightGrad p :
+         {ConvWeightGrad::direct, ConvWeightGrad::direct_f32, ConvWeightGrad::im2col}) {
+      if (p == ConvWeightGrad::direct_f32 && !bf16) continue;
+      if (p == ConvWeightGrad::im2col && spec.kernel == 1) continue;
+      std::printf("  %s %.2f ms", name(p), median_backward_ms(spec, in, precision, p, steps));
+    }
+    std::printf("  (picked: %s)\n", name(pick));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_conv: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
