@@ -25,8 +25,9 @@ namespace {
 using ft::nn::cpu::ConvWeightGrad;
 
 const char* name(ConvWeightGrad p) {
-  return p == ConvWeightGrad::im2col ? "im2col" : p == ConvWeightGrad::direct_f32 ? "direct_f32"
-                                                                                  : "direct";
+  return p == ConvWeightGrad::im2col       ? "im2col"
+         : p == ConvWeightGrad::direct_f32 ? "direct_f32"
+                                           : "direct";
 }
 
 double median_backward_ms(const ft::nn::Conv2dSpec& spec, const ft::nn::Shape& in,
@@ -73,8 +74,8 @@ int main(int argc, char** argv) {
   int threads = 2, steps = 5;
   for (int i = 9; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--precision") == 0)
-      precision = std::strcmp(argv[i + 1], "bf16") == 0 ? ft::nn::Precision::bf16
-                                                          : ft::nn::Precision::f32;
+      precision =
+          std::strcmp(argv[i + 1], "bf16") == 0 ? ft::nn::Precision::bf16 : ft::nn::Precision::f32;
     else if (std::strcmp(argv[i], "--threads") == 0)
       threads = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--steps") == 0)
@@ -82,8 +83,8 @@ int main(int argc, char** argv) {
   }
   omp_set_num_threads(threads);
   const bool bf16 = precision == ft::nn::Precision::bf16;
-  const ft::nn::Shape in{n, c, h, w, ft::nn::Layout::nChw16c,
-                         bf16 ? ft::nn::DataType::bf16 : ft::nn::DataType::f32};
+  const ft::nn::Shape in{
+      n, c, h, w, ft::nn::Layout::nChw16c, bf16 ? ft::nn::DataType::bf16 : ft::nn::DataType::f32};
   try {
     const ft::nn::Shape out = ft::nn::conv2d_output(spec, in, "conv2d");
     const ConvWeightGrad pick = ft::nn::cpu::conv_weight_grad_path(

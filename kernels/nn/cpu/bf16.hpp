@@ -33,11 +33,20 @@ inline const Bf16* as_bf16(const float* p) { return reinterpret_cast<const Bf16*
 inline Bf16* as_bf16(float* p) { return reinterpret_cast<Bf16*>(p); }
 
 // b > 0 as f32 compares: from the smallest positive denormal up to +inf (NaN and -0 are not).
-inline bool bf16_positive(std::uint16_t b) { return b >= 1u && b <= 0x7f80u; }
+// One unsigned 16-bit compare (0 wraps to 0xffff).
+inline bool bf16_positive(std::uint16_t b) {
+  return static_cast<std::uint16_t>(b - 1u) < std::uint16_t{0x7f80u};
+}
 
 // Loops generic over the element type T (float or Bf16): read as f32, store rounded, compare.
-inline bool positive(float v) { return v > 0.f; }
-inline bool positive(Bf16 v) { return bf16_positive(v.bits); }
+// x where m > 0, else +0 (ReLU's backward), on raw() values: an AND with an all-ones or zero
+// mask, which GCC vectorises (it left a select scalar, f32 and bf16: 10 ms a resnet18 step).
+inline float masked(float m, float x) {
+  return std::bit_cast<float>(std::bit_cast<std::uint32_t>(x) & (m > 0.f ? ~0u : 0u));
+}
+inline std::uint16_t masked(std::uint16_t m, std::uint16_t x) {
+  return x & (bf16_positive(m) ? std::uint16_t{0xffffu} : std::uint16_t{0});
+}
 inline float to_f32(float v) { return v; }
 inline float to_f32(Bf16 v) { return bf16_to_f32(v.bits); }
 inline void store(float& y, float v) { y = v; }

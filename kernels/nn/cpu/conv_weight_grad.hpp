@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstddef>
-
 #include <dnnl.hpp>
 
 #include "kernels/nn/cpu/dnnl_memory.hpp"
@@ -43,7 +42,7 @@ class Im2colWeightGrad {
   Shape in_, out_;
   std::size_t value_bytes_ = 4;
   MemoryPair src_, ddst_, dw_;  // NHWC src, (M, OC) dL/dy, OHWI dW -> OIHW grad
-  dnnl::memory cols_, db_;  // cols_: the patches, in a per-thread buffer (accumulate)
+  dnnl::memory cols_, db_;      // cols_: the patches, in a per-thread buffer (accumulate)
   dnnl::inner_product_backward_weights ip_;
 };
 

@@ -20,7 +20,7 @@ namespace {
 template <class T>
 void relu_mask(const T* m, const T* x, T* y, std::int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (std::int64_t i = 0; i < n; ++i) raw(y[i]) = positive(m[i]) ? raw(x[i]) : 0;
+  for (std::int64_t i = 0; i < n; ++i) raw(y[i]) = masked(raw(m[i]), raw(x[i]));
 }
 
 // y = a + b, then ReLU when Relu; computed in f32, rounded once to T. (A compile-time Relu keeps

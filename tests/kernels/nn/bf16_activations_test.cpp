@@ -111,6 +111,19 @@ TEST_CASE("the layers' bf16 rounding is the images' (pixel.hpp) on every f32 cla
   CHECK(checked > 300000);
 }
 
+TEST_CASE("ReLU's backward mask keeps x exactly where m > 0 as f32 compares, in f32 and bf16") {
+  // Every bf16 pattern as the mask (zeros, denormals, inf, NaN, both signs); x's bits pass intact.
+  const std::uint16_t x16 = 0xbf81;  // -1.0078125
+  for (std::uint32_t b = 0; b <= 0xffffu; ++b) {
+    const auto m = static_cast<std::uint16_t>(b);
+    const float mf = cpu::bf16_to_f32(m);
+    const bool keep = mf > 0.f;
+    REQUIRE(cpu::masked(m, x16) == (keep ? x16 : 0));
+    const float x = std::bit_cast<float>(0xffc00001u);  // a NaN with payload
+    REQUIRE(std::bit_cast<std::uint32_t>(cpu::masked(mf, x)) == (keep ? 0xffc00001u : 0u));
+  }
+}
+
 TEST_CASE("bf16 batch norm (with and without fused ReLU) rounds f32's result once") {
   if (!cpu_has_bf16()) return;
   for (const Layout layout : {Layout::nChw16c, Layout::nchw})

@@ -3,13 +3,14 @@
 // dL/dbias and dL/dx up to f32 summation order, over strides, paddings ("same" included, which
 // pads right and bottom more), dilation, non-square maps, 1/3/odd channel counts, plain and blocked
 // inputs, f32 and bf16; gradients add across backward calls; refusals for what it cannot do.
+#include "kernels/nn/cpu/conv_weight_grad.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <stdexcept>
 #include <vector>
 
-#include "kernels/nn/cpu/conv_weight_grad.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 #include "tests/kernels/nn/bf16_compare.hpp"
 
@@ -83,8 +84,8 @@ TEST_CASE("conv2d's im2col weight gradient equals oneDNN's direct kernel") {
         CAPTURE(p == Precision::bf16);
         CAPTURE(layout == Layout::nChw16c);
         // Inside a bf16 network the input is bf16 (and blocked); the first layer's is f32.
-        const DataType t = p == Precision::bf16 && layout != Layout::nchw ? DataType::bf16
-                                                                          : DataType::f32;
+        const DataType t =
+            p == Precision::bf16 && layout != Layout::nchw ? DataType::bf16 : DataType::f32;
         const Shape in{k.n, k.c, k.h, k.w, layout, t};
         const Shape out = cpu::make_conv2d(spec, layout != Layout::nchw, p)->setup(in);
         // Whole buffers, a blocked layout's padding channels included (they meet zero weights).
