@@ -2,8 +2,8 @@
 // path, side by side in one run: oneDNN's direct kernel in the layer's precision, the direct
 // kernel in f32 (bf16 only), and im2col + one GEMM (kernels/nn/cpu/conv_weight_grad.hpp). The
 // input is what a layer inside a network gets: blocked (nChw16c), bf16 in bf16. Prints each
-// path's median backward time and the path conv_weight_grad_path picks. Used to set that rule.
-// Usage: bench_conv N C H W OUT KERNEL STRIDE PAD [--precision f32|bf16] [--threads 2]
+// path's fastest backward time (of --steps) and the path conv_weight_grad_path picks. Used to set
+// that rule. Usage: bench_conv N C H W OUT KERNEL STRIDE PAD [--precision f32|bf16] [--threads 2]
 //                   [--steps 5]
 #include <omp.h>
 
@@ -26,36 +26,41 @@ using ft::nn::cpu::ConvWeightGrad;
 
 const char* name(ConvWeightGrad p) {
   return p == ConvWeightGrad::im2col       ? "im2col"
+         : p == ConvWeightGrad::taps       ? "taps"
          : p == ConvWeightGrad::direct_f32 ? "direct_f32"
                                            : "direct";
 }
 
-double median_backward_ms(const ft::nn::Conv2dSpec& spec, const ft::nn::Shape& in,
-                          ft::nn::Precision precision, ConvWeightGrad path, int steps) {
-  auto conv = ft::nn::cpu::make_conv2d(spec, true, precision, path);
-  const ft::nn::Shape out = conv->setup(in);
-  std::vector<ft::nn::Parameter*> params;
-  std::vector<ft::nn::Buffer*> buffers;
-  conv->collect("", params, buffers);
-  ft::rng::Philox g(7, 0, 0, 0);
-  for (ft::nn::Parameter* p : params)
-    for (float& v : p->value) v = g.uniform(-0.1f, 0.1f);
-  // Random bits are valid values in both types (bf16 pairs read as floats stay finite enough).
-  std::vector<float> x(static_cast<std::size_t>(in.buffer_floats())),
-      dy(static_cast<std::size_t>(out.buffer_floats()));
-  for (float& v : x) v = g.uniform(-1.f, 1.f);
-  for (float& v : dy) v = g.uniform(-1.f, 1.f);
-  std::vector<double> ms;
-  for (int i = 0; i <= steps; ++i) {
-    conv->forward(x.data(), true);
-    const auto t0 = std::chrono::steady_clock::now();
-    conv->backward(dy.data());
-    const auto t1 = std::chrono::steady_clock::now();
-    if (i > 0) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+// One layer on one path, with its inputs; step() times one backward call (after a forward).
+class Trial {
+ public:
+  Trial(const ft::nn::Conv2dSpec& spec, const ft::nn::Shape& in, ft::nn::Precision precision,
+        ConvWeightGrad path)
+      : conv_(ft::nn::cpu::make_conv2d(spec, true, precision, path)) {
+    const ft::nn::Shape out = conv_->setup(in);
+    std::vector<ft::nn::Parameter*> params;
+    std::vector<ft::nn::Buffer*> buffers;
+    conv_->collect("", params, buffers);
+    ft::rng::Philox g(7, 0, 0, 0);
+    for (ft::nn::Parameter* p : params)
+      for (float& v : p->value) v = g.uniform(-0.1f, 0.1f);
+    // Random bits are valid values in both types (bf16 pairs read as floats stay finite).
+    x_.resize(static_cast<std::size_t>(in.buffer_floats()));
+    dy_.resize(static_cast<std::size_t>(out.buffer_floats()));
+    for (float& v : x_) v = g.uniform(-1.f, 1.f);
+    for (float& v : dy_) v = g.uniform(-1.f, 1.f);
   }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
+  double step() {
+    conv_->forward(x_.data(), true);
+    const auto t0 = std::chrono::steady_clock::now();
+    conv_->backward(dy_.data());
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+ private:
+  ft::nn::ModulePtr conv_;
+  std::vector<float> x_, dy_;
+};
 
 }  // namespace
 
@@ -91,12 +96,23 @@ int main(int argc, char** argv) {
         spec, in, out.h, out.w, precision, dnnl::get_effective_cpu_isa());
     std::printf("conv %dx%dx%dx%d -> %d k%d s%d p%d %s:", n, c, h, w, spec.out_channels,
                 spec.kernel, spec.stride, spec.padding, bf16 ? "bf16" : "f32");
-    for (ConvWeightGrad p :
-         {ConvWeightGrad::direct, ConvWeightGrad::direct_f32, ConvWeightGrad::im2col}) {
+    // The paths take turns, step after step, so a busy spell on the machine hits them alike;
+    // each path's fastest step is the least disturbed.
+    std::vector<ConvWeightGrad> paths;
+    std::vector<Trial> trials;
+    for (ConvWeightGrad p : {ConvWeightGrad::direct, ConvWeightGrad::direct_f32,
+                             ConvWeightGrad::im2col, ConvWeightGrad::taps}) {
       if (p == ConvWeightGrad::direct_f32 && !bf16) continue;
-      if (p == ConvWeightGrad::im2col && spec.kernel == 1) continue;
-      std::printf("  %s %.2f ms", name(p), median_backward_ms(spec, in, precision, p, steps));
+      if ((p == ConvWeightGrad::im2col || p == ConvWeightGrad::taps) && spec.kernel == 1) continue;
+      paths.push_back(p);
+      trials.emplace_back(spec, in, precision, p);
+      trials.back().step();  // warm-up
     }
+    std::vector<double> best(paths.size(), 1e300);
+    for (int i = 0; i < steps; ++i)
+      for (std::size_t k = 0; k < trials.size(); ++k) best[k] = std::min(best[k], trials[k].step());
+    for (std::size_t k = 0; k < paths.size(); ++k)
+      std::printf("  %s %.2f ms", name(paths[k]), best[k]);
     std::printf("  (picked: %s)\n", name(pick));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_conv: %s\n", e.what());

@@ -79,11 +79,12 @@ class Conv2d final : public Module {
         dnnl::convolution_backward_data::desc(algo, any(src_d, data_type_of(in.dtype)), in_any(w_d),
                                               in_any(dst_d), strides, dil, pad_l, pad_r),
         scratchpad_attr(), engine(), fwd_pd);
-    im2col_ = wgrad == ConvWeightGrad::im2col;
+    im2col_ = wgrad == ConvWeightGrad::im2col || wgrad == ConvWeightGrad::taps;
     if (im2col_) {
       prims_.build(fwd_pd, bwd_d_pd, nullptr, md_of(in_), plain_md(w_d, w_tag), md_of(out_), b_md,
                    p_);
-      im2col_grad_.build(spec_, in_, out_, in_type_, md_of(in_), md_of(out_));
+      im2col_grad_.build(spec_, in_, out_, in_type_, md_of(in_), md_of(out_),
+                         wgrad == ConvWeightGrad::taps);
     } else {
       dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(
           dnnl::convolution_backward_weights::desc(algo, any(src_d, wgrad_type), any(w_d), b_md,
@@ -141,16 +142,18 @@ ConvWeightGrad conv_weight_grad_path(const Conv2dSpec& spec, const Shape& in, in
   const bool bf16 = precision == Precision::bf16;
   if (bf16 && isa == dnnl::cpu_isa::avx512_core_amx) return ConvWeightGrad::direct;
   if (spec.kernel == 1 || spec.in_channels <= 4) return ConvWeightGrad::direct;
-  if (spec.groups == 1 && out_h * out_w <= kIm2colMaxPixels &&
+  const bool strided_bf16 = bf16 && spec.stride > 1;
+  if (spec.groups == 1 && (out_h * out_w <= kGemmMaxPixels || strided_bf16) &&
       im2col_bytes(spec, in, out_h, out_w, bf16 ? 2 : 4) <= kIm2colMaxBytes)
-    return ConvWeightGrad::im2col;
-  return bf16 && (spec.stride > 1 || out_h * out_w <= kIm2colMaxPixels) ? ConvWeightGrad::direct_f32
-                                                                        : ConvWeightGrad::direct;
+    return im2col_density(spec, in, out_h, out_w) < kTapsBelowDensity ? ConvWeightGrad::taps
+                                                                      : ConvWeightGrad::im2col;
+  return strided_bf16 ? ConvWeightGrad::direct_f32 : ConvWeightGrad::direct;
 }
 
 ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision,
                       std::optional<ConvWeightGrad> wgrad) {
-  if (wgrad == ConvWeightGrad::im2col && (spec.groups != 1 || spec.kernel == 1))
+  if ((wgrad == ConvWeightGrad::im2col || wgrad == ConvWeightGrad::taps) &&
+      (spec.groups != 1 || spec.kernel == 1))
     throw std::invalid_argument(
         "conv2d: the im2col weight gradient needs groups 1 and a kernel > 1");
   return std::make_unique<Conv2d>(spec, blocked, precision, wgrad);

@@ -71,6 +71,7 @@ class MemoryPair {
   bool reordered() const { return reordered_; }
   // The primitive's memory as the last in() or out() left it.
   dnnl::memory& prim() { return prim_; }
+  const dnnl::memory& prim() const { return prim_; }
 
  private:
   dnnl::memory user_, prim_;

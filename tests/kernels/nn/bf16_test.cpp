@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/nn/cpu/conv_weight_grad.hpp"
 #include "kernels/nn/cpu/dnnl_context.hpp"
 #include "kernels/nn/cpu/layers.hpp"
 #include "kernels/nn/geometry.hpp"
@@ -132,7 +133,7 @@ TEST_CASE("bf16 conv2d stays within bf16 rounding of f32") {
   }
 }
 
-TEST_CASE("conv2d's weight-gradient path: im2col for few output pixels, f32 where bf16 is slow") {
+TEST_CASE("conv2d's weight-gradient path: a GEMM for few output pixels or a stride in bf16") {
   using cpu::ConvWeightGrad;
   const auto path = [](const Conv2dSpec& spec, int h, Precision p,
                        dnnl::cpu_isa isa = dnnl::cpu_isa::avx512_core_bf16) {
@@ -142,20 +143,26 @@ TEST_CASE("conv2d's weight-gradient path: im2col for few output pixels, f32 wher
   };
   const Precision bf = Precision::bf16, f32 = Precision::f32;
   const Conv2dSpec c3 = conv2d_spec(256, 256, 3, 1, 1, false, 1);
+  const Conv2dSpec s2 = conv2d_spec(64, 128, 3, 2, 1, false, 1);
   CHECK(path(conv2d_spec(64, 64, 3, 1, 1, false, 1), 16, bf) == ConvWeightGrad::direct);
   CHECK(path(conv2d_spec(64, 64, 1, 2, 0, false, 1), 4, bf) == ConvWeightGrad::direct);  // 1x1
-  CHECK(path(conv2d_spec(64, 128, 3, 2, 1, false, 1), 16, bf) == ConvWeightGrad::direct_f32);
-  CHECK(path(conv2d_spec(64, 128, 3, 2, 1, false, 1), 16, f32) == ConvWeightGrad::direct);
-  CHECK(path(c3, 4, bf) == ConvWeightGrad::im2col);
+  CHECK(path(c3, 4, bf) == ConvWeightGrad::im2col);  // 4x4: padding 31% of the patches
   CHECK(path(c3, 4, f32) == ConvWeightGrad::im2col);
+  CHECK(path(c3, 2, bf) == ConvWeightGrad::taps);  // 2x2: padding 56%
+  CHECK(path(c3, 2, f32) == ConvWeightGrad::taps);
+  CHECK(path(s2, 16, bf) == ConvWeightGrad::im2col);  // strided bf16: 8x8 out, patches fit
+  CHECK(path(s2, 16, f32) == ConvWeightGrad::direct);
+  CHECK(path(s2, 64, bf) == ConvWeightGrad::direct_f32);  // 32x32 out: 151 MB of patches
   CHECK(path(conv2d_spec(256, 512, 3, 2, 1, false, 1), 8, bf) == ConvWeightGrad::im2col);
   CHECK(path(c3, 4, bf, dnnl::cpu_isa::avx512_core_amx) == ConvWeightGrad::direct);
-  CHECK(path(conv2d_spec(256, 256, 3, 1, 1, false, 32), 4, bf) == ConvWeightGrad::direct_f32);
+  CHECK(path(conv2d_spec(256, 256, 3, 1, 1, false, 32), 4, bf) == ConvWeightGrad::direct);
   CHECK(path(conv2d_spec(3, 64, 7, 2, 3, false, 1), 8, bf) == ConvWeightGrad::direct);  // stem
   // Patches over kIm2colMaxBytes (32768 x 4 x 4 x 9 x 256 x 2 bytes) stay direct.
-  const Shape big{32768, 256, 4, 4};
-  CHECK(cpu::conv_weight_grad_path(c3, big, 4, 4, bf, dnnl::cpu_isa::avx512_core_bf16) ==
-        ConvWeightGrad::direct_f32);
+  CHECK(cpu::conv_weight_grad_path(c3, Shape{32768, 256, 4, 4}, 4, 4, bf,
+                                   dnnl::cpu_isa::avx512_core_bf16) == ConvWeightGrad::direct);
+  CHECK(cpu::im2col_density(c3, Shape{1, 256, 2, 2}, 2, 2) == doctest::Approx(4.0 / 9));
+  CHECK(cpu::im2col_density(c3, Shape{1, 256, 4, 4}, 4, 4) == doctest::Approx(100.0 / 144));
+  CHECK(cpu::im2col_density(conv2d_spec(8, 8, 3, 1, 0, false, 1), Shape{1, 8, 5, 5}, 3, 3) == 1.0);
 }
 
 TEST_CASE("bf16 linear stays within bf16 rounding of f32") {

@@ -71,6 +71,7 @@ TEST_CASE("conv2d's im2col weight gradient equals oneDNN's direct kernel") {
                        Case{2, 8, 16, 5, 1, 2, 2, 9, 8, false, true},  // dilation 2
                        Case{4, 12, 20, 4, 1, 0, 1, 5, 7, true, true},  // "same": pads 1 / 2
                        Case{1, 3, 4, 3, 1, 0, 1, 3, 3, false, true},   // one output pixel
+                       Case{2, 6, 5, 5, 1, 2, 1, 1, 2, false, true},   // taps on padding only
                        Case{5, 32, 48, 3, 1, 1, 1, 2, 2, false, false}}) {
     Conv2dSpec spec = conv2d_spec(k.c, k.o, k.kernel, k.stride, k.padding, k.bias, 1);
     spec.dilation = k.dilation;
@@ -90,12 +91,15 @@ TEST_CASE("conv2d's im2col weight gradient equals oneDNN's direct kernel") {
         const Shape out = cpu::make_conv2d(spec, layout != Layout::nchw, p)->setup(in);
         // Whole buffers, a blocked layout's padding channels included (they meet zero weights).
         const auto x = random_vector(in.storage(), 1), dy = random_vector(out.storage(), 2);
-        const Grads a = run(spec, in, p, ConvWeightGrad::im2col, x, dy);
         const Grads b = run(spec, in, p, ConvWeightGrad::direct, x, dy);
         const Grads bound = run(spec, in, p, ConvWeightGrad::direct, abs_of(x), abs_of(dy));
-        check_close("dweight", a.dw, b.dw, bound.dw);
-        check_close("dbias", a.db, b.db, bound.db);
-        check_close("dx", a.dx, b.dx, std::vector<float>(b.dx.size(), 0.f));  // same kernel
+        for (const ConvWeightGrad path : {ConvWeightGrad::im2col, ConvWeightGrad::taps}) {
+          CAPTURE(path == ConvWeightGrad::taps);
+          const Grads a = run(spec, in, p, path, x, dy);
+          check_close("dweight", a.dw, b.dw, bound.dw);
+          check_close("dbias", a.db, b.db, bound.db);
+          check_close("dx", a.dx, b.dx, std::vector<float>(b.dx.size(), 0.f));  // same kernel
+        }
       }
   }
 }
