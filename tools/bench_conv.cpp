@@ -4,7 +4,7 @@
 // input is what a layer inside a network gets: blocked (nChw16c), bf16 in bf16. Prints each
 // path's fastest backward time (of --steps) and the path conv_weight_grad_path picks. Used to set
 // that rule. Usage: bench_conv N C H W OUT KERNEL STRIDE PAD [--precision f32|bf16] [--threads 2]
-//                   [--steps 5]
+//                   [--steps 5] [--groups 1]
 #include <omp.h>
 
 #include <algorithm>
@@ -68,13 +68,13 @@ int main(int argc, char** argv) {
   if (argc < 9) {
     std::fprintf(stderr,
                  "usage: bench_conv N C H W OUT KERNEL STRIDE PAD [--precision f32|bf16] "
-                 "[--threads 2] [--steps 5]\n");
+                 "[--threads 2] [--steps 5] [--groups 1]\n");
     return 2;
   }
   const int n = std::atoi(argv[1]), c = std::atoi(argv[2]), h = std::atoi(argv[3]),
             w = std::atoi(argv[4]);
-  const auto spec = ft::nn::conv2d_spec(c, std::atoi(argv[5]), std::atoi(argv[6]),
-                                        std::atoi(argv[7]), std::atoi(argv[8]), false, 1);
+  auto spec = ft::nn::conv2d_spec(c, std::atoi(argv[5]), std::atoi(argv[6]), std::atoi(argv[7]),
+                                  std::atoi(argv[8]), false, 1);
   ft::nn::Precision precision = ft::nn::Precision::f32;
   int threads = 2, steps = 5;
   for (int i = 9; i + 1 < argc; i += 2) {
@@ -83,6 +83,8 @@ int main(int argc, char** argv) {
           std::strcmp(argv[i + 1], "bf16") == 0 ? ft::nn::Precision::bf16 : ft::nn::Precision::f32;
     else if (std::strcmp(argv[i], "--threads") == 0)
       threads = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--groups") == 0)
+      spec.groups = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--steps") == 0)
       steps = std::atoi(argv[i + 1]);
   }
@@ -103,7 +105,9 @@ int main(int argc, char** argv) {
     for (ConvWeightGrad p : {ConvWeightGrad::direct, ConvWeightGrad::direct_f32,
                              ConvWeightGrad::im2col, ConvWeightGrad::taps}) {
       if (p == ConvWeightGrad::direct_f32 && !bf16) continue;
-      if ((p == ConvWeightGrad::im2col || p == ConvWeightGrad::taps) && spec.kernel == 1) continue;
+      if ((p == ConvWeightGrad::im2col || p == ConvWeightGrad::taps) &&
+          (spec.kernel == 1 || spec.groups > 1))
+        continue;
       paths.push_back(p);
       trials.emplace_back(spec, in, precision, p);
       trials.back().step();  // warm-up
