@@ -208,6 +208,10 @@ void affine_rows(std::uint8_t* out, const std::uint8_t* in, Dims d, const float*
     }
     return;
   }
+  if (C == 3 && cpu_isa() >= CpuIsa::avx2) {
+    affine_bilinear_rgb_avx2(out, in, d.h, d.w, rt, has_fill, fill, s);
+    return;
+  }
   const std::size_t n = static_cast<std::size_t>(d.w);
   int* off = grow(s.off, 4 * n);
   float* wt = grow(s.wt, 4 * n);
@@ -215,22 +219,11 @@ void affine_rows(std::uint8_t* out, const std::uint8_t* in, Dims d, const float*
                {wt, wt + n, wt + 2 * n, wt + 3 * n},
                grow(s.mask, n)};
   const bool avx2 = cpu_isa() >= CpuIsa::avx2;
-  // AVX2, RGB: the taps index a float RGBx copy of the image (c = 4).
-  const bool rgbx = avx2 && C == 3;
-  const int tap_c = rgbx ? 4 : d.c;
-  float* src = nullptr;
-  if (rgbx) {
-    src = grow(s.rgbx, 4 * static_cast<std::size_t>(d.h) * d.w);
-    rgb_to_rgbx(src, in, static_cast<std::size_t>(d.h) * d.w);
-  }
   for (int y = 0; y < d.h; ++y) {
-    const int x0 = avx2 ? bilinear_taps_avx2(t, rt, y, d.w, d.h, tap_c) : 0;
+    const int x0 = avx2 ? bilinear_taps_avx2(t, rt, y, d.w, d.h, d.c) : 0;
     source_coords(ix, iy, y, x0, d.w, d.h, rt);
-    bilinear_taps(t, ix, iy, x0, d.w, d.h, tap_c);
-    if (rgbx)
-      bilinear_row_rgbx(out + y * row, src, t, d.w, has_fill, fill);
-    else
-      bilinear_row<C>(out + y * row, in, d.numel(), t, d.w, d.c, has_fill, fill);
+    bilinear_taps(t, ix, iy, x0, d.w, d.h, d.c);
+    bilinear_row<C>(out + y * row, in, d.numel(), t, d.w, d.c, has_fill, fill);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/augment/cpu_round.hpp"
+#include "kernels/augment/ops.hpp"  // AffineScratch
 
 namespace ft::aug {
 
@@ -37,11 +38,8 @@ inline void bilinear_px(std::uint8_t* out, const std::uint8_t* in, const Taps& t
 // Source coordinates and taps of output row y for x in [0, 8 * floor(w / 8)), from the rescaled
 // matrix rt; returns where the scalar loops take over.
 int bilinear_taps_avx2(const Taps& t, const float* rt, int y, int w, int h, int c);
-// u8 RGB pixels as float RGBx (x = 0): every tap then one 16-byte load.
-void rgb_to_rgbx(float* dst, const std::uint8_t* src, std::size_t pixels);
-// An RGB row from the RGBx floats, its taps made with c = 4 (offsets index the floats): the
-// scalar loop's sums, two pixels per vector.
-void bilinear_row_rgbx(std::uint8_t* out, const float* src, const Taps& t, int w, bool has_fill,
-                       const float* fill);
+// The whole bilinear warp of an RGB image (affine_rgb_avx2.cpp), from the rescaled matrix rt.
+void affine_bilinear_rgb_avx2(std::uint8_t* out, const std::uint8_t* in, int h, int w,
+                              const float* rt, bool has_fill, const float* fill, AffineScratch& s);
 
 }  // namespace ft::aug
