@@ -7,6 +7,7 @@
 #include <math.h>
 #include <smmintrin.h>  // SSE4.1, part of the x86-64-v2 baseline
 
+#include <climits>
 #include <cstring>
 
 #include "kernels/augment/affine.hpp"
@@ -208,7 +209,9 @@ void affine_rows(std::uint8_t* out, const std::uint8_t* in, Dims d, const float*
     }
     return;
   }
-  if (C == 3 && cpu_isa() >= CpuIsa::avx2) {
+  // The AVX2 RGB path's int offsets index a bordered float copy: 4 (h + 2) (w + 2) floats.
+  const bool rgb_fits = 4 * (static_cast<std::int64_t>(d.h) + 2) * (d.w + 2) <= INT_MAX;
+  if (C == 3 && rgb_fits && cpu_isa() >= CpuIsa::avx2) {
     affine_bilinear_rgb_avx2(out, in, d.h, d.w, rt, has_fill, fill, s);
     return;
   }
