@@ -15,6 +15,7 @@
 #include "kernels/augment/ops/normalize.hpp"
 #include "kernels/augment/pixel.hpp"
 #include "kernels/random/philox.hpp"
+#include "tests/kernels/augment/affine_reference.hpp"
 #include "tests/kernels/augment/host_batch.hpp"
 
 using namespace ft::aug;
@@ -76,14 +77,9 @@ TEST_CASE("the affine warp equals affine_pixel at every level") {
         for (const Interp interp : {Interp::nearest, Interp::bilinear})
           for (const int has_fill : {0, 1, 2}) {
             const float* fill = fills[has_fill == 2];
-            std::vector<std::uint8_t> got(d.numel()), want(d.numel());
+            std::vector<std::uint8_t> got(d.numel());
             affine_cpu(got.data(), in.data(), d, m, interp, has_fill > 0, fill, d.c);
-            float rt[6];
-            affine_rescale(m, d.w, d.h, rt);
-            for (int y = 0; y < d.h; ++y)
-              for (int x = 0; x < d.w; ++x)
-                affine_pixel(want.data() + hwc_offset(d, y, x), in.data(), d.h, d.w, d.c, rt, x, y,
-                             interp, has_fill, fill, d.c);
+            const auto want = testing::affine_reference(in, d, m, interp, has_fill > 0, fill, d.c);
             CAPTURE(static_cast<int>(isa));
             CAPTURE(d.h);
             CAPTURE(d.w);
