@@ -9,6 +9,7 @@
 
 #include "kernels/augment/affine_avx2.hpp"
 #include "kernels/augment/affine_rows.hpp"
+#include "kernels/augment/cpu_isa.hpp"
 
 namespace ft::aug {
 
@@ -138,11 +139,15 @@ void affine_bilinear_rgb_avx2(std::uint8_t* out, const std::uint8_t* in, int h, 
   const std::size_t stride = 4 * (static_cast<std::size_t>(w) + 2);
   float* src = grow(s.rgbx, stride * (static_cast<std::size_t>(h) + 2));
   bordered_rgbx(src, in, h, w, stride);
-  const std::size_t n = (static_cast<std::size_t>(w) + 7) / 8 * 8;
+  const std::size_t n = (static_cast<std::size_t>(w) + 15) / 16 * 16;  // whole blocks of 8 or 16
   float* wt = grow(s.wt, 4 * n);
   const RgbTaps t{grow(s.off, n), {wt, wt + n, wt + 2 * n, wt + 3 * n}, grow(s.mask, n)};
+  const bool avx512 = cpu_isa() >= CpuIsa::avx512;
   for (int y = 0; y < h; ++y) {
-    rgb_taps(t, rt, y, w, h);
+    if (avx512)
+      rgb_taps_avx512(t.off, t.wt, t.mask, rt, y, w, h);
+    else
+      rgb_taps(t, rt, y, w, h);
     rgb_row(out + static_cast<std::size_t>(y) * w * 3, src, stride, t, w, has_fill, fill);
   }
 }

@@ -38,6 +38,10 @@ inline void bilinear_px(std::uint8_t* out, const std::uint8_t* in, const Taps& t
 // Source coordinates and taps of output row y for x in [0, 8 * floor(w / 8)), from the rescaled
 // matrix rt; returns where the scalar loops take over.
 int bilinear_taps_avx2(const Taps& t, const float* rt, int y, int w, int h, int c);
+// AVX-512 (affine_rgb_avx512.cpp; only when cpu_isa() >= CpuIsa::avx512): the RGB warp's taps of
+// row y, 16 pixels at a time over 16 * ceil(w / 16) pixels (the arrays' size), as rgb_taps makes
+// them: the bordered copy's offset of each pixel's 2x2 block, the four weights and their sum.
+void rgb_taps_avx512(int* off, float* const* wt, float* mask, const float* rt, int y, int w, int h);
 // The whole bilinear warp of an RGB image (affine_rgb_avx2.cpp), from the rescaled matrix rt.
 void affine_bilinear_rgb_avx2(std::uint8_t* out, const std::uint8_t* in, int h, int w,
                               const float* rt, bool has_fill, const float* fill, AffineScratch& s);

@@ -9,6 +9,8 @@ namespace {
 
 CpuIsa detect() {
   __builtin_cpu_init();
+  // Every AVX-512 CPU has AVX2; the avx512 level runs the AVX2 loops too.
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2")) return CpuIsa::avx512;
   return __builtin_cpu_supports("avx2") ? CpuIsa::avx2 : CpuIsa::sse41;
 }
 
