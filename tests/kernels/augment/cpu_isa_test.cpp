@@ -1,9 +1,8 @@
 // The run-time-dispatched CPU loops (cpu_isa.hpp: SSE4.1, AVX2, AVX-512) at every level this CPU
-// has, forced in turn:
-// each level's affine warp equals affine_pixel (the CUDA kernels' per-pixel definition) at every
-// pixel, and each level's normalize and whole chains equal the SSE4.1 baseline's bytes. Widths
-// around the 8- and 16-pixel vector blocks, 1, 3 and 4 channels, fills, many seeds. On a CPU
-// without AVX2 only the baseline runs (and the level is clamped, which is checked too).
+// has, forced in turn: each level's affine warp equals affine_pixel (the CUDA kernels' per-pixel
+// definition) at every pixel, and each level's normalize and whole chains equal the SSE4.1
+// baseline's bytes. Widths around the 8- and 16-pixel vector blocks, 1, 3 and 4 channels, fills,
+// many seeds. On a CPU without AVX2 only the baseline runs (the level is clamped, checked too).
 #include "kernels/augment/cpu_isa.hpp"
 
 #include <doctest/doctest.h>
