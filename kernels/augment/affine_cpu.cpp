@@ -7,9 +7,12 @@
 #include <math.h>
 #include <smmintrin.h>  // SSE4.1, part of the x86-64-v2 baseline
 
+#include <climits>
 #include <cstring>
 
 #include "kernels/augment/affine.hpp"
+#include "kernels/augment/affine_rows.hpp"
+#include "kernels/augment/cpu_isa.hpp"
 #include "kernels/augment/cpu_round.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/pixel.hpp"
@@ -18,11 +21,11 @@ namespace ft::aug {
 
 namespace {
 
-// Source coordinates (ix, iy) of the pixels of output row y, as affine_pixel_c computes them.
-void source_coords(float* ix, float* iy, int y, int w, int h, const float* rt) {
+// Source coordinates (ix, iy) of pixels x0..w-1 of output row y, as affine_pixel_c computes them.
+void source_coords(float* ix, float* iy, int y, int x0, int w, int h, const float* rt) {
   const float fw = static_cast<float>(w), fh = static_cast<float>(h);
   const float by = static_cast<float>(y) - fh * 0.5f + 0.5f;
-  for (int x = 0; x < w; ++x) {
+  for (int x = x0; x < w; ++x) {
     const float bx = static_cast<float>(x) - fw * 0.5f + 0.5f;
     const float gx = bx * rt[0] + by * rt[1] + rt[2];
     const float gy = bx * rt[3] + by * rt[4] + rt[5];
@@ -30,15 +33,6 @@ void source_coords(float* ix, float* iy, int y, int w, int h, const float* rt) {
     iy[x] = ((gy + 1.0f) * fh - 1.0f) / 2.0f;
   }
 }
-
-// Bilinear taps of one row, by corner k (nw, ne, sw, se): element offsets and weights, +0 where
-// the corner is outside, and the in-bounds weight sum (torchvision's mask). Branch-free so the
-// loop vectorises.
-struct Taps {
-  int* off[4];
-  float* wt[4];
-  float* mask;
-};
 
 // Four pixels at x.. at once (SSE4.1): the scalar loop's operations lane by lane.
 void bilinear_taps4(const Taps& t, const float* ix, const float* iy, int x, int w, int h, int c) {
@@ -77,9 +71,11 @@ void bilinear_taps4(const Taps& t, const float* ix, const float* iy, int x, int 
   _mm_storeu_ps(t.mask + x, mask);
 }
 
-void bilinear_taps(const Taps& t, const float* ix, const float* iy, int w, int h, int c) {
+// Bilinear taps (affine_rows.hpp) of pixels x0..w-1 of one row. Branch-free so the loop
+// vectorises.
+void bilinear_taps(const Taps& t, const float* ix, const float* iy, int x0, int w, int h, int c) {
   const float fw = static_cast<float>(w), fh = static_cast<float>(h);
-  int x = 0;
+  int x = x0;
   for (; x + 4 <= w; x += 4) bilinear_taps4(t, ix, iy, x, w, h, c);
   for (; x < w; ++x) {
     const float fx = floorf(ix[x]), fy = floorf(iy[x]);
@@ -149,19 +145,9 @@ int bilinear_row_rgb(std::uint8_t* out, const std::uint8_t* in, std::size_t nume
 template <int C>
 void bilinear_row(std::uint8_t* out, const std::uint8_t* in, std::size_t numel, const Taps& t,
                   int w, int c_rt, bool has_fill, const float* fill) {
-  const int c = C > 0 ? C : c_rt;
   int x0 = 0;
   if constexpr (C == 3) x0 = bilinear_row_rgb(out, in, numel, t, w, has_fill, fill);
-  for (int x = x0; x < w; ++x) {
-    const int o0 = t.off[0][x], o1 = t.off[1][x], o2 = t.off[2][x], o3 = t.off[3][x];
-    const float w0 = t.wt[0][x], w1 = t.wt[1][x], w2 = t.wt[2][x], w3 = t.wt[3][x];
-    const float mask = t.mask[x];
-    for (int ch = 0; ch < c; ++ch) {
-      float v = 0.0f + in[o0 + ch] * w0 + in[o1 + ch] * w1 + in[o2 + ch] * w2 + in[o3 + ch] * w3;
-      if (has_fill) v = v * mask + (1.0f - mask) * fill[ch];
-      out[x * c + ch] = round_to_u8_cpu(v);
-    }
-  }
+  for (int x = x0; x < w; ++x) bilinear_px<C>(out, in, t, x, c_rt, has_fill, fill);
 }
 
 // Nearest, four pixels at x.. at once (SSE4.1): the scalar loop's operations lane by lane.
@@ -217,10 +203,16 @@ void affine_rows(std::uint8_t* out, const std::uint8_t* in, Dims d, const float*
   if (interp == Interp::nearest) {
     int* off = grow(s.off, static_cast<std::size_t>(d.w));
     for (int y = 0; y < d.h; ++y) {
-      source_coords(ix, iy, y, d.w, d.h, rt);
+      source_coords(ix, iy, y, 0, d.w, d.h, rt);
       nearest_taps(off, ix, iy, d.w, d.h, d.c);
       nearest_row<C>(out + y * row, in, off, d.w, d.c, fill_u8);
     }
+    return;
+  }
+  // The AVX2 RGB path's int offsets index a bordered float copy: 4 (h + 2) (w + 2) floats.
+  const bool rgb_fits = 4 * (static_cast<std::int64_t>(d.h) + 2) * (d.w + 2) <= INT_MAX;
+  if (C == 3 && rgb_fits && cpu_isa() >= CpuIsa::avx2) {
+    affine_bilinear_rgb_avx2(out, in, d.h, d.w, rt, has_fill, fill, s);
     return;
   }
   const std::size_t n = static_cast<std::size_t>(d.w);
@@ -229,9 +221,11 @@ void affine_rows(std::uint8_t* out, const std::uint8_t* in, Dims d, const float*
   const Taps t{{off, off + n, off + 2 * n, off + 3 * n},
                {wt, wt + n, wt + 2 * n, wt + 3 * n},
                grow(s.mask, n)};
+  const bool avx2 = cpu_isa() >= CpuIsa::avx2;
   for (int y = 0; y < d.h; ++y) {
-    source_coords(ix, iy, y, d.w, d.h, rt);
-    bilinear_taps(t, ix, iy, d.w, d.h, d.c);
+    const int x0 = avx2 ? bilinear_taps_avx2(t, rt, y, d.w, d.h, d.c) : 0;
+    source_coords(ix, iy, y, x0, d.w, d.h, rt);
+    bilinear_taps(t, ix, iy, x0, d.w, d.h, d.c);
     bilinear_row<C>(out + y * row, in, d.numel(), t, d.w, d.c, has_fill, fill);
   }
 }

@@ -6,8 +6,11 @@
 // allocated once the scratch has grown to the largest image seen.
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
+#include "kernels/augment/cpu_isa.hpp"
 #include "kernels/augment/geometry.hpp"
+#include "kernels/augment/normalize_rows.hpp"
 #include "kernels/augment/ops.hpp"
 #include "kernels/augment/ops/normalize.hpp"
 #include "kernels/augment/ops/op_def.hpp"
@@ -54,16 +57,17 @@ namespace {
 
 // A u8 input has 256 values, so each channel's outputs come from a table of normalize_value (the
 // CUDA kernel's function; for bf16, rounded as stored): a lookup per element instead of the
-// arithmetic, with identical results. One pass over the pixels writes every channel's plane;
-// flip reads each row mirrored (an hflip folded in).
+// arithmetic, with identical results. One pass over the pixels (x0 onwards: the AVX2 form did the
+// rest) writes every channel's plane; flip reads each row mirrored (an hflip folded in).
 template <class T, int C>
-void normalize_rows(T* out, const std::uint8_t* in, Dims d, const T (*lut)[256], bool flip) {
+void normalize_rows(T* out, const std::uint8_t* in, Dims d, const T (*lut)[256], bool flip,
+                    int x0) {
   const int c = C > 0 ? C : d.c;
   const std::size_t plane = static_cast<std::size_t>(d.h) * d.w;
   for (int y = 0; y < d.h; ++y) {
     const std::uint8_t* row = in + static_cast<std::size_t>(y) * d.w * c;
     T* o = out + static_cast<std::size_t>(y) * d.w;
-    for (int x = 0; x < d.w; ++x) {
+    for (int x = x0; x < d.w; ++x) {
       const std::uint8_t* p = row + static_cast<std::size_t>(flip ? d.w - 1 - x : x) * c;
       for (int ch = 0; ch < c; ++ch) o[ch * plane + x] = lut[ch][p[ch]];
     }
@@ -73,18 +77,25 @@ void normalize_rows(T* out, const std::uint8_t* in, Dims d, const T (*lut)[256],
 template <class T>
 void normalize_into(T* out, const std::uint8_t* in, Dims d, const float* mean, const float* stdev,
                     int n_stats, bool flip) {
-  T lut[kMaxChannels][256];
+  float m[kMaxChannels], sd[kMaxChannels];
   for (int ch = 0; ch < d.c; ++ch) {
-    const float m = mean[n_stats == 1 ? 0 : ch], s = stdev[n_stats == 1 ? 0 : ch];
-    for (int v = 0; v < 256; ++v)
-      store_value(&lut[ch][v], normalize_value(static_cast<std::uint8_t>(v), m, s));
+    m[ch] = mean[n_stats == 1 ? 0 : ch];
+    sd[ch] = stdev[n_stats == 1 ? 0 : ch];
   }
+  int x0 = 0;  // output pixels [0, x0) of each row done by the AVX2 form
+  if constexpr (std::is_same_v<T, float>)
+    if (cpu_isa() >= CpuIsa::avx2) x0 = normalize_f32_avx2(out, in, d.h, d.w, d.c, m, sd, flip);
+  if (x0 == d.w) return;
+  T lut[kMaxChannels][256];
+  for (int ch = 0; ch < d.c; ++ch)
+    for (int v = 0; v < 256; ++v)
+      store_value(&lut[ch][v], normalize_value(static_cast<std::uint8_t>(v), m[ch], sd[ch]));
   if (d.c == 3)
-    normalize_rows<T, 3>(out, in, d, lut, flip);
+    normalize_rows<T, 3>(out, in, d, lut, flip, x0);
   else if (d.c == 1)
-    normalize_rows<T, 1>(out, in, d, lut, flip);
+    normalize_rows<T, 1>(out, in, d, lut, flip, x0);
   else
-    normalize_rows<T, 0>(out, in, d, lut, flip);
+    normalize_rows<T, 0>(out, in, d, lut, flip, x0);
 }
 
 // Noise element e indexes the (c, h, w) box as torch fills its value tensor: erase_noise_cpu

@@ -57,9 +57,10 @@ void ta_geometry(OpDraw& d, Dims in);
 // an area and a log-uniform ratio; then a central crop, or (erasing) no box.
 void draw_area_box(const AugmentOp& op, Dims in, rng::Philox& r, OpDraw& d, bool erasing);
 
-// The affine warp's per-row buffers: source coordinates, taps, weights, in-bounds weight sums.
+// The affine warp's per-row buffers: source coordinates, taps, weights, in-bounds weight sums;
+// and (AVX2, RGB) the image as float RGBx.
 struct AffineScratch {
-  std::vector<float> ix, iy, wt, mask;
+  std::vector<float> ix, iy, wt, mask, rgbx;
   std::vector<int> off;
 };
 

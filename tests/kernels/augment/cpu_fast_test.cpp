@@ -20,6 +20,7 @@
 #include "kernels/augment/ops/trivial_augment_wide.hpp"
 #include "kernels/augment/pixel.hpp"
 #include "kernels/random/philox.hpp"
+#include "tests/kernels/augment/affine_reference.hpp"
 
 using namespace ft::aug;
 
@@ -53,14 +54,9 @@ TEST_CASE("the row-wise affine warp equals affine_pixel at every pixel") {
       for (const Interp interp : {Interp::nearest, Interp::bilinear})
         for (const bool has_fill : {false, true})
           for (const int n_fill : {1, d.c}) {
-            std::vector<std::uint8_t> got(d.numel()), want(d.numel());
+            std::vector<std::uint8_t> got(d.numel());
             affine_cpu(got.data(), in.data(), d, m, interp, has_fill, fill, n_fill);
-            float rt[6];
-            affine_rescale(m, d.w, d.h, rt);
-            for (int y = 0; y < d.h; ++y)
-              for (int x = 0; x < d.w; ++x)
-                affine_pixel(want.data() + hwc_offset(d, y, x), in.data(), d.h, d.w, d.c, rt, x, y,
-                             interp, has_fill, fill, n_fill);
+            const auto want = testing::affine_reference(in, d, m, interp, has_fill, fill, n_fill);
             CAPTURE(d.h);
             CAPTURE(d.w);
             CAPTURE(d.c);
