@@ -21,16 +21,16 @@ inline constexpr std::int64_t kParallelMin = std::int64_t{1} << 16;
 // conv_weight_grad_path picks by what was measured on AVX-512 BF16 without AMX, oneDNN 2.6.3,
 // 2 threads, batch 128 (docs/BENCHMARKS.md). oneDNN's direct kernels run far below the GEMM rate
 // on 3x3 convolutions with 16 or fewer output pixels (mini_resnet's 1024-channel 2x2 layer:
-// direct bf16 133 ms, f32 304 ms, im2col 48 ms, taps 35 ms): those take a GEMM path, taps where
-// padding is over 40% of the patches (2x2 maps), im2col otherwise. The bf16 kernel without AMX
-// also stalls on strided 3x3 convolutions when the machine is busy (1 s instead of 10 ms for
-// resnet18's 128 -> 256 at 8x8): those take im2col while the patches fit in kIm2colMaxBytes, f32
-// beyond. With AMX the bf16 kernel is fast everywhere. A stem on the image (4 or fewer input
-// channels) and 1x1 convolutions stay direct.
+// direct bf16 116 ms, f32 274 ms, im2col 47 ms, taps 34 ms): those take a GEMM path, taps where
+// padding is over 10% of the patches (2x2 and 4x4 maps), im2col otherwise (16 -> 8 strided). The
+// bf16 kernel without AMX also stalls on strided 3x3 convolutions when the machine is busy (1 s
+// instead of 10 ms for resnet18's 128 -> 256 at 8x8): those take im2col while the patches fit in
+// kIm2colMaxBytes, f32 beyond. With AMX the bf16 kernel is fast everywhere. A stem on the image (4
+// or fewer input channels) and 1x1 convolutions stay direct.
 enum class ConvWeightGrad { direct, direct_f32, im2col, taps };
 inline constexpr std::size_t kIm2colMaxBytes = std::size_t{64} << 20;
 inline constexpr int kGemmMaxPixels = 16;
-inline constexpr double kTapsBelowDensity = 0.6;
+inline constexpr double kTapsBelowDensity = 0.9;
 ConvWeightGrad conv_weight_grad_path(const Conv2dSpec& spec, const Shape& in, int out_h, int out_w,
                                      Precision precision, dnnl::cpu_isa isa);
 

@@ -117,7 +117,8 @@ TEST_CASE("bf16 conv2d stays within bf16 rounding of f32") {
                        Case{32, 32, 3, 1, 1, 4, 10, true},  // grouped, as in resnext
                        Case{64, 256, 1, 1, 0, 1, 8, false}, Case{3, 16, 7, 2, 3, 1, 20, false},
                        Case{32, 48, 3, 1, 1, 1, 4, true},      // 16 output pixels: im2col
-                       Case{24, 40, 3, 2, 1, 1, 5, false}}) {  // stride 2 to 3x3: im2col
+                       Case{24, 40, 3, 2, 1, 1, 5, false},     // stride 2 to 3x3: taps
+                       Case{16, 24, 3, 2, 1, 1, 16, true}}) {  // stride 2 to 8x8: im2col
     CAPTURE(c.in);
     CAPTURE(c.out);
     CAPTURE(c.kernel);
@@ -146,14 +147,14 @@ TEST_CASE("conv2d's weight-gradient path: a GEMM for few output pixels or a stri
   const Conv2dSpec s2 = conv2d_spec(64, 128, 3, 2, 1, false, 1);
   CHECK(path(conv2d_spec(64, 64, 3, 1, 1, false, 1), 16, bf) == ConvWeightGrad::direct);
   CHECK(path(conv2d_spec(64, 64, 1, 2, 0, false, 1), 4, bf) == ConvWeightGrad::direct);  // 1x1
-  CHECK(path(c3, 4, bf) == ConvWeightGrad::im2col);  // 4x4: padding 31% of the patches
-  CHECK(path(c3, 4, f32) == ConvWeightGrad::im2col);
+  CHECK(path(c3, 4, bf) == ConvWeightGrad::taps);  // 4x4: padding 31% of the patches
+  CHECK(path(c3, 4, f32) == ConvWeightGrad::taps);
   CHECK(path(c3, 2, bf) == ConvWeightGrad::taps);  // 2x2: padding 56%
   CHECK(path(c3, 2, f32) == ConvWeightGrad::taps);
-  CHECK(path(s2, 16, bf) == ConvWeightGrad::im2col);  // strided bf16: 8x8 out, patches fit
+  CHECK(path(s2, 16, bf) == ConvWeightGrad::im2col);  // strided bf16: 8x8 out, padding 8%
   CHECK(path(s2, 16, f32) == ConvWeightGrad::direct);
   CHECK(path(s2, 64, bf) == ConvWeightGrad::direct_f32);  // 32x32 out: 151 MB of patches
-  CHECK(path(conv2d_spec(256, 512, 3, 2, 1, false, 1), 8, bf) == ConvWeightGrad::im2col);
+  CHECK(path(conv2d_spec(256, 512, 3, 2, 1, false, 1), 8, bf) == ConvWeightGrad::taps);  // 16%
   CHECK(path(c3, 4, bf, dnnl::cpu_isa::avx512_core_amx) == ConvWeightGrad::direct);
   CHECK(path(conv2d_spec(256, 256, 3, 1, 1, false, 32), 4, bf) == ConvWeightGrad::direct);
   CHECK(path(conv2d_spec(3, 64, 7, 2, 3, false, 1), 8, bf) == ConvWeightGrad::direct);  // stem
