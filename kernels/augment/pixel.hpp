@@ -13,6 +13,7 @@
 
 #include "kernels/augment/geometry.hpp"  // pad_index and the window arithmetic
 #include "kernels/augment/types.hpp"
+#include "kernels/bf16_bits.hpp"
 #include "kernels/random/philox.hpp"
 
 namespace ft::aug {
@@ -61,20 +62,9 @@ FT_HD inline void window_pixel(std::uint8_t* px, const std::uint8_t* in, Dims in
 }
 
 // ---- bfloat16 ----------------------------------------------------------------------------------
-// bfloat16 as its 16 bits: float -> bf16 rounds to nearest, ties to even, as torch's
-// .to(torch.bfloat16) does (NaN -> the quiet NaN 0x7FC0); bf16 -> float is exact.
-FT_HD inline std::uint16_t f32_to_bf16(float v) {
-  std::uint32_t u;
-  memcpy(&u, &v, 4);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0;
-  return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
-FT_HD inline float bf16_to_f32(std::uint16_t b) {
-  const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
-  float v;
-  memcpy(&v, &u, 4);
-  return v;
-}
+// bfloat16 as its 16 bits, rounded as torch's .to(torch.bfloat16): kernels/bf16_bits.hpp.
+using ft::bf16_to_f32;
+using ft::f32_to_bf16;
 // Stores a normalized value into an f32 or a bf16 (16-bit) image: the one place the two differ.
 FT_HD inline void store_value(float* p, float v) { *p = v; }
 FT_HD inline void store_value(std::uint16_t* p, float v) { *p = f32_to_bf16(v); }

@@ -1,16 +1,14 @@
 // bf16 storage for the CPU layers' own loops: the upper 16 bits of an IEEE f32. Activations in
 // bf16 travel through the Module interface as `const float*` (module.hpp); a loop reads and
 // writes them through Bf16, a may_alias type, so the compiler assumes nothing from the pointer's
-// declared type. The rounding is the images' (kernels/augment/pixel.hpp: to nearest, ties to even,
-// NaN -> 0x7FC0, as oneDNN and torch round), written without a branch and applied to the bits so
-// that GCC vectorises the loops: the bf16 residual join with ReLU over 16.8M elements (2 threads)
-// took 16.1 ms with pixel.hpp's function on Bf16 values, 5.6 ms now (f32: 6.6 ms). A test checks
-// the two roundings agree on every f32 class.
+// declared type. The rounding is the images' (kernels/bf16_bits.hpp: to nearest, ties to even,
+// NaN -> 0x7FC0, as torch rounds), applied to the bits so that GCC vectorises the loops.
 #pragma once
 
 #include <bit>
 #include <cstdint>
 
+#include "kernels/bf16_bits.hpp"
 #include "kernels/nn/module.hpp"
 
 namespace ft::nn::cpu {
@@ -20,14 +18,9 @@ struct __attribute__((may_alias)) Bf16 {
 };
 
 // Conversions of the bits (not of Bf16 values: GCC vectorised loops over the bits, not over
-// copies of the struct).
-inline float bf16_to_f32(std::uint16_t b) { return std::bit_cast<float>(std::uint32_t{b} << 16); }
-
-inline std::uint16_t f32_to_bf16(float f) {
-  const auto u = std::bit_cast<std::uint32_t>(f);
-  const std::uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  return static_cast<std::uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
-}
+// copies of the struct), rounded as the images are (kernels/bf16_bits.hpp).
+using ft::bf16_to_f32;
+using ft::f32_to_bf16;
 
 inline const Bf16* as_bf16(const float* p) { return reinterpret_cast<const Bf16*>(p); }
 inline Bf16* as_bf16(float* p) { return reinterpret_cast<Bf16*>(p); }

@@ -43,7 +43,8 @@ double im2col_density(const Conv2dSpec& spec, const Shape& in, int out_h, int ou
       tap_range(kw, spec.stride, pad, spec.dilation, in.w, out_w, x0, x1);
       inside += long{y1 - y0} * (x1 - x0);
     }
-  return static_cast<double>(inside) / (double{spec.kernel} * spec.kernel * out_h * out_w);
+  return static_cast<double>(inside) /
+         (static_cast<double>(spec.kernel) * spec.kernel * out_h * out_w);
 }
 
 void Im2colWeightGrad::build(const Conv2dSpec& spec, const Shape& in, const Shape& out,

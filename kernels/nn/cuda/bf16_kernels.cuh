@@ -19,7 +19,7 @@ struct RoundToBf16 {
 struct WidenBf16 {
   bool accumulate;  // dst += the value (a weight gradient), else dst = it
   FT_HD void operator()(float& dst, std::uint16_t src) const {
-    dst = accumulate ? dst + float_from_bf16(src) : float_from_bf16(src);
+    dst = accumulate ? dst + bf16_to_f32(src) : bf16_to_f32(src);
   }
 };
 

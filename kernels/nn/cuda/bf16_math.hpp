@@ -1,36 +1,17 @@
 // The per-element arithmetic of Precision::bf16 on the GPU, shared by the CUDA kernels
 // (bf16_kernels.cuh) and host tests: f32 -> bfloat16 rounding exactly as the CPU path's oneDNN
-// reorders round (so both devices feed the same bf16 values to their convolutions), the widening
-// back, and the NCHW <-> NHWC offsets cuDNN's tensor-core layouts need. bf16 values travel as
-// their 16 bits (std::uint16_t): cuDNN and cuBLAS take untyped pointers.
+// reorders round (so both devices feed the same bf16 values to their convolutions) and the NCHW
+// <-> NHWC offsets cuDNN's tensor-core layouts need; the widening back is ft::bf16_to_f32
+// (kernels/bf16_bits.hpp). bf16 values travel as their 16 bits (std::uint16_t): cuDNN and cuBLAS
+// take untyped pointers.
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
+#include "kernels/bf16_bits.hpp"
 #include "kernels/hd.hpp"
 
 namespace ft::nn::cuda {
-
-FT_HD inline std::uint32_t float_bits(float x) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(x);
-#else
-  std::uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-#endif
-}
-
-FT_HD inline float float_of_bits(std::uint32_t u) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-#endif
-}
 
 // x rounded to bfloat16 as oneDNN 2.6 rounds it on the CPU (AVX-512 BF16's vcvtneps2bf16, and
 // oneDNN's reference conversion alike): to nearest, ties to even; a value past the largest bf16
@@ -45,11 +26,6 @@ FT_HD inline std::uint16_t bf16_from_float(float x) {
     return static_cast<std::uint16_t>((u & 0x007FFFFFu) ? (u >> 16) | 0x0040u : u >> 16);
   if (exponent == 0) return static_cast<std::uint16_t>((u >> 16) & 0x8000u);
   return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
-
-// Exact: every bf16 value is a float.
-FT_HD inline float float_from_bf16(std::uint16_t b) {
-  return float_of_bits(static_cast<std::uint32_t>(b) << 16);
 }
 
 // Offsets of element (n, c, p) of an (N, C, H, W) tensor, p = h * W + w the position in the

@@ -93,22 +93,49 @@ Pass run(Module& m, Shape in, DataType t, const std::vector<float>& x,
 
 }  // namespace
 
-TEST_CASE("the layers' bf16 rounding is the images' (pixel.hpp) on every f32 class") {
+namespace {
+
+// f rounded to bf16 by the definition: of the two bf16 values around f (its truncation and the
+// next one away from zero) the nearer, the even one on a tie; past the largest finite value the
+// next one is infinity, reached from the midpoint on; NaN -> 0x7FC0.
+std::uint16_t bf16_by_definition(float f) {
+  if (std::isnan(f)) return 0x7FC0;
+  const auto lo = static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(f) >> 16);
+  if (cpu::bf16_to_f32(lo) == f) return lo;  // exact (zeros and infinities included)
+  const auto hi = static_cast<std::uint16_t>(lo + 1);
+  const double a = std::fabs(double(cpu::bf16_to_f32(lo)));
+  const double b = (hi & 0x7FFFu) == 0x7F80u  // the step past the largest finite bf16
+                       ? a + (a - std::fabs(double(cpu::bf16_to_f32(lo - 1))))
+                       : std::fabs(double(cpu::bf16_to_f32(hi)));
+  const double x = std::fabs(double(f));
+  if (x - a != b - x) return x - a < b - x ? lo : hi;
+  return (lo & 1u) ? hi : lo;
+}
+
+}  // namespace
+
+TEST_CASE("f32 -> bf16 rounds to nearest, ties to even, on every f32 class; back is exact") {
   // Zeros, denormals, normals around each tie, the largest finite values (rounding to inf), inf
-  // and NaN, both signs: every 2^-13 step of the bit pattern hits each case.
-  std::size_t checked = 0;
+  // and NaN, both signs: every 2^-13 step of the bit pattern hits each case. The layers and the
+  // images share this one function (kernels/bf16_bits.hpp).
+  std::size_t checked = 0, rounded_up = 0;
   for (std::uint64_t u = 0; u <= 0xffffffffu; u += 0x7ffd) {
     const auto bits = static_cast<std::uint32_t>(u);
-    for (const std::uint32_t v : {bits, bits | 0x7fffu, (bits & ~0xffffu) | 0x8000u}) {
+    for (const std::uint32_t v :
+         {bits, bits | 0x7fffu, (bits & ~0xffffu) | 0x8000u, (bits & ~0xffffu) | 0x18000u}) {
       const float f = std::bit_cast<float>(v);
-      REQUIRE(cpu::f32_to_bf16(f) == ft::aug::f32_to_bf16(f));
-      const auto b = static_cast<std::uint16_t>(v >> 16);
-      REQUIRE(std::bit_cast<std::uint32_t>(cpu::bf16_to_f32(b)) ==
-              std::bit_cast<std::uint32_t>(ft::aug::bf16_to_f32(b)));
+      const std::uint16_t b = cpu::f32_to_bf16(f);
+      REQUIRE(b == bf16_by_definition(f));
+      rounded_up += b != static_cast<std::uint16_t>(v >> 16);
+      const auto top = static_cast<std::uint16_t>(v >> 16);
+      REQUIRE(std::bit_cast<std::uint32_t>(cpu::bf16_to_f32(top)) == (v & 0xffff0000u));
       ++checked;
     }
   }
-  CHECK(checked > 300000);
+  CHECK(checked > 400000);
+  CHECK(rounded_up > 100000);
+  CHECK(cpu::f32_to_bf16(std::bit_cast<float>(0x7f7fffffu)) == 0x7f80);  // max float -> inf
+  CHECK(cpu::f32_to_bf16(std::bit_cast<float>(0xff800001u)) == 0x7fc0);  // NaN -> quiet NaN
 }
 
 TEST_CASE("ReLU's backward mask keeps x exactly where m > 0 as f32 compares, in f32 and bf16") {

@@ -72,6 +72,7 @@ TEST_CASE("conv2d's im2col weight gradient equals oneDNN's direct kernel") {
                        Case{4, 12, 20, 4, 1, 0, 1, 5, 7, true, true},  // "same": pads 1 / 2
                        Case{1, 3, 4, 3, 1, 0, 1, 3, 3, false, true},   // one output pixel
                        Case{2, 6, 5, 5, 1, 2, 1, 1, 2, false, true},   // taps on padding only
+                       Case{3, 7, 9, 3, 3, 1, 1, 8, 7, false, false},  // stride 3: rows skipped
                        Case{5, 32, 48, 3, 1, 1, 1, 2, 2, false, false}}) {
     Conv2dSpec spec = conv2d_spec(k.c, k.o, k.kernel, k.stride, k.padding, k.bias, 1);
     spec.dilation = k.dilation;

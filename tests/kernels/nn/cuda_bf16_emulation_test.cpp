@@ -26,7 +26,7 @@ using tag = dnnl::memory::format_tag;
 
 namespace {
 
-float from_bits(std::uint32_t u) { return kc::float_of_bits(u); }
+float from_bits(std::uint32_t u) { return ft::float_of_bits(u); }
 
 // oneDNN's reorder of `src` (dims, src_tag, src_type) into dst_tag / dst_type, as the CPU
 // layers run it (cpu::make_reorder, cpu::execute).
@@ -73,7 +73,7 @@ int bf16_mismatches(const std::string& what, const std::vector<std::uint16_t>& g
     if (got[i] != want[i] && bad++ < 5) {
       char line[96];
       std::snprintf(line, sizeof line, "[%zu]: float bits 0x%08x -> 0x%04x, oneDNN 0x%04x", i,
-                    static_cast<unsigned>(kc::float_bits(in[i])), unsigned{got[i]},
+                    static_cast<unsigned>(ft::float_bits(in[i])), unsigned{got[i]},
                     unsigned{want[i]});
       MESSAGE(what << line);
     }
@@ -100,8 +100,8 @@ TEST_CASE("bf16_from_float rounds every class of float as oneDNN's reorder does,
 
   // Widening back is exact: every bf16 bit pattern returns to the float it stands for.
   for (std::uint32_t b = 0; b <= 0xFFFFu; ++b) {
-    const float f = kc::float_from_bf16(static_cast<std::uint16_t>(b));
-    if (kc::float_bits(f) != b << 16) FAIL("float_from_bf16 of bf16 bits " << b);
+    const float f = ft::bf16_to_f32(static_cast<std::uint16_t>(b));
+    if (ft::float_bits(f) != b << 16) FAIL("bf16_to_f32 of bf16 bits " << b);
   }
 }
 
