@@ -147,7 +147,8 @@ ConvWeightGrad conv_weight_grad_path(const Conv2dSpec& spec, const Shape& in, in
       im2col_bytes(spec, in, out_h, out_w, bf16 ? 2 : 4) <= kIm2colMaxBytes)
     return im2col_density(spec, in, out_h, out_w) < kTapsBelowDensity ? ConvWeightGrad::taps
                                                                       : ConvWeightGrad::im2col;
-  return strided_bf16 ? ConvWeightGrad::direct_f32 : ConvWeightGrad::direct;
+  return strided_bf16 || (bf16 && spec.groups > 1) ? ConvWeightGrad::direct_f32
+                                                   : ConvWeightGrad::direct;
 }
 
 ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision,

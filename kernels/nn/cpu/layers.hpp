@@ -25,8 +25,10 @@ inline constexpr std::int64_t kParallelMin = std::int64_t{1} << 16;
 // padding is over 10% of the patches (2x2 and 4x4 maps), im2col otherwise (16 -> 8 strided). The
 // bf16 kernel without AMX also stalls on strided 3x3 convolutions when the machine is busy (1 s
 // instead of 10 ms for resnet18's 128 -> 256 at 8x8): those take im2col while the patches fit in
-// kIm2colMaxBytes, f32 beyond. With AMX the bf16 kernel is fast everywhere. A stem on the image (4
-// or fewer input channels) and 1x1 convolutions stay direct.
+// kIm2colMaxBytes, f32 beyond. Grouped bf16 convolutions (resnext) compute it in f32 too:
+// oneDNN's bf16 kernel was up to 2.8x slower there (10.7 against 3.9 ms on a 32-group 256-channel
+// 8x8 layer). With AMX the bf16 kernel is fast everywhere. A stem on the image (4 or fewer input
+// channels) and 1x1 convolutions stay direct.
 enum class ConvWeightGrad { direct, direct_f32, im2col, taps };
 inline constexpr std::size_t kIm2colMaxBytes = std::size_t{64} << 20;
 inline constexpr int kGemmMaxPixels = 16;
