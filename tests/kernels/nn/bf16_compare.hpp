@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <vector>
@@ -50,6 +51,28 @@ inline std::vector<float> from_storage(const float* p, std::size_t n, DataType t
   std::vector<float> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = cpu::bf16_to_f32(cpu::as_bf16(p)[i].bits);
   return v;
+}
+
+// v with each value scaled by (1 + u r), r uniform in [-1, 1) from seed: what rounding it to bf16
+// may do. A model run on such inputs in f32 shows the model's own sensitivity to that rounding.
+inline std::vector<float> perturbed_by_u(std::vector<float> v, std::uint64_t seed) {
+  const auto r = testing::random_vector(v.size(), seed);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] *= float(1 + kU * r[i]);
+  return v;
+}
+
+// Per parameter, the relative L2 error against f32 of bf16's gradient and of the perturbed f32
+// run's (perturbed_by_u): a test bounds the first by a multiple of the second.
+struct GradError {
+  double bf16, perturbed;
+};
+inline std::vector<GradError> grad_errors(const std::vector<std::vector<float>>& bf16,
+                                          const std::vector<std::vector<float>>& f32,
+                                          const std::vector<std::vector<float>>& perturbed) {
+  std::vector<GradError> e;
+  for (std::size_t k = 0; k < f32.size(); ++k)
+    e.push_back({rel_error(bf16.at(k), f32[k]), rel_error(perturbed.at(k), f32[k])});
+  return e;
 }
 
 struct ModelPass {

@@ -198,25 +198,21 @@ TEST_CASE("a bf16 model's forward and backward stay as close to f32 as bf16 roun
   // gradients may differ from f32's by a few times as much (batch norm over 16 samples makes them
   // sensitive: both are near 10% here), never by more than kSensitivityFactor times, plus one
   // layer's bound (2u) for the last layers, which the perturbation barely moves.
-  const auto perturbed = [](std::vector<float> v, std::uint64_t seed) {
-    const auto r = random_vector(v.size(), seed);
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] *= float(1 + kU * r[i]);
-    return v;
-  };
   const ModelPass f = run_model(spec, cpu_layers(true), x, dl, n);
   const ModelPass b = run_model(spec, cpu_layers(true, Precision::bf16), x, dl, n);
-  const ModelPass p = run_model(spec, cpu_layers(true), perturbed(x, 7), perturbed(dl, 8), n);
+  const ModelPass p =
+      run_model(spec, cpu_layers(true), perturbed_by_u(x, 7), perturbed_by_u(dl, 8), n);
   // The logits: each of the 8 convolutions and the Linear adds about u relative error (batch norm
   // passes it on unchanged in size): 8u bounds their sum.
   const double logits_err = rel_error(b.logits, f.logits);
   CHECK(logits_err < 8 * kU);
   CHECK(logits_err > 1e-5);  // bf16 did run: f32 alone agrees to ~1e-7
   constexpr double kSensitivityFactor = 3;
-  for (std::size_t k = 0; k < f.grads.size(); ++k) {
+  const auto errors = grad_errors(b.grads, f.grads, p.grads);
+  REQUIRE(errors.size() == f.grads.size());
+  for (std::size_t k = 0; k < errors.size(); ++k) {
     CAPTURE(k);
-    const double bf16_err = rel_error(b.grads[k], f.grads[k]),
-                 perturbed_err = rel_error(p.grads[k], f.grads[k]);
-    CHECK(bf16_err < kSensitivityFactor * perturbed_err + 2 * kU);
+    CHECK(errors[k].bf16 < kSensitivityFactor * errors[k].perturbed + 2 * kU);
   }
 }
 
