@@ -105,9 +105,7 @@ int main(int argc, char** argv) {
     for (ConvWeightGrad p : {ConvWeightGrad::direct, ConvWeightGrad::direct_f32,
                              ConvWeightGrad::im2col, ConvWeightGrad::taps}) {
       if (p == ConvWeightGrad::direct_f32 && !bf16) continue;
-      if ((p == ConvWeightGrad::im2col || p == ConvWeightGrad::taps) &&
-          (spec.kernel == 1 || spec.groups > 1))
-        continue;
+      if (ft::nn::cpu::is_gemm(p) && (spec.kernel == 1 || spec.groups > 1)) continue;
       paths.push_back(p);
       trials.emplace_back(spec, in, precision, p);
       trials.back().step();  // warm-up

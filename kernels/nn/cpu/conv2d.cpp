@@ -79,12 +79,12 @@ class Conv2d final : public Module {
         dnnl::convolution_backward_data::desc(algo, any(src_d, data_type_of(in.dtype)), in_any(w_d),
                                               in_any(dst_d), strides, dil, pad_l, pad_r),
         scratchpad_attr(), engine(), fwd_pd);
-    im2col_ = wgrad == ConvWeightGrad::im2col || wgrad == ConvWeightGrad::taps;
-    if (im2col_) {
+    gemm_wgrad_ = is_gemm(wgrad);
+    if (gemm_wgrad_) {
       prims_.build(fwd_pd, bwd_d_pd, nullptr, md_of(in_), plain_md(w_d, w_tag), md_of(out_), b_md,
                    p_);
-      im2col_grad_.build(spec_, in_, out_, in_type_, md_of(in_), md_of(out_),
-                         wgrad == ConvWeightGrad::taps);
+      gemm_grad_.build(spec_, in_, out_, in_type_, md_of(in_), md_of(out_),
+                       wgrad == ConvWeightGrad::taps);
     } else {
       dnnl::convolution_backward_weights::primitive_desc bwd_w_pd(
           dnnl::convolution_backward_weights::desc(algo, any(src_d, wgrad_type), any(w_d), b_md,
@@ -109,7 +109,7 @@ class Conv2d final : public Module {
 
   const float* backward(const float* dy) override {
     prims_.backward(dy, p_, input_grad_ ? dx_.data() : nullptr);
-    if (im2col_) im2col_grad_.accumulate(prims_.input(), dy, p_);
+    if (gemm_wgrad_) gemm_grad_.accumulate(prims_.input(), dy, p_);
     return input_grad_ ? dx_.data() : nullptr;
   }
 
@@ -127,8 +127,8 @@ class Conv2d final : public Module {
   Precision precision_;
   WeightBias p_;
   Shape in_, out_;
-  bool built_ = false, im2col_ = false;
-  Im2colWeightGrad im2col_grad_;
+  bool built_ = false, gemm_wgrad_ = false;
+  GemmWeightGrad gemm_grad_;
   WeightPrimitives<dnnl::convolution_forward, dnnl::convolution_backward_data,
                    dnnl::convolution_backward_weights>
       prims_;
@@ -153,8 +153,7 @@ ConvWeightGrad conv_weight_grad_path(const Conv2dSpec& spec, const Shape& in, in
 
 ModulePtr make_conv2d(const Conv2dSpec& spec, bool blocked, Precision precision,
                       std::optional<ConvWeightGrad> wgrad) {
-  if ((wgrad == ConvWeightGrad::im2col || wgrad == ConvWeightGrad::taps) &&
-      (spec.groups != 1 || spec.kernel == 1))
+  if (wgrad && is_gemm(*wgrad) && (spec.groups != 1 || spec.kernel == 1))
     throw std::invalid_argument(
         "conv2d: the im2col weight gradient needs groups 1 and a kernel > 1");
   return std::make_unique<Conv2d>(spec, blocked, precision, wgrad);

@@ -47,9 +47,9 @@ double im2col_density(const Conv2dSpec& spec, const Shape& in, int out_h, int ou
          (static_cast<double>(spec.kernel) * spec.kernel * out_h * out_w);
 }
 
-void Im2colWeightGrad::build(const Conv2dSpec& spec, const Shape& in, const Shape& out,
-                             memory::data_type type, const memory::desc& src_md,
-                             const memory::desc& dst_md, bool per_tap) {
+void GemmWeightGrad::build(const Conv2dSpec& spec, const Shape& in, const Shape& out,
+                           memory::data_type type, const memory::desc& src_md,
+                           const memory::desc& dst_md, bool per_tap) {
   if (spec.groups != 1) throw std::invalid_argument("conv2d: im2col weight grad needs groups 1");
   spec_ = spec;
   in_ = in;
@@ -64,32 +64,34 @@ void Im2colWeightGrad::build(const Conv2dSpec& spec, const Shape& in, const Shap
   dw_ = MemoryPair(plain_md({oc, c, k, k}, tag::oihw), w_md, /*accumulate=*/true);
   if (!dw_.reordered())  // OHWI is OIHW only for 1x1 kernels, which never take this path
     throw std::invalid_argument("conv2d: im2col weight grad needs a kernel > 1");
+  bias_sum_.assign(spec.bias ? static_cast<std::size_t>(oc) : 0, 0.f);
   if (per_tap_) {
     build_taps(type);
     return;
   }
   const memory::desc cols_md({m, c, k, k}, type, tag::nhwc);  // row m: (kh, kw, c)
   const memory::desc ddst_md({m, oc}, type, tag::nc);
-  const memory::desc b_md = spec.bias ? plain_md({oc}, tag::x) : memory::desc();
-  // The forward descriptor is only the hint oneDNN's backward descriptors require.
+  // The forward descriptor is only the hint oneDNN's backward descriptors require. dL/dbias is
+  // bias_grad()'s, as on the per-tap path.
   dnnl::inner_product_forward::primitive_desc hint(
       dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, cols_md,
-                                        memory::desc({oc, c, k, k}, type, tag::any), b_md,
+                                        memory::desc({oc, c, k, k}, type, tag::any),
                                         memory::desc({m, oc}, type, tag::any)),
       scratchpad_attr(), engine());
   dnnl::inner_product_backward_weights::primitive_desc pd(
-      dnnl::inner_product_backward_weights::desc(cols_md, w_md, b_md, ddst_md), scratchpad_attr(),
+      dnnl::inner_product_backward_weights::desc(cols_md, w_md, ddst_md), scratchpad_attr(),
       engine(), hint);
   ip_ = dnnl::inner_product_backward_weights(pd);
   cols_ = memory(cols_md, engine(), DNNL_MEMORY_NONE);
-  if (spec.bias) db_ = memory(b_md, engine());
+  scratch_bytes_ = cols_md.get_size();
 }
 
-void Im2colWeightGrad::build_taps(memory::data_type type) {
+void GemmWeightGrad::build_taps(memory::data_type type) {
   const int k = spec_.kernel, s = spec_.stride, d = spec_.dilation;
   const int pad = conv_padding(spec_).begin;
   const memory::dim c = in_.c, oc = out_.c;
   taps_.clear();
+  scratch_bytes_ = 0;
   for (int kh = 0; kh < k; ++kh)
     for (int kw = 0; kw < k; ++kw) {
       Tap t;
@@ -108,13 +110,16 @@ void Im2colWeightGrad::build_taps(memory::data_type type) {
         t.a = memory(a_md, engine(), DNNL_MEMORY_NONE);
         t.b = memory(b_md, engine(), DNNL_MEMORY_NONE);
         t.dw = memory(w_md, engine(), DNNL_MEMORY_NONE);
+        scratch_bytes_ =
+            std::max(scratch_bytes_, static_cast<std::size_t>(t.rows) *
+                                         static_cast<std::size_t>(c + oc) * value_bytes_);
       }
       taps_.push_back(std::move(t));
     }
 }
 
 // a: the tap's rows of dL/dy (OC values each), b: the inputs they read (C values each).
-void Im2colWeightGrad::gather(const Tap& t, unsigned char* a, unsigned char* b) const {
+void GemmWeightGrad::gather(const Tap& t, unsigned char* a, unsigned char* b) const {
   const auto* src = static_cast<const unsigned char*>(src_.prim().get_data_handle());
   const auto* dy = static_cast<const unsigned char*>(ddst_.prim().get_data_handle());
   const std::size_t cb = static_cast<std::size_t>(in_.c) * value_bytes_,
@@ -133,12 +138,7 @@ void Im2colWeightGrad::gather(const Tap& t, unsigned char* a, unsigned char* b) 
   }
 }
 
-void Im2colWeightGrad::run_taps(WeightBias& p) {
-  thread_local std::vector<unsigned char> scratch;
-  std::size_t need = 0;
-  for (const Tap& t : taps_)
-    need = std::max(need, static_cast<std::size_t>(t.rows) * (in_.c + out_.c) * value_bytes_);
-  if (scratch.size() < need) scratch.resize(need);
+void GemmWeightGrad::run_taps(WeightBias& p, unsigned char* scratch) {
   auto* dw = static_cast<float*>(dw_.out(p.weight.grad.data()).get_data_handle());
   const std::size_t c = in_.c, kk = static_cast<std::size_t>(spec_.kernel) * spec_.kernel;
   for (Tap& t : taps_) {
@@ -147,7 +147,7 @@ void Im2colWeightGrad::run_taps(WeightBias& p) {
       for (int o = 0; o < out_.c; ++o) std::fill_n(block + o * kk * c, c, 0.f);
       continue;
     }
-    unsigned char* a = scratch.data();
+    unsigned char* a = scratch;
     unsigned char* b = a + static_cast<std::size_t>(t.rows) * out_.c * value_bytes_;
     gather(t, a, b);
     t.a.set_data_handle(a);
@@ -158,14 +158,14 @@ void Im2colWeightGrad::run_taps(WeightBias& p) {
   }
   dw_.store();
   stream().wait();
-  if (spec_.bias) bias_grad(p);
 }
 
 // dL/dbias += the sum of dL/dy over every output pixel.
-void Im2colWeightGrad::bias_grad(WeightBias& p) const {
+void GemmWeightGrad::bias_grad(WeightBias& p) {
   const auto* dy = ddst_.prim().get_data_handle();
   const std::size_t m = static_cast<std::size_t>(out_.n) * out_.h * out_.w, oc = out_.c;
-  std::vector<float> sum(oc, 0.f);
+  std::vector<float>& sum = bias_sum_;
+  std::fill(sum.begin(), sum.end(), 0.f);
   if (value_bytes_ == 2) {
     const Bf16* v = as_bf16(static_cast<const float*>(dy));
     for (std::size_t r = 0; r < m; ++r)
@@ -179,9 +179,8 @@ void Im2colWeightGrad::bias_grad(WeightBias& p) const {
 }
 
 // cols[m = (n, oh, ow)][kh][kw][:] = src[n][oh*s - pad + kh*d][ow*s - pad + kw*d][:], or zeros.
-void Im2colWeightGrad::im2col() {
+void GemmWeightGrad::im2col(unsigned char* cols) const {
   const auto* src = static_cast<const unsigned char*>(src_.prim().get_data_handle());
-  auto* cols = static_cast<unsigned char*>(cols_.get_data_handle());
   const std::size_t pixel = static_cast<std::size_t>(in_.c) * value_bytes_;
   const int k = spec_.kernel, s = spec_.stride, d = spec_.dilation;
   const int pad = conv_padding(spec_).begin, oh = out_.h, ow = out_.w, ih = in_.h, iw = in_.w;
@@ -209,31 +208,26 @@ void Im2colWeightGrad::im2col() {
   }
 }
 
-void Im2colWeightGrad::accumulate(const float* x, const float* dy, WeightBias& p) {
-  // The patches live only during this call: one buffer per thread serves every layer (a layer runs
-  // on one thread at a time, as in execute()), so a model holds one patch matrix, not one a layer.
+void GemmWeightGrad::accumulate(const float* x, const float* dy, WeightBias& p) {
+  // The patches (or a tap's rows) live only during this call: one buffer per thread serves every
+  // layer (a layer runs on one thread at a time, as in execute()), so a model holds one, not one
+  // a layer.
+  thread_local std::vector<unsigned char> scratch;
+  if (scratch.size() < scratch_bytes_) scratch.resize(scratch_bytes_);
   src_.in(x);
   ddst_.in(dy);
   if (per_tap_) {
-    run_taps(p);
-    return;
+    run_taps(p, scratch.data());
+  } else {
+    im2col(scratch.data());
+    cols_.set_data_handle(scratch.data());
+    execute(ip_, {{DNNL_ARG_SRC, cols_},
+                  {DNNL_ARG_DIFF_DST, ddst_.prim()},
+                  {DNNL_ARG_DIFF_WEIGHTS, dw_.out(p.weight.grad.data())}});
+    dw_.store();  // adds (see build)
+    stream().wait();
   }
-  thread_local std::vector<unsigned char> patches;
-  const std::size_t bytes = cols_.get_desc().get_size();
-  if (patches.size() < bytes) patches.resize(bytes);
-  cols_.set_data_handle(patches.data());
-  im2col();
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cols_},
-                                       {DNNL_ARG_DIFF_DST, ddst_.prim()},
-                                       {DNNL_ARG_DIFF_WEIGHTS, dw_.out(p.weight.grad.data())}};
-  if (spec_.bias) args.emplace(DNNL_ARG_DIFF_BIAS, db_);
-  execute(ip_, args);
-  dw_.store();  // adds (see build)
-  stream().wait();
-  if (spec_.bias) {
-    const auto* db = static_cast<const float*>(db_.get_data_handle());
-    for (std::size_t i = 0; i < p.bias.grad.size(); ++i) p.bias.grad[i] += db[i];
-  }
+  if (spec_.bias) bias_grad(p);
 }
 
 }  // namespace ft::nn::cpu

@@ -29,7 +29,8 @@ std::size_t im2col_bytes(const Conv2dSpec& spec, const Shape& in, int out_h, int
 // 4/9 for a 3x3 convolution on a 2x2 map, 0.69 on 4x4.
 double im2col_density(const Conv2dSpec& spec, const Shape& in, int out_h, int out_w);
 
-class Im2colWeightGrad {
+// dL/dweight and dL/dbias of a groups-1 Conv2d by GEMMs: im2col, or one per kernel tap.
+class GemmWeightGrad {
  public:
   // src_md / dst_md: the layer's input and output as the layers hand them on (any layout and
   // type); type: the type the product runs in (f32, or bf16 with f32 accumulation). Groups == 1.
@@ -43,7 +44,7 @@ class Im2colWeightGrad {
   void accumulate(const float* x, const float* dy, WeightBias& p);
 
  private:
-  void im2col();
+  void im2col(unsigned char* cols) const;
   // Per kernel tap (kh, kw): the output pixels whose input lies inside the image form a
   // rectangle [y0, y1) x [x0, x1); dW[:, kh, kw, :] = dY[those]^T . src[their inputs].
   struct Tap {
@@ -53,9 +54,9 @@ class Im2colWeightGrad {
     dnnl::memory a, b, dw;  // rows x OC of dL/dy (read transposed), rows x C of src, OC x C of dW
   };
   void build_taps(dnnl::memory::data_type type);
-  void run_taps(WeightBias& p);
+  void run_taps(WeightBias& p, unsigned char* scratch);
   void gather(const Tap& t, unsigned char* a, unsigned char* b) const;
-  void bias_grad(WeightBias& p) const;
+  void bias_grad(WeightBias& p);
   std::vector<Tap> taps_;
   bool per_tap_ = false;
 
@@ -63,8 +64,10 @@ class Im2colWeightGrad {
   Shape in_, out_;
   std::size_t value_bytes_ = 4;
   MemoryPair src_, ddst_, dw_;  // NHWC src, (M, OC) dL/dy, OHWI dW -> OIHW grad
-  dnnl::memory cols_, db_;      // cols_: the patches, in a per-thread buffer (accumulate)
+  dnnl::memory cols_;           // the patches, in the per-thread scratch buffer (accumulate)
   dnnl::inner_product_backward_weights ip_;
+  std::size_t scratch_bytes_ = 0;  // the patches, or the largest tap's rows of dL/dy and src
+  std::vector<float> bias_sum_;
 };
 
 }  // namespace ft::nn::cpu

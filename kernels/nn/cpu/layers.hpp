@@ -30,6 +30,10 @@ inline constexpr std::int64_t kParallelMin = std::int64_t{1} << 16;
 // 8x8 layer). With AMX the bf16 kernel is fast everywhere. A stem on the image (4 or fewer input
 // channels) and 1x1 convolutions stay direct.
 enum class ConvWeightGrad { direct, direct_f32, im2col, taps };
+// im2col and taps (GemmWeightGrad, conv_weight_grad.hpp): groups 1 and kernels > 1 only.
+inline bool is_gemm(ConvWeightGrad p) {
+  return p == ConvWeightGrad::im2col || p == ConvWeightGrad::taps;
+}
 inline constexpr std::size_t kIm2colMaxBytes = std::size_t{64} << 20;
 inline constexpr int kGemmMaxPixels = 16;
 inline constexpr double kTapsBelowDensity = 0.9;
